@@ -1,0 +1,173 @@
+// Package admission holds the rules that decide who enters a waiting room and when.
+//
+// The rules are pure: they read counters a store keeps for a room, the store's clock and the
+// room's Limits, and return a decision. Every store (the in-process memory store, the Redis Lua
+// script) applies the same rules, so that N app instances on one Redis admit exactly as one
+// process would, and a differential test can hold the stores to each other.
+//
+// The model, in brief:
+//   - A visitor who joins takes the next ticket number. Tickets at or above the cursor wait.
+//   - A waiter is live while its last counted poll falls within Hold (in 5-second buckets).
+//   - Admission moves the cursor forward in ticket order. Dead tickets are skipped at no cost;
+//     each live ticket passed is granted a slot (a pending session) if Allowance permits.
+//   - A granted slot is held for Grace; the holder's next poll claims it and the session lasts
+//     Session from then on. An unclaimed grant expires and its slot comes back.
+//   - Admissions are counted when granted, in one-second slots; a grant is allowed only while
+//     the slots of the last 60 seconds (61 slots, see WindowSlots) hold fewer than PerMinute.
+package admission
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Method is how a room picks who enters next.
+type Method uint8
+
+// Queueing methods. The names follow the hosted rooms' queueing_method values.
+const (
+	// FIFO admits live waiters in ticket order. It is the default (zero value).
+	FIFO Method = iota
+	// Random gives each free slot to a uniformly random live waiter. Reserved: it arrives
+	// with scheduled events, and Validate refuses it until then.
+	Random
+	// Passthrough admits everyone at once; sessions are still counted.
+	Passthrough
+	// Reject admits nobody and shows a static closed page.
+	Reject
+)
+
+// String returns the hosted rooms' name for m ("fifo", "random", "passthrough", "reject").
+func (m Method) String() string {
+	switch m {
+	case FIFO:
+		return "fifo"
+	case Random:
+		return "random"
+	case Passthrough:
+		return "passthrough"
+	case Reject:
+		return "reject"
+	}
+	return fmt.Sprintf("method(%d)", uint8(m))
+}
+
+// ParseMethod reads a method name as String writes it.
+func ParseMethod(s string) (Method, error) {
+	for m := FIFO; m <= Reject; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("admission: unknown queueing method %q (want fifo, random, passthrough or reject)", s)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (m Method) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (m *Method) UnmarshalText(b []byte) error {
+	v, err := ParseMethod(string(b))
+	if err == nil {
+		*m = v
+	}
+	return err
+}
+
+// Limits are the settings the rules read. A store receives them with every call, so a
+// configuration change takes effect on the next operation.
+type Limits struct {
+	Capacity  int64         // active sessions at most (TotalActiveUsers)
+	PerMinute int64         // admissions in any 60-second window at most (NewUsersPerMinute)
+	Session   time.Duration // a session's length after admission or renewal
+	Renewal   bool          // whether Renew extends a session
+	Hold      time.Duration // a waiter who has not polled for this long loses the place
+	Grace     time.Duration // a granted slot waits this long for its holder to claim it
+	Method    Method
+	QueueAll  bool // nobody is admitted; everyone queues
+}
+
+// Shared constants of the model. The Redis script uses the same values.
+const (
+	// WindowSlots is the number of one-second slots the rate window sums. A real 60-second
+	// window (t-60s, t] touches at most 61 slots, so counting 61 keeps the limit strict.
+	WindowSlots = 61
+	// LiveBucket is the granularity of liveness: a waiter's last poll is kept as a bucket
+	// index, so a place is held between Hold and Hold+LiveBucket after the last poll.
+	LiveBucket = 5 * time.Second
+	// MaxScan bounds the tickets one operation moves the cursor over, so that one request
+	// never pays for a long run of abandoned places; the next operation goes on.
+	MaxScan = 1024
+)
+
+// Errors returned by Validate.
+var (
+	ErrCapacity = errors.New("admission: capacity must be at least 1")
+	ErrRate     = errors.New("admission: admissions per minute must be at least 1")
+	ErrDuration = errors.New("admission: session, hold and grace must be positive")
+	ErrMethod   = errors.New("admission: queueing method not supported")
+)
+
+// Validate reports whether l makes sense. It does not fill defaults.
+func (l Limits) Validate() error {
+	switch {
+	case l.Capacity < 1:
+		return ErrCapacity
+	case l.PerMinute < 1:
+		return ErrRate
+	case l.Session <= 0 || l.Hold <= 0 || l.Grace <= 0:
+		return ErrDuration
+	case l.Method > Reject, l.Method == Random:
+		return fmt.Errorf("%w: %v", ErrMethod, l.Method)
+	}
+	return nil
+}
+
+// State is what a store counts for a room at the instant it decides.
+type State struct {
+	Active int64 // unexpired sessions, claimed and pending
+	Window int64 // admissions in the last WindowSlots one-second slots
+}
+
+// Allowance is how many waiters may be granted a slot now. It is the whole admission rule:
+// never more active sessions than Capacity, never more than PerMinute grants in the window.
+func Allowance(s State, l Limits) int64 {
+	switch {
+	case l.QueueAll || l.Method == Reject:
+		return 0
+	case l.Method == Passthrough:
+		return math.MaxInt64
+	}
+	return max(0, min(l.Capacity-s.Active, l.PerMinute-s.Window))
+}
+
+// Bucket is the liveness bucket of the store time ms (Unix milliseconds).
+func Bucket(ms int64) int64 { return ms / LiveBucket.Milliseconds() }
+
+// Slot is the rate-window slot (Unix second) of the store time ms.
+func Slot(ms int64) int64 { return ms / 1000 }
+
+// HoldBuckets is how many buckets back a last poll still counts as live.
+func HoldBuckets(l Limits) int64 {
+	return (l.Hold + LiveBucket - 1).Milliseconds() / LiveBucket.Milliseconds()
+}
+
+// Live reports whether a waiter whose last counted poll fell in bucket seen still holds a
+// place in bucket now.
+func Live(seen, now int64, l Limits) bool { return seen > 0 && now-seen <= HoldBuckets(l) }
+
+// UsersAhead estimates the live waiters ahead of ticket n, given the cursor, the next ticket
+// number and the live waiters in all. It is exact when nobody has abandoned; otherwise the
+// gaps of abandoned places are taken as spread evenly through the queue (the store keeps
+// counters, not a record per waiter).
+func UsersAhead(n, cursor, next, live int64) int64 {
+	span := next - cursor - 1 // tickets other than n
+	if n <= cursor || span <= 0 || live <= 1 {
+		return 0
+	}
+	others := min(live-1, span)
+	ahead := (n-cursor)*others + span/2
+	return min(ahead/span, others)
+}

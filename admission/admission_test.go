@@ -1,0 +1,135 @@
+package admission
+
+import (
+	"errors"
+	"math"
+	"testing"
+	"time"
+)
+
+var base = Limits{Capacity: 10, PerMinute: 5, Session: time.Minute, Renewal: true, Hold: 5 * time.Minute, Grace: 40 * time.Second}
+
+func TestAllowance(t *testing.T) {
+	with := func(f func(*Limits)) Limits { l := base; f(&l); return l }
+	tests := []struct {
+		name string
+		s    State
+		l    Limits
+		want int64
+	}{
+		{"empty room: the rate binds", State{}, base, 5},
+		{"capacity binds", State{Active: 8}, base, 2},
+		{"window binds", State{Active: 1, Window: 4}, base, 1},
+		{"full", State{Active: 10}, base, 0},
+		{"over capacity after a limit was lowered", State{Active: 12}, base, 0},
+		{"window spent", State{Window: 5}, base, 0},
+		{"queue all", State{}, with(func(l *Limits) { l.QueueAll = true }), 0},
+		{"reject", State{}, with(func(l *Limits) { l.Method = Reject }), 0},
+		{"passthrough ignores limits", State{Active: 99, Window: 99}, with(func(l *Limits) { l.Method = Passthrough }), math.MaxInt64},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Allowance(tt.s, tt.l); got != tt.want {
+				t.Errorf("Allowance(%+v) = %d, want %d", tt.s, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLive(t *testing.T) {
+	hold := HoldBuckets(base) // 5 min in 5 s buckets
+	if hold != 60 {
+		t.Fatalf("HoldBuckets = %d, want 60", hold)
+	}
+	tests := []struct {
+		seen, now int64
+		want      bool
+	}{
+		{0, 10, false}, // gone
+		{10, 10, true},
+		{10, 70, true},
+		{10, 71, false},
+	}
+	for _, tt := range tests {
+		if got := Live(tt.seen, tt.now, base); got != tt.want {
+			t.Errorf("Live(%d, %d) = %v, want %v", tt.seen, tt.now, got, tt.want)
+		}
+	}
+	odd := base
+	odd.Hold = 7 * time.Second // rounds up to two buckets: a place is never dropped early
+	if HoldBuckets(odd) != 2 {
+		t.Errorf("HoldBuckets(7s) = %d, want 2", HoldBuckets(odd))
+	}
+}
+
+func TestUsersAhead(t *testing.T) {
+	tests := []struct {
+		name                  string
+		n, cursor, next, live int64
+		want                  int64
+	}{
+		{"head of the queue", 5, 5, 10, 5, 0},
+		{"nobody left: exact", 8, 5, 10, 5, 3},
+		{"last of ten", 9, 0, 10, 10, 9},
+		{"half abandoned: gaps spread evenly", 9, 0, 10, 5, 4},
+		{"everyone else gone", 9, 0, 10, 1, 0},
+		{"alone", 0, 0, 1, 1, 0},
+		{"never more than the live others", 99, 0, 100, 3, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := UsersAhead(tt.n, tt.cursor, tt.next, tt.live); got != tt.want {
+				t.Errorf("UsersAhead(%d, %d, %d, %d) = %d, want %d", tt.n, tt.cursor, tt.next, tt.live, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func(*Limits)
+		want error
+	}{
+		{"ok", func(*Limits) {}, nil},
+		{"zero capacity", func(l *Limits) { l.Capacity = 0 }, ErrCapacity},
+		{"zero rate", func(l *Limits) { l.PerMinute = 0 }, ErrRate},
+		{"no session", func(l *Limits) { l.Session = 0 }, ErrDuration},
+		{"no hold", func(l *Limits) { l.Hold = 0 }, ErrDuration},
+		{"no grace", func(l *Limits) { l.Grace = -time.Second }, ErrDuration},
+		{"random not yet", func(l *Limits) { l.Method = Random }, ErrMethod},
+		{"unknown method", func(l *Limits) { l.Method = 9 }, ErrMethod},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := base
+			tt.f(&l)
+			if err := l.Validate(); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Errorf("Validate() = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMethodText(t *testing.T) {
+	for m := FIFO; m <= Reject; m++ {
+		b, _ := m.MarshalText()
+		var back Method
+		if err := back.UnmarshalText(b); err != nil || back != m {
+			t.Errorf("%v: round trip gave %v, %v", m, back, err)
+		}
+	}
+	if _, err := ParseMethod("lifo"); err == nil {
+		t.Error("ParseMethod(lifo) succeeded")
+	}
+}
+
+func TestSlotAndBucket(t *testing.T) {
+	ms := time.Date(2026, 11, 26, 9, 0, 9, 999e6, time.UTC).UnixMilli()
+	if Slot(ms) != ms/1000 || Slot(ms+1) != ms/1000+1 {
+		t.Errorf("Slot does not cut at whole seconds")
+	}
+	if Bucket(ms) != Bucket(ms-4999) || Bucket(ms) == Bucket(ms+1) || Bucket(ms) == Bucket(ms-5000) {
+		t.Errorf("Bucket does not cut at 5 s boundaries")
+	}
+}

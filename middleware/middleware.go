@@ -1,0 +1,317 @@
+// Package middleware puts a waitingroom.Room in front of a net/http handler.
+//
+//	room, _ := waitingroom.New("booking", memory.New(), waitingroom.Config{
+//		TotalActiveUsers: 200, NewUsersPerMinute: 100,
+//	})
+//	http.ListenAndServe(addr, middleware.Protect(room, app))
+//
+// Admitted visitors reach the handler; the others get the waiting page, which the host
+// renders with the Status from StatusFromContext (a plain page is built in), or JSON in the
+// hosted rooms' format when they ask with Accept: application/json. The ticket or pass lives
+// in an HttpOnly cookie named after the room.
+package middleware
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/token"
+)
+
+// CommandHeader is the response header through which the protected handler ends the
+// visitor's session: "Waiting-Room-Command: revoke". The middleware removes it from the
+// response.
+const CommandHeader = "Waiting-Room-Command"
+
+// Option configures the middleware.
+type Option func(*handler)
+
+// WithWaitingPage sets the handler that renders the waiting page; it reads the Status with
+// StatusFromContext. Its status code 200 is replaced by the room's QueueingStatusCode, and
+// Cache-Control: no-store is set. Default: a plain page that refreshes itself.
+func WithWaitingPage(h http.Handler) Option { return func(m *handler) { m.waiting = h } }
+
+// WithClosedPage sets the page shown when the room rejects everyone (QueueingMethod Reject).
+// Default: a plain "closed" page.
+func WithClosedPage(h http.Handler) Option { return func(m *handler) { m.closed = h } }
+
+// WithBypass lets requests for which f returns true skip the room, uncounted: health checks,
+// static assets, staff. Default: none.
+func WithBypass(f func(*http.Request) bool) Option { return func(m *handler) { m.bypass = f } }
+
+// WithErrorHandler is called with every store failure (after the room's deadline). Default:
+// logs with slog.Default at level Error. It must not write the response.
+func WithErrorHandler(f func(*http.Request, error)) Option {
+	return func(m *handler) { m.onError = f }
+}
+
+// WithFailOpen lets visitors through, uncounted, when the store fails. Default: fail closed,
+// answering 503 with a generic body and Retry-After (the admitted keep going on their passes).
+func WithFailOpen(open bool) Option { return func(m *handler) { m.failOpen = open } }
+
+// Cookie sets how the visitor's ticket or pass is stored.
+type Cookie struct {
+	Name   string // default "wr_" + room ID
+	Path   string // default "/"
+	Domain string // default none (host-only)
+	Secure bool   // always Secure; by default only when the request came over TLS
+}
+
+// WithCookie sets the cookie's name and scope. It is always HttpOnly and SameSite=Lax.
+func WithCookie(c Cookie) Option { return func(m *handler) { m.cookie = c } }
+
+// Protect returns next behind room.
+func Protect(room *waitingroom.Room, next http.Handler, opts ...Option) http.Handler {
+	m := &handler{room: room, next: next, waiting: defaultWaitingPage, closed: defaultClosedPage}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.cookie.Name == "" {
+		m.cookie.Name = "wr_" + room.ID()
+	}
+	if m.cookie.Path == "" {
+		m.cookie.Path = "/"
+	}
+	if m.onError == nil {
+		m.onError = func(r *http.Request, err error) {
+			slog.Default().ErrorContext(r.Context(), "waiting room store failure", "room", room.ID(), "err", err)
+		}
+	}
+	return m
+}
+
+// StatusFromContext returns the Status of a waiting or rejected visitor, for the waiting page.
+func StatusFromContext(ctx context.Context) (waitingroom.Status, bool) {
+	st, ok := ctx.Value(statusKey{}).(*waitingroom.Status)
+	if !ok {
+		return waitingroom.Status{}, false
+	}
+	return *st, true
+}
+
+// Release ends the session of the admitted visitor making r, at once (after a booking is
+// submitted, say). The cookie is cleared if the response has not been written yet. Calling it
+// again, or on a request that was not admitted through the room, does nothing.
+func Release(r *http.Request) error {
+	a, ok := r.Context().Value(admittedKey{}).(*admittance)
+	if !ok {
+		return nil
+	}
+	return a.release(r.Context())
+}
+
+type handler struct {
+	room     *waitingroom.Room
+	next     http.Handler
+	waiting  http.Handler
+	closed   http.Handler
+	bypass   func(*http.Request) bool
+	onError  func(*http.Request, error)
+	failOpen bool
+	cookie   Cookie
+}
+
+type statusKey struct{}
+type admittedKey struct{}
+
+func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if m.bypass != nil && m.bypass(r) {
+		m.next.ServeHTTP(w, r)
+		return
+	}
+	var raw string
+	if c, err := r.Cookie(m.cookie.Name); err == nil && len(c.Value) <= token.MaxSize {
+		raw = c.Value
+	}
+	v, err := m.room.Enter(r.Context(), raw)
+	if err != nil {
+		m.onError(r, err)
+		if m.failOpen {
+			m.next.ServeHTTP(w, r)
+			return
+		}
+		unavailable(w, m.room.Config().RefreshInterval)
+		return
+	}
+	if v.Degraded != nil {
+		m.onError(r, v.Degraded)
+	}
+	if v.Token != "" {
+		m.setCookie(w, r, v.Token, v.MaxAge)
+	}
+	switch v.Outcome {
+	case waitingroom.Suspended:
+		m.next.ServeHTTP(w, r)
+	case waitingroom.Admitted:
+		m.serveAdmitted(w, r, v.Pass)
+	default:
+		m.serveWaiting(w, r, &v.Status)
+	}
+}
+
+func (m *handler) serveAdmitted(w http.ResponseWriter, r *http.Request, p token.Pass) {
+	a := &admittance{m: m, pass: p, w: w, r: r}
+	a.rw = responseWriter{ResponseWriter: w, a: a}
+	r = r.WithContext(context.WithValue(r.Context(), admittedKey{}, a))
+	a.r = r
+	m.next.ServeHTTP(&a.rw, r)
+	if !a.rw.wrote {
+		// The handler wrote nothing; net/http will send an empty 200. Act on a revoke first.
+		a.rw.command()
+	}
+}
+
+func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waitingroom.Status) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	code := m.room.Config().QueueingStatusCode
+	page := m.waiting
+	if st.Method == waitingroom.Reject {
+		code, page = http.StatusOK, m.closed
+	}
+	if wantsJSON(r) {
+		writeJSON(w, code, st)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), statusKey{}, st))
+	page.ServeHTTP(&statusWriter{ResponseWriter: w, code: code}, r)
+}
+
+func (m *handler) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
+	c := &http.Cookie{
+		Name:     m.cookie.Name,
+		Value:    value,
+		Path:     m.cookie.Path,
+		Domain:   m.cookie.Domain,
+		HttpOnly: true,
+		Secure:   m.cookie.Secure || r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if maxAge > 0 {
+		c.MaxAge = int((maxAge + time.Second - 1) / time.Second)
+	} else {
+		c.MaxAge = -1
+	}
+	w.Header().Add("Set-Cookie", c.String())
+}
+
+// admittance is an admitted request's link back to the room, for Release and revoke.
+type admittance struct {
+	m    *handler
+	pass token.Pass
+	w    http.ResponseWriter
+	r    *http.Request
+	rw   responseWriter
+
+	mu       sync.Mutex
+	released bool
+	err      error
+}
+
+func (a *admittance) release(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.released {
+		return a.err
+	}
+	a.released = true
+	a.err = a.m.room.Release(context.WithoutCancel(ctx), a.pass)
+	if !a.rw.wrote {
+		a.m.setCookie(a.w, a.r, "", 0)
+	}
+	return a.err
+}
+
+// responseWriter watches for the revoke command when the handler writes its header.
+type responseWriter struct {
+	http.ResponseWriter
+	a     *admittance
+	wrote bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.command()
+		w.wrote = true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush implements http.Flusher when the underlying writer does.
+func (w *responseWriter) Flush() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *responseWriter) command() {
+	h := w.ResponseWriter.Header()
+	cmd := h.Get(CommandHeader)
+	if cmd == "" {
+		return
+	}
+	h.Del(CommandHeader)
+	if strings.EqualFold(strings.TrimSpace(cmd), "revoke") {
+		if err := w.a.release(w.a.r.Context()); err != nil {
+			w.a.m.onError(w.a.r, err)
+		}
+	}
+}
+
+// statusWriter gives the waiting page the room's status code in place of 200.
+type statusWriter struct {
+	http.ResponseWriter
+	code  int
+	wrote bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	if code == http.StatusOK {
+		code = w.code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+func unavailable(w http.ResponseWriter, retry time.Duration) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
+	http.Error(w, "Service temporarily unavailable, please try again shortly.", http.StatusServiceUnavailable)
+}

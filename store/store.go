@@ -1,0 +1,104 @@
+// Package store defines what a waiting room keeps outside the process: ticket numbers, the
+// admission cursor, liveness counters, sessions and the rate window of every room.
+//
+// Each Store method is one atomic operation (one lock, one Lua script) and costs one round
+// trip. A Store is the time authority: every answer carries the store's clock, and all
+// admission decisions are made on it, so app instances with skewed clocks agree.
+//
+// Implementations: store/memory (one process) and store/redis (many instances). Every
+// implementation must pass store/storetest.Run.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+)
+
+// Store keeps the shared state of many rooms, each named by an ID. The admission rules come
+// from package admission; Limits arrive with each call, so a change applies at once.
+//
+// A returned error is for system failures only (unreachable, timeout, context cancelled); an
+// unknown ticket or session is an ordinary answer, never an error.
+type Store interface {
+	// Join gives a visitor the next ticket, then admits in ticket order what the limits
+	// allow. The visitor is Admitted at once when nobody live waits ahead and there is room.
+	Join(ctx context.Context, room string, l admission.Limits) (Result, error)
+
+	// Poll counts a waiter's visit: it keeps the place live, admits what the limits allow and
+	// claims the waiter's slot if it was granted. A ticket whose place is gone (abandoned,
+	// unclaimed grant, released, or from another epoch) is replaced by a new ticket at the
+	// back: Result.Requeued is then true and Result.Ticket is the new number.
+	Poll(ctx context.Context, room string, t Ref, l admission.Limits) (Result, error)
+
+	// Renew extends an active session by l.Session from now (when l.Renewal) and reports
+	// whether it is still active. A session that ended or is unknown is Active false.
+	Renew(ctx context.Context, room string, s Ref, l admission.Limits) (Renewal, error)
+
+	// Release ends a session (or an unclaimed grant) at once; its slot is free for the next
+	// admission. Releasing an unknown session is not an error.
+	Release(ctx context.Context, room string, s Ref) error
+
+	// Stats reads a room's counters without changing anything.
+	Stats(ctx context.Context, room string, l admission.Limits) (Stats, error)
+}
+
+// Ref names a ticket or a session: sessions are numbered by the ticket that won them.
+// Epoch is the room's incarnation in the store; a Ref from another epoch is unknown.
+type Ref struct {
+	Number int64
+	Epoch  int64
+}
+
+// Result is the answer to Join and Poll.
+type Result struct {
+	Ticket   int64 // the visitor's ticket: the one polled, or a new one (Join, Requeued)
+	Epoch    int64
+	Joined   time.Time // when Ticket was issued (zero for an existing ticket)
+	Requeued bool      // the polled place was gone; Ticket is a new place at the back
+
+	Admitted bool      // the visitor holds session Ticket
+	Expires  time.Time // session expiry, when Admitted
+
+	UsersAhead int64 // live waiters ahead, when waiting (see admission.UsersAhead)
+	Stats
+}
+
+// Renewal is the answer to Renew.
+type Renewal struct {
+	Now     time.Time
+	Active  bool
+	Expires time.Time
+}
+
+// Stats are a room's counters at the store's Now.
+type Stats struct {
+	Now      time.Time // the store's clock
+	Active   int64     // sessions, claimed and pending
+	Waiting  int64     // live waiters
+	Admitted int64     // grants since the room's epoch began
+	Window   int64     // grants in the current rate window
+}
+
+// Errors shared by stores.
+var (
+	// ErrInvalidRoom is returned for an empty room ID or one with characters a key or a
+	// cookie cannot carry. Valid: 1 to 64 of A-Z a-z 0-9 - _ .
+	ErrInvalidRoom = errors.New("store: invalid room id")
+)
+
+// ValidRoom reports whether id is a usable room ID.
+func ValidRoom(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,190 @@
+package token
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors returned by this package, checked with errors.Is.
+var (
+	// ErrInvalid means the token is not one this room issued for this purpose:
+	// forged, tampered, malformed, signed with an unknown key or a disallowed
+	// algorithm, of the wrong kind, or for another room. Sign methods also return
+	// it, wrapped, for a Ticket or Pass that cannot be signed.
+	ErrInvalid = errors.New("token: invalid")
+	// ErrExpired means the token is authentic but now is at or past its Expires.
+	ErrExpired = errors.New("token: expired")
+	// ErrTooLarge means the token is longer than MaxSize. It is checked before
+	// any parsing, so an oversized cookie costs nothing to reject.
+	ErrTooLarge = errors.New("token: too large")
+	// ErrNoKeys means no HMAC key was configured.
+	ErrNoKeys = errors.New("token: no keys")
+	// ErrWeakKey means an HMAC secret is shorter than 32 bytes.
+	ErrWeakKey = errors.New("token: secret shorter than 32 bytes")
+)
+
+// MaxSize is the longest token accepted or produced, in bytes. Browsers keep
+// about 4 KiB per cookie, so a longer token could not have come from us.
+const MaxSize = 4096
+
+// Ticket is a visitor's place in the queue.
+type Ticket struct {
+	Room        string        // the room the place is in; the token's audience
+	Number      int64         // queue ticket number
+	Epoch       int64         // store incarnation the number belongs to
+	Joined      time.Time     // when the place was taken (store clock)
+	LastUpdated time.Time     // store time of the last counted poll
+	Expires     time.Time     // the place is lost after this (LastUpdated + hold); required
+	UsersAhead  int64         // visitors ahead at LastUpdated
+	WaitKnown   bool          // whether the Wait fields hold an estimate
+	Wait25      time.Duration // 25th percentile of the wait estimate at LastUpdated
+	Wait50      time.Duration // median wait estimate
+	Wait75      time.Duration // 75th percentile wait estimate
+}
+
+// Pass is an admitted visitor's session.
+type Pass struct {
+	Room    string    // the room admitted to; the token's audience
+	Session int64     // session ID in the store
+	Epoch   int64     // store incarnation the session belongs to
+	Issued  time.Time // admission (or renewal) time, store clock
+	Expires time.Time // session expiry in the store; required
+	RenewAt time.Time // when the middleware should renew with the store
+	Scope   string    // what the pass was issued for; "" means the room's base settings
+}
+
+// Codec signs and verifies tickets and passes. It is safe for concurrent use.
+type Codec struct {
+	ticketSigner signKey
+	passSigner   signKey
+	tickets      *verifier
+	passes       *verifier
+	jwks         []byte
+}
+
+// Option configures a Codec.
+type Option func(*codecOptions)
+
+// WithPassSigner signs passes with s (Ed25519 or ECDSA P-256) instead of HMAC,
+// so other services can verify them with a [Verifier] built from [Codec.JWKS].
+// Passes signed with the HMAC keys are still accepted, which lets a deployment
+// move from HMAC to a signer without logging anyone out. Tickets always use HMAC.
+// By default passes are signed with the first HMAC key.
+func WithPassSigner(s Signer) Option {
+	return func(o *codecOptions) {
+		o.passSigner = s
+		o.passSignerSet = true
+	}
+}
+
+// NewCodec returns a Codec for the key ring keys. The first key signs; all keys
+// verify, so a rotation puts the new key first and keeps the old one until
+// the tickets and passes it signed have expired. Key IDs must be unique.
+func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
+	if len(keys) == 0 {
+		return nil, ErrNoKeys
+	}
+	var o codecOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+
+	ticketKeys := make([]verifyKey, 0, len(keys))
+	passKeys := make([]verifyKey, 0, len(keys)+2)
+	for i, k := range keys {
+		if err := k.validate(); err != nil {
+			return nil, err
+		}
+		for _, prev := range keys[:i] {
+			if prev.ID == k.ID {
+				return nil, fmt.Errorf("token: duplicate key id %q", k.ID)
+			}
+		}
+		// Per-kind keys: a ticket MAC can never be a valid pass MAC.
+		ticketKeys = append(ticketKeys, verifyKey{id: k.ID, alg: algHS256, key: deriveKey(k.Secret, ticketLabel)})
+		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, key: deriveKey(k.Secret, passLabel)})
+	}
+
+	c := &Codec{jwks: []byte(emptyJWKS)}
+	var err error
+	if c.ticketSigner, err = newSignKey(jwt.SigningMethodHS256, ticketKeys[0].id, typTicket, ticketKeys[0].key); err != nil {
+		return nil, err
+	}
+	if o.passSignerSet {
+		s, _ := o.passSigner.(*asymSigner)
+		if s == nil {
+			return nil, errors.New("token: WithPassSigner: nil signer")
+		}
+		passKeys = append(passKeys, s.keys...)
+		c.passSigner, err = newSignKey(s.method, s.kid, typPass, s.priv)
+		c.jwks = s.jwks
+	} else {
+		c.passSigner, err = newSignKey(jwt.SigningMethodHS256, passKeys[0].id, typPass, passKeys[0].key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.tickets = newVerifier(typTicket, ticketKeys)
+	c.passes = newVerifier(typPass, passKeys)
+	return c, nil
+}
+
+// SignTicket returns t as a signed token. Room and Expires are required, and
+// no count or wait may be negative. Times are kept to the millisecond, Expires
+// to the second (rounded down), waits to the nearest second.
+func (c *Codec) SignTicket(t Ticket) (string, error) {
+	var tc ticketClaims
+	if err := tc.from(&t); err != nil {
+		return "", err
+	}
+	var buf [256]byte
+	return c.ticketSigner.sign(tc.appendJSON(buf[:0]))
+}
+
+// ParseTicket verifies s as a ticket for room. It returns ErrTooLarge,
+// ErrInvalid (wrapped with a reason), or ErrExpired when now is at or past
+// Expires. With ErrExpired the Ticket is returned too: it is authentic, just
+// no longer valid, which lets the caller tell a lost place from a forged one.
+func (c *Codec) ParseTicket(room, s string, now time.Time) (Ticket, error) {
+	var tc ticketClaims
+	if err := c.tickets.verify(s, &tc); err != nil {
+		return Ticket{}, err
+	}
+	if err := tc.check(room); err != nil {
+		return Ticket{}, err
+	}
+	t := tc.ticket()
+	if !now.Before(t.Expires) {
+		return t, ErrExpired
+	}
+	return t, nil
+}
+
+// SignPass returns p as a signed token, with the pass signer if one was
+// configured and the first HMAC key otherwise. Room and Expires are required.
+// Times are kept to the millisecond, Expires to the second (rounded down).
+func (c *Codec) SignPass(p Pass) (string, error) {
+	var pc passClaims
+	if err := pc.from(&p); err != nil {
+		return "", err
+	}
+	var buf [256]byte
+	return c.passSigner.sign(pc.appendJSON(buf[:0]))
+}
+
+// ParsePass verifies s as a pass for room, signed with any HMAC key in the
+// ring or any key of the pass signer. Errors are as for [Codec.ParseTicket];
+// with ErrExpired the Pass is returned too.
+func (c *Codec) ParsePass(room, s string, now time.Time) (Pass, error) {
+	return c.passes.parsePass(room, s, now)
+}
+
+type codecOptions struct {
+	passSigner    Signer
+	passSignerSet bool
+}

@@ -1,0 +1,519 @@
+// Package waitingroom puts visitors in a fair virtual waiting room when a backend is busy.
+//
+// A Room admits visitors to a protected site at most TotalActiveUsers at a time and at most
+// NewUsersPerMinute in any 60 seconds, strictly and in arrival order, and queues the rest. It
+// is transparent while the site is not busy: a visitor who finds capacity, rate and an empty
+// queue goes straight through. State lives in a store.Store (store/memory for one process,
+// store/redis for many instances), which is also the clock every decision is made on.
+//
+// Visitors carry their place as a signed ticket (a JWT) and, once admitted, a separate pass;
+// package middleware keeps them in cookies and renders nothing itself: the host's waiting page
+// reads the Status from the request context.
+//
+// Costs: a join or a poll is one store round trip; a poll earlier than the refresh interval
+// allows is answered from the ticket with none; an admitted request verifies its pass and
+// makes no store call, except a renewal at most once per RenewInterval.
+package waitingroom
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/estimate"
+	"github.com/waitingroom-go/waitingroom/store"
+	"github.com/waitingroom-go/waitingroom/token"
+)
+
+// Method is how a room picks who enters next; see package admission.
+type Method = admission.Method
+
+// Queueing methods.
+const (
+	FIFO        = admission.FIFO
+	Random      = admission.Random
+	Passthrough = admission.Passthrough
+	Reject      = admission.Reject
+)
+
+// Config is a room's settings. The names follow the hosted waiting rooms' settings, so an
+// operator moving over recognises them. Zero durations take the stated defaults.
+type Config struct {
+	// TotalActiveUsers is how many admitted visitors may be active at once. Required.
+	TotalActiveUsers int
+	// NewUsersPerMinute is how many visitors may be admitted in any 60-second window.
+	// Required; at most TotalActiveUsers unless AllowRateAboveCapacity. Up to this many may
+	// enter at one instant (say, when the room opens with free capacity); then nobody more
+	// until the oldest of them leave the window.
+	NewUsersPerMinute int
+	// AllowRateAboveCapacity permits NewUsersPerMinute above TotalActiveUsers. Refused by
+	// default as a likely typo, it makes sense when sessions end well within a minute: the
+	// host releases each visitor after a short task such as submitting a booking. Capacity
+	// stays strict either way.
+	AllowRateAboveCapacity bool
+	// SessionDuration is how long an admitted visitor stays active after the last renewal.
+	// Each request renews it, but the store is told at most once per RenewInterval, so a
+	// session ends between SessionDuration-RenewInterval and SessionDuration after the last
+	// request. Default 5 minutes; 10 seconds to 24 hours.
+	SessionDuration time.Duration
+	// DisableSessionRenewal makes a session last exactly SessionDuration from admission.
+	DisableSessionRenewal bool
+	// RenewInterval is how often, at most, a session is renewed in the store.
+	// Default min(1 minute, SessionDuration/5).
+	RenewInterval time.Duration
+	// QueueingMethod: FIFO (default), Passthrough or Reject. Random comes with events.
+	QueueingMethod Method
+	// QueueAll stops admissions: everyone new queues, with the wait unknown. Admitted
+	// visitors keep their sessions.
+	QueueAll bool
+	// Suspended turns the room off: traffic passes untouched, uncounted, without cookies.
+	Suspended bool
+	// RefreshInterval is how often a waiting page polls. Polls that come sooner are answered
+	// from the ticket without a store operation. Default 20 seconds; 1 second to 5 minutes.
+	RefreshInterval time.Duration
+	// QueueingStatusCode is the HTTP status of a waiting answer: 200 (default), 202 or 429.
+	QueueingStatusCode int
+	// QueueHold is how long a waiter keeps the place without polling. Default 5 minutes;
+	// at least twice RefreshInterval.
+	QueueHold time.Duration
+	// ArrivalGrace is how long a slot granted to a waiter is held for it to arrive; after
+	// that the slot is given to the next waiter. Default twice RefreshInterval; from
+	// RefreshInterval to QueueHold.
+	ArrivalGrace time.Duration
+}
+
+// Errors. Failures of the store wrap ErrStore, and the store's own error (for example
+// context.DeadlineExceeded) stays visible to errors.Is.
+var (
+	ErrConfig      = errors.New("waitingroom: invalid config")
+	ErrInvalidRoom = errors.New("waitingroom: room id must be 1 to 64 of A-Z a-z 0-9 - _ .")
+	ErrStore       = errors.New("waitingroom: store failed")
+)
+
+// Room is one waiting room. It is safe for concurrent use; many rooms may share one store
+// and one process.
+type Room struct {
+	id      string
+	store   store.Store
+	codec   *token.Codec
+	timeout time.Duration
+	clock   func() time.Time
+
+	settings atomic.Pointer[settings]
+	offset   atomic.Int64 // store clock minus app clock, in ms, from the latest answer
+	live     estimate.Live
+}
+
+// Option configures a Room.
+type Option func(*Room) error
+
+// WithKeys sets the HMAC key ring that signs tickets and passes; the first key signs, all
+// verify. Every instance serving a room needs the same keys. Default: one random key, which
+// suits a single process only.
+func WithKeys(keys ...token.HMACKey) Option {
+	return func(r *Room) error {
+		c, err := token.NewCodec(keys)
+		r.codec = c
+		return err
+	}
+}
+
+// WithCodec sets the token codec, for asymmetric passes (see token.WithPassSigner).
+// It overrides WithKeys.
+func WithCodec(c *token.Codec) Option {
+	return func(r *Room) error {
+		if c == nil {
+			return fmt.Errorf("%w: nil codec", ErrConfig)
+		}
+		r.codec = c
+		return nil
+	}
+}
+
+// WithStoreTimeout bounds every store call. Default 500 ms.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(r *Room) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: store timeout must be positive", ErrConfig)
+		}
+		r.timeout = d
+		return nil
+	}
+}
+
+// WithClock sets the app's clock, which the room corrects by the store's answers before it
+// checks a token's times. Default time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(r *Room) error { r.clock = now; return nil }
+}
+
+// New returns a room named id (1 to 64 of A-Z a-z 0-9 - _ .) kept in s.
+func New(id string, s store.Store, cfg Config, opts ...Option) (*Room, error) {
+	if !store.ValidRoom(id) {
+		return nil, ErrInvalidRoom
+	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrConfig)
+	}
+	r := &Room{id: id, store: s, timeout: 500 * time.Millisecond, clock: time.Now}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
+	if r.codec == nil {
+		k, err := token.GenerateKey("k1")
+		if err != nil {
+			return nil, err
+		}
+		if r.codec, err = token.NewCodec([]token.HMACKey{k}); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.SetConfig(cfg); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ID returns the room's ID.
+func (r *Room) ID() string { return r.id }
+
+// Codec returns the codec that signs the room's tickets and passes (its JWKSHandler serves
+// the public keys of asymmetric passes).
+func (r *Room) Codec() *token.Codec { return r.codec }
+
+// Config returns the room's settings with defaults filled in.
+func (r *Room) Config() Config { return r.settings.Load().cfg }
+
+// SetConfig validates cfg and applies it from the next request on. The visitors already
+// queued keep their places.
+func (r *Room) SetConfig(cfg Config) error {
+	s, err := newSettings(cfg)
+	if err != nil {
+		return err
+	}
+	r.settings.Store(s)
+	return nil
+}
+
+// Outcome is what happens to a visitor's request.
+type Outcome uint8
+
+// Outcomes of Enter.
+const (
+	// Admitted: serve the request.
+	Admitted Outcome = iota + 1
+	// Waiting: show the waiting page.
+	Waiting
+	// Rejected: the room admits nobody (QueueingMethod Reject); show the closed page.
+	Rejected
+	// Suspended: the room is off; serve the request without touching cookies.
+	Suspended
+)
+
+// Visit is the answer to Enter.
+type Visit struct {
+	Outcome Outcome
+	// Token is the visitor's new ticket or pass, to store (in a cookie) for MaxAge;
+	// empty when the visitor's token stays as it was.
+	Token  string
+	MaxAge time.Duration
+	// Pass is the visitor's pass when Admitted.
+	Pass token.Pass
+	// Status is what the waiting or closed page shows.
+	Status Status
+	// Degraded is a store failure that did not change the outcome: a renewal that failed
+	// while the pass was still valid. It will be tried again on the next request.
+	Degraded error
+}
+
+// Enter decides what happens to a request that carries raw, the visitor's ticket or pass
+// ("" or anything invalid counts as none: a new place at the back). The error is non-nil
+// only when the store failed and nothing could be decided; it wraps ErrStore.
+func (r *Room) Enter(ctx context.Context, raw string) (Visit, error) {
+	s := r.settings.Load()
+	if s.cfg.Suspended {
+		return Visit{Outcome: Suspended}, nil
+	}
+	now := r.now()
+	if raw != "" {
+		if p, err := r.codec.ParsePass(r.id, raw, now); err == nil {
+			return r.renew(ctx, s, p, now)
+		}
+		if t, err := r.codec.ParseTicket(r.id, raw, now); err == nil {
+			return r.poll(ctx, s, t, now)
+		}
+	}
+	return r.join(ctx, s)
+}
+
+// Release ends the session of pass p at once, freeing its slot.
+func (r *Room) Release(ctx context.Context, p token.Pass) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if err := r.store.Release(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}); err != nil {
+		return fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return nil
+}
+
+// Stats reads the room's counters from the store.
+func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	st, err := r.store.Stats(ctx, r.id, r.settings.Load().limits)
+	if err != nil {
+		return st, fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return st, nil
+}
+
+// Status is what a waiting visitor is told. The host's waiting page reads it from the request
+// context (middleware.StatusFromContext); the JSON answer carries it in the hosted rooms'
+// field names.
+type Status struct {
+	Room            string
+	Method          Method
+	QueueAll        bool
+	UsersAhead      int64
+	Wait            estimate.Wait
+	LastUpdated     time.Time     // the store's time of the visitor's last counted poll
+	RefreshInterval time.Duration // 0 when the room rejects
+	QueueIsFull     bool          // the estimated wait exceeds a day
+
+	// Scheduled events (zero while a room has none).
+	EventActive         bool
+	EventPrequeueing    bool
+	ShuffleAtEventStart bool
+	TimeUntilEventStart time.Duration
+	TimeUntilEventEnd   time.Duration
+}
+
+func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Time) (Visit, error) {
+	if s.cfg.DisableSessionRenewal || now.Before(p.RenewAt) {
+		return Visit{Outcome: Admitted, Pass: p}, nil
+	}
+	var ren store.Renewal
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, s.limits)
+		return err
+	})
+	if err != nil {
+		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, nil
+	}
+	r.observeClock(ren.Now)
+	if !ren.Active {
+		// Released, expired or forgotten: the visitor comes in as anyone new would.
+		return r.join(ctx, s)
+	}
+	return r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires)
+}
+
+func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.Time) (Visit, error) {
+	if s.cfg.QueueingMethod == Reject {
+		return r.rejected(s), nil
+	}
+	if now.Before(t.LastUpdated.Add(s.minPoll)) {
+		// Too soon: the last answer stands and the store is not asked.
+		st := r.status(s, t.UsersAhead, t.LastUpdated)
+		st.Wait = estimate.Wait{Known: t.WaitKnown, P25: t.Wait25, P50: t.Wait50, P75: t.Wait75}
+		if s.cfg.QueueAll {
+			st.Wait = estimate.Unknown("queue all")
+		}
+		return Visit{Outcome: Waiting, Status: st}, nil
+	}
+	var res store.Result
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		res, err = r.store.Poll(ctx, r.id, store.Ref{Number: t.Number, Epoch: t.Epoch}, s.limits)
+		return err
+	})
+	if err != nil {
+		return Visit{}, err
+	}
+	if !res.Requeued {
+		res.Joined = t.Joined
+	}
+	return r.answer(s, res)
+}
+
+func (r *Room) join(ctx context.Context, s *settings) (Visit, error) {
+	if s.cfg.QueueingMethod == Reject {
+		return r.rejected(s), nil
+	}
+	var res store.Result
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		res, err = r.store.Join(ctx, r.id, s.limits)
+		return err
+	})
+	if err != nil {
+		return Visit{}, err
+	}
+	return r.answer(s, res)
+}
+
+// answer turns a store's Join or Poll result into a Visit with a fresh ticket or pass.
+func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
+	r.observeClock(res.Now)
+	r.live.Observe(res.Now, res.Stats.Admitted, res.Waiting > 0)
+	if res.Admitted {
+		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires)
+	}
+	st := r.status(s, res.UsersAhead, res.Now)
+	if !s.cfg.QueueAll {
+		st.Wait = r.live.Estimate(res.UsersAhead, s.prior, float64(s.cfg.NewUsersPerMinute))
+		st.QueueIsFull = st.Wait.Known && st.Wait.P50 > 24*time.Hour
+	}
+	t := token.Ticket{
+		Room:        r.id,
+		Number:      res.Ticket,
+		Epoch:       res.Epoch,
+		Joined:      res.Joined,
+		LastUpdated: res.Now,
+		Expires:     res.Now.Add(s.cfg.QueueHold),
+		UsersAhead:  res.UsersAhead,
+		WaitKnown:   st.Wait.Known,
+		Wait25:      st.Wait.P25,
+		Wait50:      st.Wait.P50,
+		Wait75:      st.Wait.P75,
+	}
+	raw, err := r.codec.SignTicket(t)
+	if err != nil {
+		return Visit{}, err
+	}
+	return Visit{Outcome: Waiting, Token: raw, MaxAge: s.cfg.QueueHold, Status: st}, nil
+}
+
+func (r *Room) admit(s *settings, session, epoch int64, now, expires time.Time) (Visit, error) {
+	p := token.Pass{
+		Room:    r.id,
+		Session: session,
+		Epoch:   epoch,
+		Issued:  now,
+		Expires: expires,
+		RenewAt: now.Add(s.cfg.RenewInterval),
+	}
+	if p.RenewAt.After(expires) {
+		p.RenewAt = expires
+	}
+	raw, err := r.codec.SignPass(p)
+	if err != nil {
+		return Visit{}, err
+	}
+	return Visit{Outcome: Admitted, Token: raw, MaxAge: expires.Sub(now), Pass: p}, nil
+}
+
+func (r *Room) rejected(s *settings) Visit {
+	st := r.status(s, 0, r.now())
+	st.Wait = estimate.Unknown("the room admits nobody")
+	st.RefreshInterval = 0
+	return Visit{Outcome: Rejected, Status: st}
+}
+
+func (r *Room) status(s *settings, ahead int64, updated time.Time) Status {
+	st := Status{
+		Room:            r.id,
+		Method:          s.cfg.QueueingMethod,
+		QueueAll:        s.cfg.QueueAll,
+		UsersAhead:      ahead,
+		LastUpdated:     updated,
+		RefreshInterval: s.cfg.RefreshInterval,
+	}
+	if s.cfg.QueueAll {
+		st.Wait = estimate.Unknown("queue all")
+	}
+	return st
+}
+
+// call runs one store operation under the room's deadline.
+func (r *Room) call(ctx context.Context, op func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	if err := op(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return nil
+}
+
+// now is the app's clock corrected to the store's, which every token time is written in.
+func (r *Room) now() time.Time {
+	return r.clock().Add(time.Duration(r.offset.Load()) * time.Millisecond)
+}
+
+func (r *Room) observeClock(storeNow time.Time) {
+	r.offset.Store(storeNow.Sub(r.clock()).Milliseconds())
+}
+
+// settings is a validated Config with what is derived from it.
+type settings struct {
+	cfg     Config
+	limits  admission.Limits
+	minPoll time.Duration // polls sooner than this after the last are answered from the ticket
+	prior   float64       // admissions per minute the limits allow with full-length sessions
+}
+
+func newSettings(c Config) (*settings, error) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.SessionDuration, 5*time.Minute)
+	def(&c.RefreshInterval, 20*time.Second)
+	def(&c.QueueHold, 5*time.Minute)
+	def(&c.ArrivalGrace, 2*c.RefreshInterval)
+	def(&c.RenewInterval, min(time.Minute, c.SessionDuration/5))
+	if c.QueueingStatusCode == 0 {
+		c.QueueingStatusCode = http.StatusOK
+	}
+	bad := func(format string, args ...any) (*settings, error) {
+		return nil, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch {
+	case c.TotalActiveUsers < 1:
+		return bad("TotalActiveUsers must be at least 1, got %d", c.TotalActiveUsers)
+	case c.NewUsersPerMinute < 1:
+		return bad("NewUsersPerMinute must be at least 1, got %d", c.NewUsersPerMinute)
+	case c.NewUsersPerMinute > c.TotalActiveUsers && !c.AllowRateAboveCapacity:
+		return bad("NewUsersPerMinute (%d) exceeds TotalActiveUsers (%d); set AllowRateAboveCapacity if sessions end within a minute", c.NewUsersPerMinute, c.TotalActiveUsers)
+	case c.SessionDuration < 10*time.Second || c.SessionDuration > 24*time.Hour:
+		return bad("SessionDuration must be from 10s to 24h, got %v", c.SessionDuration)
+	case c.RenewInterval <= 0 || c.RenewInterval > c.SessionDuration:
+		return bad("RenewInterval must be positive and at most SessionDuration, got %v", c.RenewInterval)
+	case c.RefreshInterval < time.Second || c.RefreshInterval > 5*time.Minute:
+		return bad("RefreshInterval must be from 1s to 5m, got %v", c.RefreshInterval)
+	case c.QueueHold < 2*c.RefreshInterval:
+		return bad("QueueHold (%v) must be at least twice RefreshInterval (%v)", c.QueueHold, c.RefreshInterval)
+	case c.ArrivalGrace < c.RefreshInterval || c.ArrivalGrace > c.QueueHold:
+		return bad("ArrivalGrace (%v) must be from RefreshInterval (%v) to QueueHold (%v)", c.ArrivalGrace, c.RefreshInterval, c.QueueHold)
+	case c.QueueingStatusCode != http.StatusOK && c.QueueingStatusCode != http.StatusAccepted && c.QueueingStatusCode != http.StatusTooManyRequests:
+		return bad("QueueingStatusCode must be 200, 202 or 429, got %d", c.QueueingStatusCode)
+	case c.QueueingMethod == Random:
+		return bad("QueueingMethod random is not supported yet (it comes with scheduled events)")
+	case c.QueueingMethod > Reject:
+		return bad("unknown QueueingMethod %v", c.QueueingMethod)
+	}
+	l := admission.Limits{
+		Capacity:  int64(c.TotalActiveUsers),
+		PerMinute: int64(c.NewUsersPerMinute),
+		Session:   c.SessionDuration,
+		Renewal:   !c.DisableSessionRenewal,
+		Hold:      c.QueueHold,
+		Grace:     c.ArrivalGrace,
+		Method:    c.QueueingMethod,
+		QueueAll:  c.QueueAll,
+	}
+	if err := l.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return &settings{
+		cfg:     c,
+		limits:  l,
+		minPoll: c.RefreshInterval * 9 / 10,
+		prior:   min(float64(c.NewUsersPerMinute), float64(c.TotalActiveUsers)/c.SessionDuration.Minutes()),
+	}, nil
+}

@@ -1,0 +1,261 @@
+package waitingroom_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/store/memory"
+	"github.com/waitingroom-go/waitingroom/token"
+)
+
+func TestConfigValidation(t *testing.T) {
+	ok := waitingroom.Config{TotalActiveUsers: 10, NewUsersPerMinute: 5}
+	tests := []struct {
+		name string
+		f    func(*waitingroom.Config)
+		want string // in the error; "" for valid
+	}{
+		{"valid", func(*waitingroom.Config) {}, ""},
+		{"zero capacity", func(c *waitingroom.Config) { c.TotalActiveUsers = 0 }, "TotalActiveUsers"},
+		{"negative rate", func(c *waitingroom.Config) { c.NewUsersPerMinute = -1 }, "NewUsersPerMinute"},
+		{"rate above capacity", func(c *waitingroom.Config) { c.NewUsersPerMinute = 11 }, "exceeds TotalActiveUsers"},
+		{"rate above capacity, allowed", func(c *waitingroom.Config) { c.NewUsersPerMinute = 11; c.AllowRateAboveCapacity = true }, ""},
+		{"session too short", func(c *waitingroom.Config) { c.SessionDuration = time.Second }, "SessionDuration"},
+		{"session too long", func(c *waitingroom.Config) { c.SessionDuration = 25 * time.Hour }, "SessionDuration"},
+		{"refresh too fast", func(c *waitingroom.Config) { c.RefreshInterval = time.Millisecond }, "RefreshInterval"},
+		{"hold shorter than two refreshes", func(c *waitingroom.Config) { c.QueueHold = 30 * time.Second }, "QueueHold"},
+		{"grace shorter than a refresh", func(c *waitingroom.Config) { c.ArrivalGrace = 5 * time.Second }, "ArrivalGrace"},
+		{"grace longer than the hold", func(c *waitingroom.Config) { c.ArrivalGrace = time.Hour }, "ArrivalGrace"},
+		{"renewal slower than the session", func(c *waitingroom.Config) { c.RenewInterval = time.Hour }, "RenewInterval"},
+		{"status 500", func(c *waitingroom.Config) { c.QueueingStatusCode = 500 }, "QueueingStatusCode"},
+		{"status 429", func(c *waitingroom.Config) { c.QueueingStatusCode = 429 }, ""},
+		{"random not yet", func(c *waitingroom.Config) { c.QueueingMethod = waitingroom.Random }, "random"},
+		{"unknown method", func(c *waitingroom.Config) { c.QueueingMethod = 7 }, "QueueingMethod"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.f(&c)
+			_, err := waitingroom.New("r", memory.New(), c)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case tt.want != "" && (!errors.Is(err, waitingroom.ErrConfig) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("New: %v, want ErrConfig mentioning %q", err, tt.want)
+			}
+		})
+	}
+	for _, id := range []string{"", "a b", "a/b", strings.Repeat("x", 65)} {
+		if _, err := waitingroom.New(id, memory.New(), ok); !errors.Is(err, waitingroom.ErrInvalidRoom) {
+			t.Errorf("New(%q): %v, want ErrInvalidRoom", id, err)
+		}
+	}
+	if _, err := waitingroom.New("r", nil, ok); !errors.Is(err, waitingroom.ErrConfig) {
+		t.Errorf("nil store: %v", err)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	r, err := waitingroom.New("r", memory.New(), waitingroom.Config{TotalActiveUsers: 10, NewUsersPerMinute: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Config()
+	want := waitingroom.Config{
+		TotalActiveUsers: 10, NewUsersPerMinute: 5, SessionDuration: 5 * time.Minute,
+		RenewInterval: time.Minute, RefreshInterval: 20 * time.Second, QueueingStatusCode: 200,
+		QueueHold: 5 * time.Minute, ArrivalGrace: 40 * time.Second,
+	}
+	if c != want {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
+	}
+	if err := r.SetConfig(waitingroom.Config{}); !errors.Is(err, waitingroom.ErrConfig) {
+		t.Fatalf("SetConfig accepted a zero config: %v", err)
+	}
+	if r.Config() != want {
+		t.Fatal("a refused SetConfig changed the config")
+	}
+}
+
+// fixture is a room on a counting memory store, with the app's clock apart from the store's.
+type fixture struct {
+	room   *waitingroom.Room
+	store  *countingStore
+	clock  *simClock // the store's clock
+	skew   time.Duration
+	appNow func() time.Time
+}
+
+func newFixture(t *testing.T, cfg waitingroom.Config, skew time.Duration) *fixture {
+	t.Helper()
+	f := &fixture{clock: newSimClock(), skew: skew}
+	f.store = newCountingStore(memory.New(memory.WithClock(f.clock.Now)))
+	f.appNow = func() time.Time { return f.clock.Now().Add(skew) }
+	r, err := waitingroom.New("room", f.store, cfg, waitingroom.WithClock(f.appNow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.room = r
+	return f
+}
+
+func (f *fixture) enter(t *testing.T, raw string) (waitingroom.Visit, map[string]int) {
+	t.Helper()
+	f.store.take()
+	v, err := f.room.Enter(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, f.store.take()
+}
+
+func calls(m map[string]int) int {
+	n := 0
+	for v := range maps.Values(m) {
+		n += v
+	}
+	return n
+}
+
+func TestRoundTripsAndRenewal(t *testing.T) {
+	for _, skew := range []time.Duration{0, 30 * time.Second, -30 * time.Second} {
+		t.Run("app clock off by "+skew.String(), func(t *testing.T) {
+			f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: 5 * time.Minute}, skew)
+			a, c := f.enter(t, "")
+			if a.Outcome != waitingroom.Admitted || c["join"] != 1 || calls(c) != 1 {
+				t.Fatalf("first visitor: %v after %v", a.Outcome, c)
+			}
+			b, c := f.enter(t, "")
+			if b.Outcome != waitingroom.Waiting || calls(c) != 1 {
+				t.Fatalf("second visitor: %v after %v", b.Outcome, c)
+			}
+			// Admitted requests cost nothing until the renewal is due, then one renewal.
+			f.clock.Advance(59 * time.Second)
+			if v, c := f.enter(t, a.Token); v.Outcome != waitingroom.Admitted || v.Token != "" || calls(c) != 0 {
+				t.Fatalf("admitted request before renewal: %v, token %q, calls %v", v.Outcome, v.Token, c)
+			}
+			f.clock.Advance(2 * time.Second)
+			v, c := f.enter(t, a.Token)
+			if v.Outcome != waitingroom.Admitted || v.Token == "" || c["renew"] != 1 || calls(c) != 1 {
+				t.Fatalf("renewal: %v, calls %v", v.Outcome, c)
+			}
+			if want := f.clock.Now().Add(5 * time.Minute).Truncate(time.Second); !v.Pass.Expires.Equal(want) {
+				t.Fatalf("renewed to %v, want %v", v.Pass.Expires, want)
+			}
+			a = v
+			// The waiter's early polls are answered from the ticket (the clock is the store's,
+			// whatever the app's says), the first one due goes to the store.
+			if w, c := f.enter(t, b.Token); w.Outcome != waitingroom.Waiting || calls(c) != 1 {
+				t.Fatalf("poll after 61 s: %v, calls %v", w.Outcome, c)
+			} else {
+				b = w
+			}
+			f.clock.Advance(17 * time.Second)
+			if w, c := f.enter(t, b.Token); w.Outcome != waitingroom.Waiting || w.Token != "" || calls(c) != 0 || !w.Status.LastUpdated.Equal(b.Status.LastUpdated) {
+				t.Fatalf("early poll: %v, token %q, calls %v", w.Outcome, w.Token, c)
+			}
+			f.clock.Advance(2 * time.Second)
+			if w, c := f.enter(t, b.Token); calls(c) != 1 || w.Token == "" {
+				t.Fatalf("poll after 19 s of 20: calls %v", c)
+			}
+			// Releasing the pass frees the slot; the pass is then refused at its renewal.
+			if err := f.room.Release(context.Background(), a.Pass); err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(time.Minute)
+			if v, c := f.enter(t, a.Token); v.Outcome == waitingroom.Admitted && v.Pass.Session == a.Pass.Session {
+				t.Fatalf("a released pass was renewed (calls %v)", c)
+			}
+		})
+	}
+}
+
+func TestDisableSessionRenewal(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: 2 * time.Minute, DisableSessionRenewal: true}, 0)
+	a, _ := f.enter(t, "")
+	for range 11 {
+		f.clock.Advance(10 * time.Second)
+		if v, c := f.enter(t, a.Token); v.Outcome != waitingroom.Admitted || calls(c) != 0 {
+			t.Fatalf("within the session: %v, calls %v", v.Outcome, c)
+		}
+	}
+	f.clock.Advance(10 * time.Second) // exactly one session length after admission
+	v, c := f.enter(t, a.Token)
+	if c["join"] != 1 || v.Pass.Session == a.Pass.Session {
+		t.Fatalf("after the session: %v, calls %v; want a new visit", v.Outcome, c)
+	}
+}
+
+func TestBadTokensAreNoTicket(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, 0)
+	a, _ := f.enter(t, "")
+	other, err := waitingroom.New("other", memory.New(), waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := other.Enter(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, raw := range map[string]string{
+		"junk":         "not a token",
+		"foreign pass": foreign.Token,
+		"tampered":     a.Token[:len(a.Token)-2] + "xx",
+		"alg none":     "eyJhbGciOiJub25lIiwidHlwIjoid3ItcGFzcytqd3QifQ.eyJhdWQiOiJyb29tIiwic2lkIjoxfQ.",
+		"oversized":    strings.Repeat("a", token.MaxSize+1),
+	} {
+		v, c := f.enter(t, raw)
+		if v.Outcome != waitingroom.Waiting || c["join"] != 1 || v.Token == "" {
+			t.Errorf("%s: %v after %v, want a new place in the queue", name, v.Outcome, c)
+		}
+	}
+}
+
+func TestStoreFailure(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: time.Minute}, 0)
+	a, _ := f.enter(t, "")
+	boom := errors.New("connection refused")
+	f.store.fail = boom
+	if _, err := f.room.Enter(context.Background(), ""); !errors.Is(err, waitingroom.ErrStore) || !errors.Is(err, boom) {
+		t.Fatalf("join on a failing store: %v", err)
+	}
+	// A valid pass keeps its holder in; the failed renewal is reported and tried again.
+	f.clock.Advance(30 * time.Second)
+	v, err := f.room.Enter(context.Background(), a.Token)
+	if err != nil || v.Outcome != waitingroom.Admitted || !errors.Is(v.Degraded, boom) {
+		t.Fatalf("renewal on a failing store: %v, %v, degraded %v", v.Outcome, err, v.Degraded)
+	}
+}
+
+func TestQueueAllAndReject(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 5, NewUsersPerMinute: 5, QueueAll: true}, 0)
+	v, _ := f.enter(t, "")
+	if v.Outcome != waitingroom.Waiting || v.Status.Wait.Known || !v.Status.QueueAll {
+		t.Fatalf("queue all: %v %+v", v.Outcome, v.Status)
+	}
+	cfg := f.room.Config()
+	cfg.QueueAll, cfg.QueueingMethod = false, waitingroom.Reject
+	if err := f.room.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	r, c := f.enter(t, v.Token)
+	if r.Outcome != waitingroom.Rejected || r.Status.RefreshInterval != 0 || calls(c) != 0 {
+		t.Fatalf("reject: %v %+v, calls %v", r.Outcome, r.Status, c)
+	}
+	cfg.QueueingMethod = waitingroom.FIFO
+	f.room.SetConfig(cfg)
+	if r, _ := f.enter(t, v.Token); r.Outcome != waitingroom.Admitted {
+		t.Fatalf("back to fifo: %v, want the queued visitor in", r.Outcome)
+	}
+	cfg.Suspended = true
+	f.room.SetConfig(cfg)
+	if r, c := f.enter(t, ""); r.Outcome != waitingroom.Suspended || r.Token != "" || calls(c) != 0 {
+		t.Fatalf("suspended: %v, calls %v", r.Outcome, c)
+	}
+}
