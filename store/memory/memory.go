@@ -123,10 +123,12 @@ func (s *Store) Stats(ctx context.Context, id string, l admission.Limits) (store
 	return r.stats(now, l), nil
 }
 
-// Rooms reports how many rooms the store holds (idle rooms are dropped; see the package doc).
+// Rooms reports how many rooms the store holds, after dropping idle ones (see the package doc).
 func (s *Store) Rooms() int {
+	now := s.clock().UnixMilli()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sweep(now)
 	return len(s.rooms)
 }
 
@@ -151,7 +153,7 @@ func (s *Store) acquire(ctx context.Context, id string, l admission.Limits) (*ro
 	r := s.rooms[id]
 	if r == nil {
 		s.lastEpoch = max(now, s.lastEpoch+1)
-		r = &room{epoch: s.lastEpoch, last: s.lastEpoch, sessions: make(map[int64]session)}
+		r = &room{epoch: s.lastEpoch, last: now, base: admission.Bucket(now) - 1, sessions: make(map[int64]session)}
 		s.rooms[id] = r
 	}
 	r.mu.Lock()
@@ -179,6 +181,7 @@ func (s *Store) sweep(now int64) {
 type room struct {
 	mu    sync.Mutex
 	epoch int64
+	base  int64         // liveness bucket before the room's first (see bucket)
 	last  int64         // latest store time seen; the clock never runs backwards here
 	hold  time.Duration // from the latest call, for the idle sweep
 
@@ -201,10 +204,10 @@ type bucketCount struct{ bucket, n int64 }
 
 type slotCount struct{ slot, n int64 }
 
-// bucket numbers liveness buckets from 1 at the room's epoch, so 0 can mean "gone" and a
+// bucket numbers liveness buckets from 1 at the room's creation, so 0 can mean "gone" and a
 // waiter fits in 4 bytes for 680 years.
 func (r *room) bucket(now int64) int64 {
-	return admission.Bucket(now) - admission.Bucket(r.epoch) + 1
+	return admission.Bucket(now) - r.base
 }
 
 func (r *room) join(now int64, l admission.Limits) store.Result {

@@ -1,0 +1,1439 @@
+// Package storetest is the conformance suite of store.Store: every implementation must pass
+// Run, and Benchmark measures it under parallel load.
+//
+// A backend's test builds a Harness, a store and the means to move the clock it runs on:
+//
+//	func newHarness(tb testing.TB) storetest.Harness {
+//		clock := storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+//		return storetest.Harness{
+//			Store:   memory.New(memory.WithClock(clock.Now)),
+//			Now:     clock.Now,
+//			Advance: clock.Advance,
+//		}
+//	}
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) storetest.Harness { return newHarness(t) })
+//	}
+//
+//	func BenchmarkStore(b *testing.B) { storetest.Benchmark(b, newHarness) }
+//
+// The suite moves time only through Harness.Advance and never sleeps on the wall clock, so a
+// store whose clock cannot be set (a real Redis server) passes the harness clock to the store
+// instead. Subtests run one after another, never in parallel, so a harness may share one store
+// and one clock among them; each subtest uses its own room, named after the subtest with a
+// random suffix.
+//
+// Besides the rules of package admission and the contract in package store, the suite holds
+// stores to these readings of the model:
+//   - Store time has millisecond resolution and is the harness clock: Result.Now, Renewal.Now
+//     and Stats.Now equal Harness.Now to the millisecond.
+//   - A session or a grant is active while the store's time is before its expiry; at the
+//     expiry instant it is over.
+//   - An Epoch is never 0, so the zero Ref names no ticket.
+//   - Tickets a room issues only grow; a poll of a known ticket answers with that ticket.
+//   - Expires is zero unless Admitted (Result) or Active (Renewal); Joined is zero unless the
+//     answer issued the ticket (Join, or Poll with Requeued).
+//   - Release and Stats grant nothing: only Join and Poll move the admission cursor.
+package storetest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/store"
+)
+
+// Harness is a store under test and the means to move the clock it runs on.
+type Harness struct {
+	Store   store.Store
+	Now     func() time.Time      // the store's current time
+	Advance func(d time.Duration) // move the store's clock forward by d (the suite passes d > 0)
+}
+
+// Run runs every conformance test, each as a subtest. newHarness is called once per subtest
+// (the random crowd's per-seed subtests share their parent's) and may return the same store
+// and clock each time: room IDs are unique per subtest, so one shared Redis server works.
+// The crowd runs seed 1 and a random seed; STORETEST_SEED=n runs seed n alone.
+func Run(t *testing.T, newHarness func(t *testing.T) Harness) {
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if h.Store == nil || h.Now == nil || h.Advance == nil {
+				t.Fatal("storetest: the Harness needs Store, Now and Advance")
+			}
+			tc.fn(newRoomTest(t, h))
+		})
+	}
+}
+
+// Benchmark runs parallel benchmarks (b.RunParallel) of Join, Poll and a mix of every
+// operation with a moving clock; run with -race, they double as a race finder.
+//
+// newHarness takes a testing.TB so that one constructor serves both: a backend passes it
+// here as is, and to Run wrapped as func(t *testing.T) Harness { return newHarness(t) }.
+// It is called once per sub-benchmark run.
+func Benchmark(b *testing.B, newHarness func(tb testing.TB) Harness) {
+	l := admission.Limits{
+		Capacity: 1000, PerMinute: 1000, Session: 2 * time.Minute, Renewal: true,
+		Hold: 5 * time.Minute, Grace: 40 * time.Second,
+	}
+	ctx := context.Background()
+
+	// Join: visitors arriving at one busy room; after the first Capacity, everyone queues.
+	b.Run("Join", func(b *testing.B) {
+		h, room := newHarness(b), roomID(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := h.Store.Join(ctx, room, l); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+
+	// Poll: each goroutine is one visitor refreshing its page; some hold sessions, most wait.
+	b.Run("Poll", func(b *testing.B) {
+		h, room := newHarness(b), roomID(b)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			res, err := h.Store.Join(ctx, room, l)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			ref := refOf(res)
+			for pb.Next() {
+				res, err := h.Store.Poll(ctx, room, ref, l)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ref = refOf(res)
+			}
+		})
+	})
+
+	// Mixed: every operation, with the clock moving so that sessions, grants and places
+	// expire while other goroutines work on the room.
+	b.Run("Mixed", func(b *testing.B) {
+		h, room := newHarness(b), roomID(b)
+		small := l
+		small.Capacity, small.PerMinute = 50, 50
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			var ref store.Ref
+			for i := 0; pb.Next(); i++ {
+				var (
+					res store.Result
+					err error
+				)
+				switch {
+				case i%8 == 0:
+					res, err = h.Store.Join(ctx, room, small)
+				default:
+					res, err = h.Store.Poll(ctx, room, ref, small)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ref = refOf(res)
+				if res.Admitted {
+					if i%3 == 0 {
+						err = h.Store.Release(ctx, room, ref)
+					} else {
+						_, err = h.Store.Renew(ctx, room, ref, small)
+					}
+				}
+				if err == nil && i%16 == 0 {
+					_, err = h.Store.Stats(ctx, room, small)
+					h.Advance(100 * time.Millisecond)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// Clock is a settable clock for harnesses: the memory store's harness passes clock.Now to
+// memory.WithClock, a Redis harness passes clock.Now() to each script. The zero value is not
+// usable; call NewClock. It is safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock that reads start until it is advanced.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock by d. The suite only moves it forward; a store's own tests may pass
+// a negative d to make time jump backwards.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// tests lists the conformance subtests in the order Run runs them.
+var tests = []struct {
+	name string
+	fn   func(*roomTest)
+}{
+	{"clock", testClock},
+	{"transparent_when_not_busy", testTransparent},
+	{"capacity_is_strict", testCapacity},
+	{"rate_is_strict", testRate},
+	{"rate_window_boundary", testRateBoundary},
+	{"fifo_pending_grant", testFIFO},
+	{"fifo_grants_in_order", testFIFOInOrder},
+	{"abandonment_does_not_stall", testAbandonment},
+	{"liveness_boundary", testLiveness},
+	{"grace_reclaims_unclaimed_grant", testGrace},
+	{"release_frees_slot", testRelease},
+	{"release_unclaimed_grant", testReleaseGrant},
+	{"renew_extends", testRenewExtends},
+	{"renew_disabled", testRenewDisabled},
+	{"renew_unknown", testRenewUnknown},
+	{"renew_pending_grant", testRenewPending},
+	{"session_expiry", testSessionExpiry},
+	{"queue_all", testQueueAll},
+	{"method_reject", testReject},
+	{"method_passthrough", testPassthrough},
+	{"unknown_tickets_requeued", testUnknownTickets},
+	{"lost_place_stays_lost", testLostPlace},
+	{"users_ahead_exact", testUsersAheadExact},
+	{"users_ahead_abandoned", testUsersAheadAbandoned},
+	{"invalid_room", testInvalidRoom},
+	{"cancelled_context", testCancelledContext},
+	{"concurrent_join_poll", testConcurrency},
+	{"random_crowd", testRandomCrowd},
+	{"epoch", testEpoch},
+}
+
+// limits are the suite's usual settings: small enough to fill, long enough to watch.
+func limits() admission.Limits {
+	return admission.Limits{
+		Capacity: 3, PerMinute: 3, Session: 2 * time.Minute, Renewal: true,
+		Hold: 5 * time.Minute, Grace: 40 * time.Second,
+	}
+}
+
+// rateFree is how long after a grant it no longer counts in the rate window, whatever the
+// grant's position within its one-second slot.
+const rateFree = admission.WindowSlots * time.Second
+
+func testClock(r *roomTest) {
+	l := limits()
+	s0 := r.stats(l)
+	r.h.Advance(90 * time.Second)
+	s1 := r.stats(l)
+	if d := s1.Now.Sub(s0.Now); d != 90*time.Second {
+		r.t.Errorf("Advance(90s) moved the store's clock by %v", d)
+	}
+	res := r.join(l)
+	rn := r.renew(refOf(res), l)
+	if !sameMs(rn.Now, r.h.Now()) {
+		r.t.Errorf("Renew: Now %s, want the harness clock %s", ts(rn.Now), ts(r.h.Now()))
+	}
+}
+
+// 1. A room that is not busy is invisible: the first visitor goes straight in.
+func testTransparent(r *roomTest) {
+	l := limits()
+	a := r.join(l)
+	r.wantAdmitted("first Join", a)
+	r.wantExpires("first Join", a.Expires, a.Now.Add(l.Session))
+	r.wantStats("first Join", a.Stats, 1, 0, 1, 1)
+	if a.UsersAhead != 0 || a.Requeued {
+		r.t.Errorf("first Join: %s", fmtResult(a))
+	}
+
+	r.h.Advance(time.Second)
+	b := r.join(l)
+	r.wantAdmitted("second Join", b)
+	r.wantStats("second Join", b.Stats, 2, 0, 2, 2)
+
+	// A poll of an admitted session answers Admitted and does not extend it.
+	r.h.Advance(10 * time.Second)
+	p := r.poll(refOf(b), l)
+	r.wantAdmitted("poll of an admitted session", p)
+	r.wantExpires("poll of an admitted session", p.Expires, b.Expires)
+	r.wantStats("poll of an admitted session", p.Stats, 2, 0, 2, 2)
+}
+
+// 2. Never more active sessions than Capacity.
+func testCapacity(r *roomTest) {
+	l := limits()
+	r.fill(l, 3)
+	w1 := r.join(l)
+	r.wantWaiting("4th Join", w1, 0)
+	r.wantStats("4th Join", w1.Stats, 3, 1, 3, 3)
+	w2 := r.join(l)
+	r.wantWaiting("5th Join", w2, 1)
+	r.wantStats("5th Join", w2.Stats, 3, 2, 3, 3)
+
+	// The rate window clears; capacity alone keeps the waiters out.
+	r.h.Advance(rateFree)
+	p1 := r.poll(refOf(w1), l)
+	r.wantWaiting("4th visitor, rate window clear", p1, 0)
+	p2 := r.poll(refOf(w2), l)
+	r.wantWaiting("5th visitor, rate window clear", p2, 1)
+	r.wantStats("rate window clear", p2.Stats, 3, 2, 3, 0)
+}
+
+// 3. Never more than PerMinute grants in a window, with room to spare.
+func testRate(r *roomTest) {
+	l := limits()
+	l.Capacity, l.PerMinute = 10, 2
+	t0 := r.h.Now()
+	r.wantAdmitted("1st Join", r.join(l))
+	r.wantAdmitted("2nd Join", r.join(l))
+	c := r.join(l)
+	r.wantWaiting("3rd Join, rate spent", c, 0)
+	r.wantStats("3rd Join", c.Stats, 2, 1, 2, 2)
+
+	r.h.Advance(59 * time.Second)
+	p := r.poll(refOf(c), l)
+	r.wantWaiting("3rd visitor 59 s later", p, 0)
+	r.wantStats("59 s later", p.Stats, 2, 1, 2, 2)
+
+	r.advanceTo(t0.Add(61 * time.Second))
+	p = r.poll(refOf(c), l)
+	r.wantAdmitted("3rd visitor 61 s later", p)
+	r.wantStats("61 s later", p.Stats, 3, 0, 3, 1)
+}
+
+// 3b. The window is the last WindowSlots one-second slots: a grant in slot s counts until
+// slot s+WindowSlots begins, even when that is less than 61 s after the grant.
+func testRateBoundary(r *roomTest) {
+	l := limits()
+	l.Capacity, l.PerMinute = 10, 2
+	t0 := r.align(time.Second, 500*time.Millisecond) // mid-slot
+	r.wantAdmitted("1st Join", r.join(l))
+	r.wantAdmitted("2nd Join", r.join(l))
+	c := r.join(l)
+	r.wantWaiting("3rd Join", c, 0)
+
+	// 60.499 s later: more than a minute, but still within slot+60, so the grants count.
+	last := t0.Truncate(time.Second).Add((admission.WindowSlots - 1) * time.Second).Add(999 * time.Millisecond)
+	r.advanceTo(last)
+	st := r.stats(l)
+	r.wantStats("last instant of the window", st, 2, 1, 2, 2)
+	p := r.poll(refOf(c), l)
+	r.wantWaiting("3rd visitor at the last instant of the window", p, 0)
+
+	// 1 ms later the slot of the grants has left the window.
+	r.h.Advance(time.Millisecond)
+	st = r.stats(l)
+	r.wantStats("first instant after the window", st, 2, 1, 2, 0)
+	p = r.poll(refOf(c), l)
+	r.wantAdmitted("3rd visitor at the first instant after the window", p)
+	r.wantStats("after the window", p.Stats, 3, 0, 3, 1)
+}
+
+// 4. A free slot goes to the earliest live waiter, whoever's poll finds it.
+func testFIFO(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	a := r.join(l)
+	b := r.join(l)
+	r.h.Advance(rateFree)
+	r.release(refOf(x[0]))
+
+	pb := r.poll(refOf(b), l)
+	r.wantWaiting("B polls first", pb, 0)
+	r.wantStats("B polls first: A granted", pb.Stats, 3, 1, 4, 1)
+
+	r.h.Advance(5 * time.Second)
+	pa := r.poll(refOf(a), l)
+	r.wantAdmitted("A claims its grant", pa)
+	r.wantExpires("A claims its grant", pa.Expires, pa.Now.Add(l.Session))
+	r.wantStats("A claims its grant", pa.Stats, 3, 1, 4, 1)
+
+	r.h.Advance(5 * time.Second)
+	r.wantWaiting("B while the room is full", r.poll(refOf(b), l), 0)
+	r.release(refOf(x[1]))
+	pb = r.poll(refOf(b), l)
+	r.wantAdmitted("B after a second release", pb)
+	r.wantStats("B admitted", pb.Stats, 3, 0, 5, 2)
+}
+
+// 4b. One operation grants every slot it may, in ticket order.
+func testFIFOInOrder(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	a, b, c := r.join(l), r.join(l), r.join(l)
+	r.h.Advance(rateFree)
+	r.release(refOf(x[0]))
+	r.release(refOf(x[1]))
+
+	pc := r.poll(refOf(c), l)
+	r.wantWaiting("C polls with two free slots", pc, 0)
+	r.wantStats("C polls with two free slots", pc.Stats, 3, 1, 5, 2)
+	r.wantAdmitted("B", r.poll(refOf(b), l))
+	r.wantAdmitted("A", r.poll(refOf(a), l))
+	r.wantWaiting("C again", r.poll(refOf(c), l), 0)
+}
+
+// 5. A waiter who left does not hold up the queue, and costs no grant.
+func testAbandonment(r *roomTest) {
+	l := limits()
+	l.Session = time.Hour // the room stays full while A's place runs out
+	x := r.fill(l, 3)
+	a := r.join(l)
+	b := r.join(l)
+	for elapsed := time.Duration(0); elapsed < l.Hold+admission.LiveBucket; elapsed += 20 * time.Second {
+		r.h.Advance(20 * time.Second)
+		r.wantWaiting("B keeps polling", r.poll(refOf(b), l), -1)
+	}
+	p := r.poll(refOf(b), l)
+	r.wantWaiting("B after A's hold", p, 0)
+	r.wantStats("B after A's hold", p.Stats, 3, 1, 3, 0)
+
+	r.release(refOf(x[0]))
+	p = r.poll(refOf(b), l)
+	r.wantAdmitted("B after a release", p)
+	r.wantStats("B admitted, A skipped", p.Stats, 3, 0, 4, 1)
+
+	pa := r.poll(refOf(a), l)
+	r.wantRequeued("A returns", pa, b.Ticket)
+}
+
+// 5b. A place is held for at least Hold, and lost when the LiveBucket after Hold ends:
+// exactly at the start of bucket Bucket(last poll)+HoldBuckets+1.
+func testLiveness(r *roomTest) {
+	l := limits()
+	l.Session = time.Hour
+	r.fill(l, 3)
+	t0 := r.align(admission.LiveBucket, admission.LiveBucket/2)
+	a, b, c := r.join(l), r.join(l), r.join(l)
+
+	r.advanceTo(t0.Add(l.Hold))
+	r.wantWaiting("A exactly Hold after its last poll", r.poll(refOf(a), l), 0)
+
+	lost := time.UnixMilli((admission.Bucket(t0.UnixMilli()) + admission.HoldBuckets(l) + 1) * admission.LiveBucket.Milliseconds())
+	r.advanceTo(lost.Add(-time.Millisecond))
+	st := r.stats(l)
+	r.wantStats("last instant B and C are live", st, 3, 3, 3, 0)
+	r.wantWaiting("B at the last instant of its place", r.poll(refOf(b), l), 1)
+
+	r.h.Advance(time.Millisecond)
+	st = r.stats(l)
+	r.wantStats("C's place just ran out", st, 3, 2, 3, 0)
+	r.wantRequeued("C at the first instant after its place", r.poll(refOf(c), l), b.Ticket)
+}
+
+// 6. An unclaimed grant is reclaimed after Grace; its holder starts again at the back.
+func testGrace(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	a := r.join(l)
+	b := r.join(l)
+	r.h.Advance(rateFree)
+	r.release(refOf(x[0]))
+
+	pb := r.poll(refOf(b), l)
+	granted := pb.Now
+	r.wantWaiting("B's poll grants A", pb, 0)
+	r.wantStats("A granted", pb.Stats, 3, 1, 4, 1)
+
+	r.advanceTo(granted.Add(l.Grace - time.Millisecond))
+	r.wantStats("last instant of A's grace", r.stats(l), 3, 1, 4, 1)
+	r.h.Advance(time.Millisecond)
+	r.wantStats("A's grace over", r.stats(l), 2, 1, 4, 1)
+
+	pb = r.poll(refOf(b), l)
+	r.wantAdmitted("B after A's grace", pb)
+	r.wantStats("B admitted", pb.Stats, 3, 0, 5, 2)
+
+	pa := r.poll(refOf(a), l)
+	r.wantRequeued("A polls after its grace", pa, b.Ticket)
+	if pa.Admitted || pa.UsersAhead != 0 {
+		r.t.Errorf("A requeued into a full room: %s, want waiting first in line", fmtResult(pa))
+	}
+}
+
+// 7. Release frees a slot at once; releasing what is not a session changes nothing.
+func testRelease(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	w := r.join(l)
+	r.h.Advance(rateFree)
+
+	r.release(refOf(x[0]))
+	st := r.stats(l)
+	r.wantStats("after Release", st, 2, 1, 3, 0)
+	if again := r.stats(l); !sameStats(again, st) {
+		r.t.Errorf("Stats changed the room: %+v, then %+v", st, again)
+	}
+	p := r.poll(refOf(w), l)
+	r.wantAdmitted("waiter after a Release", p)
+	r.wantStats("waiter admitted", p.Stats, 3, 0, 4, 1)
+
+	for _, ref := range []store.Ref{
+		refOf(x[0]), // already released
+		{Number: x[1].Ticket, Epoch: x[1].Epoch + 1},
+		{Number: w.Ticket + 100, Epoch: w.Epoch},
+		{Number: -1, Epoch: w.Epoch},
+		{},
+	} {
+		r.release(ref)
+	}
+	r.wantStats("after releasing unknown sessions", r.stats(l), 3, 0, 4, 1)
+	for _, s := range []store.Result{x[1], x[2], p} {
+		if rn := r.renew(refOf(s), l); !rn.Active {
+			r.t.Errorf("session %d ended by a Release of another session", s.Ticket)
+		}
+	}
+	if err := r.h.Store.Release(r.ctx, roomID(r.t), store.Ref{Number: 1, Epoch: 1}); err != nil {
+		r.t.Errorf("Release in a room never used: %v", err)
+	}
+
+	r.wantRequeued("poll of a released session", r.poll(refOf(x[0]), l), p.Ticket)
+}
+
+// 7b. Releasing an unclaimed grant frees its slot too.
+func testReleaseGrant(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	a := r.join(l)
+	b := r.join(l)
+	r.h.Advance(rateFree)
+	r.release(refOf(x[0]))
+	r.wantWaiting("B's poll grants A", r.poll(refOf(b), l), 0)
+
+	r.release(refOf(a))
+	r.wantStats("A's grant released", r.stats(l), 2, 1, 4, 1)
+	pa := r.poll(refOf(a), l)
+	r.wantRequeued("A after its grant was released", pa, b.Ticket)
+	r.wantAdmitted("B", r.poll(refOf(b), l))
+}
+
+// 8. Renew extends an active session to now+Session.
+func testRenewExtends(r *roomTest) {
+	l := limits()
+	x := r.join(l)
+	r.h.Advance(30 * time.Second)
+	rn := r.renew(refOf(x), l)
+	r.wantActive("Renew 30 s in", rn, r.h.Now().Add(l.Session))
+
+	// Past the first expiry: the renewal holds.
+	r.advanceTo(x.Expires.Add(10 * time.Second))
+	r.wantStats("after the original expiry", r.stats(l), 1, 0, 1, -1)
+	rn = r.renew(refOf(x), l)
+	r.wantActive("Renew after the original expiry", rn, r.h.Now().Add(l.Session))
+	p := r.poll(refOf(x), l)
+	r.wantAdmitted("poll after renewals", p)
+	r.wantExpires("poll after renewals", p.Expires, rn.Expires)
+}
+
+// 8b. Without Renewal a session lasts exactly Session from its claim.
+func testRenewDisabled(r *roomTest) {
+	l := limits()
+	l.Renewal = false
+	x := r.join(l)
+	r.h.Advance(30 * time.Second)
+	rn := r.renew(refOf(x), l)
+	r.wantActive("Renew with Renewal off", rn, x.Expires)
+
+	r.advanceTo(x.Expires)
+	if rn := r.renew(refOf(x), l); rn.Active {
+		r.t.Errorf("Renew at Expires with Renewal off: still active")
+	}
+	r.wantStats("session over", r.stats(l), 0, 0, 1, -1)
+}
+
+// 8c. Renew of anything but an active session is an answer, not an error: Active false.
+func testRenewUnknown(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	w := r.join(l)
+	for _, tc := range []struct {
+		name string
+		ref  store.Ref
+	}{
+		{"next ticket", store.Ref{Number: w.Ticket + 1, Epoch: w.Epoch}},
+		{"far future ticket", store.Ref{Number: w.Ticket + 1000, Epoch: w.Epoch}},
+		{"negative ticket", store.Ref{Number: -1, Epoch: w.Epoch}},
+		{"other epoch", store.Ref{Number: x[0].Ticket, Epoch: x[0].Epoch + 1}},
+		{"zero Ref", store.Ref{}},
+		{"waiting ticket", refOf(w)},
+	} {
+		if rn := r.renew(tc.ref, l); rn.Active {
+			r.t.Errorf("Renew of a %s (%+v): Active", tc.name, tc.ref)
+		}
+	}
+	r.wantStats("after renewing unknown sessions", r.stats(l), 3, 1, 3, 3)
+	r.wantWaiting("the waiter", r.poll(refOf(w), l), 0)
+}
+
+// 8d. A grant is not a session until its holder claims it by polling; Renew neither claims
+// nor drops it.
+func testRenewPending(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	a := r.join(l)
+	b := r.join(l)
+	r.h.Advance(rateFree)
+	r.release(refOf(x[0]))
+	r.wantWaiting("B's poll grants A", r.poll(refOf(b), l), 0)
+
+	if rn := r.renew(refOf(a), l); rn.Active {
+		r.t.Errorf("Renew of an unclaimed grant: Active")
+	}
+	r.wantStats("after Renew of the grant", r.stats(l), 3, 1, 4, 1)
+	r.h.Advance(time.Second)
+	pa := r.poll(refOf(a), l)
+	r.wantAdmitted("A claims its grant after the Renew", pa)
+	r.wantExpires("A claims", pa.Expires, pa.Now.Add(l.Session))
+}
+
+// 8e. A session ends at its expiry instant; its slot is free and Renew cannot revive it.
+func testSessionExpiry(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	w := r.join(l)
+
+	r.advanceTo(x[0].Expires.Add(-time.Millisecond))
+	r.wantStats("last instant of the sessions", r.stats(l), 3, 1, 3, 0)
+	r.wantWaiting("waiter before the expiry", r.poll(refOf(w), l), 0)
+
+	r.h.Advance(time.Millisecond)
+	if rn := r.renew(refOf(x[0]), l); rn.Active {
+		r.t.Errorf("Renew at Expires: still active (Expires %s)", ts(rn.Expires))
+	}
+	r.wantStats("sessions expired", r.stats(l), 0, 1, 3, 0)
+	p := r.poll(refOf(w), l)
+	r.wantAdmitted("waiter after the expiry", p)
+	r.wantStats("waiter admitted", p.Stats, 1, 0, 4, 1)
+	r.wantRequeued("poll of an expired session", r.poll(refOf(x[1]), l), p.Ticket)
+}
+
+// 9a. QueueAll admits nobody, whatever the room; lifting it admits in ticket order.
+func testQueueAll(r *roomTest) {
+	l := limits()
+	l.QueueAll = true
+	var ws []store.Result
+	for i := range 5 {
+		w := r.join(l)
+		r.wantWaiting(fmt.Sprintf("Join %d under QueueAll", i), w, int64(i))
+		ws = append(ws, w)
+	}
+	r.h.Advance(time.Second)
+	for i, w := range ws {
+		r.wantWaiting(fmt.Sprintf("poll %d under QueueAll", i), r.poll(refOf(w), l), int64(i))
+	}
+	r.wantStats("QueueAll", r.stats(l), 0, 5, 0, 0)
+
+	l.QueueAll = false
+	p := r.poll(refOf(ws[4]), l)
+	r.wantWaiting("the last waiter polls first after QueueAll", p, 1)
+	r.wantStats("QueueAll lifted", p.Stats, 3, 2, 3, 3)
+	for i := range 3 {
+		r.wantAdmitted(fmt.Sprintf("waiter %d after QueueAll", i), r.poll(refOf(ws[i]), l))
+	}
+	r.wantWaiting("waiter 3 after QueueAll", r.poll(refOf(ws[3]), l), 0)
+}
+
+// 9b. Reject admits nobody, even into an empty room.
+func testReject(r *roomTest) {
+	l := limits()
+	l.Method = admission.Reject
+	var ws []store.Result
+	for i := range 3 {
+		w := r.join(l)
+		r.wantWaiting(fmt.Sprintf("Join %d under Reject", i), w, int64(i))
+		ws = append(ws, w)
+	}
+	r.h.Advance(rateFree)
+	for i, w := range ws {
+		r.wantWaiting(fmt.Sprintf("poll %d under Reject", i), r.poll(refOf(w), l), int64(i))
+	}
+	r.wantStats("Reject", r.stats(l), 0, 3, 0, 0)
+}
+
+// 9c. Passthrough admits everyone, past capacity and rate, and still counts them.
+func testPassthrough(r *roomTest) {
+	l := limits()
+	r.fill(l, 3)
+	w1, w2 := r.join(l), r.join(l)
+	r.wantWaiting("2nd waiter before Passthrough", w2, 1)
+
+	l.Method = admission.Passthrough
+	r.wantAdmitted("waiter 2 under Passthrough", r.poll(refOf(w2), l))
+	r.wantAdmitted("waiter 1 under Passthrough", r.poll(refOf(w1), l))
+	for i := range 8 {
+		r.wantAdmitted(fmt.Sprintf("Join %d under Passthrough", i), r.join(l))
+	}
+	st := r.stats(l)
+	r.wantStats("Passthrough", st, 13, 0, 13, -1)
+}
+
+// 10a. A ticket the room does not know is replaced by a fresh one at the back.
+func testUnknownTickets(r *roomTest) {
+	l := limits()
+	l.Session = time.Hour
+	r.fill(l, 3)
+	w := r.join(l)
+	last := w.Ticket
+	for _, tc := range []struct {
+		name string
+		ref  store.Ref
+	}{
+		{"next ticket", store.Ref{Number: w.Ticket + 1, Epoch: w.Epoch}},
+		{"future ticket", store.Ref{Number: w.Ticket + 1000, Epoch: w.Epoch}},
+		{"negative ticket", store.Ref{Number: -1, Epoch: w.Epoch}},
+		{"other epoch", store.Ref{Number: w.Ticket, Epoch: w.Epoch + 1}},
+		{"older epoch", store.Ref{Number: w.Ticket, Epoch: w.Epoch - 1}},
+		{"zero Ref", store.Ref{}},
+	} {
+		p := r.poll(tc.ref, l)
+		r.wantRequeued("poll of a "+tc.name, p, last)
+		last = p.Ticket
+	}
+	p := r.poll(refOf(w), l)
+	r.wantWaiting("the real ticket after the unknown ones", p, 0)
+	r.wantStats("after requeues", p.Stats, 3, 7, 3, 3)
+}
+
+// 10b. A place lost by not polling is gone for good; its holder goes to the back.
+func testLostPlace(r *roomTest) {
+	l := limits()
+	l.Session = time.Hour
+	x := r.fill(l, 3)
+	a := r.join(l)
+	b := r.join(l)
+	for elapsed := time.Duration(0); elapsed < l.Hold+admission.LiveBucket; elapsed += 20 * time.Second {
+		r.h.Advance(20 * time.Second)
+		r.wantWaiting("B keeps polling", r.poll(refOf(b), l), -1)
+	}
+	pa := r.poll(refOf(a), l)
+	r.wantRequeued("A after its hold", pa, b.Ticket)
+	if pa.Admitted || pa.UsersAhead != 1 {
+		r.t.Errorf("A after its hold: %s, want waiting behind B", fmtResult(pa))
+	}
+	r.wantStats("A requeued", pa.Stats, 3, 2, 3, 0)
+
+	again := r.poll(refOf(a), l)
+	r.wantRequeued("A's old ticket again", again, pa.Ticket)
+
+	// A free slot does not revive the old ticket: B is next.
+	r.release(refOf(x[0]))
+	old := r.poll(refOf(a), l)
+	r.wantRequeued("A's old ticket with a free slot", old, again.Ticket)
+	if old.Admitted {
+		r.t.Errorf("A's old ticket admitted ahead of B")
+	}
+	r.wantAdmitted("B", r.poll(refOf(b), l))
+	r.wantWaiting("A's first new ticket", r.poll(refOf(pa), l), 0)
+}
+
+// 11a. With nobody abandoning, UsersAhead is each waiter's exact position.
+func testUsersAheadExact(r *roomTest) {
+	l := limits()
+	l.Session = time.Hour
+	x := r.fill(l, 3)
+	var ws []store.Result
+	for i := range 10 {
+		w := r.join(l)
+		r.wantWaiting(fmt.Sprintf("Join %d", i), w, int64(i))
+		ws = append(ws, w)
+	}
+	r.h.Advance(10 * time.Second)
+	for i, w := range ws {
+		p := r.poll(refOf(w), l)
+		r.wantWaiting(fmt.Sprintf("waiter %d", i), p, int64(i))
+		r.wantStats(fmt.Sprintf("waiter %d", i), p.Stats, 3, 10, 3, 3)
+	}
+
+	r.h.Advance(rateFree)
+	r.release(refOf(x[0]))
+	r.wantAdmitted("waiter 0 after a release", r.poll(refOf(ws[0]), l))
+	for i, w := range ws[1:] {
+		r.wantWaiting(fmt.Sprintf("waiter %d after a release", i+1), r.poll(refOf(w), l), int64(i))
+	}
+}
+
+// 11b. With abandoned places in the queue, UsersAhead is an estimate, but it never exceeds the
+// live waiters minus one, and it grows with the ticket number.
+func testUsersAheadAbandoned(r *roomTest) {
+	l := limits()
+	l.Session = time.Hour
+	r.fill(l, 3)
+	var ws []store.Result
+	for range 10 {
+		ws = append(ws, r.join(l))
+	}
+	gone := map[int]bool{1: true, 4: true, 5: true, 8: true}
+	round := func(what string) []int64 {
+		var ahead []int64
+		for i, w := range ws {
+			if gone[i] {
+				continue
+			}
+			p := r.poll(refOf(w), l)
+			r.wantWaiting(fmt.Sprintf("%s: waiter %d", what, i), p, -1)
+			ahead = append(ahead, p.UsersAhead)
+		}
+		if !slices.IsSorted(ahead) {
+			r.t.Errorf("%s: UsersAhead in ticket order %v, want non-decreasing", what, ahead)
+		}
+		return ahead
+	}
+	for elapsed := time.Duration(0); elapsed < l.Hold+admission.LiveBucket; elapsed += 20 * time.Second {
+		r.h.Advance(20 * time.Second)
+		round(fmt.Sprintf("%v in", elapsed+20*time.Second))
+	}
+	r.h.Advance(20 * time.Second)
+	ahead := round("after the hold")
+	st := r.stats(l)
+	r.wantStats("after the hold", st, 3, 6, 3, 0)
+	if ahead[0] != 0 {
+		r.t.Errorf("first live waiter: UsersAhead %d, want 0", ahead[0])
+	}
+	if n := ahead[len(ahead)-1]; n > 5 || n < 1 {
+		r.t.Errorf("last live waiter: UsersAhead %d, want 1 to 5 (6 live waiters)", n)
+	}
+}
+
+// 12a. Every method refuses a room ID a key or a cookie cannot carry.
+func testInvalidRoom(r *roomTest) {
+	l := limits()
+	ref := store.Ref{Number: 0, Epoch: 1}
+	for _, id := range []string{"", "a b", strings.Repeat("a", 65), "x/y", "{x}", "é", "a:b", "a\x00"} {
+		_, errJoin := r.h.Store.Join(r.ctx, id, l)
+		_, errPoll := r.h.Store.Poll(r.ctx, id, ref, l)
+		_, errRenew := r.h.Store.Renew(r.ctx, id, ref, l)
+		errRelease := r.h.Store.Release(r.ctx, id, ref)
+		_, errStats := r.h.Store.Stats(r.ctx, id, l)
+		for _, e := range []struct {
+			op  string
+			err error
+		}{{"Join", errJoin}, {"Poll", errPoll}, {"Renew", errRenew}, {"Release", errRelease}, {"Stats", errStats}} {
+			if !errors.Is(e.err, store.ErrInvalidRoom) {
+				r.t.Errorf("%s(%q): error %v, want store.ErrInvalidRoom", e.op, id, e.err)
+			}
+		}
+	}
+	// The longest valid ID works.
+	long := (r.room + strings.Repeat("x", 64))[:64]
+	if res, err := r.h.Store.Join(r.ctx, long, l); err != nil || !res.Admitted {
+		r.t.Errorf("Join(%q) (64 characters): %v, admitted %t", long, err, res.Admitted)
+	}
+}
+
+// 12b. A cancelled context is a system failure: an error from every method, no panic.
+func testCancelledContext(r *roomTest) {
+	l := limits()
+	res := r.join(l)
+	ctx, cancel := context.WithCancel(r.ctx)
+	cancel()
+	_, errJoin := r.h.Store.Join(ctx, r.room, l)
+	_, errPoll := r.h.Store.Poll(ctx, r.room, refOf(res), l)
+	_, errRenew := r.h.Store.Renew(ctx, r.room, refOf(res), l)
+	errRelease := r.h.Store.Release(ctx, r.room, refOf(res))
+	_, errStats := r.h.Store.Stats(ctx, r.room, l)
+	for _, e := range []struct {
+		op  string
+		err error
+	}{{"Join", errJoin}, {"Poll", errPoll}, {"Renew", errRenew}, {"Release", errRelease}, {"Stats", errStats}} {
+		if e.err == nil {
+			r.t.Errorf("%s with a cancelled context: no error", e.op)
+		}
+	}
+}
+
+// 13. Concurrent operations on one room never admit more than the limits allow.
+func testConcurrency(r *roomTest) {
+	l := limits()
+	l.Capacity, l.PerMinute = 5, 5
+	const (
+		goroutines = 32
+		joins      = 10 // per goroutine
+		polls      = 10 // per join
+	)
+	var (
+		mu       sync.Mutex
+		tickets  = map[int64]bool{}
+		admitted = map[int64]bool{}
+		wg       sync.WaitGroup
+	)
+	check := func(op string, res store.Result, err error) bool {
+		if err != nil {
+			r.t.Errorf("%s: %v", op, err)
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if op == "Join" {
+			if tickets[res.Ticket] {
+				r.t.Errorf("Join: ticket %d issued twice", res.Ticket)
+			}
+			tickets[res.Ticket] = true
+		}
+		if res.Requeued {
+			r.t.Errorf("%s at a fixed clock: requeued: %s", op, fmtResult(res))
+		}
+		if res.Admitted {
+			admitted[res.Ticket] = true
+		}
+		if res.Active > l.Capacity || res.Window > l.PerMinute {
+			r.t.Errorf("%s: %s exceeds the limits", op, fmtResult(res))
+		}
+		return true
+	}
+	for range goroutines {
+		wg.Go(func() {
+			for range joins {
+				res, err := r.h.Store.Join(r.ctx, r.room, l)
+				if !check("Join", res, err) {
+					return
+				}
+				ref := refOf(res)
+				for range polls {
+					res, err := r.h.Store.Poll(r.ctx, r.room, ref, l)
+					if !check("Poll", res, err) {
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(admitted) > int(l.Capacity) {
+		r.t.Errorf("%d distinct tickets admitted, capacity %d", len(admitted), l.Capacity)
+	}
+	if len(admitted) != int(l.Capacity) {
+		r.t.Errorf("%d distinct tickets admitted, want %d (the first joiners)", len(admitted), l.Capacity)
+	}
+	r.wantStats("after the crowd", r.stats(l), 5, goroutines*joins-5, 5, 5)
+}
+
+// 14. A crowd in simulated time: the invariants hold at every step, whatever the seed.
+func testRandomCrowd(r *roomTest) {
+	seeds := []uint64{1, rand.Uint64()}
+	if s := os.Getenv("STORETEST_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			r.t.Fatalf("STORETEST_SEED: %v", err)
+		}
+		seeds = []uint64{seed}
+	}
+	for _, seed := range seeds {
+		r.t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("seed %d; rerun it with STORETEST_SEED=%d", seed, seed)
+				}
+			})
+			simulateCrowd(newRoomTest(t, r.h), seed)
+		})
+	}
+}
+
+// 15. A room's answers carry one non-zero epoch, and Refs with it work.
+func testEpoch(r *roomTest) {
+	l := limits()
+	a := r.join(l)
+	if a.Epoch == 0 {
+		r.t.Fatalf("Join: Epoch 0")
+	}
+	b := r.join(l)
+	if b.Epoch != a.Epoch {
+		r.t.Errorf("second Join: Epoch %d, first %d", b.Epoch, a.Epoch)
+	}
+	r.h.Advance(time.Second)
+	p := r.poll(store.Ref{Number: a.Ticket, Epoch: a.Epoch}, l)
+	r.wantAdmitted("poll with the Join's epoch", p)
+	if rn := r.renew(store.Ref{Number: b.Ticket, Epoch: b.Epoch}, l); !rn.Active {
+		r.t.Errorf("Renew with the Join's epoch: not active")
+	}
+	if rn := r.renew(store.Ref{Number: b.Ticket, Epoch: b.Epoch + 1}, l); rn.Active {
+		r.t.Errorf("Renew with another epoch: active")
+	}
+	q := r.poll(store.Ref{Number: a.Ticket, Epoch: a.Epoch + 1}, l)
+	r.wantRequeued("poll with another epoch", q, b.Ticket)
+	r.wantStats("after a poll with another epoch", q.Stats, 3, 0, 3, 3)
+}
+
+// visitor is one person in simulateCrowd.
+type visitor struct {
+	arrive  time.Time
+	quitAt  time.Time     // gives up waiting then; zero: stays until admitted
+	stay    time.Duration // on the site once admitted
+	release bool          // ends the session by Release, else lets it expire
+
+	ref       store.Ref
+	gaveUp    bool
+	admitted  bool
+	released  bool
+	ended     bool
+	lastPoll  time.Time
+	nextPoll  time.Time
+	lastWait  int // operation number of the last answer that said wait (0: none)
+	admitSeq  int // operation number of the first Admitted answer
+	endAt     time.Time
+	expires   time.Time
+	nextRenew time.Time
+}
+
+// simulateCrowd lets 300 visitors arrive over three minutes at a room of 20 sessions and
+// 30 admissions a minute; they poll every 20 s, a tenth give up, sessions end by Release or
+// expiry. After every operation and every clock step it checks the limits, the rate window
+// and FIFO order; at the end, that everyone who stayed got in.
+func simulateCrowd(r *roomTest, seed uint64) {
+	const (
+		crowd      = 300
+		arrivals   = 3 * time.Minute
+		pollEvery  = 20 * time.Second
+		renewEvery = time.Minute
+		giveUp     = 10 // percent
+		deadline   = 2 * time.Hour
+	)
+	l := admission.Limits{
+		Capacity: 20, PerMinute: 30, Session: 2 * time.Minute, Renewal: true,
+		Hold: time.Minute, Grace: 40 * time.Second,
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5741_4954_494e_4721))
+	start := r.h.Now()
+	vs := make([]*visitor, crowd)
+	for i := range vs {
+		v := &visitor{
+			arrive:  start.Add(time.Duration(rng.Int64N(int64(arrivals)))),
+			stay:    5*time.Second + time.Duration(rng.Int64N(int64(145*time.Second))),
+			release: rng.IntN(2) == 0,
+		}
+		if rng.IntN(100) < giveUp {
+			v.quitAt = v.arrive.Add(time.Duration(rng.Int64N(int64(2 * time.Minute))))
+		}
+		vs[i] = v
+	}
+	slices.SortFunc(vs, func(a, b *visitor) int { return a.arrive.Compare(b.arrive) })
+
+	var (
+		seq          int
+		lastAdmitted int64
+		grants       = map[int64]int64{} // rate-window slot -> grants seen in it
+	)
+	// observe accounts for the grants an answer reveals and checks the limits and the window.
+	observe := func(what string, st store.Stats) {
+		r.t.Helper()
+		slot := admission.Slot(st.Now.UnixMilli())
+		if st.Admitted < lastAdmitted {
+			r.t.Fatalf("%s: Admitted went from %d to %d", what, lastAdmitted, st.Admitted)
+		}
+		grants[slot] += st.Admitted - lastAdmitted
+		lastAdmitted = st.Admitted
+		var window int64
+		for s := slot - admission.WindowSlots + 1; s <= slot; s++ {
+			window += grants[s]
+		}
+		if window > l.PerMinute {
+			r.t.Fatalf("%s at %s: %d grants in the last %d slots, limit %d", what, ts(st.Now), window, admission.WindowSlots, l.PerMinute)
+		}
+		if st.Window != window {
+			r.t.Fatalf("%s at %s: Stats.Window %d, but %d grants were seen in the last %d slots", what, ts(st.Now), st.Window, window, admission.WindowSlots)
+		}
+		if st.Active > l.Capacity {
+			r.t.Fatalf("%s at %s: Active %d, capacity %d", what, ts(st.Now), st.Active, l.Capacity)
+		}
+	}
+	answer := func(what string, v *visitor, res store.Result) {
+		r.t.Helper()
+		seq++
+		observe(what, res.Stats)
+		if res.Requeued {
+			r.t.Fatalf("%s: a visitor polling every %v lost its place: %s", what, pollEvery, fmtResult(res))
+		}
+		v.ref, v.lastPoll = refOf(res), res.Now
+		if !res.Admitted {
+			v.lastWait, v.nextPoll = seq, res.Now.Add(pollEvery)
+			return
+		}
+		v.admitted, v.admitSeq = true, seq
+		v.endAt, v.expires, v.nextRenew = res.Now.Add(v.stay), res.Expires, res.Now.Add(renewEvery)
+	}
+
+	joined, steps := 0, 0
+	for ; ; steps++ {
+		now := r.h.Now()
+		for joined < len(vs) && !vs[joined].arrive.After(now) {
+			answer(fmt.Sprintf("Join of visitor %d", joined), vs[joined], r.join(l))
+			joined++
+		}
+		for i, v := range vs[:joined] {
+			switch {
+			case v.gaveUp || v.ended:
+			case !v.admitted:
+				if !v.quitAt.IsZero() && !now.Before(v.quitAt) {
+					v.gaveUp = true
+				} else if !now.Before(v.nextPoll) {
+					answer(fmt.Sprintf("Poll of visitor %d", i), v, r.poll(v.ref, l))
+				}
+			case !now.Before(v.endAt):
+				v.ended = true
+				if v.release {
+					r.release(v.ref)
+					v.released = true
+					observe(fmt.Sprintf("Release by visitor %d", i), r.stats(l))
+				}
+			case !now.Before(v.nextRenew):
+				rn := r.renew(v.ref, l)
+				r.wantActive(fmt.Sprintf("Renew by visitor %d", i), rn, now.Add(l.Session))
+				v.expires, v.nextRenew = rn.Expires, now.Add(renewEvery)
+				observe(fmt.Sprintf("Renew by visitor %d", i), r.stats(l))
+			}
+		}
+
+		st := r.stats(l)
+		observe("step", st)
+		var sessions, polling, mayLive int64
+		stayersIn := true
+		for _, v := range vs[:joined] {
+			if v.admitted && !v.released && now.Before(v.expires) {
+				sessions++
+			}
+			if !v.admitted && !v.gaveUp {
+				polling++
+				stayersIn = false
+			}
+			if !v.admitted && now.Sub(v.lastPoll) < l.Hold+admission.LiveBucket {
+				mayLive++
+			}
+		}
+		switch {
+		case st.Active < sessions:
+			r.t.Fatalf("at %s: Active %d, but %d admitted visitors hold unexpired sessions", ts(now), st.Active, sessions)
+		case st.Waiting > mayLive:
+			r.t.Fatalf("at %s: Waiting %d, but only %d unadmitted visitors polled within Hold+LiveBucket", ts(now), st.Waiting, mayLive)
+		case st.Waiting+st.Active-sessions < polling:
+			// Each visitor still polling is either a live waiter or holds an unclaimed grant.
+			r.t.Fatalf("at %s: Waiting %d + grants %d, but %d visitors are still polling", ts(now), st.Waiting, st.Active-sessions, polling)
+		}
+		if joined == len(vs) && stayersIn {
+			break
+		}
+		if now.Sub(start) > deadline {
+			r.t.Fatalf("after %v of simulated time, %d visitors still wait", deadline, polling)
+		}
+		r.h.Advance(time.Duration(1000+rng.IntN(4000)) * time.Millisecond)
+	}
+
+	// FIFO: once a visitor is admitted, no earlier visitor who stayed is told to wait again.
+	var stayers []*visitor
+	admittedVisitors := int64(0)
+	for _, v := range vs {
+		if !v.gaveUp {
+			stayers = append(stayers, v)
+		}
+		if v.admitted {
+			admittedVisitors++
+		}
+	}
+	slices.SortFunc(stayers, func(a, b *visitor) int { return cmp.Compare(a.ref.Number, b.ref.Number) })
+	latest, violations := 0, 0
+	var latestTicket int64
+	for _, v := range stayers {
+		if v.admitSeq <= latest {
+			if violations++; violations <= 5 {
+				r.t.Errorf("ticket %d admitted at operation %d, but earlier ticket %d was told to wait at operation %d", v.ref.Number, v.admitSeq, latestTicket, latest)
+			}
+		}
+		if v.lastWait > latest {
+			latest, latestTicket = v.lastWait, v.ref.Number
+		}
+	}
+	if violations > 5 {
+		r.t.Errorf("%d visitors in all admitted ahead of an earlier visitor", violations)
+	}
+	if lastAdmitted < admittedVisitors {
+		r.t.Errorf("Stats.Admitted %d, but %d visitors were admitted", lastAdmitted, admittedVisitors)
+	}
+	r.t.Logf("%d visitors (%d stayed) in %v of simulated time, %d steps, %d joins and polls, %d grants",
+		crowd, len(stayers), r.h.Now().Sub(start).Round(time.Second), steps, seq, lastAdmitted)
+}
+
+// roomTest is one subtest's room and the checks every answer from it must pass.
+type roomTest struct {
+	t    *testing.T
+	h    Harness
+	ctx  context.Context
+	room string
+
+	epoch      int64 // of the room's first answer
+	lastTicket int64 // the latest ticket issued
+	issued     bool  // whether lastTicket is set
+}
+
+func newRoomTest(t *testing.T, h Harness) *roomTest {
+	return &roomTest{t: t, h: h, ctx: t.Context(), room: roomID(t)}
+}
+
+func (r *roomTest) join(l admission.Limits) store.Result {
+	r.t.Helper()
+	res, err := r.h.Store.Join(r.ctx, r.room, l)
+	if err != nil {
+		r.t.Fatalf("Join: %v", err)
+	}
+	if res.Requeued {
+		r.t.Errorf("Join: Requeued")
+	}
+	r.checkResult("Join", res, l, true)
+	return res
+}
+
+func (r *roomTest) poll(ref store.Ref, l admission.Limits) store.Result {
+	r.t.Helper()
+	res, err := r.h.Store.Poll(r.ctx, r.room, ref, l)
+	if err != nil {
+		r.t.Fatalf("Poll(%+v): %v", ref, err)
+	}
+	if !res.Requeued && res.Ticket != ref.Number {
+		r.t.Errorf("Poll(%+v): ticket %d without Requeued", ref, res.Ticket)
+	}
+	r.checkResult(fmt.Sprintf("Poll(%+v)", ref), res, l, res.Requeued)
+	return res
+}
+
+func (r *roomTest) renew(ref store.Ref, l admission.Limits) store.Renewal {
+	r.t.Helper()
+	rn, err := r.h.Store.Renew(r.ctx, r.room, ref, l)
+	if err != nil {
+		r.t.Fatalf("Renew(%+v): %v", ref, err)
+	}
+	if !sameMs(rn.Now, r.h.Now()) {
+		r.t.Errorf("Renew(%+v): Now %s, want the harness clock %s", ref, ts(rn.Now), ts(r.h.Now()))
+	}
+	switch {
+	case rn.Active && !rn.Expires.After(rn.Now):
+		r.t.Errorf("Renew(%+v): Active, but Expires %s is not after Now %s", ref, ts(rn.Expires), ts(rn.Now))
+	case !rn.Active && !rn.Expires.IsZero():
+		r.t.Errorf("Renew(%+v): not Active, but Expires %s", ref, ts(rn.Expires))
+	}
+	return rn
+}
+
+func (r *roomTest) release(ref store.Ref) {
+	r.t.Helper()
+	if err := r.h.Store.Release(r.ctx, r.room, ref); err != nil {
+		r.t.Fatalf("Release(%+v): %v", ref, err)
+	}
+}
+
+func (r *roomTest) stats(l admission.Limits) store.Stats {
+	r.t.Helper()
+	st, err := r.h.Store.Stats(r.ctx, r.room, l)
+	if err != nil {
+		r.t.Fatalf("Stats: %v", err)
+	}
+	r.checkStats("Stats", st, l)
+	return st
+}
+
+// fill joins n visitors who must all be admitted at once.
+func (r *roomTest) fill(l admission.Limits, n int) []store.Result {
+	r.t.Helper()
+	var out []store.Result
+	for i := range n {
+		res := r.join(l)
+		r.wantAdmitted(fmt.Sprintf("Join %d of %d filling the room", i+1, n), res)
+		out = append(out, res)
+	}
+	return out
+}
+
+// checkResult holds every answer of Join and Poll to the contract; issued says whether it
+// gave out a new ticket.
+func (r *roomTest) checkResult(op string, res store.Result, l admission.Limits, issued bool) {
+	r.t.Helper()
+	r.checkStats(op, res.Stats, l)
+	switch {
+	case res.Epoch == 0:
+		r.t.Errorf("%s: Epoch 0", op)
+	case r.epoch == 0:
+		r.epoch = res.Epoch
+	case res.Epoch != r.epoch:
+		r.t.Errorf("%s: Epoch %d, the room's is %d", op, res.Epoch, r.epoch)
+	}
+	if issued {
+		if !sameMs(res.Joined, res.Now) {
+			r.t.Errorf("%s: new ticket %d Joined %s, want Now %s", op, res.Ticket, ts(res.Joined), ts(res.Now))
+		}
+		if res.Ticket < 0 || r.issued && res.Ticket <= r.lastTicket {
+			r.t.Errorf("%s: new ticket %d, but ticket %d was issued before", op, res.Ticket, r.lastTicket)
+		}
+		r.lastTicket, r.issued = res.Ticket, true
+	} else if !res.Joined.IsZero() {
+		r.t.Errorf("%s: existing ticket %d, but Joined %s", op, res.Ticket, ts(res.Joined))
+	}
+	if res.Admitted {
+		if !res.Expires.After(res.Now) || res.UsersAhead != 0 {
+			r.t.Errorf("%s: admitted with %s", op, fmtResult(res))
+		}
+		return
+	}
+	if !res.Expires.IsZero() {
+		r.t.Errorf("%s: waiting, but Expires %s", op, ts(res.Expires))
+	}
+	if res.Waiting < 1 || res.UsersAhead < 0 || res.UsersAhead > res.Waiting-1 {
+		// The waiter itself was just counted live, so Waiting includes it.
+		r.t.Errorf("%s: waiting with %s, want 0 <= UsersAhead < Waiting", op, fmtResult(res))
+	}
+}
+
+func (r *roomTest) checkStats(op string, st store.Stats, l admission.Limits) {
+	r.t.Helper()
+	if !sameMs(st.Now, r.h.Now()) {
+		r.t.Errorf("%s: Now %s, want the harness clock %s", op, ts(st.Now), ts(r.h.Now()))
+	}
+	if st.Active < 0 || st.Waiting < 0 || st.Window < 0 || st.Admitted < st.Active || st.Admitted < st.Window {
+		r.t.Errorf("%s: inconsistent %+v", op, st)
+	}
+	if l.Method != admission.Passthrough && (st.Active > l.Capacity || st.Window > l.PerMinute) {
+		r.t.Errorf("%s: Active %d, Window %d beyond capacity %d, rate %d", op, st.Active, st.Window, l.Capacity, l.PerMinute)
+	}
+}
+
+func (r *roomTest) wantAdmitted(what string, res store.Result) {
+	r.t.Helper()
+	if !res.Admitted {
+		r.t.Fatalf("%s: not admitted: %s", what, fmtResult(res))
+	}
+}
+
+// wantWaiting checks res waits in its place with ahead users ahead (ahead < 0: any number).
+func (r *roomTest) wantWaiting(what string, res store.Result, ahead int64) {
+	r.t.Helper()
+	if res.Admitted || res.Requeued {
+		r.t.Fatalf("%s: want waiting in place: %s", what, fmtResult(res))
+	}
+	if ahead >= 0 && res.UsersAhead != ahead {
+		r.t.Errorf("%s: UsersAhead %d, want %d", what, res.UsersAhead, ahead)
+	}
+}
+
+// wantRequeued checks res is a new place issued after ticket after.
+func (r *roomTest) wantRequeued(what string, res store.Result, after int64) {
+	r.t.Helper()
+	if !res.Requeued || res.Ticket <= after {
+		r.t.Fatalf("%s: want Requeued with a ticket after %d: %s", what, after, fmtResult(res))
+	}
+}
+
+func (r *roomTest) wantActive(what string, rn store.Renewal, expires time.Time) {
+	r.t.Helper()
+	if !rn.Active {
+		r.t.Fatalf("%s: not active", what)
+	}
+	r.wantExpires(what, rn.Expires, expires)
+}
+
+func (r *roomTest) wantExpires(what string, got, want time.Time) {
+	r.t.Helper()
+	if !sameMs(got, want) {
+		r.t.Errorf("%s: Expires %s, want %s", what, ts(got), ts(want))
+	}
+}
+
+// wantStats checks the counters; a negative want is not checked.
+func (r *roomTest) wantStats(what string, st store.Stats, active, waiting, admitted, window int64) {
+	r.t.Helper()
+	for _, c := range []struct {
+		name      string
+		got, want int64
+	}{{"Active", st.Active, active}, {"Waiting", st.Waiting, waiting}, {"Admitted", st.Admitted, admitted}, {"Window", st.Window, window}} {
+		if c.want >= 0 && c.got != c.want {
+			r.t.Errorf("%s: %s %d, want %d (at %s)", what, c.name, c.got, c.want, ts(st.Now))
+		}
+	}
+}
+
+// advanceTo moves the clock to t, which must not be in the past.
+func (r *roomTest) advanceTo(t time.Time) {
+	r.t.Helper()
+	d := t.Sub(r.h.Now())
+	if d < 0 {
+		r.t.Fatalf("advanceTo %s: the clock is already at %s", ts(t), ts(r.h.Now()))
+	}
+	if d > 0 {
+		r.h.Advance(d)
+	}
+}
+
+// align moves the clock to the next instant offset past a multiple of unit in Unix time, so
+// that a test can place events in rate slots and liveness buckets, and returns it.
+func (r *roomTest) align(unit, offset time.Duration) time.Time {
+	r.t.Helper()
+	u := unit.Milliseconds()
+	t := time.UnixMilli((r.h.Now().UnixMilli()/u+1)*u + offset.Milliseconds())
+	r.advanceTo(t)
+	return t
+}
+
+// roomID is a valid room ID unique to tb: its name, sanitized, and a random suffix.
+func roomID(tb testing.TB) string {
+	suffix := fmt.Sprintf("-%016x", rand.Uint64())
+	name := []byte(tb.Name())
+	for i, c := range name {
+		if !store.ValidRoom(string(c)) {
+			name[i] = '-'
+		}
+	}
+	if n := 64 - len(suffix); len(name) > n {
+		name = name[len(name)-n:] // the end of a subtest name is the specific part
+	}
+	id := string(name) + suffix
+	if !store.ValidRoom(id) {
+		tb.Fatalf("storetest: made an invalid room ID %q", id)
+	}
+	return id
+}
+
+func sameStats(a, b store.Stats) bool {
+	a.Now, b.Now = time.UnixMilli(a.Now.UnixMilli()), time.UnixMilli(b.Now.UnixMilli())
+	return a == b
+}
+
+func refOf(res store.Result) store.Ref { return store.Ref{Number: res.Ticket, Epoch: res.Epoch} }
+
+func sameMs(a, b time.Time) bool { return a.UnixMilli() == b.UnixMilli() }
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		return "zero"
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+func fmtResult(res store.Result) string {
+	return fmt.Sprintf("ticket %d epoch %d requeued %t admitted %t expires %s ahead %d (now %s active %d waiting %d admitted %d window %d)",
+		res.Ticket, res.Epoch, res.Requeued, res.Admitted, ts(res.Expires), res.UsersAhead,
+		ts(res.Now), res.Active, res.Waiting, res.Stats.Admitted, res.Window)
+}
