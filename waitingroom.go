@@ -321,9 +321,9 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 	if now.Before(t.LastUpdated.Add(s.minPoll)) {
 		// Too soon: the last answer stands and the store is not asked.
 		st := r.status(s, t.UsersAhead, t.LastUpdated)
-		st.Wait = estimate.Wait{Known: t.WaitKnown, P25: t.Wait25, P50: t.Wait50, P75: t.Wait75}
-		if s.cfg.QueueAll {
-			st.Wait = estimate.Unknown("queue all")
+		if !s.cfg.QueueAll {
+			st.Wait = estimate.Wait{Known: t.WaitKnown, P25: t.Wait25, P50: t.Wait50, P75: t.Wait75}
+			st.QueueIsFull = queueIsFull(st.Wait)
 		}
 		return Visit{Outcome: Waiting, Status: st}, nil
 	}
@@ -359,14 +359,14 @@ func (r *Room) join(ctx context.Context, s *settings) (Visit, error) {
 // answer turns a store's Join or Poll result into a Visit with a fresh ticket or pass.
 func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
 	r.observeClock(res.Now)
-	r.live.Observe(res.Now, res.Stats.Admitted, res.Waiting > 0)
+	r.live.Observe(res.Now, res.Admissions, res.Waiting > 0)
 	if res.Admitted {
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires)
 	}
 	st := r.status(s, res.UsersAhead, res.Now)
 	if !s.cfg.QueueAll {
 		st.Wait = r.live.Estimate(res.UsersAhead, s.prior, float64(s.cfg.NewUsersPerMinute))
-		st.QueueIsFull = st.Wait.Known && st.Wait.P50 > 24*time.Hour
+		st.QueueIsFull = queueIsFull(st.Wait)
 	}
 	t := token.Ticket{
 		Room:        r.id,
@@ -428,6 +428,9 @@ func (r *Room) status(s *settings, ahead int64, updated time.Time) Status {
 	}
 	return st
 }
+
+// queueIsFull is the hosted rooms' queueIsFull: the estimated wait exceeds a day.
+func queueIsFull(w estimate.Wait) bool { return w.Known && w.P50 > 24*time.Hour }
 
 // call runs one store operation under the room's deadline.
 func (r *Room) call(ctx context.Context, op func(context.Context) error) error {

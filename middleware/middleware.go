@@ -180,7 +180,11 @@ func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waiti
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), statusKey{}, st))
-	page.ServeHTTP(&statusWriter{ResponseWriter: w, code: code}, r)
+	sw := &statusWriter{ResponseWriter: w, code: code}
+	page.ServeHTTP(sw, r)
+	if !sw.wrote {
+		sw.WriteHeader(http.StatusOK) // an empty page still gets the room's status code
+	}
 }
 
 func (m *handler) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
@@ -198,7 +202,17 @@ func (m *handler) setCookie(w http.ResponseWriter, r *http.Request, value string
 	} else {
 		c.MaxAge = -1
 	}
-	w.Header().Add("Set-Cookie", c.String())
+	// One Set-Cookie per name (RFC 6265 4.1.1): a revoke on the admitting request replaces
+	// the pass it was just given.
+	h := w.Header()
+	prefix := m.cookie.Name + "="
+	kept := h["Set-Cookie"][:0]
+	for _, v := range h["Set-Cookie"] {
+		if !strings.HasPrefix(v, prefix) {
+			kept = append(kept, v)
+		}
+	}
+	h["Set-Cookie"] = append(kept, c.String())
 }
 
 // admittance is an admitted request's link back to the room, for Release and revoke.
@@ -302,11 +316,41 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Flush implements http.Flusher, sending the room's status code first.
+func (w *statusWriter) Flush() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// wantsJSON reports whether the Accept header lists application/json with a non-zero q.
 func wantsJSON(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Accept"), "application/json")
+	accept := r.Header.Get("Accept")
+	for accept != "" {
+		var part string
+		part, accept, _ = strings.Cut(accept, ",")
+		mediaType, params, _ := strings.Cut(part, ";")
+		if !strings.EqualFold(strings.TrimSpace(mediaType), "application/json") {
+			continue
+		}
+		for params != "" {
+			var p string
+			p, params, _ = strings.Cut(params, ";")
+			if k, v, _ := strings.Cut(p, "="); strings.TrimSpace(k) == "q" {
+				if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && q == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func unavailable(w http.ResponseWriter, retry time.Duration) {

@@ -75,11 +75,11 @@ type Renewal struct {
 
 // Stats are a room's counters at the store's Now.
 type Stats struct {
-	Now      time.Time // the store's clock
-	Active   int64     // sessions, claimed and pending
-	Waiting  int64     // live waiters
-	Admitted int64     // grants since the room's epoch began
-	Window   int64     // grants in the current rate window
+	Now        time.Time // the store's clock
+	Active     int64     // sessions, claimed and pending
+	Waiting    int64     // live waiters
+	Admissions int64     // slots granted since the room's epoch began
+	Window     int64     // grants in the current rate window
 }
 
 // Errors shared by stores.

@@ -309,11 +309,11 @@ func (r *room) stats(now int64, l admission.Limits) store.Stats {
 		waiting += c.n
 	}
 	return store.Stats{
-		Now:      msTime(now),
-		Active:   int64(len(r.sessions)),
-		Waiting:  waiting,
-		Admitted: r.admitted,
-		Window:   r.windowCount(now),
+		Now:        msTime(now),
+		Active:     int64(len(r.sessions)),
+		Waiting:    waiting,
+		Admissions: r.admitted,
+		Window:     r.windowCount(now),
 	}
 }
 

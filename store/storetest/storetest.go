@@ -1046,11 +1046,11 @@ func simulateCrowd(r *roomTest, seed uint64) {
 	observe := func(what string, st store.Stats) {
 		r.t.Helper()
 		slot := admission.Slot(st.Now.UnixMilli())
-		if st.Admitted < lastAdmitted {
-			r.t.Fatalf("%s: Admitted went from %d to %d", what, lastAdmitted, st.Admitted)
+		if st.Admissions < lastAdmitted {
+			r.t.Fatalf("%s: Admitted went from %d to %d", what, lastAdmitted, st.Admissions)
 		}
-		grants[slot] += st.Admitted - lastAdmitted
-		lastAdmitted = st.Admitted
+		grants[slot] += st.Admissions - lastAdmitted
+		lastAdmitted = st.Admissions
 		var window int64
 		for s := slot - admission.WindowSlots + 1; s <= slot; s++ {
 			window += grants[s]
@@ -1174,7 +1174,7 @@ func simulateCrowd(r *roomTest, seed uint64) {
 		r.t.Errorf("%d visitors in all admitted ahead of an earlier visitor", violations)
 	}
 	if lastAdmitted < admittedVisitors {
-		r.t.Errorf("Stats.Admitted %d, but %d visitors were admitted", lastAdmitted, admittedVisitors)
+		r.t.Errorf("Stats.Admissions %d, but %d visitors were admitted", lastAdmitted, admittedVisitors)
 	}
 	r.t.Logf("%d visitors (%d stayed) in %v of simulated time, %d steps, %d joins and polls, %d grants",
 		crowd, len(stayers), r.h.Now().Sub(start).Round(time.Second), steps, seq, lastAdmitted)
@@ -1313,7 +1313,7 @@ func (r *roomTest) checkStats(op string, st store.Stats, l admission.Limits) {
 	if !sameMs(st.Now, r.h.Now()) {
 		r.t.Errorf("%s: Now %s, want the harness clock %s", op, ts(st.Now), ts(r.h.Now()))
 	}
-	if st.Active < 0 || st.Waiting < 0 || st.Window < 0 || st.Admitted < st.Active || st.Admitted < st.Window {
+	if st.Active < 0 || st.Waiting < 0 || st.Window < 0 || st.Admissions < st.Active || st.Admissions < st.Window {
 		r.t.Errorf("%s: inconsistent %+v", op, st)
 	}
 	if l.Method != admission.Passthrough && (st.Active > l.Capacity || st.Window > l.PerMinute) {
@@ -1368,7 +1368,7 @@ func (r *roomTest) wantStats(what string, st store.Stats, active, waiting, admit
 	for _, c := range []struct {
 		name      string
 		got, want int64
-	}{{"Active", st.Active, active}, {"Waiting", st.Waiting, waiting}, {"Admitted", st.Admitted, admitted}, {"Window", st.Window, window}} {
+	}{{"Active", st.Active, active}, {"Waiting", st.Waiting, waiting}, {"Admitted", st.Admissions, admitted}, {"Window", st.Window, window}} {
 		if c.want >= 0 && c.got != c.want {
 			r.t.Errorf("%s: %s %d, want %d (at %s)", what, c.name, c.got, c.want, ts(st.Now))
 		}
@@ -1433,7 +1433,7 @@ func ts(t time.Time) string {
 }
 
 func fmtResult(res store.Result) string {
-	return fmt.Sprintf("ticket %d epoch %d requeued %t admitted %t expires %s ahead %d (now %s active %d waiting %d admitted %d window %d)",
+	return fmt.Sprintf("ticket %d epoch %d requeued %t admitted %t expires %s ahead %d (now %s active %d waiting %d admissions %d window %d)",
 		res.Ticket, res.Epoch, res.Requeued, res.Admitted, ts(res.Expires), res.UsersAhead,
-		ts(res.Now), res.Active, res.Waiting, res.Stats.Admitted, res.Window)
+		ts(res.Now), res.Active, res.Waiting, res.Admissions, res.Window)
 }
