@@ -103,9 +103,11 @@ type Room struct {
 	timeout time.Duration
 	clock   func() time.Time
 
-	settings atomic.Pointer[settings]
-	offset   atomic.Int64 // store clock minus app clock, in ms, from the latest answer
-	live     estimate.Live
+	settings  atomic.Pointer[settings]
+	offset    atomic.Int64 // store clock minus app clock, in ms, from the latest answer
+	epoch     atomic.Int64 // the room's latest epoch in the store, to tell it when it lost the room
+	epochSeen atomic.Int64 // store time (ms) it was last seen
+	live      estimate.Live
 }
 
 // Option configures a Room.
@@ -300,7 +302,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 	}
 	var ren store.Renewal
 	err := r.call(ctx, func(ctx context.Context) (err error) {
-		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, s.limits)
+		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, r.limits(s))
 		return err
 	})
 	if err != nil {
@@ -329,7 +331,7 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 	}
 	var res store.Result
 	err := r.call(ctx, func(ctx context.Context) (err error) {
-		res, err = r.store.Poll(ctx, r.id, store.Ref{Number: t.Number, Epoch: t.Epoch}, s.limits)
+		res, err = r.store.Poll(ctx, r.id, store.Ref{Number: t.Number, Epoch: t.Epoch}, r.limits(s))
 		return err
 	})
 	if err != nil {
@@ -347,7 +349,7 @@ func (r *Room) join(ctx context.Context, s *settings) (Visit, error) {
 	}
 	var res store.Result
 	err := r.call(ctx, func(ctx context.Context) (err error) {
-		res, err = r.store.Join(ctx, r.id, s.limits)
+		res, err = r.store.Join(ctx, r.id, r.limits(s))
 		return err
 	})
 	if err != nil {
@@ -359,6 +361,7 @@ func (r *Room) join(ctx context.Context, s *settings) (Visit, error) {
 // answer turns a store's Join or Poll result into a Visit with a fresh ticket or pass.
 func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
 	r.observeClock(res.Now)
+	r.observeEpoch(res.Epoch, res.Now)
 	r.live.Observe(res.Now, res.Admissions, res.Waiting > 0)
 	if res.Admitted {
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires)
@@ -451,6 +454,28 @@ func (r *Room) observeClock(storeNow time.Time) {
 	r.offset.Store(storeNow.Sub(r.clock()).Milliseconds())
 }
 
+// limits are the settings' limits for one store call, with the epoch this instance saw
+// within the hold, so that a store which lost the room can tell.
+func (r *Room) limits(s *settings) admission.Limits {
+	l := s.limits
+	if seen := r.epochSeen.Load(); seen != 0 && r.now().UnixMilli()-seen < l.Hold.Milliseconds() {
+		l.LastEpoch = r.epoch.Load()
+	}
+	return l
+}
+
+// observeEpoch keeps the room's latest epoch; tickets of earlier ones (recovered after a
+// loss) carry smaller epochs, which do not count.
+func (r *Room) observeEpoch(epoch int64, at time.Time) {
+	for {
+		cur := r.epoch.Load()
+		if epoch < cur || r.epoch.CompareAndSwap(cur, epoch) {
+			break
+		}
+	}
+	r.epochSeen.Store(at.UnixMilli())
+}
+
 // settings is a validated Config with what is derived from it.
 type settings struct {
 	cfg     Config
@@ -509,6 +534,9 @@ func newSettings(c Config) (*settings, error) {
 		Grace:     c.ArrivalGrace,
 		Method:    c.QueueingMethod,
 		QueueAll:  c.QueueAll,
+		// After a store loss, admitted visitors renew within RenewInterval and waiters
+		// poll within RefreshInterval: by then everyone still there is counted again.
+		Recovery: c.RenewInterval + c.RefreshInterval,
 	}
 	if err := l.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
+	"github.com/waitingroom-go/waitingroom/store/storetest"
 	"github.com/waitingroom-go/waitingroom/token"
 )
 
@@ -257,5 +259,72 @@ func TestQueueAllAndReject(t *testing.T) {
 	f.room.SetConfig(cfg)
 	if r, c := f.enter(t, ""); r.Outcome != waitingroom.Suspended || r.Token != "" || calls(c) != 0 {
 		t.Fatalf("suspended: %v, calls %v", r.Outcome, c)
+	}
+}
+
+// TestStoreLoss: the store forgets everything mid-queue (a Redis restart). The admitted keep
+// going on their passes and are counted again when they renew; the waiting keep their order
+// ahead of newcomers; nothing fails.
+func TestStoreLoss(t *testing.T) {
+	clock := newSimClock()
+	forgetful := storetest.NewForgetful(func() store.Store { return memory.New(memory.WithClock(clock.Now)) })
+	cs := newCountingStore(forgetful)
+	room, err := waitingroom.New("room", cs, waitingroom.Config{
+		TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: 10 * time.Minute,
+	}, waitingroom.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{room: room, store: cs, clock: clock}
+	a, _ := f.enter(t, "")
+	b, _ := f.enter(t, "")
+	c, _ := f.enter(t, "")
+	d, _ := f.enter(t, "")
+	if a.Outcome != waitingroom.Admitted || b.Outcome != waitingroom.Admitted || c.Outcome != waitingroom.Waiting || d.Outcome != waitingroom.Waiting {
+		t.Fatalf("setup: %v %v %v %v", a.Outcome, b.Outcome, c.Outcome, d.Outcome)
+	}
+	clock.Advance(20 * time.Second)
+	c, _ = f.enter(t, c.Token)
+	d, _ = f.enter(t, d.Token)
+
+	forgetful.Forget()
+	clock.Advance(time.Second)
+
+	// A newcomer first: the room notices the loss and queues everyone until recovery ends.
+	e, _ := f.enter(t, "")
+	if e.Outcome != waitingroom.Waiting {
+		t.Fatalf("newcomer right after the loss: %v", e.Outcome)
+	}
+	// The admitted keep going without the store, then renew and are counted again.
+	if v, calls := f.enter(t, a.Token); v.Outcome != waitingroom.Admitted || len(calls) != 0 {
+		t.Fatalf("admitted visitor after the loss: %v, calls %v", v.Outcome, calls)
+	}
+	clock.Advance(19 * time.Second)
+	for _, w := range []*waitingroom.Visit{&d, &c} { // back in any order
+		v, _ := f.enter(t, w.Token)
+		if v.Outcome != waitingroom.Waiting {
+			t.Fatalf("waiter after the loss: %v", v.Outcome)
+		}
+		*w = v
+	}
+	clock.Advance(20 * time.Second)
+	d, _ = f.enter(t, d.Token)
+	if c.Status.UsersAhead != 0 || d.Status.UsersAhead != 1 {
+		t.Fatalf("old waiters ahead: c %d, d %d, want 0 and 1", c.Status.UsersAhead, d.Status.UsersAhead)
+	}
+	clock.Advance(25 * time.Second) // past RenewInterval: a renews and is counted again
+	if v, calls := f.enter(t, a.Token); v.Outcome != waitingroom.Admitted || calls["renew"] != 1 {
+		t.Fatalf("renewal after the loss: %v, calls %v", v.Outcome, calls)
+	}
+	// b never came back; after recovery one slot is free: c, then d, then the newcomer.
+	clock.Advance(20 * time.Second)
+	if v, _ := f.enter(t, e.Token); v.Outcome != waitingroom.Waiting || v.Status.UsersAhead != 1 {
+		t.Fatalf("newcomer after recovery: %v, %d ahead; want behind d", v.Outcome, v.Status.UsersAhead)
+	}
+	if v, _ := f.enter(t, c.Token); v.Outcome != waitingroom.Admitted {
+		t.Fatalf("c after recovery: %v, want admitted first", v.Outcome)
+	}
+	if v, _ := f.enter(t, d.Token); v.Outcome != waitingroom.Waiting {
+		t.Fatalf("d: %v, want waiting (capacity 2: a and c)", v.Outcome)
 	}
 }

@@ -14,6 +14,11 @@
 //     Session from then on. An unclaimed grant expires and its slot comes back.
 //   - Admissions are counted when granted, in one-second slots; a grant is allowed only while
 //     the slots of the last 60 seconds (61 slots, see WindowSlots) hold fewer than PerMinute.
+//   - Tickets and sessions are named by (epoch, number). When a store loses a room (a Redis
+//     restart), visitors who come back with valid tickets of an earlier epoch retake places
+//     ahead of everyone the new epoch queued, in their old order; admitted visitors who come
+//     back with valid passes are counted again. Admission pauses for Limits.Recovery while
+//     that happens.
 package admission
 
 import (
@@ -87,6 +92,14 @@ type Limits struct {
 	Grace     time.Duration // a granted slot waits this long for its holder to claim it
 	Method    Method
 	QueueAll  bool // nobody is admitted; everyone queues
+
+	// Recovery is how long a room the store had lost admits nobody once the loss shows, so
+	// that admitted visitors are counted again and queued ones retake their places first.
+	Recovery time.Duration
+	// LastEpoch is the room's epoch the caller saw within the last Hold (0: none). A store
+	// that must create the room although the caller saw it so recently has lost it, and
+	// starts it in recovery.
+	LastEpoch int64
 }
 
 // Shared constants of the model. The Redis script uses the same values.
@@ -106,7 +119,7 @@ const (
 var (
 	ErrCapacity = errors.New("admission: capacity must be at least 1")
 	ErrRate     = errors.New("admission: admissions per minute must be at least 1")
-	ErrDuration = errors.New("admission: session, hold and grace must be positive")
+	ErrDuration = errors.New("admission: session, hold and grace must be positive, recovery not negative")
 	ErrMethod   = errors.New("admission: queueing method not supported")
 )
 
@@ -117,7 +130,7 @@ func (l Limits) Validate() error {
 		return ErrCapacity
 	case l.PerMinute < 1:
 		return ErrRate
-	case l.Session <= 0 || l.Hold <= 0 || l.Grace <= 0:
+	case l.Session <= 0 || l.Hold <= 0 || l.Grace <= 0 || l.Recovery < 0:
 		return ErrDuration
 	case l.Method > Reject, l.Method == Random:
 		return fmt.Errorf("%w: %v", ErrMethod, l.Method)
@@ -127,18 +140,19 @@ func (l Limits) Validate() error {
 
 // State is what a store counts for a room at the instant it decides.
 type State struct {
-	Active int64 // unexpired sessions, claimed and pending
-	Window int64 // admissions in the last WindowSlots one-second slots
+	Active     int64 // unexpired sessions, claimed and pending
+	Window     int64 // admissions in the last WindowSlots one-second slots
+	Recovering bool  // the room is in recovery after the store lost it (see Limits.Recovery)
 }
 
 // Allowance is how many waiters may be granted a slot now. It is the whole admission rule:
 // never more active sessions than Capacity, never more than PerMinute grants in the window.
 func Allowance(s State, l Limits) int64 {
 	switch {
-	case l.QueueAll || l.Method == Reject:
-		return 0
 	case l.Method == Passthrough:
 		return math.MaxInt64
+	case l.QueueAll || l.Method == Reject || s.Recovering:
+		return 0
 	}
 	return max(0, min(l.Capacity-s.Active, l.PerMinute-s.Window))
 }

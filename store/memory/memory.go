@@ -9,6 +9,7 @@ package memory
 import (
 	"container/heap"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,7 @@ const BytesPerWaiter = 4
 
 // Join implements store.Store.
 func (s *Store) Join(ctx context.Context, id string, l admission.Limits) (store.Result, error) {
-	r, now, err := s.acquire(ctx, id, l)
+	r, now, err := s.acquire(ctx, id, l, true)
 	if err != nil {
 		return store.Result{}, err
 	}
@@ -59,7 +60,7 @@ func (s *Store) Join(ctx context.Context, id string, l admission.Limits) (store.
 
 // Poll implements store.Store.
 func (s *Store) Poll(ctx context.Context, id string, t store.Ref, l admission.Limits) (store.Result, error) {
-	r, now, err := s.acquire(ctx, id, l)
+	r, now, err := s.acquire(ctx, id, l, true)
 	if err != nil {
 		return store.Result{}, err
 	}
@@ -69,21 +70,30 @@ func (s *Store) Poll(ctx context.Context, id string, t store.Ref, l admission.Li
 
 // Renew implements store.Store.
 func (s *Store) Renew(ctx context.Context, id string, ref store.Ref, l admission.Limits) (store.Renewal, error) {
-	r, now, err := s.acquire(ctx, id, l)
+	r, now, err := s.acquire(ctx, id, l, true)
 	if err != nil {
 		return store.Renewal{}, err
 	}
 	defer r.mu.Unlock()
 	r.prune(now, l)
 	out := store.Renewal{Now: msTime(now)}
-	ss, ok := r.sessions[ref.Number]
-	if ref.Epoch != r.epoch || !ok || !ss.claimed {
+	k := key{ref.Epoch, ref.Number}
+	ss, ok := r.sessions[k]
+	switch {
+	case ok && ss.claimed:
+		if l.Renewal {
+			ss.exp = now + l.Session.Milliseconds()
+			r.sessions[k] = ss
+			heap.Push(&r.expiries, expiry{ss.exp, k})
+		}
+	case !ok && r.older(ref):
+		// The store lost the room and this holder's pass is still valid: count it again.
+		r.noticeLoss(now, l)
+		ss = session{exp: now + l.Session.Milliseconds(), claimed: true}
+		r.sessions[k] = ss
+		heap.Push(&r.expiries, expiry{ss.exp, k})
+	default:
 		return out, nil
-	}
-	if l.Renewal {
-		ss.exp = now + l.Session.Milliseconds()
-		r.sessions[ref.Number] = ss
-		heap.Push(&r.expiries, expiry{ss.exp, ref.Number})
 	}
 	out.Active, out.Expires = true, msTime(ss.exp)
 	return out, nil
@@ -91,36 +101,24 @@ func (s *Store) Renew(ctx context.Context, id string, ref store.Ref, l admission
 
 // Release implements store.Store.
 func (s *Store) Release(ctx context.Context, id string, ref store.Ref) error {
-	if err := ctx.Err(); err != nil {
+	r, _, err := s.acquire(ctx, id, admission.Limits{}, false)
+	if err != nil || r == nil {
 		return err
 	}
-	if !store.ValidRoom(id) {
-		return store.ErrInvalidRoom
-	}
-	s.mu.Lock()
-	r := s.rooms[id]
-	if r == nil {
-		s.mu.Unlock()
-		return nil
-	}
-	r.mu.Lock()
-	s.mu.Unlock()
 	defer r.mu.Unlock()
-	if ref.Epoch == r.epoch {
-		delete(r.sessions, ref.Number)
-	}
+	delete(r.sessions, key{ref.Epoch, ref.Number})
 	return nil
 }
 
-// Stats implements store.Store.
+// Stats implements store.Store. An unknown room has zero counters and is not created.
 func (s *Store) Stats(ctx context.Context, id string, l admission.Limits) (store.Stats, error) {
-	r, now, err := s.acquire(ctx, id, l)
-	if err != nil {
-		return store.Stats{}, err
+	r, now, err := s.acquire(ctx, id, l, false)
+	if err != nil || r == nil {
+		return store.Stats{Now: msTime(now)}, err
 	}
 	defer r.mu.Unlock()
 	r.prune(now, l)
-	return r.stats(now, l), nil
+	return r.stats(now), nil
 }
 
 // Rooms reports how many rooms the store holds, after dropping idle ones (see the package doc).
@@ -136,15 +134,16 @@ func (s *Store) Rooms() int {
 // operation, so there is no background goroutine to stop.
 const sweepEvery = 30_000
 
-// acquire returns room id locked, creating it, and the store's time for this operation.
-func (s *Store) acquire(ctx context.Context, id string, l admission.Limits) (*room, int64, error) {
+// acquire returns room id locked (nil if it does not exist and create is false) and the
+// store's time for this operation.
+func (s *Store) acquire(ctx context.Context, id string, l admission.Limits, create bool) (*room, int64, error) {
+	now := s.clock().UnixMilli()
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, now, err
 	}
 	if !store.ValidRoom(id) {
-		return nil, 0, store.ErrInvalidRoom
+		return nil, now, store.ErrInvalidRoom
 	}
-	now := s.clock().UnixMilli()
 	s.mu.Lock()
 	if now-s.lastSweep >= sweepEvery {
 		s.lastSweep = now
@@ -152,14 +151,23 @@ func (s *Store) acquire(ctx context.Context, id string, l admission.Limits) (*ro
 	}
 	r := s.rooms[id]
 	if r == nil {
+		if !create {
+			s.mu.Unlock()
+			return nil, now, nil
+		}
 		s.lastEpoch = max(now, s.lastEpoch+1)
-		r = &room{epoch: s.lastEpoch, last: now, base: admission.Bucket(now) - 1, sessions: make(map[int64]session)}
+		r = &room{epoch: s.lastEpoch, last: now, born: now, sessions: make(map[key]session)}
+		if l.LastEpoch > 0 && l.LastEpoch < r.epoch {
+			r.recover(now, l) // the caller saw this room within the hold: the store lost it
+		}
 		s.rooms[id] = r
 	}
 	r.mu.Lock()
 	s.mu.Unlock()
 	r.last = max(r.last, now)
-	r.hold = l.Hold
+	if create {
+		r.hold = l.Hold
+	}
 	return r, r.last, nil
 }
 
@@ -177,23 +185,41 @@ func (s *Store) sweep(now int64) {
 	}
 }
 
-// room is one room's state. Times are store milliseconds.
+// room is one room's state. Times are store milliseconds; liveness buckets are stored as
+// admission.Bucket+1, so that 0 means "gone".
 type room struct {
 	mu    sync.Mutex
 	epoch int64
-	base  int64         // liveness bucket before the room's first (see bucket)
+	born  int64         // when this epoch began
 	last  int64         // latest store time seen; the clock never runs backwards here
 	hold  time.Duration // from the latest call, for the idle sweep
 
 	next, cursor int64
-	seen         []uint32 // liveness bucket of tickets [cursor, next); 0 = gone
+	seen         []uint32 // liveness of this epoch's tickets [cursor, next)
 	live         []bucketCount
 	window       [admission.WindowSlots]slotCount
 	admitted     int64
 
-	sessions map[int64]session
+	// Places recovered from earlier epochs: the store lost the room, and visitors came back
+	// with valid tickets. They were ahead of everyone this epoch queued, so they are served
+	// first, in their own order (rq, sorted). A place passed by admission is kept as a
+	// tombstone (passed bit set) until its hold is over, so it cannot be taken twice.
+	recovered map[key]uint32
+	rq        []key
+	// Admission pauses until recoverUntil once a loss shows; it does so once per epoch.
+	recoverUntil int64
+	recovering   bool
+
+	sessions map[key]session
 	expiries expiryHeap
 }
+
+// key names a ticket or session across epochs.
+type key struct{ epoch, n int64 }
+
+func (a key) less(b key) bool { return a.epoch < b.epoch || a.epoch == b.epoch && a.n < b.n }
+
+const passed = 1 << 31
 
 type session struct {
 	exp     int64
@@ -204,35 +230,71 @@ type bucketCount struct{ bucket, n int64 }
 
 type slotCount struct{ slot, n int64 }
 
-// bucket numbers liveness buckets from 1 at the room's creation, so 0 can mean "gone" and a
-// waiter fits in 4 bytes for 680 years.
-func (r *room) bucket(now int64) int64 {
-	return admission.Bucket(now) - r.base
+func bucket(now int64) int64 { return admission.Bucket(now) + 1 }
+
+// recover starts the recovery pause, once per epoch.
+func (r *room) recover(now int64, l admission.Limits) {
+	if !r.recovering {
+		r.recovering, r.recoverUntil = true, now+l.Recovery.Milliseconds()
+	}
+}
+
+// noticeLoss starts recovery when a valid ticket or pass of an earlier epoch comes to a
+// room younger than the hold: the room existed within the hold, so the store lost it.
+func (r *room) noticeLoss(now int64, l admission.Limits) {
+	if now-r.born < l.Hold.Milliseconds() {
+		r.recover(now, l)
+	}
+}
+
+// older reports whether ref names a ticket or session of an earlier epoch of this room.
+func (r *room) older(ref store.Ref) bool {
+	return ref.Epoch > 0 && ref.Epoch < r.epoch && ref.Number >= 0
 }
 
 func (r *room) join(now int64, l admission.Limits) store.Result {
 	n := r.next
 	r.next++
-	b := r.bucket(now)
+	b := bucket(now)
 	r.seen = append(r.seen, uint32(b))
 	r.addLive(b, 1)
 	r.step(now, l)
-	res := r.result(n, now, l)
+	res := r.result(key{r.epoch, n}, now, l)
 	res.Joined = msTime(now)
 	return res
 }
 
 func (r *room) poll(now int64, t store.Ref, l admission.Limits) store.Result {
-	n := t.Number
+	k, b := key{t.Epoch, t.Number}, bucket(now)
 	switch {
-	case t.Epoch != r.epoch || n < 0 || n >= r.next:
-	case n < r.cursor:
+	case r.older(t):
+		r.noticeLoss(now, l)
 		r.prune(now, l)
-		if _, ok := r.sessions[n]; ok {
-			return r.result(n, now, l)
+		if _, ok := r.sessions[k]; ok {
+			return r.result(k, now, l)
+		}
+		v, ok := r.recovered[k]
+		if ok && (v&passed != 0 || !admission.Live(int64(v), b, l)) {
+			break // passed by admission, or abandoned: the place is gone
+		}
+		if r.recovered == nil {
+			r.recovered = make(map[key]uint32)
+		}
+		if !ok {
+			i, _ := slices.BinarySearchFunc(r.rq, k, compareKeys)
+			r.rq = slices.Insert(r.rq, i, k)
+		}
+		r.recovered[k] = uint32(b)
+		r.step(now, l)
+		return r.result(k, now, l)
+	case t.Epoch != r.epoch || t.Number < 0 || t.Number >= r.next:
+	case t.Number < r.cursor:
+		r.prune(now, l)
+		if _, ok := r.sessions[k]; ok {
+			return r.result(k, now, l)
 		}
 	default:
-		i, b := n-r.cursor, r.bucket(now)
+		i := t.Number - r.cursor
 		seen := int64(r.seen[i])
 		if !admission.Live(seen, b, l) {
 			r.seen[i] = 0 // a lost place stays lost
@@ -244,20 +306,40 @@ func (r *room) poll(now int64, t store.Ref, l admission.Limits) store.Result {
 			r.seen[i] = uint32(b)
 		}
 		r.step(now, l)
-		return r.result(n, now, l)
+		return r.result(k, now, l)
 	}
 	res := r.join(now, l)
 	res.Requeued = true
 	return res
 }
 
-// step prunes what expired and moves the cursor: abandoned places are skipped, live ones
-// granted while the admission rule allows.
+// step prunes what expired and moves admission forward: abandoned places are skipped, live
+// ones granted while the admission rule allows. Recovered places go first.
 func (r *room) step(now int64, l admission.Limits) {
 	r.prune(now, l)
-	allow := admission.Allowance(admission.State{Active: int64(len(r.sessions)), Window: r.windowCount(now)}, l)
-	b := r.bucket(now)
-	for scanned := 0; r.cursor < r.next && scanned < admission.MaxScan; scanned++ {
+	allow := admission.Allowance(admission.State{
+		Active:     int64(len(r.sessions)),
+		Window:     r.windowCount(now),
+		Recovering: now < r.recoverUntil,
+	}, l)
+	b := bucket(now)
+	scanned := 0
+	for ; len(r.rq) > 0 && scanned < admission.MaxScan; scanned++ {
+		k := r.rq[0]
+		if admission.Live(int64(r.recovered[k]), b, l) {
+			if allow <= 0 {
+				return
+			}
+			allow--
+			r.grant(k, now, l)
+		}
+		r.recovered[k] = passed | uint32(b)
+		r.rq = r.rq[1:]
+	}
+	if len(r.rq) > 0 {
+		return
+	}
+	for ; r.cursor < r.next && scanned < admission.MaxScan; scanned++ {
 		seen := int64(r.seen[0])
 		if admission.Live(seen, b, l) {
 			if allow <= 0 {
@@ -265,17 +347,17 @@ func (r *room) step(now int64, l admission.Limits) {
 			}
 			allow--
 			r.addLive(seen, -1)
-			r.grant(r.cursor, now, l)
+			r.grant(key{r.epoch, r.cursor}, now, l)
 		}
 		r.seen = r.seen[1:]
 		r.cursor++
 	}
 }
 
-func (r *room) grant(n, now int64, l admission.Limits) {
+func (r *room) grant(k key, now int64, l admission.Limits) {
 	exp := now + l.Grace.Milliseconds()
-	r.sessions[n] = session{exp: exp}
-	heap.Push(&r.expiries, expiry{exp, n})
+	r.sessions[k] = session{exp: exp}
+	heap.Push(&r.expiries, expiry{exp, k})
 	slot := admission.Slot(now)
 	w := &r.window[slot%admission.WindowSlots]
 	if w.slot != slot {
@@ -285,26 +367,31 @@ func (r *room) grant(n, now int64, l admission.Limits) {
 	r.admitted++
 }
 
-// result answers for ticket n, claiming its slot if it was granted.
-func (r *room) result(n, now int64, l admission.Limits) store.Result {
-	res := store.Result{Ticket: n, Epoch: r.epoch}
-	if ss, ok := r.sessions[n]; ok && n < r.cursor {
+// result answers for ticket k, claiming its slot if it was granted.
+func (r *room) result(k key, now int64, l admission.Limits) store.Result {
+	res := store.Result{Ticket: k.n, Epoch: k.epoch}
+	if ss, ok := r.sessions[k]; ok {
 		if !ss.claimed {
 			ss = session{exp: now + l.Session.Milliseconds(), claimed: true}
-			r.sessions[n] = ss
-			heap.Push(&r.expiries, expiry{ss.exp, n})
+			r.sessions[k] = ss
+			heap.Push(&r.expiries, expiry{ss.exp, k})
 		}
 		res.Admitted, res.Expires = true, msTime(ss.exp)
 	}
-	res.Stats = r.stats(now, l)
+	res.Stats = r.stats(now)
 	if !res.Admitted {
-		res.UsersAhead = admission.UsersAhead(n, r.cursor, r.next, res.Waiting)
+		if k.epoch == r.epoch {
+			res.UsersAhead = int64(len(r.rq)) + admission.UsersAhead(k.n, r.cursor, r.next, res.Waiting-int64(len(r.rq)))
+		} else {
+			i, _ := slices.BinarySearchFunc(r.rq, k, compareKeys)
+			res.UsersAhead = int64(i)
+		}
 	}
 	return res
 }
 
-func (r *room) stats(now int64, l admission.Limits) store.Stats {
-	var waiting int64
+func (r *room) stats(now int64) store.Stats {
+	waiting := int64(len(r.rq))
 	for _, c := range r.live {
 		waiting += c.n
 	}
@@ -327,22 +414,30 @@ func (r *room) windowCount(now int64) int64 {
 	return total
 }
 
-// prune drops expired sessions and liveness buckets older than the hold.
+// prune drops expired sessions, liveness buckets older than the hold, and recovered places
+// whose hold is over.
 func (r *room) prune(now int64, l admission.Limits) {
 	r.pruneSessions(now)
-	oldest := r.bucket(now) - admission.HoldBuckets(l)
+	oldest := bucket(now) - admission.HoldBuckets(l)
 	i := 0
 	for i < len(r.live) && r.live[i].bucket < oldest {
 		i++
 	}
 	r.live = r.live[i:]
+	if len(r.rq) == 0 && len(r.recovered) > 0 {
+		for k, v := range r.recovered {
+			if int64(v&^passed) < oldest {
+				delete(r.recovered, k)
+			}
+		}
+	}
 }
 
 func (r *room) pruneSessions(now int64) {
 	for len(r.expiries) > 0 && r.expiries[0].at <= now {
 		e := heap.Pop(&r.expiries).(expiry)
-		if ss, ok := r.sessions[e.id]; ok && ss.exp == e.at {
-			delete(r.sessions, e.id)
+		if ss, ok := r.sessions[e.k]; ok && ss.exp == e.at {
+			delete(r.sessions, e.k)
 		}
 	}
 }
@@ -360,14 +455,25 @@ func (r *room) addLive(b, d int64) {
 	if d < 0 {
 		return // the bucket was already pruned: those waiters no longer count
 	}
-	r.live = append(r.live, bucketCount{})
-	copy(r.live[i+1:], r.live[i:])
-	r.live[i] = bucketCount{b, d}
+	r.live = slices.Insert(r.live, i, bucketCount{b, d})
+}
+
+func compareKeys(a, b key) int {
+	switch {
+	case a.less(b):
+		return -1
+	case b.less(a):
+		return 1
+	}
+	return 0
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms) }
 
-type expiry struct{ at, id int64 }
+type expiry struct {
+	at int64
+	k  key
+}
 
 // expiryHeap orders session expiries; entries made stale by renewal or release are skipped.
 type expiryHeap []expiry

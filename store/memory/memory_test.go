@@ -14,10 +14,12 @@ var start = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 
 func newHarness(testing.TB) storetest.Harness {
 	clock := storetest.NewClock(start)
+	f := storetest.NewForgetful(func() store.Store { return memory.New(memory.WithClock(clock.Now)) })
 	return storetest.Harness{
-		Store:   memory.New(memory.WithClock(clock.Now)),
+		Store:   f,
 		Now:     clock.Now,
 		Advance: clock.Advance,
+		Forget:  f.Forget,
 	}
 }
 
@@ -54,7 +56,8 @@ func TestIdleRoomsDisappear(t *testing.T) {
 		}
 	}
 
-	// "busy": full, with a waiter; "quiet": one session, released; "peek": only read.
+	// "busy": full, with a waiter; "quiet": one session, released; "peek": only read, which
+	// creates nothing.
 	var busy []store.Result
 	for range 4 {
 		res, err := s.Join(ctx, "busy", limits)
@@ -64,16 +67,17 @@ func TestIdleRoomsDisappear(t *testing.T) {
 	quiet, err := s.Join(ctx, "quiet", limits)
 	must(err)
 	must(s.Release(ctx, "quiet", ref(quiet)))
-	_, err = s.Stats(ctx, "peek", limits)
-	must(err)
-	if n := s.Rooms(); n != 3 {
-		t.Fatalf("Rooms() = %d, want 3", n)
+	if st, err := s.Stats(ctx, "peek", limits); err != nil || !st.Now.Equal(clock.Now()) || st != (store.Stats{Now: st.Now}) {
+		t.Fatalf("Stats of an unknown room: %+v, %v", st, err)
+	}
+	if n := s.Rooms(); n != 2 {
+		t.Fatalf("Rooms() = %d, want 2", n)
 	}
 
 	// A place is held for Hold at least: the room must still be there.
 	clock.Advance(limits.Hold)
-	if n := s.Rooms(); n != 3 {
-		t.Fatalf("Rooms() = %d Hold after the last operation, want 3", n)
+	if n := s.Rooms(); n != 2 {
+		t.Fatalf("Rooms() = %d Hold after the last operation, want 2", n)
 	}
 	waiter := busy[3]
 	res, err := s.Poll(ctx, "busy", ref(waiter), limits)
@@ -97,8 +101,11 @@ func TestIdleRoomsDisappear(t *testing.T) {
 	}
 	old, err := s.Poll(ctx, "busy", store.Ref{Number: again.Ticket, Epoch: waiter.Epoch}, limits)
 	must(err)
-	if !old.Requeued {
-		t.Fatalf("ticket %d of the dropped room's epoch: not requeued", again.Ticket)
+	if old.Epoch != waiter.Epoch {
+		t.Fatalf("ticket %d of the dropped room's epoch aliased the new one: %+v", again.Ticket, old)
+	}
+	if rn, err := s.Renew(ctx, "busy", ref(again), limits); err != nil || !rn.Active {
+		t.Fatalf("the new epoch's session after the old ticket came: %+v, %v", rn, err)
 	}
 }
 
