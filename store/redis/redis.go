@@ -1,0 +1,221 @@
+// Package redis is a store.Store on Redis, so that many app instances share one waiting room:
+// a single server, Sentinel (a failover client) or a Redis Cluster.
+//
+// Every operation is one Lua script, run with EVALSHA (EVAL once when the server does not
+// have it yet): one round trip, atomic, on the server's clock (TIME), so app instances whose
+// clocks disagree admit exactly as one process would. All keys of a room share one hash tag,
+// prefix:{room}:..., so a script never crosses Cluster slots. Every key has a TTL; an idle
+// room disappears by itself. No operation uses KEYS or SCAN.
+//
+// Memory: a waiting visitor costs 4 bytes (its liveness, in 16 KiB strings of 4,096
+// tickets) until admission passes its ticket; the rest is per room and small (see README).
+//
+// The store applies the rules of package admission exactly as store/memory does; a
+// differential test holds the two to the same answers.
+package redis
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/store"
+)
+
+// Store is a store.Store on a Redis server or Cluster. It is safe for concurrent use.
+type Store struct {
+	client goredis.UniversalClient
+	prefix string
+	clock  func() time.Time
+}
+
+// Option configures a Store.
+type Option func(*Store) error
+
+// WithPrefix sets the first part of every key: prefix:{room}:... Default "wr". Give each
+// application sharing a Redis its own.
+func WithPrefix(p string) Option {
+	return func(s *Store) error {
+		if p == "" || strings.ContainsAny(p, "{}") {
+			return fmt.Errorf("%w: %q", ErrPrefix, p)
+		}
+		s.prefix = p
+		return nil
+	}
+}
+
+// WithClock makes the store pass its own clock to Redis instead of reading the server's
+// TIME. For tests that simulate time on a real server only: with more than one app instance
+// the server's clock is the one clock they share.
+func WithClock(now func() time.Time) Option {
+	return func(s *Store) error { s.clock = now; return nil }
+}
+
+// Errors of New.
+var (
+	ErrPrefix = errors.New("store/redis: invalid key prefix (non-empty, no braces)")
+	// ErrNoDeadlines: the client would not end a call at the context's deadline, so a slow
+	// Redis could hold requests for its ReadTimeout. Set ContextTimeoutEnabled in its options.
+	ErrNoDeadlines = errors.New("store/redis: the client ignores context deadlines; set ContextTimeoutEnabled: true in its options")
+)
+
+// New returns a Store on client: a *goredis.Client (also from NewFailoverClient, for
+// Sentinel), a *goredis.ClusterClient or a *goredis.Ring (each room lives on one shard).
+// The client must honour context deadlines (ContextTimeoutEnabled), so that the room's
+// store timeout bounds every call.
+func New(client goredis.UniversalClient, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, errors.New("store/redis: nil client")
+	}
+	if !honoursDeadlines(client) {
+		return nil, ErrNoDeadlines
+	}
+	s := &Store{client: client, prefix: "wr"}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Join implements store.Store.
+func (s *Store) Join(ctx context.Context, room string, l admission.Limits) (store.Result, error) {
+	v, err := s.run(ctx, "join", room, l, store.Ref{})
+	if err != nil {
+		return store.Result{}, err
+	}
+	return result(v)
+}
+
+// Poll implements store.Store.
+func (s *Store) Poll(ctx context.Context, room string, t store.Ref, l admission.Limits) (store.Result, error) {
+	v, err := s.run(ctx, "poll", room, l, t)
+	if err != nil {
+		return store.Result{}, err
+	}
+	return result(v)
+}
+
+// Renew implements store.Store.
+func (s *Store) Renew(ctx context.Context, room string, ref store.Ref, l admission.Limits) (store.Renewal, error) {
+	v, err := s.run(ctx, "renew", room, l, ref)
+	if err != nil {
+		return store.Renewal{}, err
+	}
+	if len(v) != 3 {
+		return store.Renewal{}, errReply(v)
+	}
+	r := store.Renewal{Now: time.UnixMilli(v[0]), Active: v[1] == 1}
+	if r.Active {
+		r.Expires = time.UnixMilli(v[2])
+	}
+	return r, nil
+}
+
+// Release implements store.Store.
+func (s *Store) Release(ctx context.Context, room string, ref store.Ref) error {
+	_, err := s.run(ctx, "release", room, admission.Limits{}, ref)
+	return err
+}
+
+// Stats implements store.Store. An unknown room has zero counters and is not created.
+func (s *Store) Stats(ctx context.Context, room string, l admission.Limits) (store.Stats, error) {
+	v, err := s.run(ctx, "stats", room, l, store.Ref{})
+	if err != nil {
+		return store.Stats{}, err
+	}
+	if len(v) != 5 {
+		return store.Stats{}, errReply(v)
+	}
+	return store.Stats{Now: time.UnixMilli(v[0]), Active: v[1], Waiting: v[2], Admissions: v[3], Window: v[4]}, nil
+}
+
+// Keys returns the keys of a room, in the order the script takes them. They share the hash
+// tag {room}: one Cluster slot. Liveness strings follow the first key's pattern with "q:"
+// in place of "m".
+func Keys(prefix, room string) []string {
+	base := prefix + ":{" + room + "}:"
+	return []string{base + "m", base + "l", base + "w", base + "s", base + "g", base + "r"}
+}
+
+//go:embed room.lua
+var roomLua string
+
+var script = goredis.NewScript(roomLua)
+
+func (s *Store) run(ctx context.Context, op, room string, l admission.Limits, ref store.Ref) ([]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !store.ValidRoom(room) {
+		return nil, store.ErrInvalidRoom
+	}
+	now := int64(-1)
+	if s.clock != nil {
+		now = s.clock().UnixMilli()
+	}
+	v, err := script.Run(ctx, s.client, Keys(s.prefix, room),
+		op, l.Capacity, l.PerMinute, l.Session.Milliseconds(), flag(l.Renewal),
+		l.Hold.Milliseconds(), l.Grace.Milliseconds(), int(l.Method), flag(l.QueueAll),
+		l.Recovery.Milliseconds(), l.LastEpoch, ref.Number, ref.Epoch, now,
+	).Int64Slice()
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("store/redis: %s: %w", op, err)
+	}
+	return v, nil
+}
+
+func result(v []int64) (store.Result, error) {
+	if len(v) != 12 {
+		return store.Result{}, errReply(v)
+	}
+	r := store.Result{
+		Ticket:     v[0],
+		Epoch:      v[1],
+		Requeued:   v[3] == 1,
+		Admitted:   v[4] == 1,
+		UsersAhead: v[6],
+		Stats: store.Stats{
+			Now: time.UnixMilli(v[7]), Active: v[8], Waiting: v[9], Admissions: v[10], Window: v[11],
+		},
+	}
+	if v[2] != 0 {
+		r.Joined = time.UnixMilli(v[2])
+	}
+	if r.Admitted {
+		r.Expires = time.UnixMilli(v[5])
+	}
+	return r, nil
+}
+
+func errReply(v []int64) error {
+	return fmt.Errorf("store/redis: unexpected reply %v", v)
+}
+
+func flag(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// honoursDeadlines reports whether the client ends calls at context deadlines. Clients of
+// other types (wrappers, mocks) are trusted.
+func honoursDeadlines(c goredis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *goredis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *goredis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *goredis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return true
+}
