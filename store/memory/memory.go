@@ -22,9 +22,8 @@ import (
 type Store struct {
 	clock func() time.Time
 
-	mu        sync.Mutex // guards rooms, lastEpoch, lastSweep
+	mu        sync.Mutex // guards rooms, lastSweep
 	rooms     map[string]*room
-	lastEpoch int64
 	lastSweep int64
 }
 
@@ -155,8 +154,9 @@ func (s *Store) acquire(ctx context.Context, id string, l admission.Limits, crea
 			s.mu.Unlock()
 			return nil, now, nil
 		}
-		s.lastEpoch = max(now, s.lastEpoch+1)
-		r = &room{epoch: s.lastEpoch, last: now, born: now, sessions: make(map[key]session)}
+		// The epoch is the room's creation time: a room is dropped only after its hold, so
+		// a room of the same name never gets the same epoch twice.
+		r = &room{epoch: now, last: now, born: now, sessions: make(map[key]session)}
 		if l.LastEpoch > 0 && l.LastEpoch < r.epoch {
 			r.recover(now, l) // the caller saw this room within the hold: the store lost it
 		}
@@ -196,7 +196,7 @@ type room struct {
 
 	next, cursor int64
 	seen         []uint32 // liveness of this epoch's tickets [cursor, next)
-	live         []bucketCount
+	live         buckets  // live waiters of this epoch by the bucket of their last poll
 	window       [admission.WindowSlots]slotCount
 	admitted     int64
 
@@ -206,6 +206,7 @@ type room struct {
 	// tombstone (passed bit set) until its hold is over, so it cannot be taken twice.
 	recovered map[key]uint32
 	rq        []key
+	liveRec   buckets // live recovered waiters by bucket
 	// Admission pauses until recoverUntil once a loss shows; it does so once per epoch.
 	recoverUntil int64
 	recovering   bool
@@ -225,6 +226,9 @@ type session struct {
 	exp     int64
 	claimed bool
 }
+
+// buckets counts waiters by the liveness bucket of their last poll, oldest first.
+type buckets []bucketCount
 
 type bucketCount struct{ bucket, n int64 }
 
@@ -257,7 +261,7 @@ func (r *room) join(now int64, l admission.Limits) store.Result {
 	r.next++
 	b := bucket(now)
 	r.seen = append(r.seen, uint32(b))
-	r.addLive(b, 1)
+	r.live.add(b, 1)
 	r.step(now, l)
 	res := r.result(key{r.epoch, n}, now, l)
 	res.Joined = msTime(now)
@@ -283,7 +287,10 @@ func (r *room) poll(now int64, t store.Ref, l admission.Limits) store.Result {
 		if !ok {
 			i, _ := slices.BinarySearchFunc(r.rq, k, compareKeys)
 			r.rq = slices.Insert(r.rq, i, k)
+		} else {
+			r.liveRec.add(int64(v), -1)
 		}
+		r.liveRec.add(b, 1)
 		r.recovered[k] = uint32(b)
 		r.step(now, l)
 		return r.result(k, now, l)
@@ -301,8 +308,8 @@ func (r *room) poll(now int64, t store.Ref, l admission.Limits) store.Result {
 			break
 		}
 		if seen != b {
-			r.addLive(seen, -1)
-			r.addLive(b, 1)
+			r.live.add(seen, -1)
+			r.live.add(b, 1)
 			r.seen[i] = uint32(b)
 		}
 		r.step(now, l)
@@ -326,12 +333,16 @@ func (r *room) step(now int64, l admission.Limits) {
 	scanned := 0
 	for ; len(r.rq) > 0 && scanned < admission.MaxScan; scanned++ {
 		k := r.rq[0]
-		if admission.Live(int64(r.recovered[k]), b, l) {
-			if allow <= 0 {
-				return
+		if v := int64(r.recovered[k]); admission.Live(v, b, l) {
+			// A place whose holder is already in (its pass was counted again) needs no grant.
+			if _, in := r.sessions[k]; !in {
+				if allow <= 0 {
+					return
+				}
+				allow--
+				r.grant(k, now, l)
 			}
-			allow--
-			r.grant(k, now, l)
+			r.liveRec.add(v, -1)
 		}
 		r.recovered[k] = passed | uint32(b)
 		r.rq = r.rq[1:]
@@ -346,7 +357,7 @@ func (r *room) step(now int64, l admission.Limits) {
 				break
 			}
 			allow--
-			r.addLive(seen, -1)
+			r.live.add(seen, -1)
 			r.grant(key{r.epoch, r.cursor}, now, l)
 		}
 		r.seen = r.seen[1:]
@@ -381,7 +392,7 @@ func (r *room) result(k key, now int64, l admission.Limits) store.Result {
 	res.Stats = r.stats(now)
 	if !res.Admitted {
 		if k.epoch == r.epoch {
-			res.UsersAhead = int64(len(r.rq)) + admission.UsersAhead(k.n, r.cursor, r.next, res.Waiting-int64(len(r.rq)))
+			res.UsersAhead = r.liveRec.sum() + admission.UsersAhead(k.n, r.cursor, r.next, r.live.sum())
 		} else {
 			i, _ := slices.BinarySearchFunc(r.rq, k, compareKeys)
 			res.UsersAhead = int64(i)
@@ -391,14 +402,10 @@ func (r *room) result(k key, now int64, l admission.Limits) store.Result {
 }
 
 func (r *room) stats(now int64) store.Stats {
-	waiting := int64(len(r.rq))
-	for _, c := range r.live {
-		waiting += c.n
-	}
 	return store.Stats{
 		Now:        msTime(now),
 		Active:     int64(len(r.sessions)),
-		Waiting:    waiting,
+		Waiting:    r.live.sum() + r.liveRec.sum(),
 		Admissions: r.admitted,
 		Window:     r.windowCount(now),
 	}
@@ -419,11 +426,8 @@ func (r *room) windowCount(now int64) int64 {
 func (r *room) prune(now int64, l admission.Limits) {
 	r.pruneSessions(now)
 	oldest := bucket(now) - admission.HoldBuckets(l)
-	i := 0
-	for i < len(r.live) && r.live[i].bucket < oldest {
-		i++
-	}
-	r.live = r.live[i:]
+	r.live.prune(oldest)
+	r.liveRec.prune(oldest)
 	if len(r.rq) == 0 && len(r.recovered) > 0 {
 		for k, v := range r.recovered {
 			if int64(v&^passed) < oldest {
@@ -442,20 +446,37 @@ func (r *room) pruneSessions(now int64) {
 	}
 }
 
-// addLive adds d waiters to bucket b; buckets stay sorted, and new ones are nearly always last.
-func (r *room) addLive(b, d int64) {
-	i := len(r.live)
-	for i > 0 && r.live[i-1].bucket > b {
+// add adds d waiters to bucket b; buckets stay sorted, and new ones are nearly always last.
+func (bs *buckets) add(b, d int64) {
+	i := len(*bs)
+	for i > 0 && (*bs)[i-1].bucket > b {
 		i--
 	}
-	if i > 0 && r.live[i-1].bucket == b {
-		r.live[i-1].n += d
+	if i > 0 && (*bs)[i-1].bucket == b {
+		(*bs)[i-1].n += d
 		return
 	}
 	if d < 0 {
 		return // the bucket was already pruned: those waiters no longer count
 	}
-	r.live = slices.Insert(r.live, i, bucketCount{b, d})
+	*bs = slices.Insert(*bs, i, bucketCount{b, d})
+}
+
+// prune drops the buckets before oldest: their waiters' places are gone.
+func (bs *buckets) prune(oldest int64) {
+	i := 0
+	for i < len(*bs) && (*bs)[i].bucket < oldest {
+		i++
+	}
+	*bs = (*bs)[i:]
+}
+
+func (bs buckets) sum() int64 {
+	var n int64
+	for _, c := range bs {
+		n += c.n
+	}
+	return n
 }
 
 func compareKeys(a, b key) int {

@@ -19,6 +19,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -167,6 +168,15 @@ func (s *Store) run(ctx context.Context, op, room string, l admission.Limits, re
 		l.Recovery.Milliseconds(), l.LastEpoch, ref.Number, ref.Epoch, now,
 	).Int64Slice()
 	if err != nil && !errors.Is(err, goredis.Nil) {
+		// At the context's deadline the client reports a bare i/o timeout, often a moment
+		// before the context itself says so; say why it stopped.
+		cerr := ctx.Err()
+		if _, ok := ctx.Deadline(); ok && cerr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			cerr = context.DeadlineExceeded
+		}
+		if cerr != nil {
+			return nil, fmt.Errorf("store/redis: %s: %w (%w)", op, cerr, err)
+		}
 		return nil, fmt.Errorf("store/redis: %s: %w", op, err)
 	}
 	return v, nil

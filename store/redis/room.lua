@@ -84,8 +84,9 @@ local function setSeen(e, n, v)
   redis.call('PEXPIRE', k, LIVE_TTL)
 end
 
--- Counters, read once and kept up to date.
-local nS, nG, nR, liveSum, win
+-- Counters, read once and kept up to date. Live waiters are counted by the bucket of their
+-- last poll in KL: field "<bucket>" for this epoch's queue, "r<bucket>" for recovered places.
+local nS, nG, nR, liveSum, liveRec, win
 local wroteS, wroteG, wroteW, wroteL = false, false, false, false
 
 -- prune drops expired sessions and liveness buckets older than the hold, and reads the
@@ -97,10 +98,14 @@ local function prune()
   nS, nG, nR = redis.call('ZCARD', KS), redis.call('ZCARD', KG), redis.call('ZCARD', KR)
   local oldest = b - HOLD_BUCKETS
   local h = redis.call('HGETALL', KL)
-  liveSum = 0
+  liveSum, liveRec = 0, 0
   for i = 1, #h, 2 do
-    if tonumber(h[i]) < oldest then
+    local rec = string.sub(h[i], 1, 1) == 'r'
+    local bucket = tonumber(rec and string.sub(h[i], 2) or h[i])
+    if bucket < oldest then
       redis.call('HDEL', KL, h[i])
+    elseif rec then
+      liveRec = liveRec + tonumber(h[i + 1])
     else
       liveSum = liveSum + tonumber(h[i + 1])
     end
@@ -123,11 +128,12 @@ local function windowCount()
   return win
 end
 
-local function addLive(bucket, d)
-  local f = tostring(bucket)
+local function addLive(bucket, d, rec)
+  local f = (rec and 'r' or '') .. tostring(bucket)
   if d < 0 and redis.call('HEXISTS', KL, f) == 0 then return end -- pruned already
   redis.call('HINCRBY', KL, f, d)
-  liveSum, wroteL = liveSum + d, true
+  wroteL = true
+  if rec then liveRec = liveRec + d else liveSum = liveSum + d end
 end
 
 local function grant(e, n)
@@ -156,10 +162,15 @@ local function step()
     local head = redis.call('ZRANGE', KR, 0, 0)[1]
     local e, n = tonumber(string.sub(head, 1, 13)), tonumber(string.sub(head, 15))
     local v = getSeen(e, n)
+    local mem = member(e, n)
+    -- A place whose holder is already in (its pass was counted again) needs no grant.
     if live(v) then
-      if allow <= 0 then return end
-      allow = allow - 1
-      grant(e, n)
+      if not (redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem)) then
+        if allow <= 0 then return end
+        allow = allow - 1
+        grant(e, n)
+      end
+      addLive(v, -1, true)
     end
     setSeen(e, n, PASSED + b)
     redis.call('ZREM', KR, head)
@@ -210,15 +221,14 @@ local function result(e, n)
     redis.call('ZADD', KS, exp, mem)
     nG, nS, wroteS, adm = nG - 1, nS + 1, true, 1
   end
-  local waiting = nR + liveSum
   if adm == 0 then
     if e == epoch then
-      ahead = nR + usersAhead(n, liveSum)
+      ahead = liveRec + usersAhead(n, liveSum)
     else
       ahead = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
     end
   end
-  return {n, e, 0, 0, adm, exp, ahead, now, nS + nG, waiting, admitted, windowCount()}
+  return {n, e, 0, 0, adm, exp, ahead, now, nS + nG, liveSum + liveRec, admitted, windowCount()}
 end
 
 local function join()
@@ -245,9 +255,12 @@ local function poll()
     if not (v ~= 0 and (v >= PASSED or not live(v))) then
       if v == 0 then
         redis.call('ZADD', KR, 0, rqMember(refE, refN))
-        redis.call('PEXPIRE', KR, LIVE_TTL)
         nR = nR + 1
+      else
+        addLive(v, -1, true)
       end
+      addLive(b, 1, true)
+      redis.call('PEXPIRE', KR, LIVE_TTL) -- while any recovered waiter polls
       setSeen(refE, refN, b)
       step()
       return result(refE, refN)
@@ -336,6 +349,6 @@ elseif op == 'release' then
   return {}
 elseif op == 'stats' then
   prune()
-  return {now, nS + nG, nR + liveSum, admitted, windowCount()}
+  return {now, nS + nG, liveSum + liveRec, admitted, windowCount()}
 end
 return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))

@@ -1,0 +1,200 @@
+package redis_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/store"
+	"github.com/waitingroom-go/waitingroom/store/memory"
+	"github.com/waitingroom-go/waitingroom/store/redis"
+	"github.com/waitingroom-go/waitingroom/store/storetest"
+)
+
+// TestDifferential applies random sequences of operations to the memory store and to the
+// Redis store (miniredis on the same clock) and requires the same answers, field by field:
+// the Lua script and the Go code are one set of rules. DIFF_SEED=n replays one seed.
+func TestDifferential(t *testing.T) {
+	seeds := []uint64{1, 2, 3, rand.Uint64()}
+	if s := os.Getenv("DIFF_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = []uint64{n}
+	}
+	for _, seed := range seeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { differential(t, seed, 1500) })
+	}
+}
+
+func differential(t *testing.T, seed uint64, ops int) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	clock := storetest.NewClock(start)
+	mem := storetest.NewForgetful(func() store.Store { return memory.New(memory.WithClock(clock.Now)) })
+	m := miniredis.RunT(t)
+	m.SetTime(start)
+	m.ClockTTL(true)
+	client := goredis.NewClient(&goredis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
+	defer client.Close()
+	rs, err := redis.New(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l := admission.Limits{
+		Capacity: 4, PerMinute: 5, Session: 90 * time.Second, Renewal: true,
+		Hold: time.Minute, Grace: 20 * time.Second, Recovery: 15 * time.Second,
+	}
+	rooms := []string{"a", "b"}
+	// What the test handed out, to poll, renew and release the way a room would: a ticket
+	// only while its JWT would be valid (its last counted poll within the hold), a pass only
+	// until its session's expiry. Now and then a junk reference no valid token can carry.
+	type handed struct {
+		ref      store.Ref
+		seen     time.Time // last counted poll
+		admitted bool
+		expires  time.Time
+	}
+	refs := map[string][]*handed{}
+	find := func(room string, ref store.Ref) *handed {
+		for _, h := range refs[room] {
+			if h.ref == ref {
+				return h
+			}
+		}
+		h := &handed{ref: ref}
+		refs[room] = append(refs[room], h)
+		return h
+	}
+	pick := func(room string, pass bool) store.Ref {
+		var ok []store.Ref
+		for _, h := range refs[room] {
+			if pass && h.admitted && clock.Now().Before(h.expires) ||
+				!pass && clock.Now().Sub(h.seen) < l.Hold-time.Second {
+				ok = append(ok, h.ref)
+			}
+		}
+		if len(ok) == 0 || rng.IntN(25) == 0 {
+			switch rng.IntN(3) {
+			case 0:
+				return store.Ref{}
+			case 1:
+				return store.Ref{Number: -1, Epoch: clock.Now().UnixMilli()}
+			}
+			return store.Ref{Number: rng.Int64N(5), Epoch: clock.Now().UnixMilli() + 1e6}
+		}
+		return ok[rng.IntN(len(ok))]
+	}
+	var history []string
+	fail := func(format string, args ...any) {
+		t.Helper()
+		for _, h := range history[max(0, len(history)-30):] {
+			t.Log(h)
+		}
+		t.Fatalf("seed %d: "+format, append([]any{seed}, args...)...)
+	}
+	for i := range ops {
+		room := rooms[rng.IntN(len(rooms))]
+		var op string
+		var a, b any
+		switch r := rng.IntN(100); {
+		case r < 25:
+			op = "join"
+			a, _ = mem.Join(ctx, room, l)
+			b, err = rs.Join(ctx, room, l)
+		case r < 60:
+			ref := pick(room, false)
+			op = fmt.Sprintf("poll %+v", ref)
+			a, _ = mem.Poll(ctx, room, ref, l)
+			b, err = rs.Poll(ctx, room, ref, l)
+		case r < 70:
+			ref := pick(room, true)
+			op = fmt.Sprintf("renew %+v", ref)
+			a, _ = mem.Renew(ctx, room, ref, l)
+			b, err = rs.Renew(ctx, room, ref, l)
+		case r < 77:
+			ref := pick(room, true)
+			op = fmt.Sprintf("release %+v", ref)
+			mem.Release(ctx, room, ref)
+			err = rs.Release(ctx, room, ref)
+		case r < 85:
+			op = "stats"
+			a, _ = mem.Stats(ctx, room, l)
+			b, err = rs.Stats(ctx, room, l)
+		case r < 97:
+			d := time.Duration(rng.Int64N(int64(15 * time.Second)))
+			op = fmt.Sprintf("advance %v", d)
+			clock.Advance(d)
+			m.SetTime(clock.Now())
+		case r < 98 && i > ops/3:
+			op = "forget (the store loses every room)"
+			mem.Forget()
+			m.FlushAll()
+			l.LastEpoch = 0
+		default:
+			switch rng.IntN(4) {
+			case 0:
+				l.QueueAll = !l.QueueAll
+			case 1:
+				l.Method = admission.Passthrough
+			case 2:
+				l.Method = admission.FIFO
+			case 3:
+				l.Renewal = !l.Renewal
+			}
+			op = fmt.Sprintf("limits %+v", l)
+		}
+		if err != nil {
+			fail("op %d %s: redis: %v", i, op, err)
+		}
+		history = append(history, fmt.Sprintf("op %d %s %s %s: %s", i, room, op, clock.Now().Format("15:04:05.000"), show(a)))
+		if show(a) != show(b) {
+			fail("op %d %s on %s differs:\n memory: %s\n redis:  %s", i, op, room, show(a), show(b))
+		}
+		switch res := a.(type) {
+		case store.Result:
+			h := find(room, store.Ref{Number: res.Ticket, Epoch: res.Epoch})
+			h.seen = res.Now
+			if res.Admitted {
+				h.admitted, h.expires = true, res.Expires
+			}
+		case store.Renewal:
+			var ref store.Ref
+			fmt.Sscanf(op, "renew {Number:%d Epoch:%d}", &ref.Number, &ref.Epoch)
+			if h := find(room, ref); res.Active {
+				h.admitted, h.expires = true, res.Expires
+			}
+		}
+	}
+}
+
+// show prints an answer with times in Unix milliseconds, so that equal answers print alike.
+func show(v any) string {
+	ms := func(t time.Time) int64 {
+		if t.IsZero() {
+			return 0
+		}
+		return t.UnixMilli()
+	}
+	switch v := v.(type) {
+	case store.Result:
+		return fmt.Sprintf("ticket %d epoch %d joined %d requeued %t admitted %t expires %d ahead %d %s",
+			v.Ticket, v.Epoch, ms(v.Joined), v.Requeued, v.Admitted, ms(v.Expires), v.UsersAhead, show(v.Stats))
+	case store.Renewal:
+		return fmt.Sprintf("now %d active %t expires %d", ms(v.Now), v.Active, ms(v.Expires))
+	case store.Stats:
+		return fmt.Sprintf("(now %d active %d waiting %d admissions %d window %d)", ms(v.Now), v.Active, v.Waiting, v.Admissions, v.Window)
+	case nil:
+		return "-"
+	}
+	return fmt.Sprint(v)
+}
