@@ -5,6 +5,12 @@
 // GET / shows the booking form, POST /reserve books a slot and releases the visitor's
 // session so the next person can come in, GET /healthz bypasses the room. Open the page in a
 // few browsers (or private windows) with -total-active 1 to watch the queue.
+//
+// Several processes share one room through Redis and one signing key:
+//
+//	export WAITINGROOM_KEY=$(go run ./examples/booking -print-key)
+//	go run ./examples/booking -store redis://127.0.0.1:6379/0 -addr 127.0.0.1:8080 &
+//	go run ./examples/booking -store redis://127.0.0.1:6379/0 -addr 127.0.0.1:8081
 package main
 
 import (
@@ -22,10 +28,13 @@ import (
 	"syscall"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/middleware"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
+	redisstore "github.com/waitingroom-go/waitingroom/store/redis"
 	"github.com/waitingroom-go/waitingroom/token"
 )
 
@@ -54,9 +63,18 @@ func run(args []string) error {
 	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
 	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
 	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
-	fs.StringVar(&o.store, "store", "memory", "store: memory")
+	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
+	printKey := fs.Bool("print-key", false, "print a new WAITINGROOM_KEY value and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *printKey {
+		k, err := token.GenerateKey("k1")
+		if err != nil {
+			return err
+		}
+		fmt.Println(k)
+		return nil
 	}
 	handler, err := build(o, time.Now)
 	if err != nil {
@@ -109,8 +127,15 @@ func openStore(u string, clock func() time.Time) (store.Store, error) {
 	switch {
 	case u == "memory":
 		return memory.New(memory.WithClock(clock)), nil
+	case strings.HasPrefix(u, "redis://"), strings.HasPrefix(u, "rediss://"):
+		opt, err := goredis.ParseURL(u)
+		if err != nil {
+			return nil, fmt.Errorf("-store: %w", err)
+		}
+		opt.ContextTimeoutEnabled = true // the room's store timeout bounds every call
+		return redisstore.New(goredis.NewClient(opt))
 	}
-	return nil, fmt.Errorf("unknown -store %q (want memory)", u)
+	return nil, fmt.Errorf("unknown -store %q (want memory or redis://host:port/db)", u)
 }
 
 // loadKeys reads WAITINGROOM_KEY; without it a random key is made, which suits one process.

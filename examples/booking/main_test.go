@@ -10,6 +10,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/waitingroom-go/waitingroom/token"
 )
 
 type clock struct {
@@ -94,4 +98,62 @@ func get(t *testing.T, c *http.Client, u string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestTwoProcessesShareOneRoom runs two instances of the app on one Redis with one key:
+// a visitor admitted by one is admitted by the other, and the queue is shared.
+func TestTwoProcessesShareOneRoom(t *testing.T) {
+	key, err := token.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WAITINGROOM_KEY", key.String())
+	m := miniredis.RunT(t)
+	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	m.SetTime(clk.Now())
+	o := options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "redis://" + m.Addr() + "/0"}
+	var srv [2]*httptest.Server
+	for i := range srv {
+		h, err := build(o, clk.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv[i] = httptest.NewServer(h)
+		defer srv[i].Close()
+	}
+	alice, bob := client(t), client(t)
+	if _, body := get(t, alice, srv[0].URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice on instance 0: %q", body)
+	}
+	if _, body := get(t, bob, srv[1].URL+"/"); !strings.Contains(body, "You are in the queue") {
+		t.Fatalf("bob on instance 1 should queue behind alice: %q", body)
+	}
+	// Alice's pass works on the other instance (cookies are per host name, so copy it).
+	for _, c := range alice.Jar.Cookies(mustURL(t, srv[0].URL)) {
+		alice.Jar.SetCookies(mustURL(t, srv[1].URL), []*http.Cookie{c})
+	}
+	resp, err := alice.PostForm(srv[1].URL+"/reserve", url.Values{"name": {"Alice"}, "slot": {"09:00"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("alice booking on instance 1: %d", resp.StatusCode)
+	}
+	clk.Advance(61 * time.Second)
+	m.SetTime(clk.Now())
+	for _, c := range bob.Jar.Cookies(mustURL(t, srv[1].URL)) {
+		bob.Jar.SetCookies(mustURL(t, srv[0].URL), []*http.Cookie{c})
+	}
+	if _, body := get(t, bob, srv[0].URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("bob on instance 0 after alice booked: %q", body)
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
