@@ -84,6 +84,11 @@ type Config struct {
 	// that the slot is given to the next waiter. Default twice RefreshInterval; from
 	// RefreshInterval to QueueHold.
 	ArrivalGrace time.Duration
+	// TypicalSession is how long an admitted visitor usually stays (say, the time to fill
+	// in the booking form). With it, the wait shown is estimated from the settings from the
+	// first visitor on; without it (the default), the wait is unknown until the room has
+	// watched people go in for half a minute. Up to 24 hours.
+	TypicalSession time.Duration
 }
 
 // Errors. Failures of the store wrap ErrStore, and the store's own error (for example
@@ -481,7 +486,7 @@ type settings struct {
 	cfg     Config
 	limits  admission.Limits
 	minPoll time.Duration // polls sooner than this after the last are answered from the ticket
-	prior   float64       // admissions per minute the limits allow with full-length sessions
+	prior   float64       // admissions per minute the settings promise (0: they do not say)
 }
 
 func newSettings(c Config) (*settings, error) {
@@ -520,6 +525,8 @@ func newSettings(c Config) (*settings, error) {
 		return bad("ArrivalGrace (%v) must be from RefreshInterval (%v) to QueueHold (%v)", c.ArrivalGrace, c.RefreshInterval, c.QueueHold)
 	case c.QueueingStatusCode != http.StatusOK && c.QueueingStatusCode != http.StatusAccepted && c.QueueingStatusCode != http.StatusTooManyRequests:
 		return bad("QueueingStatusCode must be 200, 202 or 429, got %d", c.QueueingStatusCode)
+	case c.TypicalSession < 0 || c.TypicalSession > 24*time.Hour:
+		return bad("TypicalSession must be from 0 (unknown) to 24h, got %v", c.TypicalSession)
 	case c.QueueingMethod == Random:
 		return bad("QueueingMethod random is not supported yet (it comes with scheduled events)")
 	case c.QueueingMethod > Reject:
@@ -545,6 +552,6 @@ func newSettings(c Config) (*settings, error) {
 		cfg:     c,
 		limits:  l,
 		minPoll: c.RefreshInterval * 9 / 10,
-		prior:   min(float64(c.NewUsersPerMinute), float64(c.TotalActiveUsers)/c.SessionDuration.Minutes()),
+		prior:   estimate.Throughput(c.TotalActiveUsers, c.NewUsersPerMinute, c.TypicalSession, c.RefreshInterval),
 	}, nil
 }

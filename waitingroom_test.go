@@ -328,3 +328,28 @@ func TestStoreLoss(t *testing.T) {
 		t.Fatalf("d: %v, want waiting (capacity 2: a and c)", v.Outcome)
 	}
 }
+
+// Without TypicalSession the room has no basis for a wait until it has watched people go
+// in; with it, the settings give one from the first visitor.
+func TestWaitKnownOnlyWithABasis(t *testing.T) {
+	for _, typical := range []time.Duration{0, 2 * time.Minute} {
+		f := newFixture(t, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2, TypicalSession: typical}, 0)
+		f.enter(t, "")
+		f.enter(t, "")
+		v, _ := f.enter(t, "")
+		if v.Outcome != waitingroom.Waiting {
+			t.Fatalf("third visitor: %v", v.Outcome)
+		}
+		switch {
+		case typical == 0 && (v.Status.Wait.Known || v.Status.Wait.Reason == ""):
+			t.Errorf("no typical session, nothing observed: %+v, want unknown with a reason", v.Status.Wait)
+		case typical > 0 && !v.Status.Wait.Known:
+			t.Errorf("typical session %v: wait unknown (%s)", typical, v.Status.Wait.Reason)
+		case typical > 0:
+			// 2 places turning over every 2m10s: about a minute for the one ahead.
+			if p := v.Status.Wait.P50; p < 40*time.Second || p > 90*time.Second {
+				t.Errorf("typical session %v: P50 %v, want about a minute", typical, p)
+			}
+		}
+	}
+}

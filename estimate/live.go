@@ -7,6 +7,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/waitingroom-go/waitingroom/admission"
 )
 
 // Wait is an estimated wait with its 25th, 50th and 75th percentiles.
@@ -67,7 +69,7 @@ type Live struct {
 	total    int64
 	waiting  bool
 	rate     float64 // admissions per minute
-	variance float64 // of the observed per-interval rates
+	variance float64 // of the smoothed rate as an estimate: how far it may be off
 	basis    time.Duration
 }
 
@@ -94,7 +96,9 @@ func (l *Live) Observe(now time.Time, admitted int64, waiting bool) {
 		}
 		d := inst - l.rate
 		l.rate += a * d
-		l.variance = (1 - a) * (l.variance + a*d*d)
+		// The smoothed rate averages many noisy intervals: its own variance follows
+		// v' = (1-a)²v + a²d², with d the latest interval's deviation.
+		l.variance = (1-a)*(1-a)*l.variance + a*a*d*d
 		l.basis += dt
 	}
 	l.last, l.total, l.waiting = now, admitted, waiting
@@ -108,18 +112,25 @@ func (l *Live) Rate() (perMinute float64, basis time.Duration) {
 }
 
 // Estimate returns the wait of a visitor with ahead live waiters in front. prior is the
-// throughput the limits allow when every session runs its full length,
-// min(NewUsersPerMinute, TotalActiveUsers/SessionDuration), used until enough has been
-// observed; ceiling is the rate limit, which the room never exceeds (0: none).
+// throughput the room's settings promise (see Throughput), used while little has been
+// observed, 0 if the settings do not say; ceiling is the rate limit, which the room never
+// exceeds (0: none). With neither a prior nor anything observed, the wait is unknown.
 func (l *Live) Estimate(ahead int64, prior, ceiling float64) Wait {
 	l.mu.Lock()
 	rate, variance, basis := l.rate, l.variance, l.basis
 	l.mu.Unlock()
 	if basis < l.minBasis() {
-		// Blend toward the prior while the basis is thin.
 		f := float64(basis) / float64(l.minBasis())
-		rate = f*rate + (1-f)*prior
-		variance = f * variance
+		switch {
+		case prior > 0:
+			// Lean on the prior while the basis is thin, and doubt it by a quarter.
+			rate = f*rate + (1-f)*prior
+			variance = f*variance + (1-f)*(0.25*prior)*(0.25*prior)
+		case basis > 0 && rate > 0:
+			variance += (1 - f) * (0.5 * rate) * (0.5 * rate) // a short look: doubt it more
+		default:
+			return Unknown("no admissions observed yet")
+		}
 	}
 	if ceiling > 0 {
 		rate = min(rate, ceiling)
@@ -136,6 +147,18 @@ func (l *Live) Estimate(ahead int64, prior, ceiling float64) Wait {
 	lo := mean * max(1-z*rel, 0.5)
 	hi := mean * (1 + z*rel)
 	return Wait{Known: true, P25: minutes(lo), P50: minutes(mean), P75: minutes(hi)}
+}
+
+// Throughput is the most visitors a minute a room lets in while people wait: the rate
+// limit, reached over 61 s (the 61 one-second slots of the window), or the capacity
+// turning over once per session plus half a refresh interval (a freed slot waits for its
+// next holder's poll). Plan refines this for a crowd that polls in step.
+func Throughput(capacity, perMinute int, session, refresh time.Duration) float64 {
+	if capacity < 1 || perMinute < 1 || session <= 0 {
+		return 0
+	}
+	rate := float64(perMinute) * 60 / admission.WindowSlots
+	return math.Min(rate, float64(capacity)/(session+refresh/2).Minutes())
 }
 
 func minutes(m float64) time.Duration { return time.Duration(m * float64(time.Minute)) }
