@@ -163,9 +163,11 @@ func differential(t *testing.T, seed uint64, ops int) {
 		switch res := a.(type) {
 		case store.Result:
 			h := find(room, store.Ref{Number: res.Ticket, Epoch: res.Epoch})
-			h.seen = res.Now
 			if res.Admitted {
+				// The room hands out a pass: the ticket keeps its old validity.
 				h.admitted, h.expires = true, res.Expires
+			} else {
+				h.seen = res.Now // a fresh ticket
 			}
 		case store.Renewal:
 			var ref store.Ref

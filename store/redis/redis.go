@@ -7,7 +7,7 @@
 // prefix:{room}:..., so a script never crosses Cluster slots. Every key has a TTL; an idle
 // room disappears by itself. No operation uses KEYS or SCAN.
 //
-// Memory: a waiting visitor costs 4 bytes (its liveness, in 16 KiB strings of 4,096
+// Memory: a waiting visitor costs 4 bytes (its liveness, in 16 KiB strings of 4,094
 // tickets) until admission passes its ticket; the rest is per room and small (see README).
 //
 // The store applies the rules of package admission exactly as store/memory does; a
@@ -138,12 +138,13 @@ func (s *Store) Stats(ctx context.Context, room string, l admission.Limits) (sto
 	return store.Stats{Now: time.UnixMilli(v[0]), Active: v[1], Waiting: v[2], Admissions: v[3], Window: v[4]}, nil
 }
 
-// Keys returns the keys of a room, in the order the script takes them. They share the hash
-// tag {room}: one Cluster slot. Liveness strings follow the first key's pattern with "q:"
-// in place of "m".
+// Keys returns the keys of a room, in the order the script takes them: the meta hash
+// (counters, live waiters by bucket, the rate window), claimed sessions, pending grants and
+// recovered places. They share the hash tag {room}: one Cluster slot. Liveness strings
+// follow the first key's pattern with "q:<epoch>:<chunk>" in place of "m".
 func Keys(prefix, room string) []string {
 	base := prefix + ":{" + room + "}:"
-	return []string{base + "m", base + "l", base + "w", base + "s", base + "g", base + "r"}
+	return []string{base + "m", base + "s", base + "g", base + "r"}
 }
 
 //go:embed room.lua

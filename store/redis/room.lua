@@ -1,9 +1,15 @@
 -- One operation on one waiting room, atomically: the rules of package admission, exactly as
 -- store/memory applies them (the differential test holds the two to each other).
 --
--- KEYS (one hash tag, so one Cluster slot): 1 meta hash, 2 live buckets hash, 3 rate window
--- hash, 4 claimed sessions zset, 5 pending grants zset, 6 recovered places zset. Liveness of
--- tickets lives in strings KEYS[1] minus "m" .. "q:<epoch>:<chunk>", 4 bytes per ticket.
+-- KEYS (one hash tag, so one Cluster slot): 1 meta hash (with the live waiters by bucket,
+-- fields l<bucket> and r<bucket>, and the rate window, fields w<slot>), 2 claimed sessions
+-- zset, 3 pending grants zset, 4 recovered places zset. Liveness of
+-- tickets lives in strings KEYS[1] minus "m" .. "q:<epoch>:<chunk>", 4 bytes per ticket,
+-- 4,094 tickets a chunk (16,376 bytes: with its header, one 16 KiB allocation).
+--
+-- The meta hash keeps running totals (live waiters, grants in the window) so that no
+-- operation reads a whole hash: buckets and slots are pruned one by one as they age out.
+-- Calls from Lua are the cost here; each one below earns its place.
 --
 -- ARGV: op, capacity, per minute, session ms, renewal (0/1), hold ms, grace ms, method,
 -- queue all (0/1), recovery ms, last epoch, ref number, ref epoch, now ms (-1: Redis TIME).
@@ -17,10 +23,10 @@ local method, queueAll = tonumber(ARGV[8]), ARGV[9] == '1'
 local recoveryMs, lastEpoch = tonumber(ARGV[10]), tonumber(ARGV[11])
 local refN, refE = tonumber(ARGV[12]), tonumber(ARGV[13])
 local now = tonumber(ARGV[14])
-local KM, KL, KW, KS, KG, KR = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local KM, KS, KG, KR = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local base = string.sub(KM, 1, -2)
 
-local BUCKET, SLOTS, MAXSCAN, CHUNK, PASSED = 5000, 61, 1024, 4096, 2147483648
+local BUCKET, SLOTS, MAXSCAN, CHUNK, PASSED = 5000, 61, 1024, 4094, 2147483648
 local PASSTHROUGH, REJECT = 2, 3
 local HOLD_BUCKETS = math.floor((holdMs + BUCKET - 1) / BUCKET)
 local LIVE_TTL = holdMs + 2 * BUCKET + 1000
@@ -30,25 +36,38 @@ if now < 0 then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc')
+local m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx')
 local epoch = tonumber(m[1])
 if not epoch then
   if op == 'stats' then return {now, 0, 0, 0, 0} end
   if op == 'release' then return {} end
 end
 
-local nxt, cursor, admitted, born, recoverUntil, recovering
+local nxt, cursor, admitted, born, recoverUntil, recovering, prev
+-- Running totals: live waiters of this epoch (liveSum) and recovered (liveRec), the oldest
+-- bucket the meta hash may hold (lowBucket), grants in the window (win), the oldest window
+-- slot it may hold (lowSlot), the latest session or grant expiry (maxExp).
+local liveSum, liveRec, lowBucket, win, lowSlot, maxExp
 local created = not epoch
 if epoch then
   nxt, cursor, admitted = tonumber(m[2]), tonumber(m[3]), tonumber(m[4])
-  now = math.max(now, tonumber(m[5]))
+  prev = tonumber(m[5])
+  now = math.max(now, prev)
   born, recoverUntil, recovering = tonumber(m[6]), tonumber(m[7]), m[8] == '1'
+  liveSum, liveRec, lowBucket = tonumber(m[9]), tonumber(m[10]), tonumber(m[11])
+  win, lowSlot, maxExp = tonumber(m[12]), tonumber(m[13]), tonumber(m[14])
 else
   -- A new epoch: leftovers of an expired one must not count.
-  redis.call('DEL', KL, KW, KR, KS, KG)
+  redis.call('DEL', KR, KS, KG)
   epoch, nxt, cursor, admitted, born, recoverUntil, recovering = now, 0, 0, 0, now, 0, false
+  prev = now
 end
 local b = math.floor(now / BUCKET) + 1
+local slot = math.floor(now / 1000)
+if not liveSum then
+  -- A new room: nothing counted yet.
+  liveSum, liveRec, win, lowBucket, lowSlot, maxExp = 0, 0, 0, b, slot, 0
+end
 
 local function recover()
   if not recovering then recovering, recoverUntil = true, now + recoveryMs end
@@ -84,64 +103,62 @@ local function setSeen(e, n, v)
   redis.call('PEXPIRE', k, LIVE_TTL)
 end
 
--- Counters, read once and kept up to date. Live waiters are counted by the bucket of their
--- last poll in KL: field "<bucket>" for this epoch's queue, "r<bucket>" for recovered places.
-local nS, nG, nR, liveSum, liveRec, win
-local wroteS, wroteG, wroteW, wroteL = false, false, false, false
+-- Session counts, read once per operation.
+local nS, nG, nR
+local wroteS, wroteG = false, false
 
--- prune drops expired sessions and liveness buckets older than the hold, and reads the
--- counters; once per operation, since the time does not move within one.
+-- prune drops expired sessions, and liveness buckets and window slots that aged out,
+-- subtracting them from the totals; once per operation, since time stands still within one.
 local function prune()
   if nS then return end
   redis.call('ZREMRANGEBYSCORE', KS, '-inf', now)
   redis.call('ZREMRANGEBYSCORE', KG, '-inf', now)
   nS, nG, nR = redis.call('ZCARD', KS), redis.call('ZCARD', KG), redis.call('ZCARD', KR)
   local oldest = b - HOLD_BUCKETS
-  local h = redis.call('HGETALL', KL)
-  liveSum, liveRec = 0, 0
-  for i = 1, #h, 2 do
-    local rec = string.sub(h[i], 1, 1) == 'r'
-    local bucket = tonumber(rec and string.sub(h[i], 2) or h[i])
-    if bucket < oldest then
-      redis.call('HDEL', KL, h[i])
-    elseif rec then
-      liveRec = liveRec + tonumber(h[i + 1])
-    else
-      liveSum = liveSum + tonumber(h[i + 1])
+  if lowBucket < oldest then
+    -- Buckets exist from lowBucket to the last operation's: at most a hold's worth.
+    for bk = lowBucket, math.min(oldest - 1, math.floor(prev / BUCKET) + 1) do
+      local f = tostring(bk)
+      local v = redis.call('HMGET', KM, 'l' .. f, 'r' .. f)
+      if v[1] or v[2] then
+        liveSum = liveSum - (tonumber(v[1]) or 0)
+        liveRec = liveRec - (tonumber(v[2]) or 0)
+        redis.call('HDEL', KM, 'l' .. f, 'r' .. f)
+      end
     end
+    lowBucket = oldest
   end
-end
-
-local function windowCount()
-  if win then return win end
-  local slot = math.floor(now / 1000)
-  local h = redis.call('HGETALL', KW)
-  win = 0
-  for i = 1, #h, 2 do
-    local s = tonumber(h[i])
-    if s <= slot - SLOTS then
-      redis.call('HDEL', KW, h[i])
-    else
-      win = win + tonumber(h[i + 1])
+  local oldestSlot = slot - SLOTS + 1
+  if lowSlot < oldestSlot then
+    for sl = lowSlot, math.min(oldestSlot - 1, math.floor(prev / 1000)) do
+      local f = 'w' .. tostring(sl)
+      local n = redis.call('HGET', KM, f)
+      if n then
+        win = win - tonumber(n)
+        redis.call('HDEL', KM, f)
+      end
     end
+    lowSlot = oldestSlot
   end
-  return win
 end
 
 local function addLive(bucket, d, rec)
-  local f = (rec and 'r' or '') .. tostring(bucket)
-  if d < 0 and redis.call('HEXISTS', KL, f) == 0 then return end -- pruned already
-  redis.call('HINCRBY', KL, f, d)
-  wroteL = true
+  if d < 0 and bucket < lowBucket then return end -- pruned already: those no longer count
+  local f = (rec and 'r' or 'l') .. tostring(bucket)
+  if redis.call('HINCRBY', KM, f, d) == 0 then redis.call('HDEL', KM, f) end
   if rec then liveRec = liveRec + d else liveSum = liveSum + d end
 end
 
+local function addSession(key, exp, mem)
+  redis.call('ZADD', key, exp, mem)
+  maxExp = math.max(maxExp, exp)
+end
+
 local function grant(e, n)
-  redis.call('ZADD', KG, now + graceMs, member(e, n))
+  addSession(KG, now + graceMs, member(e, n))
   nG, wroteG = nG + 1, true
-  windowCount()
-  redis.call('HINCRBY', KW, tostring(math.floor(now / 1000)), 1)
-  win, wroteW = win + 1, true
+  redis.call('HINCRBY', KM, 'w' .. tostring(slot), 1)
+  win = win + 1
   admitted = admitted + 1
 end
 
@@ -155,7 +172,7 @@ local function step()
   elseif queueAll or method == REJECT or now < recoverUntil then
     allow = 0
   else
-    allow = math.max(0, math.min(cap - nS - nG, perMin - windowCount()))
+    allow = math.max(0, math.min(cap - nS - nG, perMin - win))
   end
   local scanned = 0
   while nR > 0 and scanned < MAXSCAN do
@@ -181,7 +198,8 @@ local function step()
   while cursor < nxt and scanned < MAXSCAN do
     local k = chunkKey(epoch, cursor)
     local first = cursor % CHUNK
-    local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor)
+    -- With nobody to admit, only abandoned places at the head are skipped: read a little.
+    local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor, allow > 0 and MAXSCAN or 64)
     local s = redis.call('GETRANGE', k, first * 4, (first + count) * 4 - 1)
     for i = 0, count - 1 do
       local seen = 0
@@ -218,7 +236,7 @@ local function result(e, n)
   elseif redis.call('ZSCORE', KG, mem) then
     redis.call('ZREM', KG, mem)
     exp = now + sessMs
-    redis.call('ZADD', KS, exp, mem)
+    addSession(KS, exp, mem)
     nG, nS, wroteS, adm = nG - 1, nS + 1, true, 1
   end
   if adm == 0 then
@@ -228,13 +246,18 @@ local function result(e, n)
       ahead = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
     end
   end
-  return {n, e, 0, 0, adm, exp, ahead, now, nS + nG, liveSum + liveRec, admitted, windowCount()}
+  return {n, e, 0, 0, adm, exp, ahead, now, nS + nG, liveSum + liveRec, admitted, win}
 end
 
 local function join()
   prune()
   local n = nxt
   nxt = nxt + 1
+  if n % CHUNK == 0 then
+    -- A new chunk, made at full size at once: grown a ticket at a time, its allocation
+    -- would end up nearly twice as large.
+    redis.call('SET', chunkKey(epoch, n), string.rep('\0', CHUNK * 4), 'PX', LIVE_TTL)
+  end
   setSeen(epoch, n, b)
   addLive(b, 1)
   step()
@@ -308,26 +331,31 @@ local function renew()
   else
     return {now, 0, 0}
   end
-  redis.call('ZADD', KS, exp, mem)
+  addSession(KS, exp, mem)
   wroteS = true
   return {now, 1, exp}
 end
 
 local function save()
-  redis.call('HSET', KM, 'e', epoch, 'n', nxt, 'c', cursor, 'a', admitted, 't', now, 'b', born,
-    'ru', recoverUntil, 'rc', recovering and '1' or '0')
+  local vals = {epoch, nxt, cursor, admitted, now, born, recoverUntil, recovering and 1 or 0,
+    liveSum, liveRec, lowBucket, win, lowSlot, maxExp}
+  local names = {'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx'}
+  local args = {}
+  for i = 1, #names do
+    if created or tostring(vals[i]) ~= m[i] then
+      args[#args + 1] = names[i]
+      args[#args + 1] = vals[i]
+    end
+  end
+  if #args > 0 then redis.call('HSET', KM, unpack(args)) end
   -- The room lives while anything in it does: like store/memory, it goes once it has no
   -- sessions and nobody has come for max(hold, 61 s) plus a bucket.
-  local ttl = math.max(holdMs, SLOTS * 1000) + BUCKET + 1
-  for _, k in ipairs({KS, KG}) do
-    local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-    if last[2] then ttl = math.max(ttl, tonumber(last[2]) - now + 1) end
+  -- The TTL is set once a bucket (5 s), a bucket longer: busy rooms skip a call.
+  if created or math.floor(now / BUCKET) ~= math.floor(prev / BUCKET) or maxExp ~= tonumber(m[14]) then
+    redis.call('PEXPIRE', KM, math.max(math.max(holdMs, SLOTS * 1000) + 2 * BUCKET + 1, maxExp - now + 1))
   end
-  redis.call('PEXPIRE', KM, ttl)
   if wroteS then redis.call('PEXPIRE', KS, sessMs + 1000) end
   if wroteG then redis.call('PEXPIRE', KG, graceMs + 1000) end
-  if wroteW then redis.call('PEXPIRE', KW, (SLOTS + 1) * 1000) end
-  if wroteL then redis.call('PEXPIRE', KL, LIVE_TTL) end
 end
 
 if op == 'join' then
@@ -349,6 +377,7 @@ elseif op == 'release' then
   return {}
 elseif op == 'stats' then
   prune()
-  return {now, nS + nG, liveSum + liveRec, admitted, windowCount()}
+  save() -- pruning moved the totals
+  return {now, nS + nG, liveSum + liveRec, admitted, win}
 end
 return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))
