@@ -253,9 +253,10 @@ local function join()
   prune()
   local n = nxt
   nxt = nxt + 1
-  if n % CHUNK == 0 then
-    -- A new chunk, made at full size at once: grown a ticket at a time, its allocation
-    -- would end up nearly twice as large.
+  if n % CHUNK == 0 and n > 0 then
+    -- A busy room's next chunk, made at full size at once: grown a ticket at a time, its
+    -- allocation would end up nearly twice as large. (The first grows, so that a small
+    -- room stays small.)
     redis.call('SET', chunkKey(epoch, n), string.rep('\0', CHUNK * 4), 'PX', LIVE_TTL)
   end
   setSeen(epoch, n, b)
