@@ -381,6 +381,7 @@ func TestJSONStatus(t *testing.T) {
 	e := newEnv(t)
 	cfg := oneAtATime()
 	cfg.QueueingStatusCode = http.StatusAccepted
+	cfg.TypicalSession = 2 * time.Minute // a basis for the wait from the first visitor
 	room := e.room("r", cfg)
 	var site app
 	h := e.protect(room, &site)
