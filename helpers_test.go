@@ -7,31 +7,13 @@ import (
 
 	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/store"
+	"github.com/waitingroom-go/waitingroom/store/storetest"
 )
 
-// simClock is a settable clock for simulated time.
-type simClock struct {
-	mu  sync.Mutex
-	now time.Time
+// newSimClock is a settable clock for simulated time, from the morning the bookings open.
+func newSimClock() *storetest.Clock {
+	return storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
 }
-
-func newSimClock() *simClock {
-	return &simClock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *simClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *simClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func (c *simClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // countingStore counts the operations a room sends to its store.
 type countingStore struct {

@@ -88,7 +88,7 @@ func TestConfigDefaults(t *testing.T) {
 type fixture struct {
 	room   *waitingroom.Room
 	store  *countingStore
-	clock  *simClock // the store's clock
+	clock  *storetest.Clock // the store's clock
 	skew   time.Duration
 	appNow func() time.Time
 }

@@ -645,35 +645,40 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 	}
 	// The smallest rate that meets the target with all the capacity, then the smallest
 	// capacity that still meets it with that rate. Waits fall as either grows.
-	lo, hi := 1, capMax
+	rate, err := smallest(1, capMax, func(r int) (bool, error) {
+		_, ok, err := try(r, capMax)
+		return ok, err
+	})
+	if err != nil {
+		return Recommendation{}, err
+	}
+	capacity, err := smallest(rate, capMax, func(c int) (bool, error) {
+		_, ok, err := try(rate, c)
+		return ok, err
+	})
+	if err != nil {
+		return Recommendation{}, err
+	}
+	best, _, err = try(rate, capacity)
+	return Recommendation{Feasible: true, NewUsersPerMinute: rate, TotalActiveUsers: capacity, Forecast: best}, err
+}
+
+// smallest returns the smallest n in [lo, hi] for which ok holds, given that it holds at hi
+// and keeps holding as n grows.
+func smallest(lo, hi int, ok func(int) (bool, error)) (int, error) {
 	for lo < hi {
 		mid := (lo + hi) / 2
-		f, ok, err := try(mid, capMax)
+		yes, err := ok(mid)
 		if err != nil {
-			return Recommendation{}, err
+			return 0, err
 		}
-		if ok {
-			hi, best = mid, f
+		if yes {
+			hi = mid
 		} else {
 			lo = mid + 1
 		}
 	}
-	rate := lo
-	lo, hi = rate, capMax
-	for lo < hi {
-		mid := (lo + hi) / 2
-		f, ok, err := try(rate, mid)
-		if err != nil {
-			return Recommendation{}, err
-		}
-		if ok {
-			hi, best = mid, f
-		} else {
-			lo = mid + 1
-		}
-	}
-	best, _, err = try(rate, lo)
-	return Recommendation{Feasible: true, NewUsersPerMinute: rate, TotalActiveUsers: lo, Forecast: best}, err
+	return lo, nil
 }
 
 // errIgnoreTooLong treats a queue that never drains as a missed target, not a failure.

@@ -204,6 +204,13 @@ func (c *Clock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// Set moves the clock to t, for simulations that step through instants.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
 // Forgetful is a store that can lose everything on demand, as a Redis restart without
 // persistence does: Forget replaces the store with a fresh one. It serves harnesses and
 // store-loss tests of stores that cannot be wiped from outside (the memory store).
