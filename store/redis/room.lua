@@ -81,8 +81,8 @@ end
 local function older(e, n) return e > 0 and e < epoch and n >= 0 end
 local function live(seen) return seen > 0 and b - seen <= HOLD_BUCKETS end
 local function member(e, n) return tostring(e) .. ':' .. tostring(n) end
-local function pad(s, w) return string.rep('0', w - #s) .. s end
-local function rqMember(e, n) return pad(tostring(e), 13) .. ':' .. pad(tostring(n), 15) end
+-- Recovered places sort by epoch, then number: zero-padded, all at score 0.
+local function rqMember(e, n) return string.format('%013d:%015d', e, n) end
 
 -- Liveness of ticket n of epoch e: 4 big-endian bytes in chunk strings.
 local function chunkKey(e, n) return base .. 'q:' .. tostring(e) .. ':' .. tostring(math.floor(n / CHUNK)) end
@@ -230,10 +230,11 @@ end
 local function result(e, n)
   local mem = member(e, n)
   local adm, exp, ahead = 0, 0, 0
-  local claimed = redis.call('ZSCORE', KS, mem)
+  -- Slots go only to tickets behind the cursor (or recovered ones): others need no look.
+  local claimed = (e ~= epoch or n < cursor) and redis.call('ZSCORE', KS, mem)
   if claimed then
     adm, exp = 1, tonumber(claimed)
-  elseif redis.call('ZSCORE', KG, mem) then
+  elseif (e ~= epoch or n < cursor) and redis.call('ZSCORE', KG, mem) then
     redis.call('ZREM', KG, mem)
     exp = now + sessMs
     addSession(KS, exp, mem)
@@ -338,20 +339,32 @@ local function renew()
 end
 
 local function save()
-  local vals = {epoch, nxt, cursor, admitted, now, born, recoverUntil, recovering and 1 or 0,
-    liveSum, liveRec, lowBucket, win, lowSlot, maxExp}
-  local names = {'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx'}
-  local args = {}
-  for i = 1, #names do
-    if created or tostring(vals[i]) ~= m[i] then
-      args[#args + 1] = names[i]
-      args[#args + 1] = vals[i]
+  local args, k = {}, 0
+  local function put(name, i, v)
+    if created or v ~= tonumber(m[i]) then
+      args[k + 1], args[k + 2], k = name, v, k + 2
     end
   end
-  if #args > 0 then redis.call('HSET', KM, unpack(args)) end
+  put('n', 2, nxt)
+  put('c', 3, cursor)
+  put('a', 4, admitted)
+  put('t', 5, now)
+  put('lt', 9, liveSum)
+  put('lr', 10, liveRec)
+  put('lo', 11, lowBucket)
+  put('wt', 12, win)
+  put('wl', 13, lowSlot)
+  put('sx', 14, maxExp)
+  if created or recovering ~= (m[8] == '1') then
+    put('e', 1, epoch)
+    put('b', 6, born)
+    put('ru', 7, recoverUntil)
+    put('rc', 8, recovering and 1 or 0)
+  end
+  if k > 0 then redis.call('HSET', KM, unpack(args)) end
   -- The room lives while anything in it does: like store/memory, it goes once it has no
-  -- sessions and nobody has come for max(hold, 61 s) plus a bucket.
-  -- The TTL is set once a bucket (5 s), a bucket longer: busy rooms skip a call.
+  -- sessions and nobody has come for max(hold, 61 s) plus a bucket. The TTL is set once a
+  -- bucket (5 s), a bucket longer: busy rooms skip a call.
   if created or math.floor(now / BUCKET) ~= math.floor(prev / BUCKET) or maxExp ~= tonumber(m[14]) then
     redis.call('PEXPIRE', KM, math.max(math.max(holdMs, SLOTS * 1000) + 2 * BUCKET + 1, maxExp - now + 1))
   end
