@@ -29,19 +29,27 @@ type Store interface {
 
 	// Poll counts a waiter's visit: it keeps the place live, admits what the limits allow and
 	// claims the waiter's slot if it was granted. A ticket whose place is gone (abandoned,
-	// unclaimed grant, released, or from another epoch) is replaced by a new ticket at the
-	// back: Result.Requeued is then true and Result.Ticket is the new number.
+	// unclaimed grant, released, unknown, or of a later epoch) is replaced by a new ticket at
+	// the back: Result.Requeued is then true and Result.Ticket is the new number.
+	//
+	// The caller passes only tickets it has verified (signed by the room, not expired), so a
+	// ticket of an earlier epoch proves that the store lost the room within the hold: its
+	// holder retakes its place ahead of the new epoch's queue (see package admission), and
+	// Result.Epoch is then the ticket's own.
 	Poll(ctx context.Context, room string, t Ref, l admission.Limits) (Result, error)
 
 	// Renew extends an active session by l.Session from now (when l.Renewal) and reports
-	// whether it is still active. A session that ended or is unknown is Active false.
+	// whether it is still active. A session that ended or is unknown is Active false, except
+	// one of an earlier epoch: the caller verified its pass, so the store lost it, and it is
+	// counted again.
 	Renew(ctx context.Context, room string, s Ref, l admission.Limits) (Renewal, error)
 
 	// Release ends a session (or an unclaimed grant) at once; its slot is free for the next
 	// admission. Releasing an unknown session is not an error.
 	Release(ctx context.Context, room string, s Ref) error
 
-	// Stats reads a room's counters without changing anything.
+	// Stats reads a room's counters. It admits nobody and creates no room; an unknown room
+	// has zero counters.
 	Stats(ctx context.Context, room string, l admission.Limits) (Stats, error)
 }
 
