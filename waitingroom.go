@@ -221,7 +221,26 @@ const (
 	Rejected
 	// Suspended: the room is off; serve the request without touching cookies.
 	Suspended
+	// Refused: a BeforeJoin hook turned the request away and answered it itself.
+	Refused
 )
+
+// EnterOption changes one call of Enter.
+type EnterOption func(*enterOptions)
+
+type enterOptions struct {
+	beforeJoin func() bool
+}
+
+// BeforeJoin has Enter call allow just before it would give the request a new place in the
+// queue: the request carries no valid ticket or pass, or its session is over. If allow
+// returns false, Enter takes no place, makes no store call and returns Outcome Refused;
+// allow has answered the request (a challenge, a 429). Holders of valid tokens, and rooms
+// that take no places (suspended, rejecting), never reach it. It serves bot checks and
+// per-client limits without a second look at the visitor's token.
+func BeforeJoin(allow func() bool) EnterOption {
+	return func(o *enterOptions) { o.beforeJoin = allow }
+}
 
 // Visit is the answer to Enter.
 type Visit struct {
@@ -242,21 +261,25 @@ type Visit struct {
 // Enter decides what happens to a request that carries raw, the visitor's ticket or pass
 // ("" or anything invalid counts as none: a new place at the back). The error is non-nil
 // only when the store failed and nothing could be decided; it wraps ErrStore.
-func (r *Room) Enter(ctx context.Context, raw string) (Visit, error) {
+func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visit, error) {
 	s := r.settings.Load()
 	if s.cfg.Suspended {
 		return Visit{Outcome: Suspended}, nil
 	}
+	var o enterOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	now := r.now()
 	if raw != "" {
 		if p, err := r.codec.ParsePass(r.id, raw, now); err == nil {
-			return r.renew(ctx, s, p, now)
+			return r.renew(ctx, s, p, now, &o)
 		}
 		if t, err := r.codec.ParseTicket(r.id, raw, now); err == nil {
 			return r.poll(ctx, s, t, now)
 		}
 	}
-	return r.join(ctx, s)
+	return r.join(ctx, s, &o)
 }
 
 // Release ends the session of pass p at once, freeing its slot.
@@ -301,7 +324,7 @@ type Status struct {
 	TimeUntilEventEnd   time.Duration
 }
 
-func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Time) (Visit, error) {
+func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Time, o *enterOptions) (Visit, error) {
 	if s.cfg.DisableSessionRenewal || now.Before(p.RenewAt) {
 		return Visit{Outcome: Admitted, Pass: p}, nil
 	}
@@ -316,7 +339,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 	r.observeClock(ren.Now)
 	if !ren.Active {
 		// Released, expired or forgotten: the visitor comes in as anyone new would.
-		return r.join(ctx, s)
+		return r.join(ctx, s, o)
 	}
 	return r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires)
 }
@@ -348,9 +371,12 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 	return r.answer(s, res)
 }
 
-func (r *Room) join(ctx context.Context, s *settings) (Visit, error) {
+func (r *Room) join(ctx context.Context, s *settings, o *enterOptions) (Visit, error) {
 	if s.cfg.QueueingMethod == Reject {
 		return r.rejected(s), nil
+	}
+	if o.beforeJoin != nil && !o.beforeJoin() {
+		return Visit{Outcome: Refused}, nil
 	}
 	var res store.Result
 	err := r.call(ctx, func(ctx context.Context) (err error) {

@@ -353,3 +353,37 @@ func TestWaitKnownOnlyWithABasis(t *testing.T) {
 		}
 	}
 }
+
+// BeforeJoin runs only when Enter would take a new place, and a refusal costs no store call.
+func TestBeforeJoin(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, 0)
+	asked := 0
+	allow := true
+	hook := waitingroom.BeforeJoin(func() bool { asked++; return allow })
+	enter := func(raw string) (waitingroom.Visit, map[string]int) {
+		t.Helper()
+		f.store.take()
+		v, err := f.room.Enter(context.Background(), raw, hook)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, f.store.take()
+	}
+	a, _ := enter("")
+	if a.Outcome != waitingroom.Admitted || asked != 1 {
+		t.Fatalf("first join: %v, asked %d", a.Outcome, asked)
+	}
+	if v, _ := enter(a.Token); v.Outcome != waitingroom.Admitted || asked != 1 {
+		t.Fatalf("pass holder: %v, asked %d; want admitted without asking", v.Outcome, asked)
+	}
+	allow = false
+	if v, c := enter(""); v.Outcome != waitingroom.Refused || v.Token != "" || calls(c) != 0 || asked != 2 {
+		t.Fatalf("refused join: %v, token %q, calls %v, asked %d", v.Outcome, v.Token, c, asked)
+	}
+	cfg := f.room.Config()
+	cfg.QueueingMethod = waitingroom.Reject
+	f.room.SetConfig(cfg)
+	if v, _ := enter(""); v.Outcome != waitingroom.Rejected || asked != 2 {
+		t.Fatalf("rejecting room: %v, asked %d; the hook is not for rooms that take no places", v.Outcome, asked)
+	}
+}

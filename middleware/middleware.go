@@ -68,7 +68,8 @@ func WithCookie(c Cookie) Option { return func(m *handler) { m.cookie = c } }
 
 // Protect returns next behind room.
 func Protect(room *waitingroom.Room, next http.Handler, opts ...Option) http.Handler {
-	m := &handler{room: room, next: next, waiting: defaultWaitingPage, closed: defaultClosedPage}
+	m := &handler{room: room, next: next, waiting: defaultWaitingPage, closed: defaultClosedPage,
+		challenge: defaultChallengePage, clock: time.Now}
 	for _, o := range opts {
 		o(m)
 	}
@@ -86,7 +87,8 @@ func Protect(room *waitingroom.Room, next http.Handler, opts ...Option) http.Han
 	return m
 }
 
-// StatusFromContext returns the Status of a waiting or rejected visitor, for the waiting page.
+// StatusFromContext returns the Status of a waiting, rejected or challenged visitor, for the
+// waiting, closed or challenge page.
 func StatusFromContext(ctx context.Context) (waitingroom.Status, bool) {
 	st, ok := ctx.Value(statusKey{}).(*waitingroom.Status)
 	if !ok {
@@ -115,6 +117,12 @@ type handler struct {
 	onError  func(*http.Request, error)
 	failOpen bool
 	cookie   Cookie
+
+	// Join guards (abuse.go).
+	verifier  JoinVerifier
+	challenge http.Handler
+	limits    *clientLimits
+	clock     func() time.Time
 }
 
 type statusKey struct{}
@@ -129,7 +137,16 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(m.cookie.Name); err == nil && len(c.Value) <= token.MaxSize {
 		raw = c.Value
 	}
-	v, err := m.room.Enter(r.Context(), raw)
+	var v waitingroom.Visit
+	var err error
+	if m.joinGuarded() {
+		if m.inInfiniteQueue(w, r, raw) {
+			return
+		}
+		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() bool { return !m.guardJoin(w, r) }))
+	} else {
+		v, err = m.room.Enter(r.Context(), raw)
+	}
 	if err != nil {
 		m.onError(r, err)
 		if m.failOpen {
@@ -146,12 +163,13 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.setCookie(w, r, v.Token, v.MaxAge)
 	}
 	switch v.Outcome {
+	case waitingroom.Refused: // a join guard answered
 	case waitingroom.Suspended:
 		m.next.ServeHTTP(w, r)
 	case waitingroom.Admitted:
 		m.serveAdmitted(w, r, v.Pass)
 	default:
-		m.serveWaiting(w, r, &v.Status)
+		m.serveWaiting(w, r, &v.Status, false)
 	}
 }
 
@@ -167,7 +185,7 @@ func (m *handler) serveAdmitted(w http.ResponseWriter, r *http.Request, p token.
 	}
 }
 
-func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waitingroom.Status) {
+func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waitingroom.Status, infiniteQueue bool) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	code := m.room.Config().QueueingStatusCode
@@ -176,7 +194,9 @@ func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waiti
 		code, page = http.StatusOK, m.closed
 	}
 	if wantsJSON(r) {
-		writeJSON(w, code, st)
+		c := NewCloudflareStatus(*st)
+		c.InfiniteQueue = infiniteQueue
+		writeJSON(w, code, c)
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), statusKey{}, st))

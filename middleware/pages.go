@@ -82,10 +82,10 @@ func NewCloudflareStatus(st waitingroom.Status) CloudflareStatus {
 	return c
 }
 
-func writeJSON(w http.ResponseWriter, code int, st *waitingroom.Status) {
+func writeJSON(w http.ResponseWriter, code int, st CloudflareStatus) {
 	body, err := json.Marshal(struct {
 		Room CloudflareStatus `json:"cfWaitingRoom"`
-	}{NewCloudflareStatus(*st)})
+	}{st})
 	if err != nil { // unreachable: the struct holds only plain fields
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

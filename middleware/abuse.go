@@ -1,0 +1,386 @@
+package middleware
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"math"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/estimate"
+)
+
+// Join guards: a join verifier (a CAPTCHA, a bot score) and a per-client join limit. Both
+// look only at joins, requests that would take a new place in the queue: no cookie, or one
+// that holds no valid ticket or pass (forged, for another room, or expired). A valid ticket
+// or pass is never verified or limited again, and bypassed requests never reach the guards.
+// A refused join costs no store call and gets no ticket.
+//
+// The room itself tells a join from the rest (waitingroom.BeforeJoin): the guards run just
+// before it would take a new place, including for a pass whose session was released,
+// revoked or forgotten, and valid tokens are parsed once, by the room, as without guards.
+
+// Verdict is a JoinVerifier's answer.
+type Verdict uint8
+
+// Verdicts. Any other value, the zero Verdict included, counts as Challenge.
+const (
+	// Allow lets the request join as it would without a verifier: it takes a place in the
+	// queue, or goes straight in while there is room.
+	Allow Verdict = iota + 1
+	// Challenge refuses the join for now: the request gets the challenge page
+	// (WithChallengePage), which asks for proof (a CAPTCHA, say) that the verifier checks
+	// on a later request. JSON clients get 403 with the status and "turnstile": true.
+	Challenge
+	// InfiniteQueue puts the request in a queue that never moves: it gets the waiting page
+	// (JSON: "infiniteQueue": true) with nobody ahead and the wait unknown, for as long as it
+	// keeps polling, and never reaches the site, even when there is room. It costs no
+	// capacity and no store call. A cookie marks the visitor so that its polls stay there
+	// without asking the verifier again.
+	InfiniteQueue
+)
+
+// JoinVerifier decides whether a request may take a place in the queue. It runs only on
+// joins (see above) and after the join limit, so it may be slow (a call to a CAPTCHA
+// provider): the limit keeps floods away from it. It reads the CAPTCHA's answer from the
+// request (a header, a query parameter, a form field: a body it consumes is gone for the
+// site) and must not write the response. A failure to verify is a Challenge, not a panic.
+type JoinVerifier interface {
+	VerifyJoin(r *http.Request) Verdict
+}
+
+// JoinVerifierFunc is a function used as a JoinVerifier.
+type JoinVerifierFunc func(r *http.Request) Verdict
+
+// VerifyJoin returns f(r).
+func (f JoinVerifierFunc) VerifyJoin(r *http.Request) Verdict { return f(r) }
+
+// WithJoinVerifier asks v before each join. Default: none, every join is allowed.
+//
+// The infinite queue's marker is the room's cookie holding a fixed value rather than a
+// token. It is not signed, because it can only harm its holder: whoever forges it puts
+// themselves in a queue that never moves, and whoever drops it is a new join, verified again.
+// Without a verifier the marker is ignored and its holder joins as anyone new.
+func WithJoinVerifier(v JoinVerifier) Option { return func(m *handler) { m.verifier = v } }
+
+// WithChallengePage sets the handler that answers a join the verifier challenged. It writes
+// its own status code and may read the Status with StatusFromContext; Cache-Control:
+// no-store is set. JSON clients get 403 with the status and "turnstile": true instead.
+// Default: a plain 403 page saying the visit could not be verified, with no way to prove
+// otherwise; a verifier that challenges should come with a page that lets people pass.
+func WithChallengePage(h http.Handler) Option {
+	return func(m *handler) {
+		if h != nil {
+			m.challenge = h
+		}
+	}
+}
+
+// JoinLimit limits how often one client may join, by a token bucket per client
+// (golang.org/x/time/rate). A join over the limit is answered 429 with Retry-After.
+// Zero fields take the stated defaults.
+type JoinLimit struct {
+	// PerMinute is the sustained rate of joins one client may make. Default 10. People
+	// behind one address (an office, a carrier-grade NAT) share it: be generous, since a
+	// visitor with a ticket or pass never counts against it.
+	PerMinute float64
+	// Burst is how many joins a client may make at once. Default PerMinute rounded up.
+	Burst int
+	// Key names the client. Default: the client's address (see TrustedProxies), an IPv6
+	// address by its /64, which one subscriber usually holds whole. Requests with the same
+	// key, "" included, share one limit.
+	Key func(*http.Request) string
+	// TrustedProxies are the proxies whose X-Forwarded-For the default Key believes: when
+	// the connection (RemoteAddr) comes from one of them, the client is the right-most
+	// address in X-Forwarded-For that is not one of them; addresses to its left may be
+	// forged by the client and are never used. Default none: the key is RemoteAddr's
+	// address, and X-Forwarded-For is ignored. A custom Key ignores this too.
+	TrustedProxies []netip.Prefix
+	// MaxClients bounds the clients remembered; at least 2, default 100,000. A client is
+	// remembered for at least the next MaxClients/2 new clients after its last join; one
+	// forgotten starts again with a full burst, as does one whose bucket refilled. Each
+	// costs about 140 bytes (measured: its *rate.Limiter, 80, its map slot, about 35, and
+	// the key, 16 for IPv4 and 24 for an IPv6 /64), so the default bounds the limit's
+	// memory to about 14 MB.
+	MaxClients int
+}
+
+// WithJoinLimit limits joins per client. Default: no limit. It panics if l is invalid
+// (PerMinute or Burst negative, PerMinute not finite, MaxClients negative or 1), as a
+// mistake in the program's setup rather than in a request.
+func WithJoinLimit(l JoinLimit) Option {
+	if l.PerMinute == 0 {
+		l.PerMinute = 10
+	}
+	if l.MaxClients == 0 {
+		l.MaxClients = 100_000
+	}
+	switch {
+	case !(l.PerMinute > 0) || math.IsInf(l.PerMinute, 1):
+		panic(fmt.Sprintf("middleware: JoinLimit.PerMinute must be positive and finite, got %v", l.PerMinute))
+	case l.Burst < 0:
+		panic(fmt.Sprintf("middleware: JoinLimit.Burst must not be negative, got %d", l.Burst))
+	case l.MaxClients < 2:
+		panic(fmt.Sprintf("middleware: JoinLimit.MaxClients must be at least 2, got %d", l.MaxClients))
+	}
+	if l.Burst == 0 {
+		l.Burst = int(min(math.Ceil(l.PerMinute), math.MaxInt32))
+	}
+	if l.Key == nil {
+		trusted := slices.Clone(l.TrustedProxies)
+		l.Key = func(r *http.Request) string { return clientKey(clientAddr(r, trusted)) }
+	}
+	return func(m *handler) {
+		// Each Protect gets its own clients, even when two share this Option.
+		m.limits = &clientLimits{
+			limit: rate.Limit(l.PerMinute / 60),
+			burst: l.Burst,
+			key:   l.Key,
+			half:  l.MaxClients / 2,
+			cur:   map[string]*rate.Limiter{},
+		}
+	}
+}
+
+// WithClock sets the clock of the join guards: the join limit's buckets, the check that a
+// cookie holds a valid ticket or pass, and the infinite queue's lastUpdated. Give it the
+// room's clock (waitingroom.WithClock). Default time.Now.
+func WithClock(now func() time.Time) Option { return func(m *handler) { m.clock = now } }
+
+// clientAddr returns the address of the client making r: the connection's (RemoteAddr),
+// unless that is one of trusted, in which case X-Forwarded-For is read from the right, past
+// the trusted proxies, to the first address that is not one. It returns the zero Addr when
+// RemoteAddr holds no address (a Unix socket, say).
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	addr, ok := parseAddr(r.RemoteAddr)
+	if !ok || !isTrusted(addr, trusted) {
+		return addr
+	}
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		list := values[i]
+		for list != "" {
+			var entry string
+			if j := strings.LastIndexByte(list, ','); j >= 0 {
+				list, entry = list[:j], list[j+1:]
+			} else {
+				list, entry = "", list
+			}
+			if entry = strings.TrimSpace(entry); entry == "" {
+				continue
+			}
+			next, ok := parseAddr(entry)
+			if !ok {
+				// A trusted proxy writes addresses; whatever wrote this did not, so the
+				// last hop we trust is as far as anyone vouches for.
+				return addr
+			}
+			addr = next
+			if !isTrusted(addr, trusted) {
+				return addr
+			}
+		}
+	}
+	return addr // every hop was a trusted proxy: the first of them is the client
+}
+
+// joinGuarded reports whether the middleware needs to tell joins from other requests.
+func (m *handler) joinGuarded() bool { return m.verifier != nil || m.limits != nil }
+
+// inInfiniteQueue answers a visitor the verifier sent to the infinite queue, and reports
+// whether it did. The room runs no guard, and takes no place, while suspended or rejecting.
+func (m *handler) inInfiniteQueue(w http.ResponseWriter, r *http.Request, raw string) bool {
+	if raw != infiniteQueueMarker || m.verifier == nil {
+		return false
+	}
+	cfg := m.room.Config()
+	if !takesPlaces(cfg) {
+		return false
+	}
+	m.serveInfiniteQueue(w, r, cfg, m.clock())
+	return true
+}
+
+// guardJoin runs the join guards on a request the room is about to give a new place (it
+// calls this through waitingroom.BeforeJoin, so valid tokens never get here and are not
+// parsed twice), and reports whether it answered the request itself.
+func (m *handler) guardJoin(w http.ResponseWriter, r *http.Request) bool {
+	now := m.clock()
+	if m.limits != nil {
+		if ok, retry := m.limits.allow(m.limits.key(r), now); !ok {
+			tooManyJoins(w, retry)
+			return true
+		}
+	}
+	if m.verifier == nil {
+		return false
+	}
+	cfg := m.room.Config()
+	switch m.verifier.VerifyJoin(r) {
+	case Allow:
+		return false
+	case InfiniteQueue:
+		m.serveInfiniteQueue(w, r, cfg, now)
+	default:
+		m.serveChallenge(w, r, cfg, now)
+	}
+	return true
+}
+
+// infiniteQueueMarker is the cookie value of a visitor in the infinite queue; no token
+// looks like it (a JWT has dots).
+const infiniteQueueMarker = "iq"
+
+// takesPlaces reports whether Enter may take a place in the queue: not while the room is
+// suspended (everyone passes) or rejects everyone (the closed page).
+func takesPlaces(cfg waitingroom.Config) bool {
+	return !cfg.Suspended && cfg.QueueingMethod != waitingroom.Reject
+}
+
+func (m *handler) serveInfiniteQueue(w http.ResponseWriter, r *http.Request, cfg waitingroom.Config, now time.Time) {
+	m.setCookie(w, r, infiniteQueueMarker, cfg.QueueHold)
+	st := guardStatus(m.room.ID(), cfg, now)
+	st.Wait = estimate.Unknown("infinite queue")
+	m.serveWaiting(w, r, &st, true)
+}
+
+func (m *handler) serveChallenge(w http.ResponseWriter, r *http.Request, cfg waitingroom.Config, now time.Time) {
+	st := guardStatus(m.room.ID(), cfg, now)
+	st.Wait = estimate.Unknown("challenge")
+	w.Header().Set("Cache-Control", "no-store")
+	if wantsJSON(r) {
+		c := NewCloudflareStatus(st)
+		c.Turnstile = true
+		writeJSON(w, http.StatusForbidden, c)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), statusKey{}, &st))
+	m.challenge.ServeHTTP(w, r)
+}
+
+// guardStatus is the Status of a visitor the guards hold outside the queue: nobody ahead,
+// the wait unknown, as of now.
+func guardStatus(room string, cfg waitingroom.Config, now time.Time) waitingroom.Status {
+	return waitingroom.Status{
+		Room:            room,
+		Method:          cfg.QueueingMethod,
+		QueueAll:        cfg.QueueAll,
+		LastUpdated:     now,
+		RefreshInterval: cfg.RefreshInterval,
+	}
+}
+
+func tooManyJoins(w http.ResponseWriter, retry time.Duration) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", strconv.FormatInt(max(1, int64(math.Ceil(retry.Seconds()))), 10))
+	http.Error(w, "Too many attempts to join the queue, please try again shortly.", http.StatusTooManyRequests)
+}
+
+var defaultChallengePage = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(http.StatusForbidden)
+	challengeTemplate.Execute(w, nil)
+})
+
+var challengeTemplate = template.Must(template.New("challenge").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Not verified</title></head>
+<body style="font-family:sans-serif;max-width:36em;margin:4em auto">
+<h1>We could not verify this visit</h1><p>Please try again later.</p>
+</body></html>
+`))
+
+// clientLimits holds a token bucket per client, at most 2*half of them: two generations of
+// at most half each. A client found in the old generation moves to the current one; when
+// the current one is full it becomes the old one and the old one is dropped. That forgets
+// only clients not seen for half new clients, with no per-entry links (an LRU list would
+// add a 48-byte list element a client) and no sweeper. Forgetting a client whose bucket
+// has refilled changes nothing. It is safe for concurrent use.
+type clientLimits struct {
+	limit rate.Limit // per second
+	burst int
+	key   func(*http.Request) string
+	half  int
+
+	mu        sync.Mutex
+	cur, prev map[string]*rate.Limiter
+}
+
+// allow takes a join from key's bucket at now, or reports how long until one is there.
+func (c *clientLimits) allow(key string, now time.Time) (bool, time.Duration) {
+	l := c.limiter(key)
+	if l.AllowN(now, 1) {
+		return true, 0
+	}
+	missing := 1 - l.TokensAt(now)
+	return false, time.Duration(missing / float64(c.limit) * float64(time.Second))
+}
+
+func (c *clientLimits) limiter(key string) *rate.Limiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l, ok := c.cur[key]; ok {
+		return l
+	}
+	l, ok := c.prev[key]
+	if ok {
+		delete(c.prev, key)
+	} else {
+		l = rate.NewLimiter(c.limit, c.burst)
+	}
+	if len(c.cur) >= c.half {
+		c.prev, c.cur = c.cur, make(map[string]*rate.Limiter, len(c.cur))
+	}
+	c.cur[key] = l
+	return l
+}
+
+// clients returns how many clients are remembered.
+func (c *clientLimits) clients() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cur) + len(c.prev)
+}
+
+// clientKey is the default join-limit key of addr: an IPv4 address, or an IPv6 address's /64.
+func clientKey(addr netip.Addr) string {
+	if !addr.IsValid() {
+		return ""
+	}
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+// parseAddr reads "addr", "addr:port" or "[addr]:port", unmapping IPv4-in-IPv6.
+func parseAddr(s string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		a = ap.Addr()
+	}
+	return a.Unmap().WithZone(""), true
+}
+
+func isTrusted(addr netip.Addr, trusted []netip.Prefix) bool {
+	for _, p := range trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
