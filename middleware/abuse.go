@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"math"
@@ -114,23 +115,34 @@ type JoinLimit struct {
 	MaxClients int
 }
 
-// WithJoinLimit limits joins per client. Default: no limit. It panics if l is invalid
-// (PerMinute or Burst negative, PerMinute not finite, MaxClients negative or 1), as a
-// mistake in the program's setup rather than in a request.
+// ErrJoinLimit is returned by JoinLimit.Validate.
+var ErrJoinLimit = errors.New("middleware: invalid join limit")
+
+// Validate reports whether l makes sense: PerMinute and Burst not negative, PerMinute
+// finite, MaxClients 0 (the default) or at least 2.
+func (l JoinLimit) Validate() error {
+	switch {
+	case l.PerMinute < 0 || math.IsNaN(l.PerMinute) || math.IsInf(l.PerMinute, 0):
+		return fmt.Errorf("%w: PerMinute must be positive and finite, got %v", ErrJoinLimit, l.PerMinute)
+	case l.Burst < 0:
+		return fmt.Errorf("%w: Burst must not be negative, got %d", ErrJoinLimit, l.Burst)
+	case l.MaxClients < 0 || l.MaxClients == 1:
+		return fmt.Errorf("%w: MaxClients must be at least 2, got %d", ErrJoinLimit, l.MaxClients)
+	}
+	return nil
+}
+
+// WithJoinLimit limits joins per client. Default: no limit. Check l with Validate when it
+// comes from configuration: a field that is out of range here takes its default instead.
 func WithJoinLimit(l JoinLimit) Option {
-	if l.PerMinute == 0 {
+	if !(l.PerMinute > 0) || math.IsInf(l.PerMinute, 1) {
 		l.PerMinute = 10
 	}
-	if l.MaxClients == 0 {
-		l.MaxClients = 100_000
+	if l.Burst < 0 {
+		l.Burst = 0
 	}
-	switch {
-	case !(l.PerMinute > 0) || math.IsInf(l.PerMinute, 1):
-		panic(fmt.Sprintf("middleware: JoinLimit.PerMinute must be positive and finite, got %v", l.PerMinute))
-	case l.Burst < 0:
-		panic(fmt.Sprintf("middleware: JoinLimit.Burst must not be negative, got %d", l.Burst))
-	case l.MaxClients < 2:
-		panic(fmt.Sprintf("middleware: JoinLimit.MaxClients must be at least 2, got %d", l.MaxClients))
+	if l.MaxClients < 2 {
+		l.MaxClients = 100_000
 	}
 	if l.Burst == 0 {
 		l.Burst = int(min(math.Ceil(l.PerMinute), math.MaxInt32))

@@ -2,8 +2,10 @@ package middleware_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -617,21 +619,36 @@ func TestJoinLimitConcurrentExact(t *testing.T) {
 	}
 }
 
-func TestWithJoinLimitRejectsInvalidSettings(t *testing.T) {
+func TestJoinLimitValidate(t *testing.T) {
 	for _, l := range []middleware.JoinLimit{
 		{PerMinute: -1},
+		{PerMinute: math.Inf(1)},
+		{PerMinute: math.NaN()},
 		{Burst: -1},
 		{MaxClients: 1},
 		{MaxClients: -5},
 	} {
-		t.Run(fmt.Sprintf("%+v", l), func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Errorf("WithJoinLimit(%+v) did not panic", l)
-				}
-			}()
-			middleware.WithJoinLimit(l)
-		})
+		if err := l.Validate(); !errors.Is(err, middleware.ErrJoinLimit) {
+			t.Errorf("%+v.Validate() = %v, want ErrJoinLimit", l, err)
+		}
+		middleware.WithJoinLimit(l) // takes the defaults instead; never panics
+	}
+	if err := (middleware.JoinLimit{}).Validate(); err != nil {
+		t.Errorf("the zero JoinLimit (all defaults): %v", err)
+	}
+	// Out-of-range fields take their defaults: 10 a minute, a burst of 10.
+	e := newEnv(t)
+	room := e.room("r", oneAtATime())
+	h := e.protect(room, &app{}, middleware.WithJoinLimit(middleware.JoinLimit{PerMinute: -1, Burst: -1}), middleware.WithClock(e.clock.Now))
+	refused := 0
+	for range 12 {
+		var v visitor
+		if resp := v.get(h, "/", from("192.0.2.7")); resp.StatusCode == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if refused != 2 {
+		t.Errorf("%d of 12 joins refused, want 2 (the default burst is 10)", refused)
 	}
 }
 
