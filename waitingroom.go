@@ -155,7 +155,13 @@ func WithStoreTimeout(d time.Duration) Option {
 // WithClock sets the app's clock, which the room corrects by the store's answers before it
 // checks a token's times. Default time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(r *Room) error { r.clock = now; return nil }
+	return func(r *Room) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrConfig)
+		}
+		r.clock = now
+		return nil
+	}
 }
 
 // New returns a room named id (1 to 64 of A-Z a-z 0-9 - _ .) kept in s.
