@@ -22,6 +22,7 @@ import (
 	"github.com/waitingroom-go/waitingroom/middleware"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
+	"github.com/waitingroom-go/waitingroom/store/storetest"
 	"github.com/waitingroom-go/waitingroom/token"
 )
 
@@ -1410,24 +1411,6 @@ func oneAtATime() waitingroom.Config {
 	return waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}
 }
 
-// fakeClock is a settable clock shared by the store and the rooms.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // calls counts store calls by method name.
 type calls map[string]int
 
@@ -1536,7 +1519,7 @@ func (s *failingStore) Stats(ctx context.Context, room string, l admission.Limit
 // counter, one key ring for every room, and the errors the middleware reported.
 type env struct {
 	t     *testing.T
-	clock *fakeClock
+	clock *storetest.Clock // shared by the store and the rooms
 	flaky *failingStore
 	calls *countingStore
 	keys  []token.HMACKey
@@ -1551,7 +1534,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: t0}
+	clock := storetest.NewClock(t0)
 	flaky := &failingStore{Store: memory.New(memory.WithClock(clock.Now))}
 	e := &env{
 		t:     t,
