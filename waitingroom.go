@@ -65,7 +65,8 @@ type Config struct {
 	// RenewInterval is how often, at most, a session is renewed in the store.
 	// Default min(1 minute, SessionDuration/5).
 	RenewInterval time.Duration
-	// QueueingMethod: FIFO (default), Passthrough or Reject. Random comes with events.
+	// QueueingMethod: FIFO (default), Random (each free slot to a random live waiter),
+	// Passthrough or Reject.
 	QueueingMethod Method
 	// QueueAll stops admissions: everyone new queues, with the wait unknown. Admitted
 	// visitors keep their sessions.
@@ -316,7 +317,7 @@ type Status struct {
 	Room            string
 	Method          Method
 	QueueAll        bool
-	UsersAhead      int64
+	UsersAhead      int64 // under Random, the others waiting: any of them may go first
 	Wait            estimate.Wait
 	LastUpdated     time.Time     // the store's time of the visitor's last counted poll
 	RefreshInterval time.Duration // 0 when the room rejects
@@ -404,10 +405,16 @@ func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires)
 	}
 	st := r.status(s, res.UsersAhead, res.Now)
-	if !s.cfg.QueueAll {
+	switch {
+	case s.cfg.QueueAll:
+	case s.cfg.QueueingMethod == Random:
+		// No order: everyone else waiting may go first.
+		st.UsersAhead = max(res.Waiting-1, 0)
+		st.Wait = r.live.EstimateRandom(res.Waiting, s.prior, float64(s.cfg.NewUsersPerMinute))
+	default:
 		st.Wait = r.live.Estimate(res.UsersAhead, s.prior, float64(s.cfg.NewUsersPerMinute))
-		st.QueueIsFull = queueIsFull(st.Wait)
 	}
+	st.QueueIsFull = queueIsFull(st.Wait)
 	t := token.Ticket{
 		Room:        r.id,
 		Number:      res.Ticket,
@@ -559,8 +566,6 @@ func newSettings(c Config) (*settings, error) {
 		return bad("QueueingStatusCode must be 200, 202 or 429, got %d", c.QueueingStatusCode)
 	case c.TypicalSession < 0 || c.TypicalSession > 24*time.Hour:
 		return bad("TypicalSession must be from 0 (unknown) to 24h, got %v", c.TypicalSession)
-	case c.QueueingMethod == Random:
-		return bad("QueueingMethod random is not supported yet (it comes with scheduled events)")
 	case c.QueueingMethod > Reject:
 		return bad("unknown QueueingMethod %v", c.QueueingMethod)
 	}

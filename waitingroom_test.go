@@ -36,7 +36,7 @@ func TestConfigValidation(t *testing.T) {
 		{"renewal slower than the session", func(c *waitingroom.Config) { c.RenewInterval = time.Hour }, "RenewInterval"},
 		{"status 500", func(c *waitingroom.Config) { c.QueueingStatusCode = 500 }, "QueueingStatusCode"},
 		{"status 429", func(c *waitingroom.Config) { c.QueueingStatusCode = 429 }, ""},
-		{"random not yet", func(c *waitingroom.Config) { c.QueueingMethod = waitingroom.Random }, "random"},
+		{"random", func(c *waitingroom.Config) { c.QueueingMethod = waitingroom.Random }, ""},
 		{"unknown method", func(c *waitingroom.Config) { c.QueueingMethod = 7 }, "QueueingMethod"},
 	}
 	for _, tt := range tests {

@@ -35,8 +35,8 @@ type Method uint8
 const (
 	// FIFO admits live waiters in ticket order. It is the default (zero value).
 	FIFO Method = iota
-	// Random gives each free slot to a uniformly random live waiter. Reserved: it arrives
-	// with scheduled events, and Validate refuses it until then.
+	// Random gives each free slot to a uniformly random live waiter (see Pick). Switching
+	// back to FIFO goes on in ticket order with those still waiting.
 	Random
 	// Passthrough admits everyone at once; sessions are still counted.
 	Passthrough
@@ -132,7 +132,7 @@ func (l Limits) Validate() error {
 		return ErrRate
 	case l.Session <= 0 || l.Hold <= 0 || l.Grace <= 0 || l.Recovery < 0:
 		return ErrDuration
-	case l.Method > Reject, l.Method == Random:
+	case l.Method > Reject:
 		return fmt.Errorf("%w: %v", ErrMethod, l.Method)
 	}
 	return nil
@@ -168,9 +168,33 @@ func HoldBuckets(l Limits) int64 {
 	return (l.Hold + LiveBucket - 1).Milliseconds() / LiveBucket.Milliseconds()
 }
 
+// Taken marks a place that admission has passed: granted (out of order, by Random) or, for
+// places recovered from a lost epoch, passed for good. Stores keep it with the bucket of
+// the moment, in the place's liveness slot; a taken place is never live.
+const Taken = 1 << 31
+
 // Live reports whether a waiter whose last counted poll fell in bucket seen still holds a
 // place in bucket now.
-func Live(seen, now int64, l Limits) bool { return seen > 0 && now-seen <= HoldBuckets(l) }
+func Live(seen, now int64, l Limits) bool {
+	return seen > 0 && seen < Taken && now-seen <= HoldBuckets(l)
+}
+
+// Pick is Random's choice: the offset, in [0, span), of the place to try for the grant
+// that would be the room's admissions-th, on attempt try. A Park-Miller generator seeded
+// by the epoch, the count and the attempt: the same numbers in Go and in a Redis script
+// (every product stays below 2^53), no state, and no record per waiter.
+func Pick(epoch, admissions, try, span int64) int64 {
+	const m, a = 2147483647, 48271
+	x := (epoch%m + admissions%m*a%m + try%m*16807%m + 1) % m
+	for range 3 {
+		x = x * a % m
+	}
+	return x % span
+}
+
+// PickTries is how many random places Random tries for one grant before it takes the
+// first live one from the head: only a queue mostly of abandoned places gets there.
+const PickTries = 16
 
 // UsersAhead estimates the live waiters ahead of ticket n, given the cursor, the next ticket
 // number and the live waiters in all. It is exact when nobody has abandoned; otherwise the

@@ -45,7 +45,8 @@ func TestLive(t *testing.T) {
 		seen, now int64
 		want      bool
 	}{
-		{0, 10, false}, // gone
+		{0, 10, false},          // gone
+		{Taken | 10, 10, false}, // taken
 		{10, 10, true},
 		{10, 70, true},
 		{10, 71, false},
@@ -97,7 +98,7 @@ func TestValidate(t *testing.T) {
 		{"no session", func(l *Limits) { l.Session = 0 }, ErrDuration},
 		{"no hold", func(l *Limits) { l.Hold = 0 }, ErrDuration},
 		{"no grace", func(l *Limits) { l.Grace = -time.Second }, ErrDuration},
-		{"random not yet", func(l *Limits) { l.Method = Random }, ErrMethod},
+		{"random", func(l *Limits) { l.Method = Random }, nil},
 		{"unknown method", func(l *Limits) { l.Method = 9 }, ErrMethod},
 	}
 	for _, tt := range tests {
@@ -131,5 +132,29 @@ func TestSlotAndBucket(t *testing.T) {
 	}
 	if Bucket(ms) != Bucket(ms-4999) || Bucket(ms) == Bucket(ms+1) || Bucket(ms) == Bucket(ms-5000) {
 		t.Errorf("Bucket does not cut at 5 s boundaries")
+	}
+}
+
+func TestPick(t *testing.T) {
+	// Every offset in range, spread evenly: a chi-squared test over 10 cells.
+	const n, cells = 20000, 10
+	var count [cells]int
+	for i := range int64(n) {
+		p := Pick(1795683600000, i, 0, 1000)
+		if p < 0 || p >= 1000 {
+			t.Fatalf("Pick out of range: %d", p)
+		}
+		count[p/100]++
+	}
+	var chi float64
+	for _, c := range count {
+		d := float64(c) - n/cells
+		chi += d * d / (n / cells)
+	}
+	if chi > 27.9 { // p = 0.001 with 9 degrees of freedom
+		t.Errorf("Pick is not uniform: chi-squared %.1f over %v", chi, count)
+	}
+	if Pick(1, 2, 3, 1000) != Pick(1, 2, 3, 1000) || Pick(1, 2, 3, 1000) == Pick(1, 2, 4, 1000) && Pick(1, 2, 3, 1000) == Pick(1, 2, 5, 1000) {
+		t.Error("Pick is not a function of its arguments, or ignores the attempt")
 	}
 }

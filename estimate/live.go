@@ -116,6 +116,37 @@ func (l *Live) Rate() (perMinute float64, basis time.Duration) {
 // observed, 0 if the settings do not say; ceiling is the rate limit, which the room never
 // exceeds (0: none). With neither a prior nor anything observed, the wait is unknown.
 func (l *Live) Estimate(ahead int64, prior, ceiling float64) Wait {
+	rate, variance, ok := l.pace(prior, ceiling)
+	if !ok {
+		return Unknown("no admissions observed yet")
+	}
+	k := float64(ahead + 1) // everyone ahead, then this visitor
+	mean := k / rate
+	// Spread: the count of admissions in a stretch varies like a Poisson count (1/k), and the
+	// rate itself is uncertain (variance/rate²).
+	rel := math.Sqrt(1/k + variance/(rate*rate))
+	const z = 0.6745 // quartiles of a normal distribution
+	lo := mean * max(1-z*rel, 0.5)
+	hi := mean * (1 + z*rel)
+	return Wait{Known: true, P25: minutes(lo), P50: minutes(mean), P75: minutes(hi)}
+}
+
+// EstimateRandom is the wait in a Random queue of waiting live visitors: each admission
+// picks one of them, so a visitor is still waiting after k admissions with probability
+// about (1-1/waiting)^k, and its q-th percentile wait is (waiting/rate)·ln(1/(1-q)).
+func (l *Live) EstimateRandom(waiting int64, prior, ceiling float64) Wait {
+	rate, _, ok := l.pace(prior, ceiling)
+	if !ok {
+		return Unknown("no admissions observed yet")
+	}
+	n := float64(max(waiting, 1))
+	q := func(p float64) time.Duration { return minutes(n / rate * math.Log(1/(1-p))) }
+	return Wait{Known: true, P25: q(0.25), P50: q(0.5), P75: q(0.75)}
+}
+
+// pace is the admission rate to estimate with, and its variance: the smoothed rate, leaning
+// on the prior while little has been observed, capped by the ceiling.
+func (l *Live) pace(prior, ceiling float64) (rate, variance float64, ok bool) {
 	l.mu.Lock()
 	rate, variance, basis := l.rate, l.variance, l.basis
 	l.mu.Unlock()
@@ -129,24 +160,13 @@ func (l *Live) Estimate(ahead int64, prior, ceiling float64) Wait {
 		case basis > 0 && rate > 0:
 			variance += (1 - f) * (0.5 * rate) * (0.5 * rate) // a short look: doubt it more
 		default:
-			return Unknown("no admissions observed yet")
+			return 0, 0, false
 		}
 	}
 	if ceiling > 0 {
 		rate = min(rate, ceiling)
 	}
-	if rate <= 0 {
-		return Unknown("no admissions observed yet")
-	}
-	k := float64(ahead + 1) // everyone ahead, then this visitor
-	mean := k / rate
-	// Spread: the count of admissions in a stretch varies like a Poisson count (1/k), and the
-	// rate itself is uncertain (variance/rate²).
-	rel := math.Sqrt(1/k + variance/(rate*rate))
-	const z = 0.6745 // quartiles of a normal distribution
-	lo := mean * max(1-z*rel, 0.5)
-	hi := mean * (1 + z*rel)
-	return Wait{Known: true, P25: minutes(lo), P50: minutes(mean), P75: minutes(hi)}
+	return rate, variance, rate > 0
 }
 
 // Throughput is the most visitors a minute a room lets in while people wait: the rate

@@ -108,3 +108,23 @@ func TestLiveStoreRestart(t *testing.T) {
 		t.Fatalf("rate %.1f after a store restart, want it kept near 30", rate)
 	}
 }
+
+func TestEstimateRandom(t *testing.T) {
+	var l Live
+	observeSteady(&l, t0, 0, 30, 10*time.Minute)
+	w := l.EstimateRandom(300, 0, 0) // 300 waiting, 30 a minute: 10 minutes per "lifetime"
+	if !w.Known {
+		t.Fatalf("unknown: %s", w.Reason)
+	}
+	for _, c := range []struct {
+		got  time.Duration
+		want float64 // minutes: 10 · ln(1/(1-q))
+	}{{w.P25, 10 * math.Log(4.0/3)}, {w.P50, 10 * math.Ln2}, {w.P75, 10 * math.Log(4)}} {
+		if math.Abs(c.got.Minutes()-c.want) > 0.2 {
+			t.Errorf("percentile %v, want %.2f minutes", c.got, c.want)
+		}
+	}
+	if var0 := (Live{}); var0.EstimateRandom(10, 0, 0).Known {
+		t.Error("no basis and no prior: the random wait should be unknown")
+	}
+}

@@ -52,6 +52,7 @@ type options struct {
 	perMinute int
 	session   time.Duration
 	refresh   time.Duration
+	method    waitingroom.Method
 	store     string
 }
 
@@ -63,6 +64,7 @@ func run(args []string) error {
 	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
 	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
 	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
+	fs.TextVar(&o.method, "method", waitingroom.FIFO, "QueueingMethod: fifo, random, passthrough or reject")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
 	printKey := fs.Bool("print-key", false, "print a new WAITINGROOM_KEY value and exit")
 	if err := fs.Parse(args); err != nil {
@@ -112,6 +114,7 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 		NewUsersPerMinute: o.perMinute,
 		SessionDuration:   o.session,
 		RefreshInterval:   o.refresh,
+		QueueingMethod:    o.method,
 	}, waitingroom.WithKeys(keys...), waitingroom.WithClock(clock))
 	if err != nil {
 		return nil, err

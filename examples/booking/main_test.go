@@ -74,7 +74,7 @@ func TestBookingWalkthrough(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-store", "mongodb://x"}, {"-total-active", "0"}, {"-nope"}} {
+	for _, args := range [][]string{{"-store", "mongodb://x"}, {"-total-active", "0"}, {"-nope"}, {"-method", "lifo"}} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) succeeded", args)
 		}

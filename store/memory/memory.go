@@ -220,7 +220,7 @@ type key struct{ epoch, n int64 }
 
 func (a key) less(b key) bool { return a.epoch < b.epoch || a.epoch == b.epoch && a.n < b.n }
 
-const passed = 1 << 31
+const passed = admission.Taken
 
 type session struct {
 	exp     int64
@@ -303,6 +303,14 @@ func (r *room) poll(now int64, t store.Ref, l admission.Limits) store.Result {
 	default:
 		i := t.Number - r.cursor
 		seen := int64(r.seen[i])
+		if seen&admission.Taken != 0 {
+			// Granted out of order (Random): in, unless the grant lapsed.
+			r.prune(now, l)
+			if _, ok := r.sessions[k]; ok {
+				return r.result(k, now, l)
+			}
+			break
+		}
 		if !admission.Live(seen, b, l) {
 			r.seen[i] = 0 // a lost place stays lost
 			break
@@ -349,6 +357,32 @@ func (r *room) step(now int64, l admission.Limits) {
 	}
 	if len(r.rq) > 0 {
 		return
+	}
+	if l.Method == admission.Random {
+		// Each free slot to a random live waiter; what is left over (a queue mostly of
+		// abandoned places) goes to the head below.
+		take := func(i int64) {
+			allow--
+			r.live.add(int64(r.seen[i]), -1)
+			r.seen[i] = uint32(admission.Taken | b)
+			r.grant(key{r.epoch, r.cursor + i}, now, l)
+		}
+		try := int64(0)
+		for ; allow > 0 && r.cursor < r.next && try < admission.PickTries*allow; try++ {
+			if i := admission.Pick(r.epoch, r.admitted, try, r.next-r.cursor); admission.Live(int64(r.seen[i]), b, l) {
+				take(i)
+			}
+		}
+		// Few live places among many taken or abandoned: the next live ones from a random
+		// place on, wrapping round.
+		if span := r.next - r.cursor; allow > 0 && span > 0 {
+			start := admission.Pick(r.epoch, r.admitted, try, span)
+			for j := int64(0); allow > 0 && j < min(span, admission.MaxScan); j++ {
+				if i := (start + j) % span; admission.Live(int64(r.seen[i]), b, l) {
+					take(i)
+				}
+			}
+		}
 	}
 	for ; r.cursor < r.next && scanned < admission.MaxScan; scanned++ {
 		seen := int64(r.seen[0])

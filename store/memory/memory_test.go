@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -212,5 +213,17 @@ func TestClockBackwards(t *testing.T) {
 	clock.Advance(-time.Hour)
 	if rn, err := s.Renew(ctx, "room", ref(x), l); err != nil || rn.Active {
 		t.Errorf("Renew of an expired session after the clock went back: %v, active %t", err, rn.Active)
+	}
+}
+
+// TestRandomOrderIsIndependentAtScale: 3,000 waiters let in 10 at a time under Random; the
+// rank correlation between ticket order and admission order stays within four standard
+// deviations of zero (1/sqrt(n-1) under independence).
+func TestRandomOrderIsIndependentAtScale(t *testing.T) {
+	const n = 3000
+	rho := storetest.RandomRankCorrelation(t, newHarness(t), "random", n, 10)
+	t.Logf("rank correlation over %d waiters: %.4f", n, rho)
+	if limit := 4 / math.Sqrt(n-1); math.Abs(rho) > limit {
+		t.Errorf("rank correlation %.4f, want within ±%.4f", rho, limit)
 	}
 }

@@ -141,7 +141,7 @@ func differential(t *testing.T, seed uint64, ops int) {
 			m.FlushAll()
 			l.LastEpoch = 0
 		default:
-			switch rng.IntN(4) {
+			switch rng.IntN(5) {
 			case 0:
 				l.QueueAll = !l.QueueAll
 			case 1:
@@ -150,6 +150,8 @@ func differential(t *testing.T, seed uint64, ops int) {
 				l.Method = admission.FIFO
 			case 3:
 				l.Renewal = !l.Renewal
+			case 4:
+				l.Method = admission.Random
 			}
 			op = fmt.Sprintf("limits %+v", l)
 		}

@@ -26,8 +26,8 @@ local now = tonumber(ARGV[14])
 local KM, KS, KG, KR = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local base = string.sub(KM, 1, -2)
 
-local BUCKET, SLOTS, MAXSCAN, CHUNK, PASSED = 5000, 61, 1024, 4094, 2147483648
-local PASSTHROUGH, REJECT = 2, 3
+local BUCKET, SLOTS, MAXSCAN, CHUNK, PASSED, PICK_TRIES = 5000, 61, 1024, 4094, 2147483648, 16
+local RANDOM, PASSTHROUGH, REJECT = 1, 2, 3
 local HOLD_BUCKETS = math.floor((holdMs + BUCKET - 1) / BUCKET)
 local LIVE_TTL = holdMs + 2 * BUCKET + 1000
 
@@ -79,7 +79,7 @@ local function noticeLoss()
   if now - born < holdMs then recover() end
 end
 local function older(e, n) return e > 0 and e < epoch and n >= 0 end
-local function live(seen) return seen > 0 and b - seen <= HOLD_BUCKETS end
+local function live(seen) return seen > 0 and seen < PASSED and b - seen <= HOLD_BUCKETS end
 local function member(e, n) return tostring(e) .. ':' .. tostring(n) end
 -- Recovered places sort by epoch, then number: zero-padded, all at score 0.
 local function rqMember(e, n) return string.format('%013d:%015d', e, n) end
@@ -195,6 +195,42 @@ local function step()
     scanned = scanned + 1
   end
   if nR > 0 then return end
+  if method == RANDOM then
+    -- Each free slot to a random live waiter (admission.Pick); what is left over (a queue
+    -- mostly of abandoned places) goes to the head below.
+    local function pick(try, span)
+      local M, A = 2147483647, 48271
+      local x = (epoch % M + admitted % M * A % M + try % M * 16807 % M + 1) % M
+      for _ = 1, 3 do x = x * A % M end
+      return x % span
+    end
+    local function take(n, seen)
+      allow = allow - 1
+      addLive(seen, -1)
+      setSeen(epoch, n, PASSED + b)
+      grant(epoch, n)
+    end
+    local try = 0
+    while allow > 0 and cursor < nxt and try < PICK_TRIES * allow do
+      local n = cursor + pick(try, nxt - cursor)
+      local seen = getSeen(epoch, n)
+      if live(seen) then take(n, seen) end
+      try = try + 1
+    end
+    -- Few live places among many taken or abandoned: the next live ones from a random
+    -- place on, wrapping round.
+    local span = nxt - cursor
+    if allow > 0 and span > 0 then
+      local start = pick(try, span)
+      local j = 0
+      while allow > 0 and j < math.min(span, MAXSCAN) do
+        local n = cursor + (start + j) % span
+        local seen = getSeen(epoch, n)
+        if live(seen) then take(n, seen) end
+        j = j + 1
+      end
+    end
+  end
   while cursor < nxt and scanned < MAXSCAN do
     local k = chunkKey(epoch, cursor)
     local first = cursor % CHUNK
@@ -227,14 +263,16 @@ end
 
 -- result answers for ticket n of epoch e, claiming its slot if it was granted:
 -- ticket, epoch, joined, requeued, admitted, expires, ahead, now, active, waiting, admissions, window.
-local function result(e, n)
+local function result(e, n, taken)
   local mem = member(e, n)
   local adm, exp, ahead = 0, 0, 0
-  -- Slots go only to tickets behind the cursor (or recovered ones): others need no look.
-  local claimed = (e ~= epoch or n < cursor) and redis.call('ZSCORE', KS, mem)
+  -- Slots go only to tickets behind the cursor, recovered ones, or taken out of order
+  -- (Random): others need no look.
+  local look = taken or e ~= epoch or n < cursor or method == RANDOM
+  local claimed = look and redis.call('ZSCORE', KS, mem)
   if claimed then
     adm, exp = 1, tonumber(claimed)
-  elseif (e ~= epoch or n < cursor) and redis.call('ZSCORE', KG, mem) then
+  elseif look and redis.call('ZSCORE', KG, mem) then
     redis.call('ZREM', KG, mem)
     exp = now + sessMs
     addSession(KS, exp, mem)
@@ -301,7 +339,13 @@ local function poll()
   else
     prune()
     local seen = getSeen(epoch, refN)
-    if not live(seen) then
+    if seen >= PASSED then
+      -- Granted out of order (Random): in, unless the grant lapsed.
+      local mem = member(refE, refN)
+      if redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem) then
+        return result(refE, refN, true)
+      end
+    elseif not live(seen) then
       setSeen(epoch, refN, 0) -- a lost place stays lost
     else
       if seen ~= b then

@@ -42,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -300,6 +301,8 @@ var tests = []struct {
 	{"store_loss_keeps_order", testStoreLoss},
 	{"store_loss_noticed_by_a_ticket", testStoreLossNoticed},
 	{"idle_room_is_no_loss", testIdleRoomNoLoss},
+	{"random_order_is_independent", testRandomOrder},
+	{"random_then_fifo_keeps_order", testRandomThenFIFO},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.
@@ -1169,6 +1172,137 @@ func testIdleRoomNoLoss(r *roomTest) {
 	r.newEpoch()
 	c := r.join(l)
 	r.wantAdmitted("later visitor", c)
+}
+
+// 17a. Random gives each free slot to a random live waiter: the order in which waiters get
+// in is independent of their ticket order (Spearman's rank correlation near zero; under
+// independence it is about normal with deviation 1/sqrt(n-1), and the test allows four).
+func testRandomOrder(r *roomTest) {
+	const n = 120
+	rho := RandomRankCorrelation(r.t, r.h, r.room, n, 4)
+	r.t.Logf("rank correlation of admission and ticket order over %d waiters: %.3f", n, rho)
+	if limit := 4 / math.Sqrt(n-1); math.Abs(rho) > limit {
+		r.t.Errorf("rank correlation of admission and ticket order %.3f, want within ±%.3f", rho, limit)
+	}
+}
+
+// RandomRankCorrelation fills room with waiters under Random, lets them in perRound at a
+// time (sessions released between rounds, every waiter polling each round) and returns
+// Spearman's rank correlation between ticket order and the round each got in. It serves
+// the suite and stores' own larger runs.
+func RandomRankCorrelation(t *testing.T, h Harness, room string, waiters, perRound int) float64 {
+	t.Helper()
+	r := &roomTest{t: t, h: h, ctx: t.Context(), room: room}
+	l := limits()
+	l.Capacity, l.PerMinute, l.Session = int64(perRound), 1_000_000, time.Hour
+	l.Method = admission.Random
+	in := r.fill(l, perRound)
+	var queue []store.Result
+	for range waiters {
+		queue = append(queue, r.join(l))
+	}
+	round := make([]int, waiters)
+	for rnd := 1; ; rnd++ {
+		for _, s := range in {
+			r.release(refOf(s))
+		}
+		in = in[:0]
+		left := 0
+		for i, w := range queue {
+			if round[i] != 0 {
+				continue
+			}
+			left++
+			if p := r.poll(refOf(w), l); p.Admitted {
+				round[i] = rnd
+				in = append(in, p)
+			}
+		}
+		if left == 0 {
+			break
+		}
+		if len(in) == 0 {
+			t.Fatalf("round %d: nobody of %d waiting got in", rnd, left)
+		}
+	}
+	return spearman(round)
+}
+
+// spearman is the rank correlation of x with its own index, ties taking their mean rank.
+func spearman(x []int) float64 {
+	n := len(x)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(x[a], x[b]) })
+	rank := make([]float64, n)
+	for i := 0; i < n; {
+		j := i
+		for j < n && x[idx[j]] == x[idx[i]] {
+			j++
+		}
+		for k := i; k < j; k++ {
+			rank[idx[k]] = float64(i+j-1) / 2
+		}
+		i = j
+	}
+	mean := float64(n-1) / 2
+	var sxy, sxx, syy float64
+	for i := range n {
+		dx, dy := float64(i)-mean, rank[i]-mean
+		sxy, sxx, syy = sxy+dx*dy, sxx+dx*dx, syy+dy*dy
+	}
+	return sxy / math.Sqrt(sxx*syy)
+}
+
+// 17b. Switching Random back to FIFO lets the rest in by ticket order.
+func testRandomThenFIFO(r *roomTest) {
+	l := limits()
+	l.Capacity, l.PerMinute, l.Session = 1, 1_000, time.Hour
+	x := r.fill(l, 1)
+	var queue []store.Result
+	for range 12 {
+		queue = append(queue, r.join(l))
+	}
+	l.Method = admission.Random
+	in := x[0]
+	admitted := map[int64]bool{}
+	for range 4 { // four random admissions
+		r.release(refOf(in))
+		for _, w := range queue {
+			if admitted[w.Ticket] {
+				continue
+			}
+			if p := r.poll(refOf(w), l); p.Admitted {
+				admitted[w.Ticket], in = true, p
+				break
+			}
+		}
+	}
+	l.Method = admission.FIFO
+	last := int64(-1)
+	for len(admitted) < len(queue) {
+		r.release(refOf(in))
+		got := false
+		for _, w := range queue {
+			if admitted[w.Ticket] {
+				continue
+			}
+			p := r.poll(refOf(w), l)
+			if !p.Admitted {
+				continue
+			}
+			if w.Ticket < last {
+				r.t.Fatalf("after switching back to FIFO, ticket %d got in after %d", w.Ticket, last)
+			}
+			admitted[w.Ticket], in, last, got = true, p, w.Ticket, true
+			break
+		}
+		if !got {
+			r.t.Fatal("nobody got in after a release")
+		}
+	}
 }
 
 // visitor is one person in simulateCrowd.
