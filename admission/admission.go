@@ -10,6 +10,8 @@
 //   - A waiter is live while its last counted poll falls within Hold (in 5-second buckets).
 //   - Admission moves the cursor forward in ticket order. Dead tickets are skipped at no cost;
 //     each live ticket passed is granted a slot (a pending session) if Allowance permits.
+//     Under Random, free slots go first to live tickets picked at random (Pick), marked
+//     Taken; the cursor then passes them like abandoned places.
 //   - A granted slot is held for Grace; the holder's next poll claims it and the session lasts
 //     Session from then on. An unclaimed grant expires and its slot comes back.
 //   - Admissions are counted when granted, in one-second slots; a grant is allowed only while
