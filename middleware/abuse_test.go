@@ -1,7 +1,6 @@
 package middleware_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -655,23 +654,9 @@ func TestJoinLimitValidate(t *testing.T) {
 // BenchmarkAdmittedRequestJoinGuarded is BenchmarkAdmittedRequest with a verifier and a join
 // limit: it should cost the same, since the room runs the guards only before a join.
 func BenchmarkAdmittedRequestJoinGuarded(b *testing.B) {
-	room := benchRoom(b, 1)
-	v, err := room.Enter(context.Background(), "")
-	if err != nil || v.Outcome != waitingroom.Admitted {
-		b.Fatal(v.Outcome, err)
-	}
-	h := middleware.Protect(room, ok,
+	benchAdmitted(b,
 		middleware.WithJoinVerifier(newVerifier(middleware.Allow)),
 		middleware.WithJoinLimit(middleware.JoinLimit{}))
-	r := benchRequest(v.Token)
-	w := &discard{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(w, r)
-	}
-	if len(w.h) != 0 {
-		b.Fatalf("admitted request set headers: %v", w.h)
-	}
 }
 
 // BenchmarkRefusedJoin is a flood from one address: the join limit answers it.

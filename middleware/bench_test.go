@@ -48,13 +48,16 @@ var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 
 // BenchmarkAdmittedRequest is the hot path: a visitor with a pass. Compare it with
 // BenchmarkPassVerifyJWT, the cost of verifying the same pass with golang-jwt alone.
-func BenchmarkAdmittedRequest(b *testing.B) {
+func BenchmarkAdmittedRequest(b *testing.B) { benchAdmitted(b) }
+
+// benchAdmitted measures a request with a pass through the middleware built with opts.
+func benchAdmitted(b *testing.B, opts ...middleware.Option) {
 	room := benchRoom(b, 1)
 	v, err := room.Enter(context.Background(), "")
 	if err != nil || v.Outcome != waitingroom.Admitted {
 		b.Fatal(v.Outcome, err)
 	}
-	h := middleware.Protect(room, ok)
+	h := middleware.Protect(room, ok, opts...)
 	r := benchRequest(v.Token)
 	w := &discard{h: http.Header{}}
 	b.ReportAllocs()
