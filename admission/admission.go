@@ -182,16 +182,29 @@ func Live(seen, now int64, l Limits) bool {
 }
 
 // Pick is Random's choice: the offset, in [0, span), of the place to try for the grant
-// that would be the room's admissions-th, on attempt try. A Park-Miller generator seeded
-// by the epoch, the count and the attempt: the same numbers in Go and in a Redis script
-// (every product stays below 2^53), no state, and no record per waiter.
+// that would be the room's admissions-th, on attempt try. It hashes its arguments with
+// rounds of cubing modulo a prime below 2^26 (a bijection there, and far from linear, so
+// consecutive grants are independent, which a plain congruential step is not): the same
+// numbers in Go and in a Redis script, whose Lua has no bit operations (every product
+// stays below 2^53), no state, and no record per waiter. Two lanes make a 52-bit value,
+// so the offset's modulo bias is below span/2^52.
 func Pick(epoch, admissions, try, span int64) int64 {
-	const m, a = 2147483647, 48271
-	x := (epoch%m + admissions%m*a%m + try%m*16807%m + 1) % m
-	for range 3 {
-		x = x * a % m
+	return (pickLane(epoch, admissions, try, 0)*pickP + pickLane(epoch, admissions, try, 1)) % span
+}
+
+// pickP is a prime below 2^26 with pickP % 3 == 2, so that cubing permutes [0, pickP).
+const pickP = 67108859
+
+func pickLane(epoch, admissions, try, lane int64) int64 {
+	cube := func(x int64) int64 { return x * x % pickP * x % pickP }
+	h := cube((epoch%pickP + lane + 1) % pickP)
+	for _, v := range [...]int64{epoch / pickP, admissions % pickP, admissions / pickP, try} {
+		h = cube((h + v%pickP + 1) % pickP)
 	}
-	return x % span
+	for range 3 {
+		h = cube((h + lane + 1) % pickP)
+	}
+	return h
 }
 
 // PickTries is how many random places Random tries for one grant before it takes the

@@ -154,6 +154,32 @@ func TestPick(t *testing.T) {
 	if chi > 27.9 { // p = 0.001 with 9 degrees of freedom
 		t.Errorf("Pick is not uniform: chi-squared %.1f over %v", chi, count)
 	}
+	// Consecutive grants independent: a chi-squared test over the 10x10 cells of pairs, for
+	// consecutive counts and for consecutive attempts (a congruential step fails both).
+	for _, next := range []func(i int64) (int64, int64){
+		func(i int64) (int64, int64) {
+			return Pick(1795683600000, i, 0, 1000), Pick(1795683600000, i+1, 0, 1000)
+		},
+		func(i int64) (int64, int64) {
+			return Pick(1795683600000, 7, i, 1000), Pick(1795683600000, 7, i+1, 1000)
+		},
+	} {
+		var pairs [cells][cells]int
+		for i := range int64(n) {
+			a, b := next(i)
+			pairs[a/100][b/100]++
+		}
+		var chi float64
+		for _, row := range pairs {
+			for _, c := range row {
+				d := float64(c) - n/(cells*cells)
+				chi += d * d / (n / (cells * cells))
+			}
+		}
+		if chi > 148.2 { // p = 0.001 with 99 degrees of freedom
+			t.Errorf("consecutive picks are not independent: chi-squared %.1f", chi)
+		}
+	}
 	if Pick(1, 2, 3, 1000) != Pick(1, 2, 3, 1000) || Pick(1, 2, 3, 1000) == Pick(1, 2, 4, 1000) && Pick(1, 2, 3, 1000) == Pick(1, 2, 5, 1000) {
 		t.Error("Pick is not a function of its arguments, or ignores the attempt")
 	}

@@ -199,10 +199,18 @@ local function step()
     -- Each free slot to a random live waiter (admission.Pick); what is left over (a queue
     -- mostly of abandoned places) goes to the head below.
     local function pick(try, span)
-      local M, A = 2147483647, 48271
-      local x = (epoch % M + admitted % M * A % M + try % M * 16807 % M + 1) % M
-      for _ = 1, 3 do x = x * A % M end
-      return x % span
+      local P = 67108859
+      local function lane(l)
+        local function cube(x) return x * x % P * x % P end
+        local h = cube((epoch % P + l + 1) % P)
+        h = cube((h + math.floor(epoch / P) % P + 1) % P)
+        h = cube((h + admitted % P + 1) % P)
+        h = cube((h + math.floor(admitted / P) % P + 1) % P)
+        h = cube((h + try % P + 1) % P)
+        for _ = 1, 3 do h = cube((h + l + 1) % P) end
+        return h
+      end
+      return (lane(0) * P + lane(1)) % span
     end
     local function take(n, seen)
       allow = allow - 1
