@@ -102,6 +102,11 @@ type Limits struct {
 	// that must create the room although the caller saw it so recently has lost it, and
 	// starts it in recovery.
 	LastEpoch int64
+
+	// Events are the scheduled events near now, sorted, not overlapping; a store applies
+	// the one in force on its own clock (see At). A caller passes a few, not the whole
+	// schedule: those that end after its clock less any skew it allows for.
+	Events []Event
 }
 
 // Shared constants of the model. The Redis script uses the same values.
@@ -137,7 +142,7 @@ func (l Limits) Validate() error {
 	case l.Method > Reject:
 		return fmt.Errorf("%w: %v", ErrMethod, l.Method)
 	}
-	return nil
+	return validEvents(l.Events)
 }
 
 // State is what a store counts for a room at the instant it decides.
@@ -151,9 +156,11 @@ type State struct {
 // never more active sessions than Capacity, never more than PerMinute grants in the window.
 func Allowance(s State, l Limits) int64 {
 	switch {
+	case l.QueueAll || l.Method == Reject:
+		return 0
 	case l.Method == Passthrough:
 		return math.MaxInt64
-	case l.QueueAll || l.Method == Reject || s.Recovering:
+	case s.Recovering:
 		return 0
 	}
 	return max(0, min(l.Capacity-s.Active, l.PerMinute-s.Window))
