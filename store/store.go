@@ -38,8 +38,8 @@ type Store interface {
 	// Result.Epoch is then the ticket's own.
 	Poll(ctx context.Context, room string, t Ref, l admission.Limits) (Result, error)
 
-	// Renew extends an active session by l.Session from now (when l.Renewal) and reports
-	// whether it is still active. A session that ended or is unknown is Active false, except
+	// Renew extends an active session to l.Session from now (when l.Renewal; never to less
+	// than it had) and reports whether it is still active. A session that ended or is unknown is Active false, except
 	// one of an earlier epoch: the caller verified its pass, so the store lost it, and it is
 	// counted again.
 	Renew(ctx context.Context, room string, s Ref, l admission.Limits) (Renewal, error)

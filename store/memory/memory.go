@@ -54,6 +54,7 @@ func (s *Store) Join(ctx context.Context, id string, l admission.Limits) (store.
 		return store.Result{}, err
 	}
 	defer r.mu.Unlock()
+	l = r.schedule(now, l)
 	return r.join(now, l), nil
 }
 
@@ -64,6 +65,7 @@ func (s *Store) Poll(ctx context.Context, id string, t store.Ref, l admission.Li
 		return store.Result{}, err
 	}
 	defer r.mu.Unlock()
+	l = r.schedule(now, l)
 	return r.poll(now, t, l), nil
 }
 
@@ -74,6 +76,7 @@ func (s *Store) Renew(ctx context.Context, id string, ref store.Ref, l admission
 		return store.Renewal{}, err
 	}
 	defer r.mu.Unlock()
+	l = r.schedule(now, l)
 	r.prune(now, l)
 	out := store.Renewal{Now: msTime(now)}
 	k := key{ref.Epoch, ref.Number}
@@ -81,7 +84,8 @@ func (s *Store) Renew(ctx context.Context, id string, ref store.Ref, l admission
 	switch {
 	case ok && ss.claimed:
 		if l.Renewal {
-			ss.exp = now + l.Session.Milliseconds()
+			// Never shorter: an event's longer session runs out as it was given.
+			ss.exp = max(ss.exp, now+l.Session.Milliseconds())
 			r.sessions[k] = ss
 			heap.Push(&r.expiries, expiry{ss.exp, k})
 		}
@@ -116,6 +120,7 @@ func (s *Store) Stats(ctx context.Context, id string, l admission.Limits) (store
 		return store.Stats{Now: msTime(now)}, err
 	}
 	defer r.mu.Unlock()
+	l = r.schedule(now, l)
 	r.prune(now, l)
 	return r.stats(now), nil
 }
@@ -211,6 +216,12 @@ type room struct {
 	recoverUntil int64
 	recovering   bool
 
+	// The latest scheduled event this room has seen (by its start), and its pre-queue: the
+	// tickets [p0, p1) (p1 < 0 while it is open). A shuffled pre-queue is admitted in the
+	// order admission.Permute(seed, p1-p0, k) for k from sc on, while the cursor waits at p0.
+	ev, p0, p1, sc, seed int64
+	shuffle              bool
+
 	sessions map[key]session
 	expiries expiryHeap
 }
@@ -255,6 +266,31 @@ func (r *room) noticeLoss(now int64, l admission.Limits) {
 func (r *room) older(ref store.Ref) bool {
 	return ref.Epoch > 0 && ref.Epoch < r.epoch && ref.Number >= 0
 }
+
+// schedule applies the event in force at now and returns the limits in force. At the first
+// operation of a pre-queue it opens it; at the first from the start it closes it and drops
+// the sessions from before (see admission.Event).
+func (r *room) schedule(now int64, l admission.Limits) admission.Limits {
+	l, ph := l.At(now)
+	e := ph.Event
+	if e == nil {
+		return l
+	}
+	if r.ev != e.Start {
+		r.ev, r.p0, r.p1, r.sc, r.shuffle = e.Start, r.next, -1, 0, false
+	}
+	if !ph.Prequeue && r.p1 < 0 {
+		// The cursor may have skipped abandoned places of the pre-queue meanwhile.
+		r.p0, r.p1 = max(r.p0, r.cursor), r.next
+		r.shuffle, r.seed = e.Shuffle && r.p1 > r.p0, e.Seed
+		clear(r.sessions)
+		r.expiries = r.expiries[:0]
+	}
+	return l
+}
+
+// shuffling reports whether a shuffled pre-queue is being admitted: the cursor stands at p0.
+func (r *room) shuffling() bool { return r.shuffle && r.cursor == r.p0 && r.sc < r.p1-r.p0 }
 
 func (r *room) join(now int64, l admission.Limits) store.Result {
 	n := r.next
@@ -385,6 +421,32 @@ func (r *room) step(now int64, l admission.Limits) {
 		}
 	}
 	for ; r.cursor < r.next && scanned < admission.MaxScan; scanned++ {
+		if r.shuffling() {
+			// The pre-queue in its shuffled order: places granted or passed are marked
+			// taken, and the cursor jumps over the whole pre-queue once it is through.
+			n := r.p1 - r.p0
+			for ; r.sc < n && scanned < admission.MaxScan; r.sc, scanned = r.sc+1, scanned+1 {
+				i := admission.Permute(r.seed, n, r.sc)
+				seen := int64(r.seen[i])
+				if admission.Live(seen, b, l) {
+					if allow <= 0 {
+						return
+					}
+					allow--
+					r.live.add(seen, -1)
+					r.grant(key{r.epoch, r.p0 + i}, now, l)
+				}
+				if seen&admission.Taken == 0 {
+					r.seen[i] = uint32(admission.Taken | b)
+				}
+			}
+			if r.sc < n {
+				return
+			}
+			r.seen = r.seen[n:]
+			r.cursor = r.p1
+			continue
+		}
 		seen := int64(r.seen[0])
 		if admission.Live(seen, b, l) {
 			if allow <= 0 {
@@ -426,7 +488,17 @@ func (r *room) result(k key, now int64, l admission.Limits) store.Result {
 	res.Stats = r.stats(now)
 	if !res.Admitted {
 		if k.epoch == r.epoch {
-			res.UsersAhead = r.liveRec.sum() + admission.UsersAhead(k.n, r.cursor, r.next, r.live.sum())
+			// In a shuffled pre-queue, places count by their turn in the shuffled order.
+			pos, cur := k.n, r.cursor
+			if r.shuffle && r.cursor <= r.p0 && r.sc < r.p1-r.p0 {
+				if k.n >= r.p0 && k.n < r.p1 {
+					pos = r.p0 + admission.PermuteIndex(r.seed, r.p1-r.p0, k.n-r.p0)
+				}
+				if r.cursor == r.p0 {
+					cur = r.p0 + r.sc
+				}
+			}
+			res.UsersAhead = r.liveRec.sum() + admission.UsersAhead(pos, cur, r.next, r.live.sum())
 		} else {
 			i, _ := slices.BinarySearchFunc(r.rq, k, compareKeys)
 			res.UsersAhead = int64(i)

@@ -141,7 +141,35 @@ func differential(t *testing.T, seed uint64, ops int) {
 			m.FlushAll()
 			l.LastEpoch = 0
 		default:
-			switch rng.IntN(5) {
+			switch rng.IntN(7) {
+			case 5, 6:
+				// A schedule of one or two events near now, or none: pre-queues, shuffles,
+				// and the event's own limits, switched on each store's clock alike.
+				l.Events = nil
+				at := clock.Now().Add(time.Duration(rng.Int64N(int64(time.Minute))))
+				for range rng.IntN(3) {
+					pre := at.Add(-time.Duration(rng.Int64N(int64(40 * time.Second))))
+					if n := len(l.Events); n > 0 && pre.UnixMilli() < l.Events[n-1].End {
+						pre = time.UnixMilli(l.Events[n-1].End)
+					}
+					start := at
+					if pre.After(at) {
+						start = pre
+					}
+					end := start.Add(time.Minute + time.Duration(rng.Int64N(int64(2*time.Minute))))
+					capacity := 1 + rng.Int64N(6)
+					l.Events = append(l.Events, admission.Event{
+						Prequeue: pre.UnixMilli(), Start: start.UnixMilli(), End: end.UnixMilli(),
+						Shuffle: rng.IntN(3) > 0, Seed: rng.Int64N(admission.MaxSeed),
+						Capacity: capacity, PerMinute: 1 + rng.Int64N(capacity+2),
+						Session: time.Duration(30+rng.IntN(90)) * time.Second, Renewal: rng.IntN(2) == 0,
+						Method: []admission.Method{admission.FIFO, admission.FIFO, admission.Random, admission.Passthrough}[rng.IntN(4)],
+					})
+					at = end.Add(time.Duration(rng.Int64N(int64(time.Minute))))
+				}
+				if err := l.Validate(); err != nil {
+					t.Fatalf("the test made a bad schedule: %v", err)
+				}
 			case 0:
 				l.QueueAll = !l.QueueAll
 			case 1:

@@ -163,11 +163,16 @@ func (s *Store) run(ctx context.Context, op, room string, l admission.Limits, re
 	if s.clock != nil {
 		now = s.clock().UnixMilli()
 	}
-	v, err := script.Run(ctx, s.client, Keys(s.prefix, room),
+	args := make([]any, 0, 15+10*len(l.Events))
+	args = append(args,
 		op, l.Capacity, l.PerMinute, l.Session.Milliseconds(), flag(l.Renewal),
 		l.Hold.Milliseconds(), l.Grace.Milliseconds(), int(l.Method), flag(l.QueueAll),
-		l.Recovery.Milliseconds(), l.LastEpoch, ref.Number, ref.Epoch, now,
-	).Int64Slice()
+		l.Recovery.Milliseconds(), l.LastEpoch, ref.Number, ref.Epoch, now, len(l.Events))
+	for _, e := range l.Events {
+		args = append(args, e.Prequeue, e.Start, e.End, flag(e.Shuffle), e.Seed,
+			e.Capacity, e.PerMinute, e.Session.Milliseconds(), flag(e.Renewal), int(e.Method))
+	}
+	v, err := script.Run(ctx, s.client, Keys(s.prefix, room), args...).Int64Slice()
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		// At the context's deadline the client reports a bare i/o timeout, often a moment
 		// before the context itself says so; say why it stopped.

@@ -12,7 +12,9 @@
 -- Calls from Lua are the cost here; each one below earns its place.
 --
 -- ARGV: op, capacity, per minute, session ms, renewal (0/1), hold ms, grace ms, method,
--- queue all (0/1), recovery ms, last epoch, ref number, ref epoch, now ms (-1: Redis TIME).
+-- queue all (0/1), recovery ms, last epoch, ref number, ref epoch, now ms (-1: Redis TIME),
+-- number of events, then for each (sorted, not overlapping): pre-queue ms, start ms, end ms,
+-- shuffle (0/1), seed, capacity, per minute, session ms, renewal (0/1), method.
 --
 -- Numbers leave as integers; every key gets a TTL when written.
 local op = ARGV[1]
@@ -36,7 +38,7 @@ if now < 0 then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx')
+local m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx', 'ev')
 local epoch = tonumber(m[1])
 if not epoch then
   if op == 'stats' then return {now, 0, 0, 0, 0} end
@@ -64,6 +66,43 @@ else
 end
 local b = math.floor(now / BUCKET) + 1
 local slot = math.floor(now / 1000)
+
+-- The event in force at now (admission.Limits.At): its limits replace the room's; in its
+-- pre-queue nobody is admitted.
+local evStart, evShuffle, evSeed, prequeue
+for i = 0, (tonumber(ARGV[15]) or 0) - 1 do
+  local o = 16 + i * 10
+  if now < tonumber(ARGV[o + 2]) then
+    if now >= tonumber(ARGV[o + 1]) then
+      evStart, evShuffle, evSeed = tonumber(ARGV[o + 1]), ARGV[o + 3] == '1', tonumber(ARGV[o + 4])
+      cap, perMin, sessMs = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
+      renewal, method = ARGV[o + 8] == '1', tonumber(ARGV[o + 9])
+    elseif now >= tonumber(ARGV[o]) then
+      evStart, prequeue, queueAll = tonumber(ARGV[o + 1]), true, true
+    end
+    break
+  end
+end
+-- The latest event seen and its pre-queue (store/memory's room.ev...): start, tickets
+-- [p0, p1) (p1 -1 while open), shuffle cursor, seed, shuffled (0/1). One field, read by the
+-- same HMGET.
+local ev, evDirty = {0, 0, -1, 0, 0, 0}, false
+if m[15] and not created then
+  local i = 1
+  for x in string.gmatch(m[15], '[^:]+') do ev[i], i = tonumber(x), i + 1 end
+end
+if evStart then
+  if ev[1] ~= evStart then ev, evDirty = {evStart, nxt, -1, 0, 0, 0}, true end
+  if not prequeue and ev[3] < 0 then
+    -- The pre-queue closes. The cursor may have skipped abandoned places of it meanwhile.
+    ev[2] = math.max(ev[2], cursor)
+    ev[3], ev[5], evDirty = nxt, evSeed, true
+    ev[6] = (evShuffle and ev[3] > ev[2]) and 1 or 0
+    -- Sessions and grants from before the start are not valid inside the event.
+    redis.call('DEL', KS, KG)
+  end
+end
+local function shuffling() return ev[6] == 1 and cursor == ev[2] and ev[4] < ev[3] - ev[2] end
 if not liveSum then
   -- A new room: nothing counted yet.
   liveSum, liveRec, win, lowBucket, lowSlot, maxExp = 0, 0, 0, b, slot, 0
@@ -79,6 +118,56 @@ local function noticeLoss()
   if now - born < holdMs then recover() end
 end
 local function older(e, n) return e > 0 and e < epoch and n >= 0 end
+
+-- admission's pickLane: rounds of cubing modulo a prime below 2^26 (products stay exact).
+local HASH_P = 67108859
+local function hashLane(e, a, t, l)
+  local P = HASH_P
+  local function cube(x) return x * x % P * x % P end
+  local h = cube((e % P + l + 1) % P)
+  h = cube((h + math.floor(e / P) % P + 1) % P)
+  h = cube((h + a % P + 1) % P)
+  h = cube((h + math.floor(a / P) % P + 1) % P)
+  h = cube((h + t % P + 1) % P)
+  for _ = 1, 3 do h = cube((h + l + 1) % P) end
+  return h
+end
+-- admission.Permute and PermuteIndex: a 10-round Feistel network over [0, B*B), B = ceil(sqrt(n)).
+local function feistelBase(n)
+  local bb = math.max(math.floor(math.sqrt(n)), 1)
+  while bb * bb < n do bb = bb + 1 end
+  while bb > 1 and (bb - 1) * (bb - 1) >= n do bb = bb - 1 end
+  return bb
+end
+local function permute(seed, n, k)
+  local bb = feistelBase(n)
+  local x = k
+  repeat
+    local left, right = math.floor(x / bb), x % bb
+    for round = 0, 9 do
+      -- One at a time: gopher-lua (miniredis) mistakes "a, b = b, a + f(b)".
+      local nr = (left + hashLane(seed, right, round, 2) % bb) % bb
+      left = right
+      right = nr
+    end
+    x = left * bb + right
+  until x < n
+  return x
+end
+local function permuteIndex(seed, n, i)
+  local bb = feistelBase(n)
+  local x = i
+  repeat
+    local left, right = math.floor(x / bb), x % bb
+    for round = 9, 0, -1 do
+      local nl = (right - hashLane(seed, left, round, 2) % bb) % bb
+      right = left
+      left = nl
+    end
+    x = left * bb + right
+  until x < n
+  return x
+end
 local function live(seen) return seen > 0 and seen < PASSED and b - seen <= HOLD_BUCKETS end
 local function member(e, n) return tostring(e) .. ':' .. tostring(n) end
 -- Recovered places sort by epoch, then number: zero-padded, all at score 0.
@@ -167,9 +256,11 @@ end
 local function step()
   prune()
   local allow
-  if method == PASSTHROUGH then
+  if queueAll or method == REJECT then
+    allow = 0
+  elseif method == PASSTHROUGH then
     allow = math.huge
-  elseif queueAll or method == REJECT or now < recoverUntil then
+  elseif now < recoverUntil then
     allow = 0
   else
     allow = math.max(0, math.min(cap - nS - nG, perMin - win))
@@ -199,18 +290,7 @@ local function step()
     -- Each free slot to a random live waiter (admission.Pick); what is left over (a queue
     -- mostly of abandoned places) goes to the head below.
     local function pick(try, span)
-      local P = 67108859
-      local function lane(l)
-        local function cube(x) return x * x % P * x % P end
-        local h = cube((epoch % P + l + 1) % P)
-        h = cube((h + math.floor(epoch / P) % P + 1) % P)
-        h = cube((h + admitted % P + 1) % P)
-        h = cube((h + math.floor(admitted / P) % P + 1) % P)
-        h = cube((h + try % P + 1) % P)
-        for _ = 1, 3 do h = cube((h + l + 1) % P) end
-        return h
-      end
-      return (lane(0) * P + lane(1)) % span
+      return (hashLane(epoch, admitted, try, 0) * HASH_P + hashLane(epoch, admitted, try, 1)) % span
     end
     local function take(n, seen)
       allow = allow - 1
@@ -240,10 +320,35 @@ local function step()
     end
   end
   while cursor < nxt and scanned < MAXSCAN do
+    if shuffling() then
+      -- The pre-queue in its shuffled order: places granted or passed are marked taken,
+      -- and the cursor jumps over the whole pre-queue once it is through.
+      local n = ev[3] - ev[2]
+      while ev[4] < n and scanned < MAXSCAN do
+        local t = ev[2] + permute(ev[5], n, ev[4])
+        local seen = getSeen(epoch, t)
+        if live(seen) then
+          if allow <= 0 then return end
+          allow = allow - 1
+          addLive(seen, -1)
+          grant(epoch, t)
+        end
+        if seen < PASSED then setSeen(epoch, t, PASSED + b) end
+        ev[4] = ev[4] + 1
+        evDirty, scanned = true, scanned + 1
+      end
+      if ev[4] < n then return end
+      cursor = ev[3]
+      scanned = scanned + 1
+      if cursor >= nxt or scanned >= MAXSCAN then break end
+    end
     local k = chunkKey(epoch, cursor)
     local first = cursor % CHUNK
     -- With nobody to admit, only abandoned places at the head are skipped: read a little.
     local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor, allow > 0 and MAXSCAN or 64)
+    if ev[6] == 1 and cursor < ev[2] and ev[4] < ev[3] - ev[2] then
+      count = math.min(count, ev[2] - cursor) -- stop at a shuffled pre-queue
+    end
     local s = redis.call('GETRANGE', k, first * 4, (first + count) * 4 - 1)
     for i = 0, count - 1 do
       local seen = 0
@@ -261,11 +366,11 @@ local function step()
   end
 end
 
-local function usersAhead(n, live)
-  local span = nxt - cursor - 1
-  if n <= cursor or span <= 0 or live <= 1 then return 0 end
+local function usersAhead(n, cur, live)
+  local span = nxt - cur - 1
+  if n <= cur or span <= 0 or live <= 1 then return 0 end
   local others = math.min(live - 1, span)
-  local ahead = (n - cursor) * others + math.floor(span / 2)
+  local ahead = (n - cur) * others + math.floor(span / 2)
   return math.min(math.floor(ahead / span), others)
 end
 
@@ -276,7 +381,7 @@ local function result(e, n, taken)
   local adm, exp, ahead = 0, 0, 0
   -- Slots go only to tickets behind the cursor, recovered ones, or taken out of order
   -- (Random): others need no look.
-  local look = taken or e ~= epoch or n < cursor or method == RANDOM
+  local look = taken or e ~= epoch or n < cursor or method == RANDOM or (ev[6] == 1 and n < ev[3])
   local claimed = look and redis.call('ZSCORE', KS, mem)
   if claimed then
     adm, exp = 1, tonumber(claimed)
@@ -288,7 +393,13 @@ local function result(e, n, taken)
   end
   if adm == 0 then
     if e == epoch then
-      ahead = liveRec + usersAhead(n, liveSum)
+      -- In a shuffled pre-queue, places count by their turn in the shuffled order.
+      local pos, cur = n, cursor
+      if ev[6] == 1 and cursor <= ev[2] and ev[4] < ev[3] - ev[2] then
+        if n >= ev[2] and n < ev[3] then pos = ev[2] + permuteIndex(ev[5], ev[3] - ev[2], n - ev[2]) end
+        if cursor == ev[2] then cur = ev[2] + ev[4] end
+      end
+      ahead = liveRec + usersAhead(pos, cur, liveSum)
     else
       ahead = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
     end
@@ -377,7 +488,7 @@ local function renew()
   local exp
   if s then
     exp = tonumber(s)
-    if renewal then exp = now + sessMs end
+    if renewal then exp = math.max(exp, now + sessMs) end -- never shorter (an event's)
   elseif not redis.call('ZSCORE', KG, mem) and older(refE, refN) then
     noticeLoss() -- the store lost this session; its holder's pass is valid: count it again
     exp = now + sessMs
@@ -413,6 +524,9 @@ local function save()
     put('ru', 7, recoverUntil)
     put('rc', 8, recovering and 1 or 0)
   end
+  if evDirty then
+    args[k + 1], args[k + 2], k = 'ev', string.format('%.0f:%.0f:%.0f:%.0f:%.0f:%.0f', unpack(ev)), k + 2
+  end
   if k > 0 then redis.call('HSET', KM, unpack(args)) end
   -- The room lives while anything in it does: like store/memory, it goes once it has no
   -- sessions and nobody has come for max(hold, 61 s) plus a bucket. The TTL is set once a
@@ -420,7 +534,9 @@ local function save()
   if created or math.floor(now / BUCKET) ~= math.floor(prev / BUCKET) or maxExp ~= tonumber(m[14]) then
     redis.call('PEXPIRE', KM, math.max(math.max(holdMs, SLOTS * 1000) + 2 * BUCKET + 1, maxExp - now + 1))
   end
-  if wroteS then redis.call('PEXPIRE', KS, sessMs + 1000) end
+  -- Sessions of different lengths (an event's, the room's) share the set: it lives as long
+  -- as the latest.
+  if wroteS then redis.call('PEXPIRE', KS, math.max(sessMs, maxExp - now) + 1000) end
   if wroteG then redis.call('PEXPIRE', KG, graceMs + 1000) end
 end
 

@@ -303,6 +303,13 @@ var tests = []struct {
 	{"idle_room_is_no_loss", testIdleRoomNoLoss},
 	{"random_order_is_independent", testRandomOrder},
 	{"random_then_fifo_keeps_order", testRandomThenFIFO},
+	{"prequeue_admits_nobody", testPrequeue},
+	{"event_start_drops_earlier_sessions", testEventDropsSessions},
+	{"event_limits_then_base", testEventLimits},
+	{"shuffle_at_start", testShuffleAtStart},
+	{"shuffle_is_uniform", testShuffleUniform},
+	{"shuffle_skips_abandoned", testShuffleAbandoned},
+	{"event_ends_with_pending_shuffle", testShuffleOutlivesEvent},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.
