@@ -20,6 +20,7 @@ const (
 	typPass     = "wr-pass+jwt"
 	ticketLabel = "waitingroom ticket v1"
 	passLabel   = "waitingroom pass v1"
+	secretLabel = "waitingroom secret v1 "
 
 	algHS256 = "HS256"
 	algEdDSA = "EdDSA"

@@ -1,6 +1,8 @@
 package token
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -63,6 +65,7 @@ type Codec struct {
 	tickets      *verifier
 	passes       *verifier
 	jwks         []byte
+	secret       []byte // the signing key's root for Secret
 }
 
 // Option configures a Codec.
@@ -110,7 +113,7 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, key: deriveKey(k.Secret, passLabel)})
 	}
 
-	c := &Codec{jwks: []byte(emptyJWKS)}
+	c := &Codec{jwks: []byte(emptyJWKS), secret: deriveKey(keys[0].Secret, secretLabel)}
 	var err error
 	if c.ticketSigner, err = newSignKey(jwt.SigningMethodHS256, ticketKeys[0].id, typTicket, ticketKeys[0].key); err != nil {
 		return nil, err
@@ -132,6 +135,15 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 	c.tickets = newVerifier(typTicket, ticketKeys)
 	c.passes = newVerifier(typPass, passKeys)
 	return c, nil
+}
+
+// Secret returns 32 bytes derived from the signing key for purpose: a secret that every
+// instance holding the same first key computes alike, and that no token reveals. A room
+// keys the shuffle of an event's pre-queue with it.
+func (c *Codec) Secret(purpose string) []byte {
+	m := hmac.New(sha256.New, c.secret)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // SignTicket returns t as a signed token. Room and Expires are required, and

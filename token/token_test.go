@@ -791,3 +791,18 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestSecret(t *testing.T) {
+	a, _ := NewCodec([]HMACKey{testKey("k1", 1), testKey("k0", 2)})
+	b, _ := NewCodec([]HMACKey{testKey("k1", 1)})
+	c, _ := NewCodec([]HMACKey{testKey("k2", 3)})
+	if !bytes.Equal(a.Secret("x"), b.Secret("x")) {
+		t.Error("codecs with the same signing key derive different secrets")
+	}
+	if bytes.Equal(a.Secret("x"), a.Secret("y")) || bytes.Equal(a.Secret("x"), c.Secret("x")) {
+		t.Error("Secret ignores its purpose or the key")
+	}
+	if len(a.Secret("x")) != 32 {
+		t.Errorf("Secret: %d bytes, want 32", len(a.Secret("x")))
+	}
+}
