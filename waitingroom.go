@@ -69,8 +69,12 @@ type Config struct {
 	// Passthrough or Reject.
 	QueueingMethod Method
 	// QueueAll stops admissions: everyone new queues, with the wait unknown. Admitted
-	// visitors keep their sessions.
+	// visitors keep their sessions, unless QueueAllEndsSessions.
 	QueueAll bool
+	// QueueAllEndsSessions makes QueueAll fair to those who queue: while it is on, passes
+	// are not valid either, and their holders queue like everyone else (exempt requests
+	// with the middleware's bypass hook). Their slots free up as the sessions expire.
+	QueueAllEndsSessions bool
 	// Suspended turns the room off: traffic passes untouched, uncounted, without cookies.
 	Suspended bool
 	// RefreshInterval is how often a waiting page polls. Polls that come sooner are answered
@@ -90,6 +94,9 @@ type Config struct {
 	// first visitor on; without it (the default), the wait is unknown until the room has
 	// watched people go in for half a minute. Up to 24 hours.
 	TypicalSession time.Duration
+	// Events are the room's scheduled events (see Event), in any order; Config returns
+	// them sorted by start.
+	Events []Event
 }
 
 // Errors. Failures of the store wrap ErrStore, and the store's own error (for example
@@ -207,7 +214,7 @@ func (r *Room) Config() Config { return r.settings.Load().cfg }
 // SetConfig validates cfg and applies it from the next request on. The visitors already
 // queued keep their places.
 func (r *Room) SetConfig(cfg Config) error {
-	s, err := newSettings(cfg)
+	s, err := r.newSettings(cfg)
 	if err != nil {
 		return err
 	}
@@ -303,7 +310,7 @@ func (r *Room) Release(ctx context.Context, p token.Pass) error {
 func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	st, err := r.store.Stats(ctx, r.id, r.settings.Load().limits)
+	st, err := r.store.Stats(ctx, r.id, r.limits(r.settings.Load()))
 	if err != nil {
 		return st, fmt.Errorf("%w: %w", ErrStore, err)
 	}
@@ -332,7 +339,13 @@ type Status struct {
 }
 
 func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Time, o *enterOptions) (Visit, error) {
-	if s.cfg.DisableSessionRenewal || now.Before(p.RenewAt) {
+	ph := s.at(now)
+	if p.Scope != ph.scope() && ph.ev != nil && !ph.prequeue || s.cfg.QueueAll && s.cfg.QueueAllEndsSessions {
+		// Issued before this event (or before queue-all): not valid now. The holder queues
+		// like everyone else.
+		return r.join(ctx, s, o)
+	}
+	if !ph.renewal || now.Before(p.RenewAt) {
 		return Visit{Outcome: Admitted, Pass: p}, nil
 	}
 	var ren store.Renewal
@@ -348,17 +361,19 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		// Released, expired or forgotten: the visitor comes in as anyone new would.
 		return r.join(ctx, s, o)
 	}
-	return r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires)
+	return r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires, p.Scope)
 }
 
 func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.Time) (Visit, error) {
-	if s.cfg.QueueingMethod == Reject {
-		return r.rejected(s), nil
+	ph := s.at(now)
+	if ph.method == Reject && !ph.prequeue {
+		return r.rejected(s, ph, now), nil
 	}
 	if now.Before(t.LastUpdated.Add(s.minPoll)) {
 		// Too soon: the last answer stands and the store is not asked.
-		st := r.status(s, t.UsersAhead, t.LastUpdated)
-		if !s.cfg.QueueAll {
+		st := r.status(s, ph, t.UsersAhead, now)
+		st.LastUpdated = t.LastUpdated
+		if st.Wait.Reason == "" {
 			st.Wait = estimate.Wait{Known: t.WaitKnown, P25: t.Wait25, P50: t.Wait50, P75: t.Wait75}
 			st.QueueIsFull = queueIsFull(st.Wait)
 		}
@@ -379,8 +394,9 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 }
 
 func (r *Room) join(ctx context.Context, s *settings, o *enterOptions) (Visit, error) {
-	if s.cfg.QueueingMethod == Reject {
-		return r.rejected(s), nil
+	now := r.now()
+	if ph := s.at(now); ph.method == Reject && !ph.prequeue {
+		return r.rejected(s, ph, now), nil
 	}
 	if o.beforeJoin != nil && !o.beforeJoin() {
 		return Visit{Outcome: Refused}, nil
@@ -398,21 +414,26 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions) (Visit, e
 
 // answer turns a store's Join or Poll result into a Visit with a fresh ticket or pass.
 func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
+	ph := s.at(res.Now) // the store's time: the phase the store applied
 	r.observeClock(res.Now)
 	r.observeEpoch(res.Epoch, res.Now)
-	r.live.Observe(res.Now, res.Admissions, res.Waiting > 0)
+	// A pre-queue's pause says nothing about how fast the room lets people in.
+	r.live.Observe(res.Now, res.Admissions, res.Waiting > 0 && !ph.prequeue)
 	if res.Admitted {
-		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires)
+		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires, ph.scope())
 	}
-	st := r.status(s, res.UsersAhead, res.Now)
-	switch {
-	case s.cfg.QueueAll:
-	case s.cfg.QueueingMethod == Random:
-		// No order: everyone else waiting may go first.
+	st := r.status(s, ph, res.UsersAhead, res.Now)
+	random := ph.method == Random
+	if random || ph.prequeue && ph.ev.cfg.ShuffleAtEventStart {
+		// No order, or none drawn yet: everyone else waiting may go first.
 		st.UsersAhead = max(res.Waiting-1, 0)
-		st.Wait = r.live.EstimateRandom(res.Waiting, s.prior, float64(s.cfg.NewUsersPerMinute))
+	}
+	switch {
+	case st.Wait.Reason != "":
+	case random:
+		st.Wait = r.live.EstimateRandom(res.Waiting, ph.prior, float64(ph.perMinute))
 	default:
-		st.Wait = r.live.Estimate(res.UsersAhead, s.prior, float64(s.cfg.NewUsersPerMinute))
+		st.Wait = r.live.Estimate(res.UsersAhead, ph.prior, float64(ph.perMinute))
 	}
 	st.QueueIsFull = queueIsFull(st.Wait)
 	t := token.Ticket{
@@ -422,7 +443,7 @@ func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
 		Joined:      res.Joined,
 		LastUpdated: res.Now,
 		Expires:     res.Now.Add(s.cfg.QueueHold),
-		UsersAhead:  res.UsersAhead,
+		UsersAhead:  st.UsersAhead,
 		WaitKnown:   st.Wait.Known,
 		Wait25:      st.Wait.P25,
 		Wait50:      st.Wait.P50,
@@ -435,14 +456,16 @@ func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
 	return Visit{Outcome: Waiting, Token: raw, MaxAge: s.cfg.QueueHold, Status: st}, nil
 }
 
-func (r *Room) admit(s *settings, session, epoch int64, now, expires time.Time) (Visit, error) {
+// admit issues a pass for session, scoped to what it was admitted for.
+func (r *Room) admit(s *settings, session, epoch int64, now, expires time.Time, scope string) (Visit, error) {
 	p := token.Pass{
 		Room:    r.id,
 		Session: session,
 		Epoch:   epoch,
 		Issued:  now,
 		Expires: expires,
-		RenewAt: now.Add(s.cfg.RenewInterval),
+		RenewAt: now.Add(s.at(now).renewEvery),
+		Scope:   scope,
 	}
 	if p.RenewAt.After(expires) {
 		p.RenewAt = expires
@@ -454,21 +477,34 @@ func (r *Room) admit(s *settings, session, epoch int64, now, expires time.Time) 
 	return Visit{Outcome: Admitted, Token: raw, MaxAge: expires.Sub(now), Pass: p}, nil
 }
 
-func (r *Room) rejected(s *settings) Visit {
-	st := r.status(s, 0, r.now())
+func (r *Room) rejected(s *settings, ph phase, now time.Time) Visit {
+	st := r.status(s, ph, 0, now)
 	st.Wait = estimate.Unknown("the room admits nobody")
 	st.RefreshInterval = 0
 	return Visit{Outcome: Rejected, Status: st}
 }
 
-func (r *Room) status(s *settings, ahead int64, updated time.Time) Status {
+// status is what a visitor waiting at t is told, before the wait is estimated; Wait has a
+// Reason when there is nothing to estimate.
+func (r *Room) status(s *settings, ph phase, ahead int64, t time.Time) Status {
 	st := Status{
 		Room:            r.id,
-		Method:          s.cfg.QueueingMethod,
+		Method:          ph.method,
 		QueueAll:        s.cfg.QueueAll,
 		UsersAhead:      ahead,
-		LastUpdated:     updated,
+		LastUpdated:     t,
 		RefreshInterval: s.cfg.RefreshInterval,
+	}
+	if e := ph.ev; e != nil {
+		st.ShuffleAtEventStart = e.cfg.ShuffleAtEventStart
+		if ph.prequeue {
+			st.EventPrequeueing = true
+			st.TimeUntilEventStart = e.cfg.Start.Sub(t)
+			st.Wait = estimate.Unknown("the event has not started")
+		} else {
+			st.EventActive = true
+			st.TimeUntilEventEnd = e.cfg.End.Sub(t)
+		}
 	}
 	if s.cfg.QueueAll {
 		st.Wait = estimate.Unknown("queue all")
@@ -502,8 +538,12 @@ func (r *Room) observeClock(storeNow time.Time) {
 // within the hold, so that a store which lost the room can tell.
 func (r *Room) limits(s *settings) admission.Limits {
 	l := s.limits
-	if seen := r.epochSeen.Load(); seen != 0 && r.now().UnixMilli()-seen < l.Hold.Milliseconds() {
+	now := r.now()
+	if seen := r.epochSeen.Load(); seen != 0 && now.UnixMilli()-seen < l.Hold.Milliseconds() {
 		l.LastEpoch = r.epoch.Load()
+	}
+	if len(s.adm) > 0 {
+		l.Events = s.eventsNear(now)
 	}
 	return l
 }
@@ -525,10 +565,16 @@ type settings struct {
 	cfg     Config
 	limits  admission.Limits
 	minPoll time.Duration // polls sooner than this after the last are answered from the ticket
-	prior   float64       // admissions per minute the settings promise (0: they do not say)
+	base    phase         // the room's own settings, outside events
+	events  []*eventSettings
+	adm     []admission.Event // the events as the store applies them, in the same order
 }
 
-func newSettings(c Config) (*settings, error) {
+// defaultRenew is RenewInterval's default for a session length.
+func defaultRenew(session time.Duration) time.Duration { return min(time.Minute, session/5) }
+
+func (r *Room) newSettings(c Config) (*settings, error) {
+	renewSet := c.RenewInterval != 0
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -538,7 +584,7 @@ func newSettings(c Config) (*settings, error) {
 	def(&c.RefreshInterval, 20*time.Second)
 	def(&c.QueueHold, 5*time.Minute)
 	def(&c.ArrivalGrace, 2*c.RefreshInterval)
-	def(&c.RenewInterval, min(time.Minute, c.SessionDuration/5))
+	def(&c.RenewInterval, defaultRenew(c.SessionDuration))
 	if c.QueueingStatusCode == 0 {
 		c.QueueingStatusCode = http.StatusOK
 	}
@@ -582,13 +628,34 @@ func newSettings(c Config) (*settings, error) {
 		// poll within RefreshInterval: by then everyone still there is counted again.
 		Recovery: c.RenewInterval + c.RefreshInterval,
 	}
-	if err := l.Validate(); err != nil {
+	base := phase{
+		method:     c.QueueingMethod,
+		capacity:   c.TotalActiveUsers,
+		perMinute:  c.NewUsersPerMinute,
+		renewal:    !c.DisableSessionRenewal,
+		renewEvery: c.RenewInterval,
+		prior:      estimate.Throughput(c.TotalActiveUsers, c.NewUsersPerMinute, c.TypicalSession, c.RefreshInterval),
+	}
+	events, err := validEvents(&c, base, renewSet, r.id, r.codec)
+	if err != nil {
+		return nil, err
+	}
+	adm := make([]admission.Event, len(events))
+	for i, e := range events {
+		adm[i] = e.adm
+		l.Recovery = max(l.Recovery, e.phase.renewEvery+c.RefreshInterval)
+	}
+	check := l
+	check.Events = adm
+	if err := check.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return &settings{
 		cfg:     c,
 		limits:  l,
 		minPoll: c.RefreshInterval * 9 / 10,
-		prior:   estimate.Throughput(c.TotalActiveUsers, c.NewUsersPerMinute, c.TypicalSession, c.RefreshInterval),
+		base:    base,
+		events:  events,
+		adm:     adm,
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -73,13 +74,13 @@ func TestConfigDefaults(t *testing.T) {
 		RenewInterval: time.Minute, RefreshInterval: 20 * time.Second, QueueingStatusCode: 200,
 		QueueHold: 5 * time.Minute, ArrivalGrace: 40 * time.Second,
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", c, want)
 	}
 	if err := r.SetConfig(waitingroom.Config{}); !errors.Is(err, waitingroom.ErrConfig) {
 		t.Fatalf("SetConfig accepted a zero config: %v", err)
 	}
-	if r.Config() != want {
+	if !reflect.DeepEqual(r.Config(), want) {
 		t.Fatal("a refused SetConfig changed the config")
 	}
 }
