@@ -11,6 +11,16 @@
 //	export WAITINGROOM_KEY=$(go run ./examples/booking -print-key)
 //	go run ./examples/booking -store redis://127.0.0.1:6379/0 -addr 127.0.0.1:8080 &
 //	go run ./examples/booking -store redis://127.0.0.1:6379/0 -addr 127.0.0.1:8081
+//
+// A scheduled event opens the booking at a fixed time. Here the pre-queue opens at once, the
+// booking two minutes later (for an hour, the default of -event-end), and those who came
+// before the start are let in in a random order, five at a time:
+//
+//	go run ./examples/booking -prequeue-start 0s -event-start 2m -shuffle -event-total-active 5 -event-new-per-minute 5
+//
+// -prequeue-start, -event-start and -event-end take an RFC 3339 time (2026-11-26T09:00:00Z)
+// or a duration from when the program starts (30s, 5m). Processes that share a room must
+// agree on the times to the millisecond, so give them RFC 3339 times.
 package main
 
 import (
@@ -54,23 +64,25 @@ type options struct {
 	refresh   time.Duration
 	method    waitingroom.Method
 	store     string
+
+	// The scheduled event, when eventStart is set.
+	prequeueStart, eventStart, eventEnd when
+	shuffle                             bool
+	eventTotal, eventPerMinute          int
 }
 
+// eventName is the name of the event that -event-start schedules.
+const eventName = "booking opens"
+
+// defaultEventLength is how long the event lasts without -event-end.
+const defaultEventLength = time.Hour
+
 func run(args []string) error {
-	fs := flag.NewFlagSet("booking", flag.ContinueOnError)
-	var o options
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.IntVar(&o.total, "total-active", 2, "TotalActiveUsers: visitors on the site at once")
-	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
-	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
-	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
-	fs.TextVar(&o.method, "method", waitingroom.FIFO, "QueueingMethod: fifo, random, passthrough or reject")
-	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
-	printKey := fs.Bool("print-key", false, "print a new WAITINGROOM_KEY value and exit")
-	if err := fs.Parse(args); err != nil {
+	o, printKey, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
-	if *printKey {
+	if printKey {
 		k, err := token.GenerateKey("k1")
 		if err != nil {
 			return err
@@ -98,9 +110,154 @@ func run(args []string) error {
 	return nil
 }
 
+// parseFlags reads the command line; printKey is -print-key.
+func parseFlags(args []string) (o options, printKey bool, err error) {
+	fs := flag.NewFlagSet("booking", flag.ContinueOnError)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.IntVar(&o.total, "total-active", 2, "TotalActiveUsers: visitors on the site at once")
+	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
+	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
+	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
+	fs.TextVar(&o.method, "method", waitingroom.FIFO, "QueueingMethod: fifo, random, passthrough or reject")
+	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
+	fs.Var(&o.eventStart, "event-start", "schedule the event \""+eventName+"\" opening the booking at this time: an RFC 3339 time (2026-11-26T09:00:00Z) or a duration from now (30s, 5m)")
+	fs.Var(&o.eventEnd, "event-end", "end of the event, as for -event-start (default: -event-start plus "+defaultEventLength.String()+")")
+	fs.Var(&o.prequeueStart, "prequeue-start", "open the event's pre-queue at this time, as for -event-start and no later; visitors from then on wait for the start (default: no pre-queue)")
+	fs.BoolVar(&o.shuffle, "shuffle", false, "ShuffleAtEventStart: let the pre-queued visitors in in a random order at the start")
+	fs.IntVar(&o.eventTotal, "event-total-active", 0, "TotalActiveUsers during the event, with -event-new-per-minute (default: the room's)")
+	fs.IntVar(&o.eventPerMinute, "event-new-per-minute", 0, "NewUsersPerMinute during the event, with -event-total-active (default: the room's)")
+	pk := fs.Bool("print-key", false, "print a new WAITINGROOM_KEY value and exit")
+	if err := fs.Parse(args); err != nil {
+		return options{}, false, err
+	}
+	if fs.NArg() > 0 {
+		return options{}, false, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if !o.eventStart.set {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"-prequeue-start", o.prequeueStart.set},
+			{"-event-end", o.eventEnd.set},
+			{"-shuffle", o.shuffle},
+			{"-event-total-active", o.eventTotal != 0},
+			{"-event-new-per-minute", o.eventPerMinute != 0},
+		} {
+			if f.set {
+				return options{}, false, fmt.Errorf("%s needs -event-start", f.name)
+			}
+		}
+	}
+	if (o.eventTotal == 0) != (o.eventPerMinute == 0) {
+		return options{}, false, errors.New("set -event-total-active and -event-new-per-minute together, or neither")
+	}
+	return o, *pk, nil
+}
+
+// when is an instant given on the command line: an RFC 3339 time, or a duration from the
+// time the program starts (read on build's clock).
+type when struct {
+	set   bool
+	abs   bool
+	at    time.Time     // when abs
+	after time.Duration // when not abs
+}
+
+func (w *when) String() string {
+	switch {
+	case w == nil || !w.set:
+		return ""
+	case w.abs:
+		return w.at.Format(time.RFC3339Nano)
+	}
+	return w.after.String()
+}
+
+func (w *when) Set(s string) error {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		*w = when{set: true, abs: true, at: t}
+		return nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		*w = when{set: true, after: d}
+		return nil
+	}
+	return errors.New("want an RFC 3339 time such as 2026-11-26T09:00:00Z or a duration from now such as 30s or 5m")
+}
+
+// from is the instant, taking durations from now.
+func (w when) from(now time.Time) time.Time {
+	if w.abs {
+		return w.at
+	}
+	return now.Add(w.after)
+}
+
+// event is the scheduled event the options ask for at now, or nil.
+func (o options) event(now time.Time) *waitingroom.Event {
+	if !o.eventStart.set {
+		return nil
+	}
+	e := &waitingroom.Event{
+		Name:                eventName,
+		Start:               o.eventStart.from(now),
+		ShuffleAtEventStart: o.shuffle,
+		TotalActiveUsers:    o.eventTotal,
+		NewUsersPerMinute:   o.eventPerMinute,
+	}
+	if o.prequeueStart.set {
+		e.PrequeueStart = o.prequeueStart.from(now)
+	}
+	e.End = e.Start.Add(defaultEventLength)
+	if o.eventEnd.set {
+		e.End = o.eventEnd.from(now)
+	}
+	return e
+}
+
+// describe is e for the log.
+func describe(e waitingroom.Event, now time.Time) string {
+	rel := func(t time.Time) string {
+		d := t.Sub(now).Round(time.Second)
+		if d >= 0 {
+			return fmt.Sprintf("%s (in %v)", t.Format(time.RFC3339), d)
+		}
+		return fmt.Sprintf("%s (%v ago)", t.Format(time.RFC3339), -d)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "event %q: ", e.Name)
+	if !e.PrequeueStart.IsZero() {
+		fmt.Fprintf(&b, "pre-queue from %s, ", rel(e.PrequeueStart))
+	}
+	fmt.Fprintf(&b, "booking opens %s, ends %s", rel(e.Start), rel(e.End))
+	if e.ShuffleAtEventStart {
+		b.WriteString("; pre-queued visitors go in in a random order")
+	}
+	if e.TotalActiveUsers != 0 {
+		fmt.Fprintf(&b, "; %d active, %d per minute during the event", e.TotalActiveUsers, e.NewUsersPerMinute)
+	}
+	if !e.End.After(now) {
+		b.WriteString("; it is over already")
+	}
+	return b.String()
+}
+
 // build assembles the app behind its waiting room; clock is the memory store's and the app's
 // clock (tests pass a simulated one).
+// Durations in the event's flags are taken from clock's time now.
 func build(o options, clock func() time.Time) (http.Handler, error) {
+	cfg := waitingroom.Config{
+		TotalActiveUsers:  o.total,
+		NewUsersPerMinute: o.perMinute,
+		SessionDuration:   o.session,
+		RefreshInterval:   o.refresh,
+		QueueingMethod:    o.method,
+	}
+	now := clock()
+	if e := o.event(now); e != nil {
+		cfg.Events = []waitingroom.Event{*e}
+	}
 	st, err := openStore(o.store, clock)
 	if err != nil {
 		return nil, err
@@ -109,15 +266,12 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	room, err := waitingroom.New("booking", st, waitingroom.Config{
-		TotalActiveUsers:  o.total,
-		NewUsersPerMinute: o.perMinute,
-		SessionDuration:   o.session,
-		RefreshInterval:   o.refresh,
-		QueueingMethod:    o.method,
-	}, waitingroom.WithKeys(keys...), waitingroom.WithClock(clock))
+	room, err := waitingroom.New("booking", st, cfg, waitingroom.WithKeys(keys...), waitingroom.WithClock(clock))
 	if err != nil {
 		return nil, err
+	}
+	for _, e := range room.Events() {
+		log.Printf("booking: %s", describe(e, now))
 	}
 	app := newApp()
 	return middleware.Protect(room, app.routes(),
@@ -210,9 +364,36 @@ func validSlot(s string) bool {
 	return false
 }
 
+// until writes a time to come in whole seconds under a minute, else in minutes, rounding up.
+func until(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d <= 0:
+		return "a moment"
+	case d <= time.Minute:
+		return plural(int64((d+time.Second-1)/time.Second), "second")
+	case d <= 2*time.Hour:
+		return plural(int64((d+time.Minute-1)/time.Minute), "minute")
+	}
+	h, m := int64(d/time.Hour), int64((d%time.Hour+time.Minute-1)/time.Minute)
+	if m == 60 {
+		h, m = h+1, 0
+	}
+	if m == 0 {
+		return plural(h, "hour")
+	}
+	return plural(h, "hour") + " " + plural(m, "minute")
+}
+
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"slots":   func() []string { return slots },
 	"seconds": func(d time.Duration) int { return int(d / time.Second) },
+	"until":   until,
 }).Parse(`
 {{define "head"}}<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width"><title>Vaccine booking</title>
@@ -229,10 +410,18 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 <p class="box">{{.Name}}, your vaccination is booked for <strong>{{.Slot}}</strong>.
 Booking number {{.Number}}.</p></body></html>{{end}}
 {{define "waiting"}}{{template "head"}}{{if .RefreshInterval}}<meta http-equiv="refresh" content="{{seconds .RefreshInterval}}">{{end}}</head>
-<body><h1>You are in the queue</h1>
+<body>{{if .EventPrequeueing}}<h1>Booking is not open yet</h1>
+<div class="box"><p>Booking opens in</p><p class="big" id="opens">{{until .TimeUntilEventStart}}</p>
+{{if .ShuffleAtEventStart}}<p id="shuffle">When it opens, everyone waiting here is let in in a random order, so there
+is no need to hurry: coming earlier does not put you ahead.{{with .UsersAhead}} Others waiting: <strong id="others">{{.}}</strong>.{{end}}</p>
+{{else}}<p>When it opens, people are let in in the order they came. People ahead of you:
+<strong id="ahead">{{.UsersAhead}}</strong></p>{{end}}</div>
+{{else}}<h1>You are in the queue</h1>
 <div class="box">{{if .QueueAll}}<p>Booking is paused for a moment. Keep this page open.</p>
 {{else}}<p>People ahead of you</p><p class="big" id="ahead">{{.UsersAhead}}</p>
-<p>Estimated wait: <strong id="wait">{{.Wait.Format}}</strong></p>{{end}}</div>
+<p>Estimated wait: <strong id="wait">{{.Wait.Format}}</strong></p>{{end}}
+{{if and .EventActive .ShuffleAtEventStart}}<p id="shuffle">Those who waited before booking opened go in first, in a random order;
+later arrivals follow in the order they came.</p>{{end}}</div>{{end}}
 <p>Keep this page open; it refreshes every {{seconds .RefreshInterval}} seconds and takes you to the
 booking form when it is your turn. Reloading does not lose your place.</p></body></html>{{end}}
 `))

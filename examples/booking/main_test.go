@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 
+	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/token"
 )
 
@@ -74,9 +76,222 @@ func TestBookingWalkthrough(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-store", "mongodb://x"}, {"-total-active", "0"}, {"-nope"}, {"-method", "lifo"}} {
+	for _, args := range [][]string{
+		{"-store", "mongodb://x"}, {"-total-active", "0"}, {"-nope"}, {"-method", "lifo"},
+		{"-event-start", "tomorrow"}, {"-event-start", "2m", "-event-end", "2026-11-26 10:00"},
+		{"-prequeue-start", "0s"}, {"-shuffle"},
+		{"-event-start", "2m", "-event-total-active", "5"},
+		{"-event-start", "2m", "-prequeue-start", "3m"},
+	} {
 		if err := run(args); err == nil {
 			t.Errorf("run(%q) succeeded", args)
+		}
+	}
+}
+
+// TestEventFlags checks that the event's times are read as RFC 3339 times or as durations
+// from build's clock, and that the event reaches the room.
+func TestEventFlags(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		args          []string
+		pre, start    time.Time // pre zero: no pre-queue
+		end           time.Time
+		shuffle       bool
+		total, perMin int
+	}{
+		{
+			args:  []string{"-event-start", "2m"},
+			start: now.Add(2 * time.Minute), end: now.Add(2*time.Minute + time.Hour),
+		},
+		{
+			args: []string{"-prequeue-start", "0s", "-event-start", "2m", "-shuffle", "-event-total-active", "5", "-event-new-per-minute", "5"},
+			pre:  now, start: now.Add(2 * time.Minute), end: now.Add(2*time.Minute + time.Hour),
+			shuffle: true, total: 5, perMin: 5,
+		},
+		{
+			args: []string{"-prequeue-start", "2026-11-26T08:30:00Z", "-event-start", "2026-11-26T10:00:00+01:00", "-event-end", "90m"},
+			pre:  now.Add(-30 * time.Minute), start: now, end: now.Add(90 * time.Minute),
+		},
+		{
+			args:  []string{"-event-start", "-1m30s", "-event-end=2026-11-26T11:00:00.5Z"},
+			start: now.Add(-90 * time.Second), end: now.Add(2*time.Hour + 500*time.Millisecond),
+		},
+	} {
+		o, _, err := parseFlags(tt.args)
+		if err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		e := o.event(now)
+		if e == nil {
+			t.Errorf("%q: no event", tt.args)
+			continue
+		}
+		if e.Name != eventName || !e.PrequeueStart.Equal(tt.pre) || !e.Start.Equal(tt.start) || !e.End.Equal(tt.end) ||
+			e.ShuffleAtEventStart != tt.shuffle || e.TotalActiveUsers != tt.total || e.NewUsersPerMinute != tt.perMin {
+			t.Errorf("%q: got %+v", tt.args, *e)
+		}
+		if _, err := build(o, func() time.Time { return now }); err != nil {
+			t.Errorf("%q: build: %v", tt.args, err)
+		}
+	}
+
+	// No event flags: no event, as before.
+	o, _, err := parseFlags(nil)
+	if err != nil || o.event(now) != nil || o.store != "memory" || o.method != waitingroom.FIFO {
+		t.Errorf("defaults: %+v, %v", o, err)
+	}
+}
+
+func TestBadEventFlags(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-event-start", "tomorrow"}, `invalid value "tomorrow" for flag -event-start: want an RFC 3339 time`},
+		{[]string{"-event-start", "5"}, "or a duration from now such as 30s"},
+		{[]string{"-event-start", "2m", "-prequeue-start", "2026-11-26"}, "flag -prequeue-start"},
+		{[]string{"-event-start", "2m", "-event-end", ""}, "flag -event-end"},
+		{[]string{"-prequeue-start", "0s"}, "-prequeue-start needs -event-start"},
+		{[]string{"-event-end", "1h"}, "-event-end needs -event-start"},
+		{[]string{"-shuffle"}, "-shuffle needs -event-start"},
+		{[]string{"-event-total-active", "5", "-event-new-per-minute", "5"}, "-event-total-active needs -event-start"},
+		{[]string{"-event-start", "2m", "-event-total-active", "5"}, "set -event-total-active and -event-new-per-minute together"},
+		{[]string{"-event-start", "2m", "-event-new-per-minute", "5"}, "set -event-total-active and -event-new-per-minute together"},
+		// The room's validation.
+		{[]string{"-event-start", "2m", "-prequeue-start", "3m"}, "PrequeueStart (2026-11-26T09:03:00Z) is after Start (2026-11-26T09:02:00Z)"},
+		{[]string{"-event-start", "2m", "-event-end", "2m30s"}, "must be at least a minute after Start"},
+		{[]string{"-event-start", "2m", "-event-end", "1m"}, "must be at least a minute after Start"},
+		{[]string{"-event-start", "2m", "-event-total-active", "-1", "-event-new-per-minute", "-1"}, "must be positive"},
+		{[]string{"-event-start", "2m", "-event-total-active", "2", "-event-new-per-minute", "5"}, "NewUsersPerMinute (5) exceeds TotalActiveUsers (2)"},
+	} {
+		o, _, err := parseFlags(tt.args)
+		if err == nil {
+			_, err = build(o, func() time.Time { return now })
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: got error %v, want one with %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestEventWalkthrough pre-queues two visitors for a booking that opens in two minutes with
+// a shuffle: both get the "not open yet" page, then at the start one of them (at random)
+// gets the form and the other waits for the next admission.
+func TestEventWalkthrough(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	o, _, err := parseFlags([]string{"-total-active", "1", "-new-per-minute", "1",
+		"-prequeue-start", "0s", "-event-start", "2m", "-shuffle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := build(o, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	alice, bob := client(t), client(t)
+
+	code, body := get(t, alice, srv.URL+"/")
+	if code != 200 || !strings.Contains(body, "Booking is not open yet") || !strings.Contains(body, `id="opens">2 minutes<`) ||
+		!strings.Contains(body, "random order") || strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice in the pre-queue: %d %q", code, body)
+	}
+	clk.Advance(75 * time.Second)
+	code, body = get(t, bob, srv.URL+"/")
+	if code != 200 || !strings.Contains(body, "Booking is not open yet") || !strings.Contains(body, `id="opens">45 seconds<`) {
+		t.Fatalf("bob in the pre-queue: %d %q", code, body)
+	}
+	// Nobody is let in before the start, whatever the room's limits.
+	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Booking is not open yet") {
+		t.Fatalf("alice before the start: %q", body)
+	}
+	st := getJSON(t, alice, srv.URL+"/")
+	if st["isEventPrequeueing"] != true || st["shuffleAtEventStart"] != true || !(st["timeUntilEventStart"].(float64) > 0) {
+		t.Fatalf("alice's JSON status in the pre-queue: %v", st)
+	}
+
+	clk.Advance(46 * time.Second) // past the start
+	_, a := get(t, alice, srv.URL+"/")
+	_, b := get(t, bob, srv.URL+"/")
+	aIn, bIn := strings.Contains(a, "Book your vaccination"), strings.Contains(b, "Book your vaccination")
+	if aIn == bIn {
+		t.Fatalf("one of the two should be let in at the start, alice: %q, bob: %q", a, b)
+	}
+	waiting, waiter, booker := b, bob, alice
+	if bIn {
+		waiting, waiter, booker = a, alice, bob
+	}
+	if !strings.Contains(waiting, "You are in the queue") || !strings.Contains(waiting, `id="ahead">0<`) ||
+		!strings.Contains(waiting, `id="shuffle"`) || strings.Contains(waiting, "not open yet") {
+		t.Fatalf("the other pre-queued visitor should be next: %q", waiting)
+	}
+	if st := getJSON(t, waiter, srv.URL+"/"); st["isEventActive"] != true || st["isEventPrequeueing"] != false {
+		t.Fatalf("JSON status in the event: %v", st)
+	}
+	// The one let in books, which frees the slot; the room admits one a minute, so the other
+	// gets in a minute after the first.
+	resp, err := booker.PostForm(srv.URL+"/reserve", url.Values{"name": {"First"}, "slot": {"09:00"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("booking in the event: %d", resp.StatusCode)
+	}
+	clk.Advance(61 * time.Second)
+	if _, body := get(t, waiter, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("the second pre-queued visitor a minute after the start: %q", body)
+	}
+}
+
+// TestEventPrequeueFIFO pre-queues a visitor without a shuffle: the page shows the place in
+// line and no random order, and at the start the visitor gets the form.
+func TestEventPrequeueFIFO(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	o, _, err := parseFlags([]string{"-prequeue-start", "0s", "-event-start", "2026-11-26T09:30:00Z",
+		"-event-total-active", "5", "-event-new-per-minute", "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := build(o, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	alice := client(t)
+	code, body := get(t, alice, srv.URL+"/")
+	if code != 200 || !strings.Contains(body, "Booking is not open yet") || !strings.Contains(body, `id="opens">30 minutes<`) ||
+		!strings.Contains(body, `id="ahead">0<`) || strings.Contains(body, "random") {
+		t.Fatalf("alice in the pre-queue: %d %q", code, body)
+	}
+	st := getJSON(t, alice, srv.URL+"/")
+	if st["isEventPrequeueing"] != true || st["timeUntilEventStart"] != 30.0 || st["shuffleAtEventStart"] != false {
+		t.Fatalf("alice's JSON status in the pre-queue: %v", st)
+	}
+	clk.Advance(30 * time.Minute)
+	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice at the start: %q", body)
+	}
+}
+
+func TestUntil(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "a moment", time.Second: "1 second", 1500 * time.Millisecond: "2 seconds", 45 * time.Second: "45 seconds",
+		time.Minute: "60 seconds", 61 * time.Second: "2 minutes", 30 * time.Minute: "30 minutes", 2 * time.Hour: "120 minutes",
+		2*time.Hour + time.Second: "2 hours 1 minute", 3*time.Hour + 59*time.Minute + time.Second: "4 hours",
+		26 * time.Hour: "26 hours",
+	} {
+		if got := until(d); got != want {
+			t.Errorf("until(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
@@ -148,6 +363,28 @@ func TestTwoProcessesShareOneRoom(t *testing.T) {
 	if _, body := get(t, bob, srv[0].URL+"/"); !strings.Contains(body, "Book your vaccination") {
 		t.Fatalf("bob on instance 0 after alice booked: %q", body)
 	}
+}
+
+// getJSON asks for the room's status as JSON, as an app's script would.
+func getJSON(t *testing.T, c *http.Client, u string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Room map[string]any `json:"cfWaitingRoom"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.Room == nil {
+		t.Fatalf("GET %s as JSON: %d, %v", u, resp.StatusCode, err)
+	}
+	return v.Room
 }
 
 func mustURL(t *testing.T, s string) *url.URL {
