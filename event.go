@@ -208,6 +208,13 @@ func validEvents(c *Config, base phase, renewSet bool, room string, codec *token
 			return nil, bad("unknown QueueingMethod %v", *e.QueueingMethod)
 		}
 		names[e.Name] = true
+		// The room keeps its own copies: a caller changing its values later changes nothing.
+		if e.DisableSessionRenewal != nil {
+			e.DisableSessionRenewal = ptrTo(*e.DisableSessionRenewal)
+		}
+		if e.QueueingMethod != nil {
+			e.QueueingMethod = ptrTo(*e.QueueingMethod)
+		}
 
 		p := base
 		p.capacity, p.perMinute = c.TotalActiveUsers, c.NewUsersPerMinute
@@ -249,3 +256,5 @@ func validEvents(c *Config, base phase, renewSet bool, room string, codec *token
 	c.Events = evs
 	return out, nil
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -10,6 +10,10 @@
 // package middleware keeps them in cookies and renders nothing itself: the host's waiting page
 // reads the Status from the request context.
 //
+// A booking that opens at a fixed minute is an Event: a pre-queue before it, a fair (or
+// shuffled) order at its start, its own limits, and passes from before it that do not count
+// inside it.
+//
 // Costs: a join or a poll is one store round trip; a poll earlier than the refresh interval
 // allows is answered from the ticket with none; an admitted request verifies its pass and
 // makes no store call, except a renewal at most once per RenewInterval.
@@ -20,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -209,7 +214,11 @@ func (r *Room) ID() string { return r.id }
 func (r *Room) Codec() *token.Codec { return r.codec }
 
 // Config returns the room's settings with defaults filled in.
-func (r *Room) Config() Config { return r.settings.Load().cfg }
+func (r *Room) Config() Config {
+	c := r.settings.Load().cfg
+	c.Events = slices.Clone(c.Events) // the room's own stay as they are
+	return c
+}
 
 // SetConfig validates cfg and applies it from the next request on. The visitors already
 // queued keep their places.
