@@ -227,3 +227,15 @@ func TestRandomOrderIsIndependentAtScale(t *testing.T) {
 		t.Errorf("rank correlation %.4f, want within ±%.4f", rho, limit)
 	}
 }
+
+// TestShuffleIsIndependentAtScale: 3,000 visitors pre-queued for a shuffled event, let in 60
+// at a time from its start; the rank correlation between ticket order and admission order
+// stays within four standard deviations of zero.
+func TestShuffleIsIndependentAtScale(t *testing.T) {
+	const n = 3000
+	rho := storetest.ShuffleRankCorrelation(t, newHarness(t), "shuffle", n, 60, 0x2545F4914F6C)
+	t.Logf("rank correlation over %d pre-queued visitors: %.4f", n, rho)
+	if limit := 4 / math.Sqrt(n-1); math.Abs(rho) > limit {
+		t.Errorf("rank correlation %.4f, want within ±%.4f", rho, limit)
+	}
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"math"
+	"testing"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -360,26 +361,32 @@ func testShuffleAtStart(r *roomTest) {
 
 // 18e. The shuffle is uniform: admission order is independent of ticket order (see 17a).
 func testShuffleUniform(r *roomTest) {
-	const (
-		n    = 300
-		c    = 60
-		seed = 0x9E3779B97F4A
-	)
-	l := limits()
-	ev := eventAt(r.h.Now(), time.Minute, 2*time.Minute, time.Hour, c, 1_000_000, time.Hour)
-	ev.Shuffle, ev.Seed = true, seed
-	l = r.withEvents(l, ev)
-	r.advanceTo(time.UnixMilli(ev.Prequeue))
-	var ws []store.Result
-	for range n {
-		ws = append(ws, r.joinEv(l))
-	}
-	r.advanceTo(time.UnixMilli(ev.Start))
-	rho := spearman(r.letIn(l, ws, nil, nil))
+	const n = 300
+	rho := ShuffleRankCorrelation(r.t, r.h, r.room, n, 60, 0x9E3779B97F4A)
 	r.t.Logf("rank correlation of admission and ticket order over %d pre-queued waiters: %.3f", n, rho)
 	if limit := 4 / math.Sqrt(n-1); math.Abs(rho) > limit {
 		r.t.Errorf("rank correlation of admission and ticket order %.3f, want within ±%.3f", rho, limit)
 	}
+}
+
+// ShuffleRankCorrelation pre-queues waiters in room for a shuffled event keyed by seed, lets
+// them in perRound at a time from its start (as RandomRankCorrelation does) and returns
+// Spearman's rank correlation between ticket order and the round each got in. It serves the
+// suite and stores' own larger runs.
+func ShuffleRankCorrelation(t *testing.T, h Harness, room string, waiters, perRound int, seed int64) float64 {
+	t.Helper()
+	r := &roomTest{t: t, h: h, ctx: t.Context(), room: room}
+	l := limits()
+	ev := eventAt(r.h.Now(), time.Minute, 2*time.Minute, 24*time.Hour, int64(perRound), 1_000_000, time.Hour)
+	ev.Shuffle, ev.Seed = true, seed
+	l = r.withEvents(l, ev)
+	r.advanceTo(time.UnixMilli(ev.Prequeue))
+	ws := make([]store.Result, 0, waiters)
+	for range waiters {
+		ws = append(ws, r.joinEv(l))
+	}
+	r.advanceTo(time.UnixMilli(ev.Start))
+	return spearman(r.letIn(l, ws, nil, nil))
 }
 
 // 18f. The shuffle passes abandoned places at no cost, in its order; whoever comes back
