@@ -222,14 +222,14 @@ func newStore(tb testing.TB, client *goredis.Client, prefix string) *redis.Store
 	return st
 }
 
-// scriptCounters are the server's counters of script calls: calls and their usec. They are
+// scriptCounters are the server's counters of library calls (FCALL, or EVALSHA and EVAL): calls and their usec. They are
 // server-wide: other clients of the server during a run would count too.
 type scriptCounters struct{ calls, usec int64 }
 
 func scriptTime(tb testing.TB, client *goredis.Client) scriptCounters {
 	var sc scriptCounters
 	for name, c := range commandStats(tb, client) {
-		if name == "evalsha" || name == "eval" {
+		if name == "evalsha" || name == "eval" || name == "fcall" {
 			sc.calls += c.calls
 			sc.usec += c.usec
 		}

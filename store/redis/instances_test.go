@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/middleware"
 	"github.com/waitingroom-go/waitingroom/store/redis"
 	"github.com/waitingroom-go/waitingroom/store/storetest"
@@ -155,73 +158,107 @@ func (c *commandCounter) take() []string {
 }
 
 // TestRoundTripsPerPath counts what each request sends to Redis: an admitted request
-// nothing, a poll one command, a join one command (EVALSHA; EVAL once before the server
-// has the script).
+// nothing, a poll one command, a join one command. That command is FCALL on a server with
+// Functions (which gets the library loaded on the first call: FCALL, FUNCTION LOAD, FCALL)
+// and EVALSHA on miniredis, which has none (the first call: FCALL refused, EVALSHA, EVAL).
 func TestRoundTripsPerPath(t *testing.T) {
-	m := miniredis.RunT(t)
-	m.SetTime(start)
-	clock := storetest.NewClock(start)
-	advance := func(d time.Duration) { clock.Advance(d); m.SetTime(clock.Now()) }
-	client := goredis.NewClient(&goredis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
-	defer client.Close()
-	counter := &commandCounter{}
-	client.AddHook(counter)
-	st, err := redis.New(client)
-	if err != nil {
-		t.Fatal(err)
+	type server struct {
+		client  *goredis.Client
+		advance func(time.Duration)
+		clock   *storetest.Clock
+		opts    []redis.Option
+		first   []string
+		each    string
 	}
-	room, err := waitingroom.New("count", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
-		waitingroom.WithKeys(testKey), waitingroom.WithClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
+	servers := map[string]func(t *testing.T) server{
+		"miniredis": func(t *testing.T) server {
+			m := miniredis.RunT(t)
+			m.SetTime(start)
+			clock := storetest.NewClock(start)
+			c := goredis.NewClient(&goredis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
+			t.Cleanup(func() { c.Close() })
+			return server{c, func(d time.Duration) { clock.Advance(d); m.SetTime(clock.Now()) }, clock, nil,
+				[]string{"fcall", "evalsha", "eval"}, "evalsha"}
+		},
 	}
-	h := middleware.Protect(room, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	get := func(cookie string) *http.Response {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		if cookie != "" {
-			r.AddCookie(&http.Cookie{Name: "wr_count", Value: cookie})
+	if addr := os.Getenv("WAITINGROOM_REDIS_ADDR"); addr != "" {
+		servers["redis"] = func(t *testing.T) server {
+			clock := storetest.NewClock(start)
+			c := goredis.NewClient(&goredis.Options{Addr: addr, ContextTimeoutEnabled: true})
+			t.Cleanup(func() { c.Close() }) // after the keys are deleted
+			// Our own library only; other tests on this server load it again as they need.
+			c.FunctionDelete(t.Context(), redis.LibName)
+			prefix := "wrtest-" + randomHex(6)
+			t.Cleanup(func() { deletePrefix(t, c, prefix) })
+			return server{c, clock.Advance, clock, []redis.Option{redis.WithPrefix(prefix), redis.WithClock(clock.Now)},
+				[]string{"fcall", "function", "fcall"}, "fcall"}
 		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w.Result()
+	} else {
+		t.Log("real Redis skipped: set WAITINGROOM_REDIS_ADDR=127.0.0.1:6379 to count on it too")
 	}
-	cookie := func(resp *http.Response, old string) string {
-		for _, c := range resp.Cookies() {
-			if c.Name == "wr_count" {
-				return c.Value
+	for name, mk := range servers {
+		t.Run(name, func(t *testing.T) {
+			sv := mk(t)
+			counter := &commandCounter{}
+			sv.client.AddHook(counter)
+			st, err := redis.New(sv.client, sv.opts...)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		return old
-	}
-	a := cookie(get(""), "") // first call: the script is loaded (EVALSHA, then EVAL)
-	if cmds := counter.take(); len(cmds) != 2 || cmds[0] != "evalsha" || cmds[1] != "eval" {
-		t.Fatalf("first join: %v, want evalsha then eval", cmds)
-	}
-	b := cookie(get(""), "")
-	if cmds := counter.take(); len(cmds) != 1 || cmds[0] != "evalsha" {
-		t.Fatalf("join: %v, want one evalsha", cmds)
-	}
-	for range 5 {
-		advance(5 * time.Second)
-		get(a)
-		if cmds := counter.take(); len(cmds) != 0 {
-			t.Fatalf("admitted request: %v, want none", cmds)
-		}
-	}
-	advance(20 * time.Second)
-	b = cookie(get(b), b)
-	if cmds := counter.take(); len(cmds) != 1 || cmds[0] != "evalsha" {
-		t.Fatalf("poll: %v, want one evalsha", cmds)
-	}
-	advance(5 * time.Second)
-	get(b)
-	if cmds := counter.take(); len(cmds) != 0 {
-		t.Fatalf("early poll: %v, want none", cmds)
-	}
-	advance(time.Minute) // past RenewInterval: one renewal
-	get(a)
-	if cmds := counter.take(); len(cmds) != 1 || cmds[0] != "evalsha" {
-		t.Fatalf("renewal: %v, want one evalsha", cmds)
+			room, err := waitingroom.New("count", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+				waitingroom.WithKeys(testKey), waitingroom.WithClock(sv.clock.Now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := middleware.Protect(room, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+			get := func(cookie string) *http.Response {
+				r := httptest.NewRequest(http.MethodGet, "/", nil)
+				if cookie != "" {
+					r.AddCookie(&http.Cookie{Name: "wr_count", Value: cookie})
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w.Result()
+			}
+			cookie := func(resp *http.Response, old string) string {
+				for _, c := range resp.Cookies() {
+					if c.Name == "wr_count" {
+						return c.Value
+					}
+				}
+				return old
+			}
+			one := func(what string) {
+				t.Helper()
+				if cmds := counter.take(); len(cmds) != 1 || cmds[0] != sv.each {
+					t.Fatalf("%s: %v, want one %s", what, cmds, sv.each)
+				}
+			}
+			a := cookie(get(""), "")
+			if cmds := counter.take(); !slices.Equal(cmds, sv.first) {
+				t.Fatalf("first join: %v, want %v", cmds, sv.first)
+			}
+			b := cookie(get(""), "")
+			one("join")
+			for range 5 {
+				sv.advance(5 * time.Second)
+				get(a)
+				if cmds := counter.take(); len(cmds) != 0 {
+					t.Fatalf("admitted request: %v, want none", cmds)
+				}
+			}
+			sv.advance(20 * time.Second)
+			b = cookie(get(b), b)
+			one("poll")
+			sv.advance(5 * time.Second)
+			get(b)
+			if cmds := counter.take(); len(cmds) != 0 {
+				t.Fatalf("early poll: %v, want none", cmds)
+			}
+			sv.advance(time.Minute) // past RenewInterval: one renewal
+			get(a)
+			one("renewal")
+		})
 	}
 }
 
@@ -290,6 +327,28 @@ func TestNewRefusesClientsWithoutDeadlines(t *testing.T) {
 	for _, p := range []string{"", "a{b", "x}"} {
 		if _, err := redis.New(cc, redis.WithPrefix(p)); !errors.Is(err, redis.ErrPrefix) {
 			t.Errorf("WithPrefix(%q): %v, want ErrPrefix", p, err)
+		}
+	}
+}
+
+// TestNoFunctionsForThisUser: a server whose ACL denies this client FCALL and FUNCTION still
+// serves the room, through scripts.
+func TestNoFunctionsForThisUser(t *testing.T) {
+	admin := realClient(t)
+	user, pass := "wrtest-"+randomHex(6), randomHex(12)
+	ctx := t.Context()
+	if err := admin.Do(ctx, "ACL", "SETUSER", user, "on", ">"+pass, "~*", "+@all", "-fcall", "-function").Err(); err != nil {
+		t.Skipf("cannot make an ACL user here: %v", err)
+	}
+	t.Cleanup(func() { admin.Do(context.Background(), "ACL", "DELUSER", user) })
+	c := goredis.NewClient(&goredis.Options{Addr: os.Getenv("WAITINGROOM_REDIS_ADDR"), Username: user, Password: pass, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { c.Close() })
+	h := realHarness(t, c)
+	l := admission.Limits{Capacity: 1, PerMinute: 1, Session: time.Minute, Renewal: true, Hold: time.Minute, Grace: 20 * time.Second}
+	for i := range 3 {
+		res, err := h.Store.Join(ctx, "acl", l)
+		if err != nil || res.Admitted != (i == 0) {
+			t.Fatalf("join %d without Functions: %+v, %v", i, res, err)
 		}
 	}
 }

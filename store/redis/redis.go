@@ -1,9 +1,14 @@
 // Package redis is a store.Store on Redis, so that many app instances share one waiting room:
 // a single server, Sentinel (a failover client) or a Redis Cluster.
 //
-// Every operation is one Lua script, run with EVALSHA (EVAL once when the server does not
-// have it yet): one round trip, atomic, on the server's clock (TIME), so app instances whose
-// clocks disagree admit exactly as one process would. All keys of a room share one hash tag,
+// Every operation is one call of a Lua library, room.lua: one round trip, atomic, on the
+// server's clock (TIME), so app instances whose clocks disagree admit exactly as one process
+// would. On Redis 7 the library is a Redis Function (FCALL; the store loads it with FUNCTION
+// LOAD on every primary when a server lacks it, say after a restart), so its Lua functions
+// are created once, not on every call; where Functions are missing (Redis 6, miniredis) it
+// runs as a script with EVALSHA (EVAL once when the server does not have it yet). The
+// library's name carries a hash of its code, so instances of different versions do not
+// replace each other's. All keys of a room share one hash tag,
 // prefix:{room}:..., so a script never crosses Cluster slots. Every key has a TTL; an idle
 // room disappears by itself. No operation uses KEYS or SCAN.
 //
@@ -16,11 +21,14 @@ package redis
 
 import (
 	"context"
+	"crypto/sha1"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -34,6 +42,7 @@ type Store struct {
 	client goredis.UniversalClient
 	prefix string
 	clock  func() time.Time
+	eval   atomic.Bool // the server has no Functions: run the library as a script
 }
 
 // Option configures a Store.
@@ -150,7 +159,70 @@ func Keys(prefix, room string) []string {
 //go:embed room.lua
 var roomLua string
 
-var script = goredis.NewScript(roomLua)
+var (
+	// library is room.lua as a Redis Function library, named (as is its one function) by a
+	// hash of its code.
+	libName = "waitingroom_" + codeHash(roomLua)
+	library = "#!lua name=" + libName + "\n" + roomLua +
+		"\nredis.register_function('" + libName + "', function(keys, args) return run(keys, args) end)\n"
+	// script is room.lua as a script, for servers without Functions.
+	script = goredis.NewScript(roomLua + "\nreturn run(KEYS, ARGV)\n")
+)
+
+func codeHash(code string) string {
+	h := sha1.Sum([]byte(code))
+	return hex.EncodeToString(h[:6])
+}
+
+// call runs the library once: FCALL, loading the library first where the server lacks it,
+// or the script where the server has no Functions.
+func (s *Store) call(ctx context.Context, keys []string, args []any) *goredis.Cmd {
+	if !s.eval.Load() {
+		cmd := s.client.FCall(ctx, libName, keys, args...)
+		err := cmd.Err()
+		switch {
+		case err == nil || errors.Is(err, goredis.Nil):
+			return cmd
+		case unsupported(err):
+			s.eval.Store(true)
+		case strings.Contains(err.Error(), "Function not found"):
+			if err := s.load(ctx); err != nil {
+				if !unsupported(err) {
+					cmd.SetErr(err)
+					return cmd
+				}
+				s.eval.Store(true)
+				break
+			}
+			return s.client.FCall(ctx, libName, keys, args...)
+		default:
+			return cmd
+		}
+	}
+	return script.Run(ctx, s.client, keys, args...)
+}
+
+// load puts the library on every primary (REPLACE: instances may race to it).
+func (s *Store) load(ctx context.Context) error {
+	one := func(ctx context.Context, c *goredis.Client) error {
+		return c.FunctionLoadReplace(ctx, library).Err()
+	}
+	switch c := s.client.(type) {
+	case *goredis.ClusterClient:
+		return c.ForEachMaster(ctx, one)
+	case *goredis.Ring:
+		return c.ForEachShard(ctx, one)
+	}
+	return s.client.FunctionLoadReplace(ctx, library).Err()
+}
+
+// unsupported reports whether err says the server has no Functions, or that this client
+// may not use them (an ACL without FCALL or FUNCTION): scripts then.
+func unsupported(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "unknown command") || strings.Contains(msg, "unknown subcommand") ||
+		strings.HasPrefix(msg, "noperm")
+}
 
 func (s *Store) run(ctx context.Context, op, room string, l admission.Limits, ref store.Ref) ([]int64, error) {
 	if err := ctx.Err(); err != nil {
@@ -172,7 +244,7 @@ func (s *Store) run(ctx context.Context, op, room string, l admission.Limits, re
 		args = append(args, e.Prequeue, e.Start, e.End, flag(e.Shuffle), e.Seed,
 			e.Capacity, e.PerMinute, e.Session.Milliseconds(), flag(e.Renewal), int(e.Method))
 	}
-	v, err := script.Run(ctx, s.client, Keys(s.prefix, room), args...).Int64Slice()
+	v, err := s.call(ctx, Keys(s.prefix, room), args).Int64Slice()
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		// At the context's deadline the client reports a bare i/o timeout, often a moment
 		// before the context itself says so; say why it stopped.

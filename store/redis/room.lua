@@ -17,110 +17,40 @@
 -- shuffle (0/1), seed, capacity, per minute, session ms, renewal (0/1), method.
 --
 -- Numbers leave as integers; every key gets a TTL when written.
-local op = ARGV[1]
-local cap, perMin = tonumber(ARGV[2]), tonumber(ARGV[3])
-local sessMs, renewal = tonumber(ARGV[4]), ARGV[5] == '1'
-local holdMs, graceMs = tonumber(ARGV[6]), tonumber(ARGV[7])
-local method, queueAll = tonumber(ARGV[8]), ARGV[9] == '1'
-local recoveryMs, lastEpoch = tonumber(ARGV[10]), tonumber(ARGV[11])
-local refN, refE = tonumber(ARGV[12]), tonumber(ARGV[13])
-local now = tonumber(ARGV[14])
-local KM, KS, KG, KR = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local base = string.sub(KM, 1, -2)
+--
+-- The file is a library: the functions below are created once, and run(KEYS, ARGV) does one
+-- operation. The store loads it as a Redis Function (FUNCTION LOAD, Redis 7) with a footer
+-- that registers run, so that Lua does not build some twenty closures on every call; where
+-- Functions are missing (miniredis, Redis 6) it runs as a script whose footer calls run.
 
 local BUCKET, SLOTS, MAXSCAN, CHUNK, PASSED, PICK_TRIES = 5000, 61, 1024, 4094, 2147483648, 16
 local RANDOM, PASSTHROUGH, REJECT = 1, 2, 3
-local HOLD_BUCKETS = math.floor((holdMs + BUCKET - 1) / BUCKET)
-local LIVE_TTL = holdMs + 2 * BUCKET + 1000
+local HASH_P = 67108859
 
-if now < 0 then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
-local m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx', 'ev')
-local epoch = tonumber(m[1])
-if not epoch then
-  if op == 'stats' then return {now, 0, 0, 0, 0} end
-  if op == 'release' then return {} end
-end
-
-local nxt, cursor, admitted, born, recoverUntil, recovering, prev
+-- One operation's state: run sets every one of these first, the functions read them.
+local op, cap, perMin, sessMs, renewal, holdMs, graceMs, method, queueAll, recoveryMs
+local lastEpoch, refN, refE, now, KM, KS, KG, KR, base, HOLD_BUCKETS, LIVE_TTL
+local m, epoch, created, nxt, cursor, admitted, born, recoverUntil, recovering, prev, b, slot
 -- Running totals: live waiters of this epoch (liveSum) and recovered (liveRec), the oldest
 -- bucket the meta hash may hold (lowBucket), grants in the window (win), the oldest window
 -- slot it may hold (lowSlot), the latest session or grant expiry (maxExp).
 local liveSum, liveRec, lowBucket, win, lowSlot, maxExp
-local created = not epoch
-if epoch then
-  nxt, cursor, admitted = tonumber(m[2]), tonumber(m[3]), tonumber(m[4])
-  prev = tonumber(m[5])
-  now = math.max(now, prev)
-  born, recoverUntil, recovering = tonumber(m[6]), tonumber(m[7]), m[8] == '1'
-  liveSum, liveRec, lowBucket = tonumber(m[9]), tonumber(m[10]), tonumber(m[11])
-  win, lowSlot, maxExp = tonumber(m[12]), tonumber(m[13]), tonumber(m[14])
-else
-  -- A new epoch: leftovers of an expired one must not count.
-  redis.call('DEL', KR, KS, KG)
-  epoch, nxt, cursor, admitted, born, recoverUntil, recovering = now, 0, 0, 0, now, 0, false
-  prev = now
-end
-local b = math.floor(now / BUCKET) + 1
-local slot = math.floor(now / 1000)
-
--- The event in force at now (admission.Limits.At): its limits replace the room's; in its
--- pre-queue nobody is admitted.
-local evStart, evShuffle, evSeed, prequeue
-for i = 0, (tonumber(ARGV[15]) or 0) - 1 do
-  local o = 16 + i * 10
-  if now < tonumber(ARGV[o + 2]) then
-    if now >= tonumber(ARGV[o + 1]) then
-      evStart, evShuffle, evSeed = tonumber(ARGV[o + 1]), ARGV[o + 3] == '1', tonumber(ARGV[o + 4])
-      cap, perMin, sessMs = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
-      renewal, method = ARGV[o + 8] == '1', tonumber(ARGV[o + 9])
-    elseif now >= tonumber(ARGV[o]) then
-      evStart, prequeue, queueAll = tonumber(ARGV[o + 1]), true, true
-    end
-    break
-  end
-end
 -- The latest event seen and its pre-queue (store/memory's room.ev...): start, tickets
--- [p0, p1) (p1 -1 while open), shuffle cursor, seed, shuffled (0/1). One field, read by the
--- same HMGET.
-local ev, evDirty = {0, 0, -1, 0, 0, 0}, false
-if m[15] and not created then
-  local i = 1
-  for x in string.gmatch(m[15], '[^:]+') do ev[i], i = tonumber(x), i + 1 end
-end
-if evStart then
-  if ev[1] ~= evStart then ev, evDirty = {evStart, nxt, -1, 0, 0, 0}, true end
-  if not prequeue and ev[3] < 0 then
-    -- The pre-queue closes. The cursor may have skipped abandoned places of it meanwhile.
-    ev[2] = math.max(ev[2], cursor)
-    ev[3], ev[5], evDirty = nxt, evSeed, true
-    ev[6] = (evShuffle and ev[3] > ev[2]) and 1 or 0
-    -- Sessions and grants from before the start are not valid inside the event.
-    redis.call('DEL', KS, KG)
-  end
-end
-local function shuffling() return ev[6] == 1 and cursor == ev[2] and ev[4] < ev[3] - ev[2] end
-if not liveSum then
-  -- A new room: nothing counted yet.
-  liveSum, liveRec, win, lowBucket, lowSlot, maxExp = 0, 0, 0, b, slot, 0
-end
+-- [p0, p1) (p1 -1 while open), shuffle cursor, seed, shuffled (0/1); one meta field.
+local ev, evDirty
+-- Session counts, read once per operation (by prune).
+local nS, nG, nR, wroteS, wroteG
 
 local function recover()
   if not recovering then recovering, recoverUntil = true, now + recoveryMs end
 end
-if created and lastEpoch > 0 and lastEpoch < epoch then
-  recover() -- the caller saw this room within the hold: the store lost it
-end
 local function noticeLoss()
   if now - born < holdMs then recover() end
 end
+local function shuffling() return ev[6] == 1 and cursor == ev[2] and ev[4] < ev[3] - ev[2] end
 local function older(e, n) return e > 0 and e < epoch and n >= 0 end
 
 -- admission's pickLane: rounds of cubing modulo a prime below 2^26 (products stay exact).
-local HASH_P = 67108859
 local function hashLane(e, a, t, l)
   local P = HASH_P
   local function cube(x) return x * x % P * x % P end
@@ -192,9 +122,6 @@ local function setSeen(e, n, v)
   redis.call('PEXPIRE', k, LIVE_TTL)
 end
 
--- Session counts, read once per operation.
-local nS, nG, nR
-local wroteS, wroteG = false, false
 
 -- prune drops expired sessions, and liveness buckets and window slots that aged out,
 -- subtracting them from the totals; once per operation, since time stands still within one.
@@ -540,26 +467,125 @@ local function save()
   if wroteG then redis.call('PEXPIRE', KG, graceMs + 1000) end
 end
 
-if op == 'join' then
-  local res = join()
-  save()
-  return res
-elseif op == 'poll' then
-  local res = poll()
-  save()
-  return res
-elseif op == 'renew' then
-  local res = renew()
-  save()
-  return res
-elseif op == 'release' then
-  local mem = member(refE, refN)
-  redis.call('ZREM', KS, mem)
-  redis.call('ZREM', KG, mem)
-  return {}
-elseif op == 'stats' then
-  prune()
-  save() -- pruning moved the totals
-  return {now, nS + nG, liveSum + liveRec, admitted, win}
+-- args reads the operation's arguments.
+local function args(KEYS, ARGV)
+  op = ARGV[1]
+  cap, perMin = tonumber(ARGV[2]), tonumber(ARGV[3])
+  sessMs, renewal = tonumber(ARGV[4]), ARGV[5] == '1'
+  holdMs, graceMs = tonumber(ARGV[6]), tonumber(ARGV[7])
+  method, queueAll = tonumber(ARGV[8]), ARGV[9] == '1'
+  recoveryMs, lastEpoch = tonumber(ARGV[10]), tonumber(ARGV[11])
+  refN, refE = tonumber(ARGV[12]), tonumber(ARGV[13])
+  now = tonumber(ARGV[14])
+  KM, KS, KG, KR = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+  base = string.sub(KM, 1, -2)
+  HOLD_BUCKETS = math.floor((holdMs + BUCKET - 1) / BUCKET)
+  LIVE_TTL = holdMs + 2 * BUCKET + 1000
+  if now < 0 then
+    local t = redis.call('TIME')
+    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
 end
-return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))
+
+-- load reads the room (m and epoch are read already), or starts a new epoch.
+local function load()
+  created = not epoch
+  nxt, cursor, admitted, born, recoverUntil, recovering, prev = nil, nil, nil, nil, nil, nil, nil
+  liveSum, liveRec, lowBucket, win, lowSlot, maxExp = nil, nil, nil, nil, nil, nil
+  nS, nG, nR, wroteS, wroteG = nil, nil, nil, false, false
+  if epoch then
+    nxt, cursor, admitted = tonumber(m[2]), tonumber(m[3]), tonumber(m[4])
+    prev = tonumber(m[5])
+    now = math.max(now, prev)
+    born, recoverUntil, recovering = tonumber(m[6]), tonumber(m[7]), m[8] == '1'
+    liveSum, liveRec, lowBucket = tonumber(m[9]), tonumber(m[10]), tonumber(m[11])
+    win, lowSlot, maxExp = tonumber(m[12]), tonumber(m[13]), tonumber(m[14])
+  else
+    -- A new epoch: leftovers of an expired one must not count.
+    redis.call('DEL', KR, KS, KG)
+    epoch, nxt, cursor, admitted, born, recoverUntil, recovering = now, 0, 0, 0, now, 0, false
+    prev = now
+  end
+  b = math.floor(now / BUCKET) + 1
+  slot = math.floor(now / 1000)
+  if not liveSum then
+    -- A new room: nothing counted yet.
+    liveSum, liveRec, win, lowBucket, lowSlot, maxExp = 0, 0, 0, b, slot, 0
+  end
+  if created and lastEpoch > 0 and lastEpoch < epoch then
+    recover() -- the caller saw this room within the hold: the store lost it
+  end
+end
+
+-- schedule applies the event in force at now (admission.Limits.At): its limits replace the
+-- room's; in its pre-queue nobody is admitted. It opens and closes the pre-queue.
+local function schedule(ARGV)
+  local evStart, evShuffle, evSeed, prequeue
+  for i = 0, (tonumber(ARGV[15]) or 0) - 1 do
+    local o = 16 + i * 10
+    if now < tonumber(ARGV[o + 2]) then
+      if now >= tonumber(ARGV[o + 1]) then
+        evStart, evShuffle, evSeed = tonumber(ARGV[o + 1]), ARGV[o + 3] == '1', tonumber(ARGV[o + 4])
+        cap, perMin, sessMs = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
+        renewal, method = ARGV[o + 8] == '1', tonumber(ARGV[o + 9])
+      elseif now >= tonumber(ARGV[o]) then
+        evStart, prequeue, queueAll = tonumber(ARGV[o + 1]), true, true
+      end
+      break
+    end
+  end
+  ev, evDirty = {0, 0, -1, 0, 0, 0}, false
+  if m[15] and not created then
+    local i = 1
+    for x in string.gmatch(m[15], '[^:]+') do
+      ev[i] = tonumber(x)
+      i = i + 1
+    end
+  end
+  if evStart then
+    if ev[1] ~= evStart then ev, evDirty = {evStart, nxt, -1, 0, 0, 0}, true end
+    if not prequeue and ev[3] < 0 then
+      -- The pre-queue closes. The cursor may have skipped abandoned places of it meanwhile.
+      ev[2] = math.max(ev[2], cursor)
+      ev[3], ev[5], evDirty = nxt, evSeed, true
+      ev[6] = (evShuffle and ev[3] > ev[2]) and 1 or 0
+      -- Sessions and grants from before the start are not valid inside the event.
+      redis.call('DEL', KS, KG)
+    end
+  end
+end
+
+local function run(KEYS, ARGV)
+  args(KEYS, ARGV)
+  m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx', 'ev')
+  epoch = tonumber(m[1])
+  if not epoch then
+    if op == 'stats' then return {now, 0, 0, 0, 0} end
+    if op == 'release' then return {} end
+  end
+  load()
+  schedule(ARGV)
+  if op == 'join' then
+    local res = join()
+    save()
+    return res
+  elseif op == 'poll' then
+    local res = poll()
+    save()
+    return res
+  elseif op == 'renew' then
+    local res = renew()
+    save()
+    return res
+  elseif op == 'release' then
+    local mem = member(refE, refN)
+    redis.call('ZREM', KS, mem)
+    redis.call('ZREM', KG, mem)
+    return {}
+  elseif op == 'stats' then
+    prune()
+    save() -- pruning moved the totals
+    return {now, nS + nG, liveSum + liveRec, admitted, win}
+  end
+  return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))
+end
