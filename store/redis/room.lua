@@ -26,6 +26,8 @@
 local BUCKET, SLOTS, MAXSCAN, CHUNK, PASSED, PICK_TRIES = 5000, 61, 1024, 4094, 2147483648, 16
 local RANDOM, PASSTHROUGH, REJECT = 1, 2, 3
 local HASH_P = 67108859
+-- The event state of a room that has seen none; never written (schedule replaces it first).
+local NO_EVENT = {0, 0, -1, 0, 0, 0}
 
 -- One operation's state: run sets every one of these first, the functions read them.
 local op, cap, perMin, sessMs, renewal, holdMs, graceMs, method, queueAll, recoveryMs
@@ -40,6 +42,10 @@ local liveSum, liveRec, lowBucket, win, lowSlot, maxExp
 local ev, evDirty
 -- Session counts, read once per operation (by prune).
 local nS, nG, nR, wroteS, wroteG
+-- Whether the recovered places' set may hold any (1) or surely holds none (0): most rooms
+-- never lose their store, and then prune need not count it. And the bucket in which a
+-- join last set the TTL of the newest liveness chunk (see join).
+local mayRecover, chunkTTLBucket
 
 local function recover()
   if not recovering then recovering, recoverUntil = true, now + recoveryMs end
@@ -115,11 +121,11 @@ local function getSeen(e, n)
   if #s < 4 then return 0 end
   return decode(s, 1)
 end
-local function setSeen(e, n, v)
+local function setSeen(e, n, v, keepTTL)
   local k = chunkKey(e, n)
   redis.call('SETRANGE', k, (n % CHUNK) * 4, string.char(math.floor(v / 16777216) % 256,
     math.floor(v / 65536) % 256, math.floor(v / 256) % 256, v % 256))
-  redis.call('PEXPIRE', k, LIVE_TTL)
+  if not keepTTL then redis.call('PEXPIRE', k, LIVE_TTL) end
 end
 
 
@@ -129,7 +135,11 @@ local function prune()
   if nS then return end
   redis.call('ZREMRANGEBYSCORE', KS, '-inf', now)
   redis.call('ZREMRANGEBYSCORE', KG, '-inf', now)
-  nS, nG, nR = redis.call('ZCARD', KS), redis.call('ZCARD', KG), redis.call('ZCARD', KR)
+  nS, nG, nR = redis.call('ZCARD', KS), redis.call('ZCARD', KG), 0
+  if mayRecover == 1 then
+    nR = redis.call('ZCARD', KR)
+    if nR == 0 then mayRecover = 0 end
+  end
   local oldest = b - HOLD_BUCKETS
   if lowBucket < oldest then
     -- Buckets exist from lowBucket to the last operation's: at most a hold's worth.
@@ -344,7 +354,11 @@ local function join()
     -- room stays small.)
     redis.call('SET', chunkKey(epoch, n), string.rep('\0', CHUNK * 4), 'PX', LIVE_TTL)
   end
-  setSeen(epoch, n, b)
+  -- The newest chunk's TTL need not be set again within a bucket: set at any moment of
+  -- bucket b it outlasts every place written in b (LIVE_TTL allows a bucket more than the
+  -- hold). A chunk's first ticket always sets it.
+  setSeen(epoch, n, b, n % CHUNK ~= 0 and chunkTTLBucket == b)
+  chunkTTLBucket = b
   addLive(b, 1)
   step()
   local res = result(epoch, n)
@@ -365,6 +379,7 @@ local function poll()
       if v == 0 then
         redis.call('ZADD', KR, 0, rqMember(refE, refN))
         nR = nR + 1
+        mayRecover = 1
       else
         addLive(v, -1, true)
       end
@@ -428,13 +443,20 @@ local function renew()
   return {now, 1, exp}
 end
 
-local function save()
-  local args, k = {}, 0
-  local function put(name, i, v)
-    if created or v ~= tonumber(m[i]) then
-      args[k + 1], args[k + 2], k = name, v, k + 2
-    end
+-- The counters as load found them (by their place in the HMGET), and save's HSET
+-- arguments: tables made once and reused, like the functions.
+local found, changed, k = {}, {}, 0
+
+local function put(name, i, v)
+  if created or v ~= found[i] then
+    changed[k + 1] = name
+    changed[k + 2] = v
+    k = k + 2
   end
+end
+
+local function save()
+  k = 0
   put('n', 2, nxt)
   put('c', 3, cursor)
   put('a', 4, admitted)
@@ -445,6 +467,8 @@ local function save()
   put('wt', 12, win)
   put('wl', 13, lowSlot)
   put('sx', 14, maxExp)
+  put('rq', 16, mayRecover)
+  put('qb', 17, chunkTTLBucket)
   if created or recovering ~= (m[8] == '1') then
     put('e', 1, epoch)
     put('b', 6, born)
@@ -452,13 +476,15 @@ local function save()
     put('rc', 8, recovering and 1 or 0)
   end
   if evDirty then
-    args[k + 1], args[k + 2], k = 'ev', string.format('%.0f:%.0f:%.0f:%.0f:%.0f:%.0f', unpack(ev)), k + 2
+    changed[k + 1] = 'ev'
+    changed[k + 2] = string.format('%.0f:%.0f:%.0f:%.0f:%.0f:%.0f', unpack(ev))
+    k = k + 2
   end
-  if k > 0 then redis.call('HSET', KM, unpack(args)) end
+  if k > 0 then redis.call('HSET', KM, unpack(changed, 1, k)) end
   -- The room lives while anything in it does: like store/memory, it goes once it has no
   -- sessions and nobody has come for max(hold, 61 s) plus a bucket. The TTL is set once a
   -- bucket (5 s), a bucket longer: busy rooms skip a call.
-  if created or math.floor(now / BUCKET) ~= math.floor(prev / BUCKET) or maxExp ~= tonumber(m[14]) then
+  if created or math.floor(now / BUCKET) ~= math.floor(prev / BUCKET) or maxExp ~= found[14] then
     redis.call('PEXPIRE', KM, math.max(math.max(holdMs, SLOTS * 1000) + 2 * BUCKET + 1, maxExp - now + 1))
   end
   -- Sessions of different lengths (an event's, the room's) share the set: it lives as long
@@ -490,7 +516,6 @@ end
 -- load reads the room (m and epoch are read already), or starts a new epoch.
 local function load()
   created = not epoch
-  nxt, cursor, admitted, born, recoverUntil, recovering, prev = nil, nil, nil, nil, nil, nil, nil
   liveSum, liveRec, lowBucket, win, lowSlot, maxExp = nil, nil, nil, nil, nil, nil
   nS, nG, nR, wroteS, wroteG = nil, nil, nil, false, false
   if epoch then
@@ -500,11 +525,17 @@ local function load()
     born, recoverUntil, recovering = tonumber(m[6]), tonumber(m[7]), m[8] == '1'
     liveSum, liveRec, lowBucket = tonumber(m[9]), tonumber(m[10]), tonumber(m[11])
     win, lowSlot, maxExp = tonumber(m[12]), tonumber(m[13]), tonumber(m[14])
+    found[1], found[2], found[3], found[4], found[5] = epoch, nxt, cursor, admitted, prev
+    found[6], found[7], found[9], found[10], found[11] = born, recoverUntil, liveSum, liveRec, lowBucket
+    found[12], found[13], found[14] = win, lowSlot, maxExp
+    -- Rooms saved before these two fields existed: assume the worst.
+    mayRecover, chunkTTLBucket = tonumber(m[16]) or 1, tonumber(m[17]) or 0
+    found[16], found[17] = mayRecover, chunkTTLBucket
   else
     -- A new epoch: leftovers of an expired one must not count.
     redis.call('DEL', KR, KS, KG)
     epoch, nxt, cursor, admitted, born, recoverUntil, recovering = now, 0, 0, 0, now, 0, false
-    prev = now
+    prev, mayRecover, chunkTTLBucket = now, 0, 0
   end
   b = math.floor(now / BUCKET) + 1
   slot = math.floor(now / 1000)
@@ -534,8 +565,9 @@ local function schedule(ARGV)
       break
     end
   end
-  ev, evDirty = {0, 0, -1, 0, 0, 0}, false
+  ev, evDirty = NO_EVENT, false
   if m[15] and not created then
+    ev = {0, 0, -1, 0, 0, 0}
     local i = 1
     for x in string.gmatch(m[15], '[^:]+') do
       ev[i] = tonumber(x)
@@ -557,7 +589,7 @@ end
 
 local function run(KEYS, ARGV)
   args(KEYS, ARGV)
-  m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx', 'ev')
+  m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx', 'ev', 'rq', 'qb')
   epoch = tonumber(m[1])
   if not epoch then
     if op == 'stats' then return {now, 0, 0, 0, 0} end

@@ -1,0 +1,101 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+
+	"github.com/waitingroom-go/waitingroom/store"
+)
+
+// BenchmarkInterleaved runs redis_rate's Allow, Poll and Join by turns, a slice of time
+// each, on the same goroutines, and reports each one's operations per second and Poll's
+// and Join's as a share of Allow's. The separate benchmarks run one after another, and
+// this machine's speed drifts within minutes (see README.md): taking turns every
+// sliceTime puts the same drift on all three. b.N counts the operations of all three.
+func BenchmarkInterleaved(b *testing.B) {
+	const sliceTime = 200 * time.Millisecond
+	client, prefix, st := benchStore(b)
+	b.Cleanup(func() { deleteKeys(b, client, "rate:"+prefix+":*") })
+	limiter := redis_rate.NewLimiter(client)
+	_, tickets := fullRoom(b, st, "poll", limits, goroutines())
+	fullRoom(b, st, "join", limits, 0)
+	ctx := context.Background()
+
+	const allow, poll, join = 0, 1, 2
+	names := [...]string{"allow", "poll", "join"}
+	var phase atomic.Int32
+	var ops [3]atomic.Int64
+	var spent [3]time.Duration
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		last := time.Now()
+		tick := time.NewTicker(sliceTime)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				spent[phase.Load()] += time.Since(last)
+				return
+			case now := <-tick.C:
+				p := phase.Load()
+				spent[p] += now.Sub(last)
+				last = now
+				phase.Store((p + 1) % 3)
+			}
+		}
+	}()
+
+	var next atomic.Int64
+	b.SetParallelism(parallelism())
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		t := tickets[int(next.Add(1)-1)%len(tickets)]
+		for pb.Next() {
+			p := phase.Load()
+			var err error
+			switch p {
+			case allow:
+				var res *redis_rate.Result
+				if res, err = limiter.Allow(ctx, prefix+":allow", redis_rate.PerSecond(1e9)); err == nil && res.Allowed != 1 {
+					err = fmt.Errorf("redis_rate refused")
+				}
+			case poll:
+				var r store.Result
+				if r, err = st.Poll(ctx, "poll", t, limits); err == nil && (r.Admitted || r.Requeued) {
+					err = fmt.Errorf("poll of %v: %+v", t, r)
+				}
+			case join:
+				var r store.Result
+				if r, err = st.Join(ctx, "join", limits); err == nil && r.Admitted {
+					err = fmt.Errorf("join into a full room admitted: %+v", r)
+				}
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			ops[p].Add(1)
+		}
+	})
+	b.StopTimer()
+	close(stop)
+	<-done
+	var rate [3]float64
+	for p := range rate {
+		if spent[p] > 0 {
+			rate[p] = float64(ops[p].Load()) / spent[p].Seconds()
+			b.ReportMetric(rate[p], names[p]+"-ops/s")
+		}
+	}
+	if rate[allow] > 0 {
+		b.ReportMetric(100*rate[poll]/rate[allow], "poll-%-of-allow")
+		b.ReportMetric(100*rate[join]/rate[allow], "join-%-of-allow")
+	}
+}
