@@ -352,3 +352,44 @@ func TestNoFunctionsForThisUser(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveOldLibraries: libraries of other versions go, this version's stays, and so do
+// libraries that are not the store's.
+func TestRemoveOldLibraries(t *testing.T) {
+	c := realClient(t)
+	ctx := t.Context()
+	lib := func(name string) string {
+		return "#!lua name=" + name + "\nredis.register_function('" + name + "_f', function() return 1 end)\n"
+	}
+	old, other := "waitingroom_000000000000", "wrtest_"+randomHex(6)
+	for _, name := range []string{old, other} {
+		if err := c.FunctionLoadReplace(ctx, lib(name)).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { c.FunctionDelete(context.Background(), other) })
+	prefix := "wrtest-" + randomHex(6)
+	t.Cleanup(func() { deletePrefix(t, c, prefix) })
+	st, err := redis.New(c, redis.WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Join(ctx, "lib", admission.Limits{Capacity: 1, PerMinute: 1, Session: time.Minute, Hold: time.Minute, Grace: 20 * time.Second}); err != nil {
+		t.Fatal(err) // loads this version's library
+	}
+	n, err := st.RemoveOldLibraries(ctx)
+	if err != nil || n < 1 {
+		t.Fatalf("RemoveOldLibraries: %d, %v", n, err)
+	}
+	libs, err := c.FunctionList(ctx, goredis.FunctionListQuery{}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, l := range libs {
+		have[l.Name] = true
+	}
+	if have[old] || !have[redis.LibName] || !have[other] {
+		t.Fatalf("after RemoveOldLibraries: %v; want %s gone, %s and %s kept", have, old, redis.LibName, other)
+	}
+}

@@ -159,10 +159,12 @@ func Keys(prefix, room string) []string {
 //go:embed room.lua
 var roomLua string
 
+const libPrefix = "waitingroom_"
+
 var (
 	// library is room.lua as a Redis Function library, named (as is its one function) by a
 	// hash of its code.
-	libName = "waitingroom_" + codeHash(roomLua)
+	libName = libPrefix + codeHash(roomLua)
 	library = "#!lua name=" + libName + "\n" + roomLua +
 		"\nredis.register_function('" + libName + "', function(keys, args) return run(keys, args) end)\n"
 	// script is room.lua as a script, for servers without Functions.
@@ -214,6 +216,44 @@ func (s *Store) load(ctx context.Context) error {
 		return c.ForEachShard(ctx, one)
 	}
 	return s.client.FunctionLoadReplace(ctx, library).Err()
+}
+
+// RemoveOldLibraries deletes the Function libraries of other versions of this package from
+// every primary and reports how many it deleted. Each version of the store's Lua code is a
+// library of its own (about 25 KB of server memory), so that instances of two versions can
+// run side by side during a deploy; the old ones stay until removed. Call it once every
+// instance runs this version (say, from a deploy hook). An instance still on an old version
+// would only load its library again, at the cost of one call.
+func (s *Store) RemoveOldLibraries(ctx context.Context) (int, error) {
+	var removed atomic.Int64
+	one := func(ctx context.Context, c *goredis.Client) error {
+		libs, err := c.FunctionList(ctx, goredis.FunctionListQuery{LibraryNamePattern: libPrefix + "*"}).Result()
+		if err != nil {
+			return err
+		}
+		for _, lib := range libs {
+			if lib.Name == libName || !strings.HasPrefix(lib.Name, libPrefix) {
+				continue
+			}
+			if err := c.FunctionDelete(ctx, lib.Name).Err(); err != nil && !strings.Contains(err.Error(), "not exist") {
+				return err
+			}
+			removed.Add(1)
+		}
+		return nil
+	}
+	var err error
+	switch c := s.client.(type) {
+	case *goredis.ClusterClient:
+		err = c.ForEachMaster(ctx, one)
+	case *goredis.Ring:
+		err = c.ForEachShard(ctx, one)
+	case *goredis.Client:
+		err = one(ctx, c)
+	default:
+		return 0, errors.New("store/redis: RemoveOldLibraries needs a *Client, *ClusterClient or *Ring")
+	}
+	return int(removed.Load()), err
 }
 
 // unsupported reports whether err says the server has no Functions, or that this client
