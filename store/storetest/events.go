@@ -33,8 +33,9 @@ func (r *roomTest) withEvents(l admission.Limits, evs ...admission.Event) admiss
 }
 
 // bound is what the limits l let a room hold in any phase: sessions and grants of one
-// phase still count in the next, so the checks of every answer allow the largest capacity
-// and rate of the room and its events (and none after a Passthrough phase).
+// phase still count in the next, so the checks of every answer (join, poll, stats) allow
+// the largest capacity and rate of the room and its events (and none after a Passthrough
+// phase). Without events it is l.
 func bound(l admission.Limits) admission.Limits {
 	for _, e := range l.Events {
 		l.Capacity, l.PerMinute = max(l.Capacity, e.Capacity), max(l.PerMinute, e.PerMinute)
@@ -43,44 +44,6 @@ func bound(l admission.Limits) admission.Limits {
 		}
 	}
 	return l
-}
-
-// joinEv, pollEv and statsEv are join, poll and stats for limits with events: the store
-// gets l, the checks allow what bound(l) allows.
-func (r *roomTest) joinEv(l admission.Limits) store.Result {
-	r.t.Helper()
-	res, err := r.h.Store.Join(r.ctx, r.room, l)
-	if err != nil {
-		r.t.Fatalf("Join: %v", err)
-	}
-	if res.Requeued {
-		r.t.Errorf("Join: Requeued")
-	}
-	r.checkResult("Join", res, bound(l), true)
-	return res
-}
-
-func (r *roomTest) pollEv(ref store.Ref, l admission.Limits) store.Result {
-	r.t.Helper()
-	res, err := r.h.Store.Poll(r.ctx, r.room, ref, l)
-	if err != nil {
-		r.t.Fatalf("Poll(%+v): %v", ref, err)
-	}
-	if !res.Requeued && res.Ticket != ref.Number {
-		r.t.Errorf("Poll(%+v): ticket %d without Requeued", ref, res.Ticket)
-	}
-	r.checkResult(fmt.Sprintf("Poll(%+v)", ref), res, bound(l), res.Requeued)
-	return res
-}
-
-func (r *roomTest) statsEv(l admission.Limits) store.Stats {
-	r.t.Helper()
-	st, err := r.h.Store.Stats(r.ctx, r.room, l)
-	if err != nil {
-		r.t.Fatalf("Stats: %v", err)
-	}
-	r.checkStats("Stats", st, bound(l))
-	return st
 }
 
 // letIn lets the waiters ws in round by round, as RandomRankCorrelation does: each round
@@ -104,7 +67,7 @@ func (r *roomTest) letIn(l admission.Limits, ws []store.Result, before func(rnd 
 			if round[i] != 0 {
 				continue
 			}
-			p := r.pollEv(refOf(w), l)
+			p := r.poll(refOf(w), l)
 			if p.Requeued {
 				r.t.Fatalf("round %d: waiter %d lost its place: %s", rnd, i, fmtResult(p))
 			}
@@ -142,46 +105,46 @@ func testPrequeue(r *roomTest) {
 	l.Method, l.Session = admission.Passthrough, time.Hour
 	ev := eventAt(r.h.Now(), time.Minute, 3*time.Minute, time.Hour, 2, 10, 5*time.Minute)
 	l = r.withEvents(l, ev)
-	r.wantAdmitted("Join before the pre-queue (Passthrough)", r.joinEv(l))
+	r.wantAdmitted("Join before the pre-queue (Passthrough)", r.join(l))
 
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
 	var ws []store.Result
 	for i := range 4 {
-		w := r.joinEv(l)
+		w := r.join(l)
 		r.wantWaiting(fmt.Sprintf("Join %d in the pre-queue", i), w, int64(i))
 		ws = append(ws, w)
 	}
 	r.h.Advance(time.Minute)
 	for i, w := range ws {
-		r.wantWaiting(fmt.Sprintf("poll %d in the pre-queue", i), r.pollEv(refOf(w), l), int64(i))
+		r.wantWaiting(fmt.Sprintf("poll %d in the pre-queue", i), r.poll(refOf(w), l), int64(i))
 	}
-	r.wantStats("in the pre-queue", r.statsEv(l), 1, 4, 1, 0)
+	r.wantStats("in the pre-queue", r.stats(l), 1, 4, 1, 0)
 	r.advanceTo(time.UnixMilli(ev.Start - 1))
-	r.wantWaiting("poll at the last instant of the pre-queue", r.pollEv(refOf(ws[3]), l), 3)
+	r.wantWaiting("poll at the last instant of the pre-queue", r.poll(refOf(ws[3]), l), 3)
 
 	// The last polls first: the event's two slots go to the first two, and the session
 	// from before the start no longer counts.
 	r.h.Advance(time.Millisecond)
-	p := r.pollEv(refOf(ws[3]), l)
+	p := r.poll(refOf(ws[3]), l)
 	r.wantWaiting("the last pre-queued waiter at the start", p, 1)
 	r.wantStats("at the start", p.Stats, 2, 2, 3, 2)
-	late := r.joinEv(l)
+	late := r.join(l)
 	r.wantWaiting("a visitor who joins after the start", late, 2)
 	for i := range 2 {
-		a := r.pollEv(refOf(ws[i]), l)
+		a := r.poll(refOf(ws[i]), l)
 		r.wantAdmitted(fmt.Sprintf("pre-queued waiter %d at the start", i), a)
 		r.wantExpires(fmt.Sprintf("pre-queued waiter %d at the start", i), a.Expires, a.Now.Add(ev.Session))
 	}
-	r.wantWaiting("pre-queued waiter 2 with the event full", r.pollEv(refOf(ws[2]), l), 0)
+	r.wantWaiting("pre-queued waiter 2 with the event full", r.poll(refOf(ws[2]), l), 0)
 
 	// Then one by one in ticket order, whoever polls, the late visitor last.
 	order := append(ws[:4:4], late)
 	for i := 2; i < len(order); i++ {
 		r.release(refOf(order[i-2]))
 		for j := len(order) - 1; j > i; j-- {
-			r.wantWaiting(fmt.Sprintf("visitor %d while %d's turn comes", j, i), r.pollEv(refOf(order[j]), l), int64(j-i-1))
+			r.wantWaiting(fmt.Sprintf("visitor %d while %d's turn comes", j, i), r.poll(refOf(order[j]), l), int64(j-i-1))
 		}
-		r.wantAdmitted(fmt.Sprintf("visitor %d in turn", i), r.pollEv(refOf(order[i]), l))
+		r.wantAdmitted(fmt.Sprintf("visitor %d in turn", i), r.poll(refOf(order[i]), l))
 	}
 }
 
@@ -194,36 +157,36 @@ func testEventDropsSessions(r *roomTest) {
 	l = r.withEvents(l, ev)
 	var x []store.Result
 	for i := range 3 {
-		s := r.joinEv(l)
+		s := r.join(l)
 		r.wantAdmitted(fmt.Sprintf("Join %d before the event", i), s)
 		x = append(x, s)
 	}
-	a, b := r.joinEv(l), r.joinEv(l)
+	a, b := r.join(l), r.join(l)
 	// A's grant is still within its grace at the start.
 	r.advanceTo(time.UnixMilli(ev.Prequeue).Add(-10 * time.Second))
 	r.release(refOf(x[2]))
-	r.wantWaiting("B's poll grants A", r.pollEv(refOf(b), l), 0)
+	r.wantWaiting("B's poll grants A", r.poll(refOf(b), l), 0)
 
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
-	w := r.joinEv(l)
+	w := r.join(l)
 	r.wantWaiting("Join in the pre-queue", w, 1)
 	r.wantActive("Renew in the pre-queue", r.renew(refOf(x[0]), l), r.h.Now().Add(l.Session))
-	r.wantWaiting("B in the pre-queue", r.pollEv(refOf(b), l), 0)
+	r.wantWaiting("B in the pre-queue", r.poll(refOf(b), l), 0)
 	r.advanceTo(time.UnixMilli(ev.Start - 1))
-	r.wantStats("last instant of the pre-queue", r.statsEv(l), 3, 2, 4, 1)
+	r.wantStats("last instant of the pre-queue", r.stats(l), 3, 2, 4, 1)
 
 	r.h.Advance(time.Millisecond)
 	if rn := r.renew(refOf(x[0]), l); rn.Active {
 		r.t.Errorf("Renew of a session from before the start, as the first operation of the event: active until %s", ts(rn.Expires))
 	}
-	r.wantStats("the start", r.statsEv(l), 0, 2, 4, 1)
+	r.wantStats("the start", r.stats(l), 0, 2, 4, 1)
 	if rn := r.renew(refOf(x[1]), l); rn.Active {
 		r.t.Errorf("Renew of a session from before the start: active until %s", ts(rn.Expires))
 	}
-	r.wantAdmitted("B, first in line, at the start", r.pollEv(refOf(b), l))
-	r.wantAdmitted("the pre-queued waiter at the start", r.pollEv(refOf(w), l))
-	r.wantRequeued("A, whose grant from before the start is void", r.pollEv(refOf(a), l), w.Ticket)
-	r.wantStats("after the start", r.statsEv(l), 3, 0, 7, 4)
+	r.wantAdmitted("B, first in line, at the start", r.poll(refOf(b), l))
+	r.wantAdmitted("the pre-queued waiter at the start", r.poll(refOf(w), l))
+	r.wantRequeued("A, whose grant from before the start is void", r.poll(refOf(a), l), w.Ticket)
+	r.wantStats("after the start", r.stats(l), 3, 0, 7, 4)
 }
 
 // 18c. During the event its capacity, rate, session and renewal apply; from the end the
@@ -238,48 +201,48 @@ func testEventLimits(r *roomTest) {
 	r.advanceTo(start)
 	var e []store.Result
 	for i := range 6 {
-		s := r.joinEv(l)
+		s := r.join(l)
 		r.wantAdmitted(fmt.Sprintf("Join %d in the event", i), s)
 		r.wantExpires(fmt.Sprintf("Join %d in the event", i), s.Expires, start.Add(ev.Session))
 		e = append(e, s)
 	}
-	j6 := r.joinEv(l)
+	j6 := r.join(l)
 	r.wantWaiting("Join 6: the event's rate is spent", j6, 0)
 	r.wantStats("Join 6", j6.Stats, 6, 1, 6, 6)
 	r.wantActive("Renew in an event without renewal", r.renew(refOf(e[0]), l), e[0].Expires)
 
 	r.h.Advance(rateFree)
-	p6 := r.pollEv(refOf(j6), l)
+	p6 := r.poll(refOf(j6), l)
 	r.wantAdmitted("visitor 6 once the rate window clears", p6)
 	r.wantExpires("visitor 6", p6.Expires, p6.Now.Add(ev.Session))
-	r.wantAdmitted("Join 7: the event's 8th slot", r.joinEv(l))
-	j8 := r.joinEv(l)
+	r.wantAdmitted("Join 7: the event's 8th slot", r.join(l))
+	j8 := r.join(l)
 	r.wantWaiting("Join 8: the event is full", j8, 0)
 	r.wantStats("Join 8", j8.Stats, 8, 1, 8, 2)
 	r.advanceTo(start.Add(3 * time.Minute))
-	r.wantWaiting("visitor 8 keeps polling", r.pollEv(refOf(j8), l), 0)
+	r.wantWaiting("visitor 8 keeps polling", r.poll(refOf(j8), l), 0)
 
 	// From the end the room's capacity of 3 applies to the 8 sessions still running.
 	r.advanceTo(end)
-	r.wantWaiting("visitor 8 at the end", r.pollEv(refOf(j8), l), 0)
-	r.wantStats("the end", r.statsEv(l), 8, 1, 8, 0)
+	r.wantWaiting("visitor 8 at the end", r.poll(refOf(j8), l), 0)
+	r.wantStats("the end", r.stats(l), 8, 1, 8, 0)
 	for _, s := range e {
 		r.release(refOf(s))
 	}
-	p8 := r.pollEv(refOf(j8), l)
+	p8 := r.poll(refOf(j8), l)
 	r.wantAdmitted("visitor 8 after six releases", p8)
 	r.wantExpires("visitor 8, admitted after the end", p8.Expires, p8.Now.Add(l.Session))
-	j9 := r.joinEv(l)
+	j9 := r.join(l)
 	r.wantWaiting("Join 9: the room's capacity", j9, 0)
 	r.wantStats("Join 9", j9.Stats, 3, 1, 9, 1)
 
 	// Visitor 8's session ends; 6 and 7 keep theirs from the event.
 	r.advanceTo(start.Add(8 * time.Minute))
-	r.wantStats("after visitor 8's session", r.statsEv(l), 2, 1, 9, 0)
-	q6 := r.pollEv(refOf(p6), l)
+	r.wantStats("after visitor 8's session", r.stats(l), 2, 1, 9, 0)
+	q6 := r.poll(refOf(p6), l)
 	r.wantAdmitted("visitor 6 after a session of the room's length", q6)
 	r.wantExpires("visitor 6 after the end", q6.Expires, p6.Expires)
-	p9 := r.pollEv(refOf(j9), l)
+	p9 := r.poll(refOf(j9), l)
 	r.wantAdmitted("visitor 9", p9)
 	r.wantExpires("visitor 9", p9.Expires, p9.Now.Add(l.Session))
 
@@ -287,9 +250,9 @@ func testEventLimits(r *roomTest) {
 	r.wantActive("Renew of an event session after the end", r.renew(refOf(p6), l), p6.Expires)
 
 	r.advanceTo(p6.Expires.Add(-time.Millisecond))
-	r.wantStats("last instant of the event's sessions", r.statsEv(l), 2, 0, 10, 0)
+	r.wantStats("last instant of the event's sessions", r.stats(l), 2, 0, 10, 0)
 	r.h.Advance(time.Millisecond)
-	r.wantStats("the event's sessions over", r.statsEv(l), 0, 0, 10, 0)
+	r.wantStats("the event's sessions over", r.stats(l), 0, 0, 10, 0)
 }
 
 // 18d. A shuffled pre-queue is admitted in the order of admission.Permute(Seed), exactly,
@@ -307,12 +270,12 @@ func testShuffleAtStart(r *roomTest) {
 	ev := eventAt(r.h.Now(), time.Minute, 2*time.Minute, time.Hour, c, 1_000_000, time.Hour)
 	ev.Shuffle, ev.Seed = true, seed
 	l = r.withEvents(l, ev)
-	r.wantAdmitted("Join before the pre-queue", r.joinEv(l)) // so that the pre-queue starts past ticket 0
+	r.wantAdmitted("Join before the pre-queue", r.join(l)) // so that the pre-queue starts past ticket 0
 
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
 	var ws []store.Result
 	for i := range n {
-		w := r.joinEv(l)
+		w := r.join(l)
 		r.wantWaiting(fmt.Sprintf("Join %d in the pre-queue", i), w, int64(i))
 		ws = append(ws, w)
 	}
@@ -326,7 +289,7 @@ func testShuffleAtStart(r *roomTest) {
 
 	r.advanceTo(time.UnixMilli(ev.Start))
 	for j := range late {
-		w := r.joinEv(l)
+		w := r.join(l)
 		r.wantWaiting(fmt.Sprintf("Join %d after the start", j), w, int64(n-c+j))
 		ws = append(ws, w)
 		turn = append(turn, n+j)
@@ -355,8 +318,8 @@ func testShuffleAtStart(r *roomTest) {
 		r.t.Errorf("%d waiters in all admitted out of turn, %d answers with UsersAhead off", wrong, wrongAhead)
 	}
 	// One grant each, no more.
-	r.wantStats("all in", r.statsEv(l), (n+late-1)%c+1, 0, 1+n+late, -1)
-	r.wantRequeued("a released pre-queued ticket", r.pollEv(refOf(ws[0]), l), ws[len(ws)-1].Ticket)
+	r.wantStats("all in", r.stats(l), (n+late-1)%c+1, 0, 1+n+late, -1)
+	r.wantRequeued("a released pre-queued ticket", r.poll(refOf(ws[0]), l), ws[len(ws)-1].Ticket)
 }
 
 // 18e. The shuffle is uniform: admission order is independent of ticket order (see 17a).
@@ -383,7 +346,7 @@ func ShuffleRankCorrelation(t *testing.T, h Harness, room string, waiters, perRo
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
 	ws := make([]store.Result, 0, waiters)
 	for range waiters {
-		ws = append(ws, r.joinEv(l))
+		ws = append(ws, r.join(l))
 	}
 	r.advanceTo(time.UnixMilli(ev.Start))
 	return spearman(r.letIn(l, ws, nil, nil))
@@ -405,7 +368,7 @@ func testShuffleAbandoned(r *roomTest) {
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
 	var ws []store.Result
 	for range n {
-		ws = append(ws, r.joinEv(l))
+		ws = append(ws, r.join(l))
 	}
 	// A third stop polling. Not the first: an abandoned place at the head is skipped
 	// before the start, and the pre-queue shrinks (see admission.Event).
@@ -414,12 +377,12 @@ func testShuffleAbandoned(r *roomTest) {
 		r.h.Advance(2 * time.Minute)
 		for i, w := range ws {
 			if !gone(i) && r.h.Now().Before(time.UnixMilli(ev.Start)) {
-				r.wantWaiting(fmt.Sprintf("pre-queued waiter %d", i), r.pollEv(refOf(w), l), -1)
+				r.wantWaiting(fmt.Sprintf("pre-queued waiter %d", i), r.poll(refOf(w), l), -1)
 			}
 		}
 	}
 	r.advanceTo(time.UnixMilli(ev.Start))
-	r.wantStats("the start", r.statsEv(l), 0, 2*n/3, 0, 0)
+	r.wantStats("the start", r.stats(l), 0, 2*n/3, 0, 0)
 
 	// The stayers' order is the shuffle's with the abandoned places left out. The first
 	// abandoned place in the shuffle (first) is passed in round pass: the first round that
@@ -456,17 +419,17 @@ func testShuffleAbandoned(r *roomTest) {
 		}
 		in = in[:0]
 		if rnd == 1 {
-			p := r.pollEv(refOf(ws[last]), l)
+			p := r.poll(refOf(ws[last]), l)
 			r.wantRequeued("an abandoned waiter whose place the shuffle has not passed", p, ws[n-1].Ticket)
 			back = append(back, p)
 		}
 		if rnd == pass+1 {
-			p := r.pollEv(refOf(ws[first]), l)
+			p := r.poll(refOf(ws[first]), l)
 			r.wantRequeued("an abandoned waiter whose place the shuffle passed", p, back[0].Ticket)
 			back = append(back, p)
 		}
 		poll := func(what string, ref store.Ref, turn int) {
-			p := r.pollEv(ref, l)
+			p := r.poll(ref, l)
 			if p.Requeued {
 				r.t.Fatalf("round %d: %s lost its place: %s", rnd, what, fmtResult(p))
 			}
@@ -492,10 +455,10 @@ func testShuffleAbandoned(r *roomTest) {
 			r.t.Fatalf("%d rounds and %d of %d in", rnd, admitted, len(seq)+2)
 		}
 	}
-	r.wantStats("all in", r.statsEv(l), -1, 0, int64(len(seq)+2), -1)
+	r.wantStats("all in", r.stats(l), -1, 0, int64(len(seq)+2), -1)
 	for i, w := range ws {
 		if gone(i) && i != first && i != last {
-			r.wantRequeued(fmt.Sprintf("abandoned waiter %d after the pre-queue", i), r.pollEv(refOf(w), l), back[1].Ticket)
+			r.wantRequeued(fmt.Sprintf("abandoned waiter %d after the pre-queue", i), r.poll(refOf(w), l), back[1].Ticket)
 		}
 	}
 }
@@ -514,10 +477,10 @@ func testShuffleOutlivesEvent(r *roomTest) {
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
 	var ws []store.Result
 	for range n {
-		ws = append(ws, r.joinEv(l))
+		ws = append(ws, r.join(l))
 	}
 	r.advanceTo(time.UnixMilli(ev.Start))
-	ws = append(ws, r.joinEv(l))
+	ws = append(ws, r.join(l))
 	turn := append(shuffledTurns(seed, n), n)
 
 	// Rounds 61 s apart: two in the event (2 slots each), then the room's (3 each).

@@ -1537,7 +1537,7 @@ func (r *roomTest) join(l admission.Limits) store.Result {
 	if res.Requeued {
 		r.t.Errorf("Join: Requeued")
 	}
-	r.checkResult("Join", res, l, true)
+	r.checkResult("Join", res, bound(l), true)
 	return res
 }
 
@@ -1550,7 +1550,7 @@ func (r *roomTest) poll(ref store.Ref, l admission.Limits) store.Result {
 	if !res.Requeued && res.Ticket != ref.Number {
 		r.t.Errorf("Poll(%+v): ticket %d without Requeued", ref, res.Ticket)
 	}
-	r.checkResult(fmt.Sprintf("Poll(%+v)", ref), res, l, res.Requeued)
+	r.checkResult(fmt.Sprintf("Poll(%+v)", ref), res, bound(l), res.Requeued)
 	return res
 }
 
@@ -1585,7 +1585,7 @@ func (r *roomTest) stats(l admission.Limits) store.Stats {
 	if err != nil {
 		r.t.Fatalf("Stats: %v", err)
 	}
-	r.checkStats("Stats", st, l)
+	r.checkStats("Stats", st, bound(l))
 	return st
 }
 
