@@ -114,7 +114,7 @@ func benchPoll(b *testing.B, client *goredis.Client, st *redis.Store, room strin
 
 // run times op on parallelism() goroutines per GOMAXPROCS; newOp makes each goroutine's op.
 // Besides ns/op it reports ops/s and the server's own time per script call (INFO
-// commandstats: EVALSHA and EVAL usec over calls), which tells Redis's share from the
+// commandstats: FCALL, EVALSHA and EVAL usec over calls), which tells Redis's share from the
 // client's and the network's.
 func run(b *testing.B, client *goredis.Client, newOp func(*testing.PB) func() error) {
 	b.SetParallelism(parallelism())
@@ -222,8 +222,9 @@ func newStore(tb testing.TB, client *goredis.Client, prefix string) *redis.Store
 	return st
 }
 
-// scriptCounters are the server's counters of library calls (FCALL, or EVALSHA and EVAL): calls and their usec. They are
-// server-wide: other clients of the server during a run would count too.
+// scriptCounters are the server's counters of library calls (FCALL, or EVALSHA and EVAL):
+// calls and their usec. They are server-wide: other clients of the server during a run
+// would count too.
 type scriptCounters struct{ calls, usec int64 }
 
 func scriptTime(tb testing.TB, client *goredis.Client) scriptCounters {

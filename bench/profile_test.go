@@ -174,7 +174,7 @@ func logPhases(t *testing.T, client *goredis.Client, src string, keys []string, 
 		phases = append(phases, us)
 		sum += us
 	}
-	t.Logf("%s: %.2f µs per run of room.lua inside the server untimed, %.2f timed (%d runs; EVALSHA's own entry and reply come on top)",
+	t.Logf("%s: %.2f µs per run of room.lua inside the server untimed, %.2f timed (%d runs; the call's own entry and reply come on top)",
 		op, total, sum, runs)
 	for i, us := range phases {
 		t.Logf("  %-24s %7.2f µs  %3.0f%%", v[2+2*i], us, 100*us/sum)

@@ -1,7 +1,7 @@
 // Package store defines what a waiting room keeps outside the process: ticket numbers, the
 // admission cursor, liveness counters, sessions and the rate window of every room.
 //
-// Each Store method is one atomic operation (one lock, one Lua script) and costs one round
+// Each Store method is one atomic operation (one lock, one Lua call) and costs one round
 // trip. A Store is the time authority: every answer carries the store's clock, and all
 // admission decisions are made on it, so app instances with skewed clocks agree.
 //
