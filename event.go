@@ -198,14 +198,6 @@ func validEvents(c *Config, base phase, renewSet bool, room string, codec *token
 			return nil, bad("overlaps event %q (which ends %s); a pre-queue counts as part of its event", evs[i-1].Name, evs[i-1].End.Format(time.RFC3339))
 		case (e.TotalActiveUsers == 0) != (e.NewUsersPerMinute == 0):
 			return nil, bad("set TotalActiveUsers and NewUsersPerMinute together, or neither")
-		case e.TotalActiveUsers < 0 || e.NewUsersPerMinute < 0:
-			return nil, bad("TotalActiveUsers and NewUsersPerMinute must be positive")
-		case e.NewUsersPerMinute > e.TotalActiveUsers && !c.AllowRateAboveCapacity:
-			return nil, bad("NewUsersPerMinute (%d) exceeds TotalActiveUsers (%d); set AllowRateAboveCapacity if sessions end within a minute", e.NewUsersPerMinute, e.TotalActiveUsers)
-		case e.SessionDuration != 0 && (e.SessionDuration < 10*time.Second || e.SessionDuration > 24*time.Hour):
-			return nil, bad("SessionDuration must be 0 (the room's) or from 10s to 24h, got %v", e.SessionDuration)
-		case e.QueueingMethod != nil && *e.QueueingMethod > Reject:
-			return nil, bad("unknown QueueingMethod %v", *e.QueueingMethod)
 		}
 		names[e.Name] = true
 		// The room keeps its own copies: a caller changing its values later changes nothing.
@@ -216,25 +208,28 @@ func validEvents(c *Config, base phase, renewSet bool, room string, codec *token
 			e.QueueingMethod = ptrTo(*e.QueueingMethod)
 		}
 
-		p := base
-		p.capacity, p.perMinute = c.TotalActiveUsers, c.NewUsersPerMinute
+		p, session := base, c.SessionDuration
 		if e.TotalActiveUsers != 0 {
 			p.capacity, p.perMinute = e.TotalActiveUsers, e.NewUsersPerMinute
 		}
-		session := c.SessionDuration
 		if e.SessionDuration != 0 {
 			session = e.SessionDuration
-			if !renewSet {
-				p.renewEvery = defaultRenew(session)
-			} else if c.RenewInterval > session {
-				return nil, bad("RenewInterval (%v) exceeds the event's SessionDuration (%v)", c.RenewInterval, session)
-			}
 		}
 		if e.DisableSessionRenewal != nil {
 			p.renewal = !*e.DisableSessionRenewal
 		}
 		if e.QueueingMethod != nil {
 			p.method = *e.QueueingMethod
+		}
+		if problem := limitsProblem(p.capacity, p.perMinute, session, p.method, c.AllowRateAboveCapacity); problem != "" {
+			return nil, bad("%s", problem)
+		}
+		if session != c.SessionDuration {
+			if !renewSet {
+				p.renewEvery = defaultRenew(session)
+			} else if c.RenewInterval > session {
+				return nil, bad("RenewInterval (%v) exceeds the event's SessionDuration (%v)", c.RenewInterval, session)
+			}
 		}
 		p.prior = estimate.Throughput(p.capacity, p.perMinute, c.TypicalSession, c.RefreshInterval)
 		es := &eventSettings{

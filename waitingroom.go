@@ -579,6 +579,23 @@ type settings struct {
 	adm     []admission.Event // the events as the store applies them, in the same order
 }
 
+// limitsProblem says what is wrong with the limits a room or an event admits by, or "".
+func limitsProblem(total, perMinute int, session time.Duration, m Method, allowRateAboveCapacity bool) string {
+	switch {
+	case total < 1:
+		return fmt.Sprintf("TotalActiveUsers must be at least 1, got %d", total)
+	case perMinute < 1:
+		return fmt.Sprintf("NewUsersPerMinute must be at least 1, got %d", perMinute)
+	case perMinute > total && !allowRateAboveCapacity:
+		return fmt.Sprintf("NewUsersPerMinute (%d) exceeds TotalActiveUsers (%d); set AllowRateAboveCapacity if sessions end within a minute", perMinute, total)
+	case session < 10*time.Second || session > 24*time.Hour:
+		return fmt.Sprintf("SessionDuration must be from 10s to 24h, got %v", session)
+	case m > Reject:
+		return fmt.Sprintf("unknown QueueingMethod %v", m)
+	}
+	return ""
+}
+
 // defaultRenew is RenewInterval's default for a session length.
 func defaultRenew(session time.Duration) time.Duration { return min(time.Minute, session/5) }
 
@@ -600,15 +617,10 @@ func (r *Room) newSettings(c Config) (*settings, error) {
 	bad := func(format string, args ...any) (*settings, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
 	}
+	if p := limitsProblem(c.TotalActiveUsers, c.NewUsersPerMinute, c.SessionDuration, c.QueueingMethod, c.AllowRateAboveCapacity); p != "" {
+		return bad("%s", p)
+	}
 	switch {
-	case c.TotalActiveUsers < 1:
-		return bad("TotalActiveUsers must be at least 1, got %d", c.TotalActiveUsers)
-	case c.NewUsersPerMinute < 1:
-		return bad("NewUsersPerMinute must be at least 1, got %d", c.NewUsersPerMinute)
-	case c.NewUsersPerMinute > c.TotalActiveUsers && !c.AllowRateAboveCapacity:
-		return bad("NewUsersPerMinute (%d) exceeds TotalActiveUsers (%d); set AllowRateAboveCapacity if sessions end within a minute", c.NewUsersPerMinute, c.TotalActiveUsers)
-	case c.SessionDuration < 10*time.Second || c.SessionDuration > 24*time.Hour:
-		return bad("SessionDuration must be from 10s to 24h, got %v", c.SessionDuration)
 	case c.RenewInterval <= 0 || c.RenewInterval > c.SessionDuration:
 		return bad("RenewInterval must be positive and at most SessionDuration, got %v", c.RenewInterval)
 	case c.RefreshInterval < time.Second || c.RefreshInterval > 5*time.Minute:
@@ -621,8 +633,6 @@ func (r *Room) newSettings(c Config) (*settings, error) {
 		return bad("QueueingStatusCode must be 200, 202 or 429, got %d", c.QueueingStatusCode)
 	case c.TypicalSession < 0 || c.TypicalSession > 24*time.Hour:
 		return bad("TypicalSession must be from 0 (unknown) to 24h, got %v", c.TypicalSession)
-	case c.QueueingMethod > Reject:
-		return bad("unknown QueueingMethod %v", c.QueueingMethod)
 	}
 	l := admission.Limits{
 		Capacity:  int64(c.TotalActiveUsers),

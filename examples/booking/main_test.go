@@ -166,7 +166,7 @@ func TestBadEventFlags(t *testing.T) {
 		{[]string{"-event-start", "2m", "-prequeue-start", "3m"}, "PrequeueStart (2026-11-26T09:03:00Z) is after Start (2026-11-26T09:02:00Z)"},
 		{[]string{"-event-start", "2m", "-event-end", "2m30s"}, "must be at least a minute after Start"},
 		{[]string{"-event-start", "2m", "-event-end", "1m"}, "must be at least a minute after Start"},
-		{[]string{"-event-start", "2m", "-event-total-active", "-1", "-event-new-per-minute", "-1"}, "must be positive"},
+		{[]string{"-event-start", "2m", "-event-total-active", "-1", "-event-new-per-minute", "-1"}, "must be at least 1"},
 		{[]string{"-event-start", "2m", "-event-total-active", "2", "-event-new-per-minute", "5"}, "NewUsersPerMinute (5) exceeds TotalActiveUsers (2)"},
 	} {
 		o, _, err := parseFlags(tt.args)
