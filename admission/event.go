@@ -95,21 +95,17 @@ func validEvents(evs []Event) error {
 // [0, B*B), B = ceil(sqrt(n)), with Pick's hash as the round function, walking the cycle
 // until the value falls below n (B*B < n + 2*sqrt(n) + 1, so it rarely walks). One seed
 // stands for the whole order: nothing is written per visitor.
-func Permute(seed, n, k int64) int64 {
-	b := feistelBase(n)
-	x := feistel(seed, b, k)
-	for x >= n {
-		x = feistel(seed, b, x)
-	}
-	return x
-}
+func Permute(seed, n, k int64) int64 { return cycleWalk(seed, n, k, feistel) }
 
 // PermuteIndex is the inverse of Permute: the k with Permute(seed, n, k) == i.
-func PermuteIndex(seed, n, i int64) int64 {
+func PermuteIndex(seed, n, i int64) int64 { return cycleWalk(seed, n, i, unfeistel) }
+
+// cycleWalk applies the permutation step of [0, B*B) until the value falls within [0, n).
+func cycleWalk(seed, n, x int64, step func(seed, b, x int64) int64) int64 {
 	b := feistelBase(n)
-	x := unfeistel(seed, b, i)
+	x = step(seed, b, x)
 	for x >= n {
-		x = unfeistel(seed, b, x)
+		x = step(seed, b, x)
 	}
 	return x
 }

@@ -289,8 +289,9 @@ func (r *room) schedule(now int64, l admission.Limits) admission.Limits {
 	return l
 }
 
-// shuffling reports whether a shuffled pre-queue is being admitted: the cursor stands at p0.
-func (r *room) shuffling() bool { return r.shuffle && r.cursor == r.p0 && r.sc < r.p1-r.p0 }
+// shufflePending reports whether a shuffled pre-queue still has places to pass. The cursor
+// then stands at p0 or before it: it stops at p0, and passes the pre-queue by jumping.
+func (r *room) shufflePending() bool { return r.shuffle && r.sc < r.p1-r.p0 }
 
 func (r *room) join(now int64, l admission.Limits) store.Result {
 	n := r.next
@@ -421,7 +422,7 @@ func (r *room) step(now int64, l admission.Limits) {
 		}
 	}
 	for ; r.cursor < r.next && scanned < admission.MaxScan; scanned++ {
-		if r.shuffling() {
+		if r.shufflePending() && r.cursor == r.p0 {
 			// The pre-queue in its shuffled order: places granted or passed are marked
 			// taken, and the cursor jumps over the whole pre-queue once it is through.
 			n := r.p1 - r.p0
@@ -490,7 +491,7 @@ func (r *room) result(k key, now int64, l admission.Limits) store.Result {
 		if k.epoch == r.epoch {
 			// In a shuffled pre-queue, places count by their turn in the shuffled order.
 			pos, cur := k.n, r.cursor
-			if r.shuffle && r.cursor <= r.p0 && r.sc < r.p1-r.p0 {
+			if r.shufflePending() {
 				if k.n >= r.p0 && k.n < r.p1 {
 					pos = r.p0 + admission.PermuteIndex(r.seed, r.p1-r.p0, k.n-r.p0)
 				}

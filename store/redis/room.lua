@@ -53,7 +53,8 @@ end
 local function noticeLoss()
   if now - born < holdMs then recover() end
 end
-local function shuffling() return ev[6] == 1 and cursor == ev[2] and ev[4] < ev[3] - ev[2] end
+-- store/memory's shufflePending: the cursor then stands at p0 or before it.
+local function shufflePending() return ev[6] == 1 and ev[4] < ev[3] - ev[2] end
 local function older(e, n) return e > 0 and e < epoch and n >= 0 end
 
 -- admission's pickLane: rounds of cubing modulo a prime below 2^26 (products stay exact).
@@ -257,7 +258,7 @@ local function step()
     end
   end
   while cursor < nxt and scanned < MAXSCAN do
-    if shuffling() then
+    if shufflePending() and cursor == ev[2] then
       -- The pre-queue in its shuffled order: places granted or passed are marked taken,
       -- and the cursor jumps over the whole pre-queue once it is through.
       local n = ev[3] - ev[2]
@@ -283,7 +284,7 @@ local function step()
     local first = cursor % CHUNK
     -- With nobody to admit, only abandoned places at the head are skipped: read a little.
     local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor, allow > 0 and MAXSCAN or 64)
-    if ev[6] == 1 and cursor < ev[2] and ev[4] < ev[3] - ev[2] then
+    if shufflePending() and cursor < ev[2] then
       count = math.min(count, ev[2] - cursor) -- stop at a shuffled pre-queue
     end
     local s = redis.call('GETRANGE', k, first * 4, (first + count) * 4 - 1)
@@ -332,7 +333,7 @@ local function result(e, n, taken)
     if e == epoch then
       -- In a shuffled pre-queue, places count by their turn in the shuffled order.
       local pos, cur = n, cursor
-      if ev[6] == 1 and cursor <= ev[2] and ev[4] < ev[3] - ev[2] then
+      if shufflePending() then
         if n >= ev[2] and n < ev[3] then pos = ev[2] + permuteIndex(ev[5], ev[3] - ev[2], n - ev[2]) end
         if cursor == ev[2] then cur = ev[2] + ev[4] end
       end
