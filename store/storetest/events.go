@@ -87,6 +87,20 @@ func (r *roomTest) letIn(l admission.Limits, ws []store.Result, before func(rnd 
 	return round
 }
 
+// prequeueShuffled schedules ev, shuffled by seed, on l, and queues n visitors in its
+// pre-queue: the limits with the event, and the visitors' answers.
+func (r *roomTest) prequeueShuffled(l admission.Limits, ev admission.Event, seed int64, n int) (admission.Limits, []store.Result) {
+	r.t.Helper()
+	ev.Shuffle, ev.Seed = true, seed
+	l = r.withEvents(l, ev)
+	r.advanceTo(time.UnixMilli(ev.Prequeue))
+	ws := make([]store.Result, 0, n)
+	for range n {
+		ws = append(ws, r.join(l))
+	}
+	return l, ws
+}
+
 // shuffledTurns is the turn of each of n pre-queued places in a shuffle by seed: place
 // Permute(seed, n, k) is admitted k-th.
 func shuffledTurns(seed int64, n int) []int {
@@ -341,13 +355,7 @@ func ShuffleRankCorrelation(t *testing.T, h Harness, room string, waiters, perRo
 	r := &roomTest{t: t, h: h, ctx: t.Context(), room: room}
 	l := limits()
 	ev := eventAt(r.h.Now(), time.Minute, 2*time.Minute, 24*time.Hour, int64(perRound), 1_000_000, time.Hour)
-	ev.Shuffle, ev.Seed = true, seed
-	l = r.withEvents(l, ev)
-	r.advanceTo(time.UnixMilli(ev.Prequeue))
-	ws := make([]store.Result, 0, waiters)
-	for range waiters {
-		ws = append(ws, r.join(l))
-	}
+	l, ws := r.prequeueShuffled(l, ev, seed, waiters)
 	r.advanceTo(time.UnixMilli(ev.Start))
 	return spearman(r.letIn(l, ws, nil, nil))
 }
@@ -363,13 +371,7 @@ func testShuffleAbandoned(r *roomTest) {
 	)
 	l := limits() // hold 5 minutes
 	ev := eventAt(r.h.Now(), time.Minute, 11*time.Minute, time.Hour, c, 1000, time.Hour)
-	ev.Shuffle, ev.Seed = true, seed
-	l = r.withEvents(l, ev)
-	r.advanceTo(time.UnixMilli(ev.Prequeue))
-	var ws []store.Result
-	for range n {
-		ws = append(ws, r.join(l))
-	}
+	l, ws := r.prequeueShuffled(l, ev, seed, n)
 	// A third stop polling. Not the first: an abandoned place at the head is skipped
 	// before the start, and the pre-queue shrinks (see admission.Event).
 	gone := func(i int) bool { return i%3 == 2 }
@@ -472,13 +474,7 @@ func testShuffleOutlivesEvent(r *roomTest) {
 	)
 	l := limits() // capacity 3, 3 a minute, sessions of 2 minutes
 	ev := eventAt(r.h.Now(), time.Minute, 2*time.Minute, 4*time.Minute, 2, 60, time.Hour)
-	ev.Shuffle, ev.Seed = true, seed
-	l = r.withEvents(l, ev)
-	r.advanceTo(time.UnixMilli(ev.Prequeue))
-	var ws []store.Result
-	for range n {
-		ws = append(ws, r.join(l))
-	}
+	l, ws := r.prequeueShuffled(l, ev, seed, n)
 	r.advanceTo(time.UnixMilli(ev.Start))
 	ws = append(ws, r.join(l))
 	turn := append(shuffledTurns(seed, n), n)
