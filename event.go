@@ -113,7 +113,7 @@ type phase struct {
 	perMinute  int
 	renewal    bool
 	renewEvery time.Duration
-	prior      float64 // admissions per minute the settings promise (0: they do not say)
+	pace       estimate.Pace // what the settings say about the rate of admissions
 }
 
 // at is the phase at t (the store's time, or the app's corrected to it).
@@ -231,7 +231,7 @@ func validEvents(c *Config, base phase, renewSet bool, room string, codec *token
 				return nil, bad("RenewInterval (%v) exceeds the event's SessionDuration (%v)", c.RenewInterval, session)
 			}
 		}
-		p.prior = estimate.Throughput(p.capacity, p.perMinute, c.TypicalSession, c.RefreshInterval)
+		p.pace = paceOf(p.capacity, p.perMinute, c)
 		es := &eventSettings{
 			cfg:      *e,
 			prequeue: pre,

@@ -396,10 +396,11 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 	if err != nil {
 		return Visit{}, err
 	}
-	if !res.Requeued {
-		res.Joined = t.Joined
+	if res.Requeued {
+		return r.answer(s, res, nil) // a new place: what it was told before no longer holds
 	}
-	return r.answer(s, res)
+	res.Joined = t.Joined
+	return r.answer(s, res, &t)
 }
 
 func (r *Room) join(ctx context.Context, s *settings, o *enterOptions) (Visit, error) {
@@ -418,16 +419,21 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions) (Visit, e
 	if err != nil {
 		return Visit{}, err
 	}
-	return r.answer(s, res)
+	return r.answer(s, res, nil)
 }
 
-// answer turns a store's Join or Poll result into a Visit with a fresh ticket or pass.
-func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
+// answer turns a store's Join or Poll result into a Visit with a fresh ticket or pass;
+// prev is the ticket polled with (nil on a join), whose wait the new one follows on from.
+func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit, error) {
 	ph := s.at(res.Now) // the store's time: the phase the store applied
 	r.observeClock(res.Now)
 	r.observeEpoch(res.Epoch, res.Now)
 	// A pre-queue's pause says nothing about how fast the room lets people in.
-	r.live.Observe(res.Now, res.Admissions, res.Waiting > 0 && !ph.prequeue)
+	waiting := res.Waiting
+	if ph.prequeue {
+		waiting = 0
+	}
+	r.live.Observe(res.Now, res.Admissions, waiting, ph.pace)
 	if res.Admitted {
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires, ph.scope())
 	}
@@ -440,9 +446,13 @@ func (r *Room) answer(s *settings, res store.Result) (Visit, error) {
 	switch {
 	case st.Wait.Reason != "":
 	case random:
-		st.Wait = r.live.EstimateRandom(res.Waiting, ph.prior, float64(ph.perMinute))
+		st.Wait = r.live.EstimateRandom(res.Waiting, ph.pace)
 	default:
-		st.Wait = r.live.Estimate(res.UsersAhead, ph.prior, float64(ph.perMinute))
+		st.Wait = r.live.Estimate(res.UsersAhead, ph.pace)
+	}
+	if prev != nil && st.Wait.Known {
+		was := estimate.Wait{Known: prev.WaitKnown, P25: prev.Wait25, P50: prev.Wait50, P75: prev.Wait75}
+		st.Wait = estimate.Steady(was, st.Wait, res.Now.Sub(prev.LastUpdated))
 	}
 	st.QueueIsFull = queueIsFull(st.Wait)
 	t := token.Ticket{
@@ -519,6 +529,19 @@ func (r *Room) status(s *settings, ph phase, ahead int64, t time.Time) Status {
 		st.Wait = estimate.Unknown("queue all")
 	}
 	return st
+}
+
+// paceOf is what limits of capacity and perMinute, with c's typical session and refresh
+// interval, say about the rate of admissions.
+func paceOf(capacity, perMinute int, c *Config) estimate.Pace {
+	p := estimate.Pace{
+		Prior:   estimate.Throughput(capacity, perMinute, c.TypicalSession, c.RefreshInterval),
+		Ceiling: float64(perMinute),
+	}
+	if c.TypicalSession > 0 {
+		p.Period = c.TypicalSession + c.RefreshInterval
+	}
+	return p
 }
 
 // queueIsFull is the hosted rooms' queueIsFull: the estimated wait exceeds a day.
@@ -653,7 +676,7 @@ func (r *Room) newSettings(c Config) (*settings, error) {
 		perMinute:  c.NewUsersPerMinute,
 		renewal:    !c.DisableSessionRenewal,
 		renewEvery: c.RenewInterval,
-		prior:      estimate.Throughput(c.TotalActiveUsers, c.NewUsersPerMinute, c.TypicalSession, c.RefreshInterval),
+		pace:       paceOf(c.TotalActiveUsers, c.NewUsersPerMinute, &c),
 	}
 	events, err := validEvents(&c, base, renewSet, r.id, r.codec)
 	if err != nil {

@@ -49,27 +49,48 @@ func plural(n int64) string {
 	return fmt.Sprintf("%d minutes", n)
 }
 
+// Pace is what a room's settings say about how fast it lets people in.
+type Pace struct {
+	// Prior is the throughput the settings promise while people wait, per minute (see
+	// Throughput); 0 when they do not say (no typical session given).
+	Prior float64
+	// Ceiling is the rate limit, which the room never exceeds, per minute; 0: none.
+	Ceiling float64
+	// Period is how long admissions may bunch: a typical session plus a refresh interval
+	// (a room that filled at once frees its places about together). 0: unknown.
+	Period time.Duration
+}
+
 // Live estimates the rate at which waiters leave the queue into the site, from the store's
 // running count of admissions, and turns users ahead into a Wait.
 //
-// The rate is an exponentially weighted moving average of the admissions observed while
-// people waited, with time constant Tau: an observation dt after the last moves the average
-// by 1-exp(-dt/Tau) of the difference. Only stretches during which someone waited count,
-// since while nobody waits admissions follow arrivals, not the room's limits. Until a
-// stretch of at least MinBasis has been observed the estimate leans on the prior, the
-// throughput the limits allow.
+// The rate is a time-weighted average of the admissions observed while people waited,
+// each minute of it counting exp(-age/τ): admissions over waiting time, both decayed alike.
+// τ is Tau or two Periods, whichever is longer, so that the bunching of admissions a
+// session apart averages out. Only stretches during which someone waited count, since
+// while nobody waits admissions follow arrivals, not the room's limits.
+//
+// The prior enters as Period's worth of admissions at the promised rate (a gamma prior on
+// a Poisson rate). With a prior, the first Period of waiting is not observed: a room that
+// just filled up frees no places until its first sessions end, so what is seen then says
+// nothing of its pace. Admissions then come in waves about a Period apart, so observations
+// count only once they span a whole Period, by degrees over the next one; after that the
+// prior fades at the same pace as they do. A room without a prior has no estimate until
+// its first admissions while people wait; once known, an estimate never turns unknown.
 //
 // A Live is safe for concurrent use. The zero value is ready, with Tau 2 minutes.
 type Live struct {
-	Tau      time.Duration // smoothing time constant; 0 means 2 minutes
-	MinBasis time.Duration // observed time needed before the rate is trusted; 0 means 30 s
+	Tau      time.Duration // shortest smoothing time constant; 0 means 2 minutes
+	MinBasis time.Duration // waiting time observed before a rate without prior is trusted; 0 means 30 s
 
 	mu       sync.Mutex
 	last     time.Time
 	total    int64
-	waiting  bool
-	rate     float64 // admissions per minute
-	variance float64 // of the smoothed rate as an estimate: how far it may be off
+	waiting  int64
+	pace     Pace    // the settings the observations were made under
+	n, w     float64 // decayed admissions, and decayed minutes of waiting
+	variance float64 // of the observed rate as an estimate: how far it may be off
+	drain    float64 // smoothed fall of the waiting count per minute (negative: it grows)
 	basis    time.Duration
 }
 
@@ -77,46 +98,62 @@ type Live struct {
 // and a rate over milliseconds is noise.
 const minGap = time.Second
 
-// Observe records the store's count of admissions at the store's time now, and whether
-// anyone was waiting.
-func (l *Live) Observe(now time.Time, admitted int64, waiting bool) {
+// Observe records the store's count of admissions and of live waiters at the store's time
+// now, under the settings p. A change of the prior (new limits, an event starting) starts
+// the learning again from the new prior.
+func (l *Live) Observe(now time.Time, admitted, waiting int64, p Pace) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if p.Prior != l.pace.Prior {
+		l.n, l.w, l.variance, l.drain, l.basis = 0, 0, 0, 0, 0
+	}
+	l.pace = p
 	dt := now.Sub(l.last)
 	switch {
 	case l.last.IsZero() || admitted < l.total || dt < 0:
 		// First observation, or the store started again: start counting from here.
 	case dt < minGap:
 		return
-	case l.waiting && waiting:
-		inst := float64(admitted-l.total) / dt.Minutes()
-		a := 1 - math.Exp(-float64(dt)/float64(l.tau()))
+	case l.waiting > 0 && waiting > 0:
+		m, tau := dt.Minutes(), l.tauFor(p).Minutes()
+		d := math.Exp(-m / tau)
+		inst := float64(admitted-l.total) / m
+		a := 1 - d
 		if l.basis == 0 {
 			a = 1
 		}
-		d := inst - l.rate
-		l.rate += a * d
-		// The smoothed rate averages many noisy intervals: its own variance follows
-		// v' = (1-a)²v + a²d², with d the latest interval's deviation.
-		l.variance = (1-a)*(1-a)*l.variance + a*a*d*d
+		if l.w > 0 && l.n > 0 {
+			// The smoothed rate averages many noisy intervals: its own variance follows
+			// v' = (1-a)²v + a²e², with e the latest interval's deviation.
+			e := inst - l.n/l.w
+			l.variance = (1-a)*(1-a)*l.variance + a*a*e*e
+		}
+		// Admissions spread evenly over the interval, decayed as its minutes are.
+		if p.Prior == 0 || l.basis >= l.lull(p) {
+			l.w = l.w*d + tau*(1-d)
+			l.n = l.n*d + inst*tau*(1-d)
+		}
+		l.drain += a * (float64(l.waiting-waiting)/m - l.drain)
 		l.basis += dt
 	}
 	l.last, l.total, l.waiting = now, admitted, waiting
 }
 
-// Rate returns the smoothed admissions per minute and how long a stretch backs it.
+// Rate returns the smoothed admissions per minute observed, and how long a stretch of
+// waiting backs it.
 func (l *Live) Rate() (perMinute float64, basis time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.rate, l.basis
+	if l.w == 0 {
+		return 0, l.basis
+	}
+	return l.n / l.w, l.basis
 }
 
-// Estimate returns the wait of a visitor with ahead live waiters in front. prior is the
-// throughput the room's settings promise (see Throughput), used while little has been
-// observed, 0 if the settings do not say; ceiling is the rate limit, which the room never
-// exceeds (0: none). With neither a prior nor anything observed, the wait is unknown.
-func (l *Live) Estimate(ahead int64, prior, ceiling float64) Wait {
-	rate, variance, ok := l.pace(prior, ceiling)
+// Estimate returns the wait of a visitor with ahead live waiters in front, under the
+// settings p. With neither a prior nor any admission observed, the wait is unknown.
+func (l *Live) Estimate(ahead int64, p Pace) Wait {
+	rate, variance, _, ok := l.rate(p)
 	if !ok {
 		return Unknown("no admissions observed yet")
 	}
@@ -132,41 +169,93 @@ func (l *Live) Estimate(ahead int64, prior, ceiling float64) Wait {
 }
 
 // EstimateRandom is the wait in a Random queue of waiting live visitors: each admission
-// picks one of them, so a visitor is still waiting after k admissions with probability
-// about (1-1/waiting)^k, and its q-th percentile wait is (waiting/rate)·ln(1/(1-q)).
-func (l *Live) EstimateRandom(waiting int64, prior, ceiling float64) Wait {
-	rate, _, ok := l.pace(prior, ceiling)
+// picks one of them. With the queue shrinking by D a minute at admission rate μ, the
+// waiting count after t minutes is n - Dt and a visitor is still waiting with probability
+// (1 - Dt/n)^(μ/D), so its q-th percentile wait is n/D · (1 - (1-q)^(D/μ)): uniform over the
+// drain when nobody new comes (D = μ), (n/μ)·ln(1/(1-q)) in a steady queue (D → 0), which
+// is also what a growing queue is told, since nobody knows how long the growth lasts.
+func (l *Live) EstimateRandom(waiting int64, p Pace) Wait {
+	rate, _, drain, ok := l.rate(p)
 	if !ok {
 		return Unknown("no admissions observed yet")
 	}
 	n := float64(max(waiting, 1))
-	q := func(p float64) time.Duration { return minutes(n / rate * math.Log(1/(1-p))) }
+	f := min(max(drain/rate, 0), 1)
+	q := func(q float64) time.Duration {
+		if f < 1e-3 {
+			return minutes(n / rate * math.Log(1/(1-q)))
+		}
+		return minutes(n / (f * rate) * (1 - math.Pow(1-q, f)))
+	}
 	return Wait{Known: true, P25: q(0.25), P50: q(0.5), P75: q(0.75)}
 }
 
-// pace is the admission rate to estimate with, and its variance: the smoothed rate, leaning
-// on the prior while little has been observed, capped by the ceiling.
-func (l *Live) pace(prior, ceiling float64) (rate, variance float64, ok bool) {
+// rate is the admission rate to estimate with under p, its variance and the queue's drain:
+// observations and the prior weighed together, capped by the ceiling.
+func (l *Live) rate(p Pace) (rate, variance, drain float64, ok bool) {
 	l.mu.Lock()
-	rate, variance, basis := l.rate, l.variance, l.basis
+	n, w, v, drain, basis := l.n, l.w, l.variance, l.drain, l.basis
+	seen := l.pace
 	l.mu.Unlock()
-	if basis < l.minBasis() {
-		f := float64(basis) / float64(l.minBasis())
-		switch {
-		case prior > 0:
-			// Lean on the prior while the basis is thin, and doubt it by a quarter.
-			rate = f*rate + (1-f)*prior
-			variance = f*variance + (1-f)*(0.25*prior)*(0.25*prior)
-		case basis > 0 && rate > 0:
-			variance += (1 - f) * (0.5 * rate) * (0.5 * rate) // a short look: doubt it more
-		default:
-			return 0, 0, false
+	if p.Prior != seen.Prior {
+		n, w, v, drain, basis = 0, 0, 0, 0, 0 // observed under other settings
+	}
+	switch {
+	case p.Prior > 0:
+		// Observations start after the first Period (see Observe). Admissions come in waves
+		// about a Period apart, and a shorter look can catch one or none: they count once
+		// they span a whole Period, by degrees over the next, and then the prior fades.
+		t0 := l.lull(p)
+		w0 := t0.Minutes()
+		if g := float64(basis-2*t0) / float64(t0); g < 1 {
+			n, w = n*max(g, 0), w*max(g, 0)
+		} else {
+			w0 *= math.Exp(-(basis - 3*t0).Minutes() / l.tauFor(p).Minutes())
 		}
+		rate = (n + p.Prior*w0) / (w + w0)
+		f := w / (w + w0) // the observations' share
+		variance = f*f*v + (1-f)*(1-f)*(0.25*p.Prior)*(0.25*p.Prior)
+	case n > 0:
+		rate, variance = n/w, v
+		if basis < l.minBasis() {
+			f := float64(basis) / float64(l.minBasis())
+			variance += (1 - f) * (0.5 * rate) * (0.5 * rate) // a short look: doubt it more
+		}
+	default:
+		return 0, 0, 0, false
 	}
-	if ceiling > 0 {
-		rate = min(rate, ceiling)
+	if p.Ceiling > 0 {
+		rate = min(rate, p.Ceiling)
 	}
-	return rate, variance, rate > 0
+	return rate, variance, drain, rate > 0
+}
+
+// Steady is the wait to show a visitor who was shown prev elapsed ago and whose wait is
+// now estimated next: prev counted down by elapsed, moved halfway toward next. Progress
+// comes in waves (the rate window reopens, a cohort's sessions end together), so the count
+// ahead falls in steps; halving each step keeps the estimate falling with the clock instead
+// of standing still and then leaping. A move of more than half the wait left is news (new
+// limits, a requeue) and is shown at once; so is anything when either wait is unknown.
+func Steady(prev, next Wait, elapsed time.Duration) Wait {
+	if !prev.Known || !next.Known {
+		return next
+	}
+	toward := func(p, n time.Duration) (time.Duration, bool) {
+		p = max(p-elapsed, 0)
+		if d := n - p; d > p/2 || -d > p/2 {
+			return n, false
+		}
+		return p + (n-p)/2, true
+	}
+	out := next
+	var ok bool
+	if out.P50, ok = toward(prev.P50, next.P50); !ok {
+		return next
+	}
+	out.P25, _ = toward(prev.P25, next.P25)
+	out.P75, _ = toward(prev.P75, next.P75)
+	out.P25, out.P75 = min(out.P25, out.P50), max(out.P75, out.P50)
+	return out
 }
 
 // Throughput is the most visitors a minute a room lets in while people wait: the rate
@@ -183,11 +272,17 @@ func Throughput(capacity, perMinute int, session, refresh time.Duration) float64
 
 func minutes(m float64) time.Duration { return time.Duration(m * float64(time.Minute)) }
 
-func (l *Live) tau() time.Duration {
-	if l.Tau > 0 {
-		return l.Tau
+// lull is how long, from the start of waiting, admissions may not yet show the room's pace
+// under p: a Period, and at least MinBasis.
+func (l *Live) lull(p Pace) time.Duration { return max(p.Period, l.minBasis()) }
+
+// tauFor is the smoothing time constant under p: Tau, or two Periods if longer.
+func (l *Live) tauFor(p Pace) time.Duration {
+	tau := l.Tau
+	if tau <= 0 {
+		tau = 2 * time.Minute
 	}
-	return 2 * time.Minute
+	return max(tau, 2*p.Period)
 }
 
 func (l *Live) minBasis() time.Duration {
