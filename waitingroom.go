@@ -295,8 +295,12 @@ func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visi
 	}
 	now := r.now()
 	if raw != "" {
-		if p, err := r.codec.ParsePass(r.id, raw, now); err == nil {
-			return r.renew(ctx, s, p, now, &o)
+		// The header says which kind to verify it as (a ticket is parsed once, not first
+		// as a pass); only verification decides.
+		if !token.LooksLikeTicket(raw) {
+			if p, err := r.codec.ParsePass(r.id, raw, now); err == nil {
+				return r.renew(ctx, s, p, now, &o)
+			}
 		}
 		if t, err := r.codec.ParseTicket(r.id, raw, now); err == nil {
 			return r.poll(ctx, s, t, now)

@@ -1,10 +1,13 @@
 package token
 
 import (
+	"bytes"
 	"crypto/hmac"
+	"encoding/base64"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -195,6 +198,23 @@ func (c *Codec) SignPass(p Pass) (string, error) {
 func (c *Codec) ParsePass(room, s string, now time.Time) (Pass, error) {
 	return c.passes.parsePass(room, s, now)
 }
+
+// LooksLikeTicket reports whether s declares itself a ticket in its JWT header. It verifies
+// nothing; it lets a caller holding a token of either kind try the right parser first, so
+// that a poll does not pay for parsing its ticket as a pass.
+func LooksLikeTicket(s string) bool {
+	end := strings.IndexByte(s, '.')
+	if end < 0 || end > maxHeader {
+		return false
+	}
+	var buf [maxHeader]byte
+	n, err := base64.RawURLEncoding.Decode(buf[:], []byte(s[:end]))
+	return err == nil && bytes.Contains(buf[:n], []byte(`"typ":"`+typTicket+`"`))
+}
+
+// maxHeader bounds the encoded JWT header LooksLikeTicket decodes; this package's headers
+// are under 100 bytes.
+const maxHeader = 256
 
 type codecOptions struct {
 	passSigner    Signer

@@ -806,3 +806,27 @@ func TestSecret(t *testing.T) {
 		t.Errorf("Secret: %d bytes, want 32", len(a.Secret("x")))
 	}
 }
+
+func TestLooksLikeTicket(t *testing.T) {
+	c := newCodec(t, []HMACKey{testKey("k1", 1)})
+	now := t0
+	ticket, err := c.SignTicket(Ticket{Room: room, Number: 1, Joined: now, LastUpdated: now, Expires: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, err := c.SignPass(Pass{Room: room, Session: 1, Issued: now, Expires: now.Add(time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{ticket, true}, {pass, false}, {"", false}, {"junk", false}, {"!!!.x.y", false},
+		{strings.Repeat("a", 1000) + ".x.y", false},
+	} {
+		if got := LooksLikeTicket(tc.s); got != tc.want {
+			t.Errorf("LooksLikeTicket(%.40q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
