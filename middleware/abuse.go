@@ -163,10 +163,16 @@ func WithJoinLimit(l JoinLimit) Option {
 	}
 }
 
-// WithClock sets the clock of the join guards: the join limit's buckets, the check that a
-// cookie holds a valid ticket or pass, and the infinite queue's lastUpdated. Give it the
-// room's clock (waitingroom.WithClock). Default time.Now.
-func WithClock(now func() time.Time) Option { return func(m *handler) { m.clock = now } }
+// WithClock sets the middleware's clock: the join limit's buckets, the choice among several
+// cookies of the room's name (see WithCookie), and the infinite queue's lastUpdated. Give it
+// the room's clock (waitingroom.WithClock). Default (and nil): time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(m *handler) {
+		if now != nil {
+			m.clock = now
+		}
+	}
+}
 
 // clientAddr returns the address of the client making r: the connection's (RemoteAddr),
 // unless that is one of trusted, in which case X-Forwarded-For is read from the right, past

@@ -12,8 +12,12 @@
 package middleware
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,8 +29,10 @@ import (
 )
 
 // CommandHeader is the response header through which the protected handler ends the
-// visitor's session: "Waiting-Room-Command: revoke". The middleware removes it from the
-// response.
+// visitor's session: "Waiting-Room-Command: revoke". The middleware removes it from every
+// response of the handler, and acts on it only for a request admitted through the room:
+// a bypassed request, and every request while the room is suspended or failing open, has
+// no session to end.
 const CommandHeader = "Waiting-Room-Command"
 
 // Option configures the middleware.
@@ -34,12 +40,24 @@ type Option func(*handler)
 
 // WithWaitingPage sets the handler that renders the waiting page; it reads the Status with
 // StatusFromContext. Its status code 200 is replaced by the room's QueueingStatusCode, and
-// Cache-Control: no-store is set. Default: a plain page that refreshes itself.
-func WithWaitingPage(h http.Handler) Option { return func(m *handler) { m.waiting = h } }
+// Cache-Control: no-store is set. Default (and nil): a plain page that refreshes itself.
+func WithWaitingPage(h http.Handler) Option {
+	return func(m *handler) {
+		if h != nil {
+			m.waiting = h
+		}
+	}
+}
 
 // WithClosedPage sets the page shown when the room rejects everyone (QueueingMethod Reject).
-// Default: a plain "closed" page.
-func WithClosedPage(h http.Handler) Option { return func(m *handler) { m.closed = h } }
+// Default (and nil): a plain "closed" page.
+func WithClosedPage(h http.Handler) Option {
+	return func(m *handler) {
+		if h != nil {
+			m.closed = h
+		}
+	}
+}
 
 // WithBypass lets requests for which f returns true skip the room, uncounted: health checks,
 // static assets, staff. Default: none.
@@ -64,6 +82,11 @@ type Cookie struct {
 }
 
 // WithCookie sets the cookie's name and scope. It is always HttpOnly and SameSite=Lax.
+//
+// A request may carry several cookies of the name, when the browser still holds one of an
+// earlier Path or Domain. The middleware looks at the first four and uses the first that
+// holds a valid pass, else a valid ticket, else an expired one (the room's clock, corrected
+// by the store's, may disagree with WithClock's), else the first.
 func WithCookie(c Cookie) Option { return func(m *handler) { m.cookie = c } }
 
 // Protect returns next behind room.
@@ -130,13 +153,12 @@ type admittedKey struct{}
 
 func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if m.bypass != nil && m.bypass(r) {
-		m.next.ServeHTTP(w, r)
+		// Uncounted: the cookie is not read, so there is no session a revoke could end, and
+		// finding one would cost a token check on every health check and asset.
+		m.serveNext(&responseWriter{ResponseWriter: w}, r)
 		return
 	}
-	var raw string
-	if c, err := r.Cookie(m.cookie.Name); err == nil && len(c.Value) <= token.MaxSize {
-		raw = c.Value
-	}
+	raw := m.token(r)
 	var v waitingroom.Visit
 	var err error
 	if m.joinGuarded() {
@@ -150,7 +172,9 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		m.onError(r, err)
 		if m.failOpen {
-			m.next.ServeHTTP(w, r)
+			// No valid pass here (a pass holder is admitted even when its renewal fails),
+			// so there is no session to revoke.
+			m.serveNext(&responseWriter{ResponseWriter: w}, r)
 			return
 		}
 		unavailable(w, m.room.Config().RefreshInterval)
@@ -165,7 +189,8 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch v.Outcome {
 	case waitingroom.Refused: // a join guard answered
 	case waitingroom.Suspended:
-		m.next.ServeHTTP(w, r)
+		// The room is off and touches no cookies: a revoke is removed, not acted on.
+		m.serveNext(&responseWriter{ResponseWriter: w}, r)
 	case waitingroom.Admitted:
 		m.serveAdmitted(w, r, v.Pass)
 	default:
@@ -178,11 +203,67 @@ func (m *handler) serveAdmitted(w http.ResponseWriter, r *http.Request, p token.
 	a.rw = responseWriter{ResponseWriter: w, a: a}
 	r = r.WithContext(context.WithValue(r.Context(), admittedKey{}, a))
 	a.r = r
-	m.next.ServeHTTP(&a.rw, r)
-	if !a.rw.wrote {
+	m.serveNext(&a.rw, r)
+}
+
+// serveNext runs the protected handler through rw, which removes the command header (and
+// acts on it, for an admitted request) whenever the handler sends its header.
+func (m *handler) serveNext(rw *responseWriter, r *http.Request) {
+	m.next.ServeHTTP(rw, r)
+	if !rw.wrote {
 		// The handler wrote nothing; net/http will send an empty 200. Act on a revoke first.
-		a.rw.command()
+		rw.command()
 	}
+}
+
+// maxCookies bounds the cookies of the room's name that are looked at, so that a request
+// stuffed with them costs at most a few token checks.
+const maxCookies = 4
+
+// token returns the visitor's ticket or pass from the room's cookie, or "" for none. Of
+// several cookies of that name (see WithCookie) it prefers a pass to a ticket: a visitor
+// holds a ticket before its pass, and polling with a ticket whose place became a session
+// would put the visitor at the back.
+func (m *handler) token(r *http.Request) string {
+	var values [maxCookies]string
+	n := 0
+	for _, c := range r.CookiesNamed(m.cookie.Name) {
+		if c.Value == "" || len(c.Value) > token.MaxSize {
+			continue
+		}
+		values[n] = c.Value
+		if n++; n == maxCookies {
+			break
+		}
+	}
+	if n <= 1 {
+		return values[0] // the room parses it once, as with no duplicates
+	}
+	codec, room, now := m.room.Codec(), m.room.ID(), m.clock()
+	ticket, authentic := -1, -1
+	for i, v := range values[:n] {
+		_, perr := codec.ParsePass(room, v, now)
+		if perr == nil {
+			return v
+		}
+		if ticket >= 0 {
+			continue // only a pass comes before it
+		}
+		_, terr := codec.ParseTicket(room, v, now)
+		switch {
+		case terr == nil:
+			ticket = i
+		case authentic < 0 && (errors.Is(perr, token.ErrExpired) || errors.Is(terr, token.ErrExpired)):
+			authentic = i
+		}
+	}
+	switch {
+	case ticket >= 0:
+		return values[ticket]
+	case authentic >= 0:
+		return values[authentic]
+	}
+	return values[0]
 }
 
 func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waitingroom.Status, infiniteQueue bool) {
@@ -262,7 +343,8 @@ func (a *admittance) release(ctx context.Context) error {
 	return a.err
 }
 
-// responseWriter watches for the revoke command when the handler writes its header.
+// responseWriter removes the command header when the handler sends its header, and acts on
+// a revoke when the request was admitted (a is nil otherwise).
 type responseWriter struct {
 	http.ResponseWriter
 	a     *admittance
@@ -272,7 +354,9 @@ type responseWriter struct {
 func (w *responseWriter) WriteHeader(code int) {
 	if !w.wrote {
 		w.command()
-		w.wrote = true
+		// An informational header (103 Early Hints, say) is sent at once, with the header
+		// map, and the final one follows: watch for the command until then.
+		w.wrote = code < 100 || code > 199 || code == http.StatusSwitchingProtocols
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
@@ -294,6 +378,31 @@ func (w *responseWriter) Flush() {
 	}
 }
 
+// ReadFrom keeps the underlying writer's io.ReaderFrom (sendfile for http.ServeFile) in
+// reach of io.Copy.
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, src)
+}
+
+// Hijack implements http.Hijacker for handlers that assert it rather than use
+// http.ResponseController (WebSocket libraries, say); it fails with http.ErrNotSupported
+// when no writer underneath can hijack. The handler's header is never sent, but a revoke
+// in it is still acted on.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, buf, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.wrote {
+		w.command()
+		w.wrote = true
+	}
+	return conn, buf, err
+}
+
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -304,7 +413,7 @@ func (w *responseWriter) command() {
 		return
 	}
 	h.Del(CommandHeader)
-	if strings.EqualFold(strings.TrimSpace(cmd), "revoke") {
+	if w.a != nil && strings.EqualFold(strings.TrimSpace(cmd), "revoke") {
 		if err := w.a.release(w.a.r.Context()); err != nil {
 			w.a.m.onError(w.a.r, err)
 		}
