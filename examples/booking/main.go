@@ -3,7 +3,9 @@
 //	go run ./examples/booking
 //
 // GET / shows the booking form, POST /reserve books a slot and releases the visitor's
-// session so the next person can come in, GET /healthz bypasses the room. Open the page in a
+// session so the next person can come in, GET /healthz bypasses the room. A visitor whose
+// session lapsed while filling in the form is queued on POST /reserve; the waiting page then
+// refreshes to the form, since the booking was not sent. Open the page in a
 // few browsers (or private windows) with -total-active 1 to watch the queue.
 //
 // Several processes share one room through Redis and one signing key:
@@ -29,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"html/template"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -49,7 +52,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "booking:", err)
 		os.Exit(2)
 	}
@@ -61,6 +64,7 @@ type options struct {
 	total     int
 	perMinute int
 	session   time.Duration
+	typical   time.Duration
 	refresh   time.Duration
 	method    waitingroom.Method
 	store     string
@@ -77,7 +81,8 @@ const eventName = "booking opens"
 // defaultEventLength is how long the event lasts without -event-end.
 const defaultEventLength = time.Hour
 
-func run(args []string) error {
+// run is the command; stdout gets -print-key's key, the log gets the rest.
+func run(args []string, stdout io.Writer) error {
 	o, printKey, err := parseFlags(args)
 	if err != nil {
 		return err
@@ -87,7 +92,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Println(k)
+		fmt.Fprintln(stdout, k)
 		return nil
 	}
 	handler, err := build(o, time.Now)
@@ -117,6 +122,7 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.IntVar(&o.total, "total-active", 2, "TotalActiveUsers: visitors on the site at once")
 	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
 	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
+	fs.DurationVar(&o.typical, "typical-session", 2*time.Minute, "TypicalSession: how long a visitor usually takes to fill in the booking form, so the waiting page estimates the wait from the first visitor on; 0: unknown, the wait shows as unavailable until the room has watched people go in")
 	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
 	fs.TextVar(&o.method, "method", waitingroom.FIFO, "QueueingMethod: fifo, random, passthrough or reject")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
@@ -251,6 +257,7 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 		TotalActiveUsers:  o.total,
 		NewUsersPerMinute: o.perMinute,
 		SessionDuration:   o.session,
+		TypicalSession:    o.typical,
 		RefreshInterval:   o.refresh,
 		QueueingMethod:    o.method,
 	}
@@ -296,6 +303,8 @@ func openStore(u string, clock func() time.Time) (store.Store, error) {
 }
 
 // loadKeys reads WAITINGROOM_KEY; without it a random key is made, which suits one process.
+// The random key is never logged (logs are not the place for secrets): whoever wants a
+// key to share asks for one with -print-key.
 func loadKeys() ([]token.HMACKey, error) {
 	if v := strings.TrimSpace(os.Getenv("WAITINGROOM_KEY")); v != "" {
 		return token.ParseKeys(v)
@@ -304,8 +313,8 @@ func loadKeys() ([]token.HMACKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.Printf("booking: WAITINGROOM_KEY is not set; using a random signing key, which suits one process only.")
-	log.Printf("booking: to share the room between processes, start each with WAITINGROOM_KEY=%s", k)
+	log.Printf("booking: WAITINGROOM_KEY is not set; made a random signing key, which no other instance shares, so this process cannot share its room.")
+	log.Printf("booking: to share the room between processes, start each with the same WAITINGROOM_KEY from -print-key.")
 	return []token.HMACKey{k}, nil
 }
 
@@ -319,6 +328,11 @@ func (a *app) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.form)
 	mux.HandleFunc("POST /reserve", a.reserve)
+	// A browser that was queued on POST /reserve may come back with GET /reserve (a reload,
+	// the history): send it to the form.
+	mux.HandleFunc("GET /reserve", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -347,10 +361,18 @@ func (a *app) reserve(w http.ResponseWriter, r *http.Request) {
 	pages.ExecuteTemplate(w, "booked", map[string]any{"Name": name, "Slot": slot, "Number": n})
 }
 
+// waitingView is what the waiting page shows.
+type waitingView struct {
+	waitingroom.Status
+	// Lost is set when the visitor was queued on a form post, whose data is gone: the page
+	// says so and refreshes to the form (a refresh of a POST would GET its URL instead).
+	Lost bool
+}
+
 func (a *app) waitingPage(w http.ResponseWriter, r *http.Request) {
 	st, _ := middleware.StatusFromContext(r.Context())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pages.ExecuteTemplate(w, "waiting", st)
+	pages.ExecuteTemplate(w, "waiting", waitingView{Status: st, Lost: r.Method != http.MethodGet && r.Method != http.MethodHead})
 }
 
 var slots = []string{"09:00", "09:15", "09:30", "09:45", "10:00"}
@@ -409,8 +431,11 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 {{define "booked"}}{{template "head"}}</head><body><h1>Booked</h1>
 <p class="box">{{.Name}}, your vaccination is booked for <strong>{{.Slot}}</strong>.
 Booking number {{.Number}}.</p></body></html>{{end}}
-{{define "waiting"}}{{template "head"}}{{if .RefreshInterval}}<meta http-equiv="refresh" content="{{seconds .RefreshInterval}}">{{end}}</head>
-<body>{{if .EventPrequeueing}}<h1>Booking is not open yet</h1>
+{{define "waiting"}}{{template "head"}}{{if .RefreshInterval}}{{if .Lost}}<meta http-equiv="refresh" content="{{seconds .RefreshInterval}}; url=/">
+{{- else}}<meta http-equiv="refresh" content="{{seconds .RefreshInterval}}">{{end}}{{end}}</head>
+<body>{{if .Lost}}<p id="lost" style="color:#b00">Your booking was not sent: your time on the site ran out while you filled in
+the form. When it is your turn you get the form again.</p>{{end}}
+{{if .EventPrequeueing}}<h1>Booking is not open yet</h1>
 <div class="box"><p>Booking opens in</p><p class="big" id="opens">{{until .TimeUntilEventStart}}</p>
 {{if .ShuffleAtEventStart}}<p id="shuffle">When it opens, everyone waiting here is let in in a random order, so there
 is no need to hurry: coming earlier does not put you ahead.{{with .UsersAhead}} Others waiting: <strong id="others">{{.}}</strong>.{{end}}</p>

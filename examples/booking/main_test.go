@@ -2,11 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"html"
 	"io"
+	"log"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -83,7 +87,7 @@ func TestBadFlags(t *testing.T) {
 		{"-event-start", "2m", "-event-total-active", "5"},
 		{"-event-start", "2m", "-prequeue-start", "3m"},
 	} {
-		if err := run(args); err == nil {
+		if err := run(args, io.Discard); err == nil {
 			t.Errorf("run(%q) succeeded", args)
 		}
 	}
@@ -393,4 +397,190 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// TestQueuedOnPost follows a visitor whose session lapsed while filling in the form: the
+// POST /reserve is queued, the waiting page says the booking was not sent and refreshes to
+// a URL that gives the form once the visitor is admitted. GET /reserve (where a browser
+// lands if it reloads the POST's URL) leads to the form too.
+func TestQueuedOnPost(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	h, err := build(options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	alice, bob := client(t), client(t)
+
+	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice: %q", body)
+	}
+	// Alice dawdles; her session ends and bob takes the place.
+	clk.Advance(3 * time.Minute)
+	if _, body := get(t, bob, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("bob: %q", body)
+	}
+	resp, err := alice.PostForm(srv.URL+"/reserve", url.Values{"name": {"Alice"}, "slot": {"09:15"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	body := string(b)
+	if resp.StatusCode != 200 || !strings.Contains(body, "You are in the queue") || !strings.Contains(body, `id="lost"`) ||
+		strings.Contains(body, "booked for") {
+		t.Fatalf("alice's late POST should queue and say the booking was not sent: %d %q", resp.StatusCode, body)
+	}
+	m := regexp.MustCompile(`<meta http-equiv="refresh" content="5; url=([^"]+)">`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no refresh to another URL on the POST's waiting page: %q", body)
+	}
+	next := mustURL(t, srv.URL).ResolveReference(mustURL(t, html.UnescapeString(m[1]))).String()
+
+	// Still queued at the refresh: a GET page, which refreshes to itself.
+	clk.Advance(5 * time.Second)
+	if _, body := get(t, alice, next); !strings.Contains(body, "You are in the queue") || strings.Contains(body, `id="lost"`) ||
+		!strings.Contains(body, `http-equiv="refresh" content="5">`) {
+		t.Fatalf("alice at %s while queued: %q", next, body)
+	}
+	// Bob books, which frees the place; the rate lets alice in a minute after bob.
+	resp, err = bob.PostForm(srv.URL+"/reserve", url.Values{"name": {"Bob"}, "slot": {"09:00"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	clk.Advance(61 * time.Second)
+	if code, body := get(t, alice, next); code != 200 || !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice at %s once admitted: %d %q", next, code, body)
+	}
+	// Had the browser reloaded the POST's URL instead, GET /reserve leads to the form too.
+	if code, body := get(t, alice, srv.URL+"/reserve"); code != 200 || !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice at GET /reserve once admitted: %d %q", code, body)
+	}
+	resp, err = alice.PostForm(srv.URL+"/reserve", url.Values{"name": {"Alice"}, "slot": {"09:15"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "booked for <strong>09:15</strong>") {
+		t.Fatalf("alice's booking once admitted: %d %q", resp.StatusCode, b)
+	}
+}
+
+// TestGetReserve checks that GET /reserve, where a browser lands when it reloads the URL
+// it was queued on, sends an admitted visitor to the form with a 303.
+func TestGetReserve(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+	h, err := build(options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"}, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	alice := client(t)
+	alice.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := alice.Get(srv.URL + "/reserve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("GET /reserve: %d, Location %q; want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if code, body := get(t, alice, srv.URL+"/"); code != 200 || !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice at /: %d %q", code, body)
+	}
+}
+
+// TestWaitEstimate checks that -typical-session gives a queued visitor an estimated wait
+// from the first visitor on, and that without it the wait is unavailable at first.
+func TestWaitEstimate(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	minutes := regexp.MustCompile(`id="wait">[1-9][0-9]* minutes?( to [1-9][0-9]* minutes)?<`)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want *regexp.Regexp
+	}{
+		{"default", nil, minutes},
+		{"typical 10m", []string{"-typical-session", "10m"}, minutes},
+		{"unknown", []string{"-typical-session", "0"}, regexp.MustCompile(`id="wait">unavailable<`)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
+			o, _, err := parseFlags(append([]string{"-total-active", "1", "-new-per-minute", "1"}, tt.args...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := build(o, clk.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(h)
+			defer srv.Close()
+			for _, name := range []string{"alice", "bob"} {
+				if _, body := get(t, client(t), srv.URL+"/"); name == "alice" && !strings.Contains(body, "Book your vaccination") {
+					t.Fatalf("%s: %q", name, body)
+				}
+			}
+			code, body := get(t, client(t), srv.URL+"/")
+			if code != 200 || !strings.Contains(body, "You are in the queue") || !strings.Contains(body, `id="ahead">1<`) ||
+				!tt.want.MatchString(body) {
+				t.Fatalf("carol should wait behind bob with a wait matching %s: %d %q", tt.want, code, body)
+			}
+		})
+	}
+}
+
+// TestDefaults checks the flags' defaults without listening.
+func TestDefaults(t *testing.T) {
+	o, printKey, err := parseFlags(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.addr != "127.0.0.1:8080" || o.store != "memory" || o.typical != 2*time.Minute || printKey {
+		t.Errorf("defaults: addr %q, store %q, typical session %v, print key %v", o.addr, o.store, o.typical, printKey)
+	}
+	if o, _, err := parseFlags([]string{"-addr", ":9090"}); err != nil || o.addr != ":9090" {
+		t.Errorf("-addr :9090: %q, %v", o.addr, err)
+	}
+}
+
+// TestKeys checks that a random signing key is not logged, and that -print-key prints a key
+// WAITINGROOM_KEY takes and logs nothing.
+func TestKeys(t *testing.T) {
+	var logged strings.Builder
+	log.SetOutput(&logged)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+
+	t.Setenv("WAITINGROOM_KEY", "")
+	keys, err := loadKeys()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("loadKeys: %v, %v", keys, err)
+	}
+	_, secret, _ := strings.Cut(keys[0].String(), ":")
+	if l := logged.String(); strings.Contains(l, secret) || !strings.Contains(l, "random signing key") || !strings.Contains(l, "-print-key") {
+		t.Errorf("log of a random key should say it was made and how to share one, without the secret %q: %q", secret, l)
+	}
+
+	logged.Reset()
+	var out strings.Builder
+	if err := run([]string{"-print-key"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	printed, err := token.ParseKeys(out.String())
+	if err != nil || len(printed) != 1 || len(printed[0].Secret) != 32 || out.String() != printed[0].String()+"\n" {
+		t.Fatalf("-print-key printed %q: %v, %v", out.String(), printed, err)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("-print-key logged %q", logged.String())
+	}
+	t.Setenv("WAITINGROOM_KEY", out.String())
+	if keys, err := loadKeys(); err != nil || len(keys) != 1 || keys[0].String() != printed[0].String() {
+		t.Errorf("WAITINGROOM_KEY from -print-key: %v, %v", keys, err)
+	}
 }
