@@ -126,6 +126,7 @@ type Room struct {
 	epoch     atomic.Int64 // the room's latest epoch in the store, to tell it when it lost the room
 	epochSeen atomic.Int64 // store time (ms) it was last seen
 	live      estimate.Live
+	codecSet  bool // WithCodec was given: WithKeys does not replace its codec
 }
 
 // Option configures a Room.
@@ -137,19 +138,24 @@ type Option func(*Room) error
 func WithKeys(keys ...token.HMACKey) Option {
 	return func(r *Room) error {
 		c, err := token.NewCodec(keys)
-		r.codec = c
-		return err
+		if err != nil {
+			return fmt.Errorf("%w: keys: %w", ErrConfig, err)
+		}
+		if !r.codecSet {
+			r.codec = c
+		}
+		return nil
 	}
 }
 
 // WithCodec sets the token codec, for asymmetric passes (see token.WithPassSigner).
-// It overrides WithKeys.
+// It overrides WithKeys, whichever comes first.
 func WithCodec(c *token.Codec) Option {
 	return func(r *Room) error {
 		if c == nil {
 			return fmt.Errorf("%w: nil codec", ErrConfig)
 		}
-		r.codec = c
+		r.codec, r.codecSet = c, true
 		return nil
 	}
 }

@@ -388,3 +388,35 @@ func TestBeforeJoin(t *testing.T) {
 		t.Fatalf("rejecting room: %v, asked %d; the hook is not for rooms that take no places", v.Outcome, asked)
 	}
 }
+
+func TestCodecAndKeyOptions(t *testing.T) {
+	ok := waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}
+	if _, err := waitingroom.New("r", memory.New(), ok, waitingroom.WithKeys()); !errors.Is(err, waitingroom.ErrConfig) || !errors.Is(err, token.ErrNoKeys) {
+		t.Fatalf("WithKeys(): %v, want ErrConfig and token.ErrNoKeys", err)
+	}
+	key, err := token.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := token.NewCodec([]token.HMACKey{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := token.GenerateKey("k2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// WithCodec wins over WithKeys in either order.
+	for _, opts := range [][]waitingroom.Option{
+		{waitingroom.WithCodec(codec), waitingroom.WithKeys(other)},
+		{waitingroom.WithKeys(other), waitingroom.WithCodec(codec)},
+	} {
+		r, err := waitingroom.New("r", memory.New(), ok, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Codec() != codec {
+			t.Error("WithKeys replaced the codec given by WithCodec")
+		}
+	}
+}
