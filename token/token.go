@@ -3,8 +3,8 @@ package token
 import (
 	"bytes"
 	"crypto/hmac"
-	"encoding/base64"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
