@@ -127,6 +127,7 @@ type Room struct {
 	epochSeen atomic.Int64 // store time (ms) it was last seen
 	live      estimate.Live
 	codecSet  bool // WithCodec was given: WithKeys does not replace its codec
+	renewals  renewals
 }
 
 // Option configures a Room.
@@ -317,6 +318,7 @@ func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visi
 
 // Release ends the session of pass p at once, freeing its slot.
 func (r *Room) Release(ctx context.Context, p token.Pass) error {
+	r.renewals.forget(renewKey{p.Epoch, p.Session})
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := r.store.Release(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}); err != nil {
@@ -367,20 +369,55 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 	if !ph.renewal || now.Before(p.RenewAt) {
 		return Visit{Outcome: Admitted, Pass: p}, nil
 	}
+	c, lead := r.renewals.start(renewKey{p.Epoch, p.Session}, now)
+	if !lead {
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			return Visit{Outcome: Admitted, Pass: p, Degraded: ctx.Err()}, nil
+		}
+	} else {
+		c.visit, c.active = r.renewOnce(ctx, s, p)
+		until := now
+		switch {
+		case c.visit.Degraded != nil:
+			until = now.Add(renewRetry)
+		case c.active:
+			until = c.visit.Pass.RenewAt // on the clock now is read from
+		}
+		r.renewals.finish(c, until)
+	}
+	if !c.active {
+		// Released, expired or forgotten: the visitor comes in as anyone new would.
+		return r.join(ctx, s, o)
+	}
+	if c.visit.Degraded != nil && !lead {
+		// Another request's renewal failed and reported it; this one made no store call.
+		return Visit{Outcome: Admitted, Pass: p}, nil
+	}
+	return c.visit, nil
+}
+
+// renewOnce asks the store to renew p's session: the visit with the new pass, or with the
+// old one and Degraded set when the store failed; active false when the session is over.
+func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit, bool) {
 	var ren store.Renewal
 	err := r.call(ctx, func(ctx context.Context) (err error) {
 		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, r.limits(s))
 		return err
 	})
 	if err != nil {
-		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, nil
+		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, true
 	}
 	r.observeClock(ren.Now)
 	if !ren.Active {
-		// Released, expired or forgotten: the visitor comes in as anyone new would.
-		return r.join(ctx, s, o)
+		return Visit{}, false
 	}
-	return r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires, p.Scope)
+	v, err := r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires, p.Scope)
+	if err != nil {
+		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, true
+	}
+	return v, true
 }
 
 func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.Time) (Visit, error) {

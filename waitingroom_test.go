@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -418,5 +419,70 @@ func TestCodecAndKeyOptions(t *testing.T) {
 		if r.Codec() != codec {
 			t.Error("WithKeys replaced the codec given by WithCodec")
 		}
+	}
+}
+
+// TestRenewalOncePerSession: requests carrying the same due pass (a page and its assets,
+// or a client that drops cookies) cost one renewal between them, and a failed renewal is
+// not retried on every request.
+func TestRenewalOncePerSession(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: 5 * time.Minute}, 0)
+	a, _ := f.enter(t, "")
+	f.clock.Advance(61 * time.Second) // the renewal is due
+	f.store.take()
+	var wg sync.WaitGroup
+	visits := make([]waitingroom.Visit, 10)
+	for i := range visits {
+		wg.Go(func() {
+			v, err := f.room.Enter(context.Background(), a.Token)
+			if err != nil {
+				t.Error(err)
+			}
+			visits[i] = v
+		})
+	}
+	wg.Wait()
+	if c := f.store.take(); c["renew"] != 1 || calls(c) != 1 {
+		t.Fatalf("10 requests with one due pass: calls %v, want one renewal", c)
+	}
+	for _, v := range visits {
+		if v.Outcome != waitingroom.Admitted || v.Token != visits[0].Token || v.Token == "" {
+			t.Fatalf("visit %v with token %.20q, want the one renewed pass", v.Outcome, v.Token)
+		}
+	}
+	// A client that drops cookies keeps sending the old pass: no store call until the
+	// new pass would be due, then one.
+	f.clock.Advance(59 * time.Second)
+	if v, c := f.enter(t, a.Token); v.Outcome != waitingroom.Admitted || calls(c) != 0 {
+		t.Fatalf("old pass before the new one is due: %v, calls %v", v.Outcome, c)
+	}
+	f.clock.Advance(2 * time.Second)
+	if _, c := f.enter(t, a.Token); c["renew"] != 1 {
+		t.Fatalf("old pass once the new one is due: calls %v, want one renewal", c)
+	}
+	// The store fails: the renewal is retried after renewRetry (5 s), not on every request.
+	f.clock.Advance(61 * time.Second)
+	f.store.fail = errors.New("down")
+	for i := range 3 {
+		v, c := f.enter(t, a.Token)
+		if v.Outcome != waitingroom.Admitted || v.Pass.Session != a.Pass.Session {
+			t.Fatalf("during an outage: %v", v.Outcome)
+		}
+		// The first request tried the store and says so; the others did not.
+		if first := i == 0; (v.Degraded != nil) != first || (c["renew"] == 1) != first || calls(c) > 1 {
+			t.Fatalf("request %d during an outage: degraded %v, calls %v", i, v.Degraded, c)
+		}
+	}
+	f.clock.Advance(5 * time.Second)
+	f.store.fail = nil
+	if v, c := f.enter(t, a.Token); c["renew"] != 1 || v.Degraded != nil || v.Token == "" {
+		t.Fatalf("after the outage: calls %v, degraded %v", c, v.Degraded)
+	}
+	// Released: the shared answer is dropped, the old pass no longer admits.
+	if err := f.room.Release(context.Background(), a.Pass); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.enter(t, a.Token); v.Outcome == waitingroom.Admitted && v.Pass.Session == a.Pass.Session {
+		t.Fatal("a released session was admitted from the shared renewal")
 	}
 }

@@ -1302,7 +1302,18 @@ func TestRenewalFailureKeepsTheVisitorAdmitted(t *testing.T) {
 		t.Errorf("error handler got %v, want one error wrapping ErrStore", errs)
 	}
 
-	// The store is back: the next request renews.
+	// Within 5 s the renewal is not tried again: no store call, nothing reported.
+	e.clock.Advance(4 * time.Second)
+	if resp := v.get(h, "/"); resp.body != "app" {
+		t.Errorf("got %d %q, want the app", resp.StatusCode, resp.body)
+	}
+	e.wantCalls(calls{})
+	if errs := e.takeErrors(); len(errs) != 0 {
+		t.Errorf("error handler got %v during the retry pause, want nothing", errs)
+	}
+
+	// The store is back: the next request after the pause renews.
+	e.clock.Advance(time.Second)
 	e.flaky.failing.Store(false)
 	resp = v.get(h, "/")
 	if resp.body != "app" {
