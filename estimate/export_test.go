@@ -3,7 +3,7 @@ package estimate
 // PlanEntries runs the simulation and returns when each visitor entered (ms since the
 // opening, -1: never), for tests that hold the planner to the room visitor by visitor.
 func PlanEntries(s Scenario) ([]int64, error) {
-	s, err := s.withDefaults()
+	s, err := s.WithDefaults()
 	if err != nil {
 		return nil, err
 	}

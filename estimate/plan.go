@@ -13,15 +13,16 @@ import (
 )
 
 // Scenario is a crowd and a room: who arrives when, how long they stay, and the limits.
-// Zero fields take the stated defaults.
+// Zero fields take the stated defaults; WithDefaults fills them in and says what is wrong.
 type Scenario struct {
-	// Arrivals is how many visitors come. Required.
+	// Arrivals is how many visitors come: 1 to MaxArrivals. Required.
 	Arrivals int
 	// Spread spreads the arrivals evenly over this period from the opening; 0 (default)
 	// brings everyone at the opening instant.
 	Spread time.Duration
 	// Curve, if set, is the shape of the arrivals: relative weights of consecutive minutes
-	// from the opening (say, {5, 3, 1, 1}). It overrides Spread.
+	// from the opening (say, {5, 3, 1, 1}); finite, not negative, with a positive, finite
+	// sum. It overrides Spread.
 	Curve []float64
 	// Abandon is the share of visitors who give up if they are still waiting after
 	// Patience (0 to 1). Default 0.
@@ -30,25 +31,43 @@ type Scenario struct {
 	// 50% to 150% of it. Default 10 minutes.
 	Patience time.Duration
 	// Session is how long an admitted visitor holds a place on the site, on average; each
-	// stays Session ± SessionSpread (uniform). Default 5 minutes.
+	// stays Session ± SessionSpread (uniform), at least 1 s. Default 5 minutes; 1 s to 24
+	// hours. It is the visitor's stay, not the room's SessionDuration: a host that releases
+	// visitors when they are done frees places sooner than the session ends.
 	Session       time.Duration
 	SessionSpread time.Duration
 
-	// The room's settings, as in waitingroom.Config.
+	// The room's settings, as in waitingroom.Config and checked as the room checks them:
+	// RefreshInterval 1 s to 5 minutes (default 20 s), QueueHold at least twice
+	// RefreshInterval (default 5 minutes), ArrivalGrace from RefreshInterval to QueueHold
+	// (default twice RefreshInterval). NewUsersPerMinute above TotalActiveUsers plans a
+	// room with AllowRateAboveCapacity.
 	TotalActiveUsers  int
 	NewUsersPerMinute int
-	RefreshInterval   time.Duration // default 20 s
-	QueueHold         time.Duration // default 5 minutes
-	ArrivalGrace      time.Duration // default 2 × RefreshInterval
+	RefreshInterval   time.Duration
+	QueueHold         time.Duration
+	ArrivalGrace      time.Duration
 
 	// Seed makes the random draws (patience, session lengths) repeatable.
 	Seed uint64
 }
 
+// MaxArrivals is the largest crowd Plan takes. A million visitors take about 110 MB and a
+// second to plan; ten million about 1 GB and ten seconds.
+const MaxArrivals = 10_000_000
+
 // Forecast is what a Scenario leads to.
 type Forecast struct {
+	// Scenario is the scenario planned: the one given, with the defaults filled in.
+	Scenario         Scenario
 	Admitted, GaveUp int
-	// Throughput is admissions per minute while people were waiting.
+	// Throughput is how fast visitors got in, per minute: those admitted, over the time
+	// from the first arrival to the last admission plus one cycle of the bottleneck (Tr
+	// when it is the rate, else Ts but at least the 61-second window; see Fluid).
+	// Counting the cycle the last admissions take up makes it a pace the limits allow,
+	// however few the visitors: it never exceeds NewUsersPerMinute × 60/61 nor
+	// TotalActiveUsers per Session (with SessionSpread, per the shortest session). After a
+	// long queue it is the room's steady pace.
 	Throughput float64
 	// Waits of those admitted, from arrival to entering the site.
 	WaitP50, WaitP95, WaitMax time.Duration
@@ -72,12 +91,31 @@ type Sample struct {
 	Wait     time.Duration // median wait of those admitted in the minute before At
 }
 
-// Fluid is the closed-form (fluid) approximation: after an initial wave of min(capacity,
-// rate) at the opening, visitors drain at a constant throughput, the lesser of
-// NewUsersPerMinute per rate period and TotalActiveUsers per slot cycle (see the README:
-// 61 s and session + refresh/2 when arrivals are spread out; both rounded up to whole
-// refresh intervals after a burst, when the crowd polls in step). It is exact in the limit
-// of a large burst with fixed sessions and no abandonment; otherwise an approximation.
+// Fluid is the closed form of a scenario: wave arithmetic. With P = NewUsersPerMinute and
+// C = TotalActiveUsers, the k-th visitor who stays (k = 0, 1, ... in arrival order) goes
+// in at the later of its arrival and
+//
+//	max(⌊k/P⌋·Tr, ⌊k/C⌋·Ts + ⌊(k mod C)/P⌋·Tr)
+//
+// where Tr is how long the rate window takes to let the next wave in and Ts how long a
+// place takes to pass from one visitor to the next. The first term is the rate: waves of
+// P, one per window. The second is capacity: each session cycle the C places fill again,
+// in waves of P. The first min(C, P) go in at once.
+//
+// After a burst the whole crowd polls in step, so admission runs once per refresh
+// interval: Tr is the 61-second window and Ts the session, each rounded up to whole
+// refresh intervals, and each wave goes in at one instant. With arrivals spread out,
+// someone polls every second: Tr is 61 s, Ts is the session plus the next holder's wait
+// for its poll, each wave takes as long to go in as the opening one did, and those the
+// rate lets in wait for their poll too (see cycles for those waits). Those who give up
+// are left out (their places pass on), and Throughput is measured as in Forecast.
+//
+// The closed form is exact, every figure equal to the simulation's, for a burst (no
+// Spread or Curve) with sessions of a fixed length (no SessionSpread), nobody giving up,
+// a RefreshInterval of whole seconds, and limits where the waves repeat: bound by the
+// rate with P·⌈Ts/Tr⌉ ≤ C (the waves never fill the site), or by capacity with
+// ⌈C/P⌉·Tr ≤ Ts (the site fills before the first session ends). Elsewhere it is an
+// approximation, and the simulation is the answer.
 type Fluid struct {
 	Throughput                float64 // per minute
 	WaitP50, WaitP95, WaitMax time.Duration
@@ -104,7 +142,7 @@ const MaxHorizon = 60 * 24 * time.Hour
 // one who gave up longer ago is skipped. Admitted visitors hold their slot for their
 // session and then free it.
 func Plan(s Scenario) (Forecast, error) {
-	s, err := s.withDefaults()
+	s, err := s.WithDefaults()
 	if err != nil {
 		return Forecast{}, err
 	}
@@ -117,49 +155,105 @@ func Plan(s Scenario) (Forecast, error) {
 	return f, nil
 }
 
-// FluidPlan is the closed-form approximation of the scenario (see Fluid).
+// FluidPlan is the closed form of the scenario (see Fluid); zero if the scenario is
+// invalid.
 func FluidPlan(s Scenario) Fluid {
-	s, err := s.withDefaults()
+	s, err := s.WithDefaults()
 	if err != nil {
 		return Fluid{}
 	}
-	mu := throughputBound(s)
-	burst := float64(min(s.TotalActiveUsers, s.NewUsersPerMinute))
-	// Visitors enter in waves: the k-th (in arrival order, among those who stay) on average
-	// at (k - burst/2)/mu, plus the wait for its next poll when the rate sets the waves
-	// (with capacity as the bottleneck that wait is in mu already).
-	delay := 0.0
-	if bottleneck(s) == "rate" {
-		_, _, d := cycles(s)
-		delay = d.Minutes()
+	n := int(float64(s.Arrivals)*(1-s.Abandon) + 0.5) // those who stay
+	if n == 0 {
+		return Fluid{}
 	}
-	n := float64(s.Arrivals) * (1 - s.Abandon) // those who stay; leavers free their places
-	arr := s.arrivalTimes()
-	waits := make([]float64, 0, len(arr))
-	stride := float64(len(arr)) / n
-	var drain float64
-	for k := 0.0; k < n; k++ {
-		a := arr[min(int(k*stride), len(arr)-1)].Minutes()
-		enter := a
-		if k >= burst {
-			enter = math.Max(a, (k-burst/2)/mu+delay)
+	w := newWaves(s)
+	if s.Spread == 0 && len(s.Curve) == 0 {
+		// Everyone arrives at once, so the k-th waits until w.enter(k), which grows with k.
+		at := func(p float64) time.Duration {
+			return w.enter(min(n-1, int(p*float64(n))), func(int) time.Duration { return 0 })
 		}
-		waits = append(waits, enter-a)
-		drain = math.Max(drain, enter)
+		drain := at(1)
+		return Fluid{
+			Throughput: throughput(s, n, drain),
+			WaitP50:    at(0.5), WaitP95: at(0.95), WaitMax: drain, Drain: drain,
+		}
+	}
+	arr := s.arrivalTimes()
+	stride := float64(len(arr)) / float64(n)
+	arrival := func(k int) time.Duration { return arr[min(int(float64(k)*stride), len(arr)-1)] }
+	waits := make([]time.Duration, n)
+	var drain time.Duration
+	for k := range n {
+		a := arrival(k)
+		in := max(a, w.enter(k, arrival))
+		waits[k] = in - a
+		drain = max(drain, in)
 	}
 	slices.Sort(waits)
-	q := func(p float64) time.Duration {
-		if len(waits) == 0 {
-			return 0
-		}
-		return minutes(waits[min(len(waits)-1, int(p*float64(len(waits))))])
+	q := func(p float64) time.Duration { return waits[min(n-1, int(p*float64(n)))] }
+	return Fluid{
+		Throughput: throughput(s, n, drain-arr[0]),
+		WaitP50:    q(0.5), WaitP95: q(0.95), WaitMax: q(1), Drain: drain,
 	}
-	return Fluid{Throughput: mu, WaitP50: q(0.5), WaitP95: q(0.95), WaitMax: q(1), Drain: minutes(drain)}
 }
 
-// throughputBound is the most visitors a minute the room lets in with a queue waiting:
-// NewUsersPerMinute per rate period, or the capacity turning over once per session cycle
-// (see cycles).
+// waves is the arithmetic of Fluid.
+type waves struct {
+	rate, capacity int
+	window, cycle  time.Duration // Tr and Ts
+	claim          time.Duration // the wait of those the rate lets in for their poll
+}
+
+func newWaves(s Scenario) waves {
+	window, cycle, claim := cycles(s)
+	return waves{rate: s.NewUsersPerMinute, capacity: s.TotalActiveUsers, window: window, cycle: cycle, claim: claim}
+}
+
+// enter is when the k-th visitor to stay gets in, if it is there by then; opening(j) is
+// when the j-th went in, for j in the opening wave: later waves take as long.
+func (w waves) enter(k int, opening func(int) time.Duration) time.Duration {
+	p, c := w.rate, w.capacity
+	byRate := times(k/p, w.window) + min(opening(k%p), long)
+	if k >= p {
+		byRate += w.claim
+	}
+	r := k % c
+	byCapacity := times(k/c, w.cycle) + times(r/p, w.window) + min(opening(r%p), long)
+	if r >= p {
+		byCapacity += w.claim
+	}
+	return min(max(byRate, byCapacity), long)
+}
+
+// long is where the wave arithmetic stops counting: far beyond any plan (73 years), and
+// short enough that a few such durations add up without overflowing.
+const long = time.Duration(math.MaxInt64 / 4)
+
+// times is n·d, or long if that is longer.
+func times(n int, d time.Duration) time.Duration {
+	if d > 0 && int64(n) >= int64(long/d) {
+		return long
+	}
+	return time.Duration(n) * d
+}
+
+// throughput is admissions per minute as Forecast.Throughput defines it; span is from the
+// first arrival to the last admission.
+func throughput(s Scenario, admitted int, span time.Duration) float64 {
+	if admitted == 0 {
+		return 0
+	}
+	period, slot, _ := cycles(s)
+	cycle := period
+	if bottleneck(s) != "rate" {
+		cycle = max(slot, admission.WindowSlots*time.Second)
+	}
+	return float64(admitted) / (span.Minutes() + cycle.Minutes())
+}
+
+// throughputBound is the most visitors a minute the room lets in with a queue waiting, in
+// the long run: NewUsersPerMinute per rate period, or the capacity turning over once per
+// slot cycle (see cycles).
 func throughputBound(s Scenario) float64 {
 	return math.Min(rateBound(s), turnoverBound(s))
 }
@@ -174,34 +268,53 @@ func turnoverBound(s Scenario) float64 {
 	return float64(s.TotalActiveUsers) / cycle.Minutes()
 }
 
-// cycles returns how often the rate window lets a wave in, how long a slot takes to pass
-// from one visitor to the next, and how long a granted visitor takes to come in when the
-// rate sets the pace.
+// cycles returns how often the rate window lets a wave in, how long a place takes to pass
+// from one visitor to the next, and how long a visitor the rate lets in waits for its poll.
 //
-// Admission runs when someone joins or polls. When arrivals are spread out, someone polls
-// every second: a wave enters as soon as the window allows (61 one-second slots), and a
-// freed slot waits half a refresh interval, on average, for its next holder's poll. After
-// a burst the whole crowd polls on the same second: admission runs once per refresh
-// interval, so the window opens on the first poll after 61 s, and a session's slot is
-// taken at the first poll after it ends, by a visitor who is polling right then.
+// Admission runs when someone joins or polls, and a visitor granted a place comes in at
+// its next poll. After a burst the whole crowd polls on the same second, once per refresh
+// interval: the window opens on the first poll after 61 s, and a session's place is taken
+// at the first poll after it ends, each by a visitor polling right then. With arrivals
+// spread out someone polls every second, so a wave is granted as soon as the window
+// allows (61 one-second slots), and each visitor polls at its own phase of the refresh
+// interval, set by when it arrived. With arrivals evenly spread, g apart, the next holder
+// of a place is C (TotalActiveUsers) visitors behind the last, so it polls C·g later in
+// the interval and comes in (C·g − session) mod refresh after the session ends; one the
+// rate lets in is P (NewUsersPerMinute) behind the one whose grant left the window, and
+// comes in (P·g − 61 s) mod refresh after its grant. With sessions of varying length or
+// an arrival curve, that is half a refresh interval on average.
 func cycles(s Scenario) (ratePeriod, slotCycle, claimDelay time.Duration) {
 	window := admission.WindowSlots * time.Second
 	r := s.RefreshInterval
-	if s.Spread == 0 && len(s.Curve) == 0 {
+	switch {
+	case s.Spread == 0 && len(s.Curve) == 0:
 		ceil := func(d time.Duration) time.Duration { return (d + r - 1) / r * r }
 		return ceil(window), ceil(s.Session), 0
+	case s.SessionSpread == 0 && len(s.Curve) == 0:
+		gap := float64(s.Spread) / float64(s.Arrivals)
+		// behind is how long after d the visitor n places behind polls.
+		behind := func(n int, d time.Duration) time.Duration {
+			lag := math.Mod(float64(n)*gap-float64(d), float64(r))
+			if lag < 0 {
+				lag += float64(r)
+			}
+			return time.Duration(lag)
+		}
+		return window, s.Session + behind(s.TotalActiveUsers, s.Session), behind(s.NewUsersPerMinute, window)
 	}
 	return window, s.Session + r/2, r / 2
 }
 
 func bottleneck(s Scenario) string {
 	if rateBound(s) <= turnoverBound(s) {
-		return "rate"
+		return "rate" // the rate when they tie: it sets the waves
 	}
 	return "capacity/session"
 }
 
-func (s Scenario) withDefaults() (Scenario, error) {
+// WithDefaults returns the scenario with its zero fields set to their defaults, as Plan
+// runs it, or ErrScenario saying what is wrong with it.
+func (s Scenario) WithDefaults() (Scenario, error) {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
@@ -216,34 +329,39 @@ func (s Scenario) withDefaults() (Scenario, error) {
 		return s, fmt.Errorf("%w: "+format, append([]any{ErrScenario}, args...)...)
 	}
 	switch {
-	case s.Arrivals < 1:
-		return bad("arrivals must be at least 1, got %d", s.Arrivals)
+	case s.Arrivals < 1 || s.Arrivals > MaxArrivals:
+		return bad("Arrivals must be from 1 to %d, got %d", MaxArrivals, s.Arrivals)
 	case s.TotalActiveUsers < 1:
 		return bad("TotalActiveUsers must be at least 1, got %d", s.TotalActiveUsers)
 	case s.NewUsersPerMinute < 1:
 		return bad("NewUsersPerMinute must be at least 1, got %d", s.NewUsersPerMinute)
 	case s.Abandon < 0 || s.Abandon > 1 || math.IsNaN(s.Abandon):
-		return bad("abandon must be a share from 0 to 1, got %v", s.Abandon)
+		return bad("Abandon must be a share from 0 to 1, got %v", s.Abandon)
 	case s.Spread < 0 || s.Patience < 0 || s.SessionSpread < 0:
-		return bad("durations must not be negative")
-	case s.Session < time.Second:
-		return bad("session must be at least 1s, got %v", s.Session)
+		return bad("Spread, Patience and SessionSpread must not be negative")
+	case s.Session < time.Second || s.Session > 24*time.Hour:
+		return bad("Session must be from 1s to 24h, got %v", s.Session)
 	case s.SessionSpread > s.Session:
-		return bad("session spread (%v) must not exceed the session (%v)", s.SessionSpread, s.Session)
-	case s.RefreshInterval < time.Second:
-		return bad("refresh interval must be at least 1s, got %v", s.RefreshInterval)
-	case s.QueueHold < s.RefreshInterval || s.ArrivalGrace < time.Second:
-		return bad("hold must be at least the refresh interval, grace at least 1s")
+		return bad("SessionSpread (%v) must not exceed Session (%v)", s.SessionSpread, s.Session)
+	case s.RefreshInterval < time.Second || s.RefreshInterval > 5*time.Minute:
+		return bad("RefreshInterval must be from 1s to 5m, got %v", s.RefreshInterval)
+	case s.QueueHold < 2*s.RefreshInterval:
+		return bad("QueueHold (%v) must be at least twice RefreshInterval (%v)", s.QueueHold, s.RefreshInterval)
+	case s.ArrivalGrace < s.RefreshInterval || s.ArrivalGrace > s.QueueHold:
+		return bad("ArrivalGrace (%v) must be from RefreshInterval (%v) to QueueHold (%v)", s.ArrivalGrace, s.RefreshInterval, s.QueueHold)
 	}
 	var total float64
 	for _, w := range s.Curve {
 		if w < 0 || math.IsNaN(w) || math.IsInf(w, 0) {
-			return bad("arrival curve weights must be finite and not negative")
+			return bad("arrival Curve weights must be finite and not negative, got %v", w)
 		}
 		total += w
 	}
-	if len(s.Curve) > 0 && total == 0 {
-		return bad("arrival curve has no weight")
+	switch {
+	case len(s.Curve) > 0 && total == 0:
+		return bad("arrival Curve has no weight")
+	case math.IsInf(total, 0):
+		return bad("arrival Curve weights add up to more than a float64 holds; scale them down")
 	}
 	return s, nil
 }
@@ -251,6 +369,12 @@ func (s Scenario) withDefaults() (Scenario, error) {
 // arrivalTimes returns every visitor's arrival, in order.
 func (s Scenario) arrivalTimes() []time.Duration {
 	out := make([]time.Duration, s.Arrivals)
+	s.eachArrival(func(i int, at time.Duration) { out[i] = at })
+	return out
+}
+
+// eachArrival calls f with every visitor's arrival, in order.
+func (s Scenario) eachArrival(f func(i int, at time.Duration)) {
 	switch {
 	case len(s.Curve) > 0:
 		var total float64
@@ -266,20 +390,23 @@ func (s Scenario) arrivalTimes() []time.Duration {
 			for ; i < s.Arrivals && float64(i)+0.5 <= cum/total*float64(s.Arrivals); i++ {
 				frac := 0.0
 				if w > 0 {
-					frac = ((float64(i)+0.5)/float64(s.Arrivals)*total - lo) / w
+					frac = min(1, max(0, ((float64(i)+0.5)/float64(s.Arrivals)*total-lo)/w))
 				}
-				out[i] = time.Duration((float64(m) + frac) * float64(time.Minute))
+				f(i, time.Duration((float64(m)+frac)*float64(time.Minute)))
 			}
 		}
 		for ; i < s.Arrivals; i++ {
-			out[i] = time.Duration(len(s.Curve)) * time.Minute
+			f(i, time.Duration(len(s.Curve))*time.Minute)
 		}
 	case s.Spread > 0:
-		for i := range out {
-			out[i] = time.Duration(float64(i) / float64(s.Arrivals) * float64(s.Spread))
+		for i := range s.Arrivals {
+			f(i, time.Duration(float64(i)/float64(s.Arrivals)*float64(s.Spread)))
+		}
+	default:
+		for i := range s.Arrivals {
+			f(i, 0)
 		}
 	}
-	return out
 }
 
 // Visitor is one member of a scenario's crowd. Times are from the opening.
@@ -291,14 +418,20 @@ type Visitor struct {
 
 // Crowd returns the scenario's visitors in arrival order, drawn as Plan draws them.
 func Crowd(s Scenario) ([]Visitor, error) {
-	s, err := s.withDefaults()
+	s, err := s.WithDefaults()
 	if err != nil {
 		return nil, err
 	}
+	out := make([]Visitor, s.Arrivals)
+	s.eachVisitor(func(i int, v Visitor) { out[i] = v })
+	return out, nil
+}
+
+// eachVisitor calls f with every visitor of the crowd, in arrival order, without holding
+// them all: the simulation keeps its own, smaller, records.
+func (s Scenario) eachVisitor(f func(i int, v Visitor)) {
 	rng := rand.New(rand.NewPCG(s.Seed, 0x9e3779b97f4a7c15))
-	arr := s.arrivalTimes()
-	out := make([]Visitor, len(arr))
-	for i, a := range arr {
+	s.eachArrival(func(i int, a time.Duration) {
 		v := Visitor{Arrive: a, Session: s.Session}
 		if s.Abandon > 0 && rng.Float64() < s.Abandon {
 			v.GiveUp = a + time.Duration(float64(s.Patience)*(0.5+rng.Float64())).Truncate(time.Millisecond)
@@ -307,9 +440,8 @@ func Crowd(s Scenario) ([]Visitor, error) {
 			v.Session += time.Duration((2*rng.Float64() - 1) * float64(s.SessionSpread)).Truncate(time.Millisecond)
 		}
 		v.Session = max(v.Session, time.Second)
-		out[i] = v
-	}
-	return out, nil
+		f(i, v)
+	})
 }
 
 // A simulated visitor. Times are milliseconds from the opening.
@@ -342,35 +474,33 @@ type simulation struct {
 	window [admission.WindowSlots]struct{ slot, n int64 }
 
 	waiting, gaveUp, admitted int
-	busyMs                    int64 // time during which someone waited
-	busyAdmitted              int   // admissions during that time
+	lastIn                    int64 // the last admission
 	drain                     int64
 	minute                    []time.Duration // waits of those admitted since the last sample
 	series                    []Sample
 }
 
 func newSimulation(s Scenario) *simulation {
-	crowd, _ := Crowd(s) // s is valid: Plan checked it
 	m := &simulation{
 		s: s,
 		limits: admission.Limits{
 			Capacity: int64(s.TotalActiveUsers), PerMinute: int64(s.NewUsersPerMinute),
 			Session: s.Session, Renewal: true, Hold: s.QueueHold, Grace: s.ArrivalGrace,
 		},
-		vs:      make([]simVisitor, len(crowd)),
+		vs:      make([]simVisitor, s.Arrivals),
 		refresh: s.RefreshInterval.Milliseconds(),
 	}
 	if m.refresh%1000 == 0 {
 		m.polls = make([]int, m.refresh/1000)
 	}
-	for i, c := range crowd {
+	s.eachVisitor(func(i int, c Visitor) {
 		v := simVisitor{arrive: c.Arrive.Milliseconds(), giveUp: math.MaxInt64, session: c.Session.Milliseconds(), claim: -1}
 		if c.GiveUp > 0 {
 			v.giveUp = c.GiveUp.Milliseconds()
 			m.quit = append(m.quit, i)
 		}
 		m.vs[i] = v
-	}
+	})
 	slices.SortStableFunc(m.quit, func(a, b int) int { return cmpInt64(m.vs[a].giveUp, m.vs[b].giveUp) })
 	return m
 }
@@ -378,7 +508,7 @@ func newSimulation(s Scenario) *simulation {
 func (m *simulation) run() error {
 	for m.admitted+m.gaveUp < len(m.vs) {
 		if m.now > MaxHorizon.Milliseconds() {
-			return fmt.Errorf("%w (%v): %d of %d still waiting", ErrTooLong, MaxHorizon, m.waiting, len(m.vs))
+			return fmt.Errorf("%w (%d days): %d of %d still waiting", ErrTooLong, MaxHorizon/(24*time.Hour), m.waiting, len(m.vs))
 		}
 		m.tick()
 		m.now += 1000
@@ -395,7 +525,6 @@ func (m *simulation) tick() {
 		m.next++
 		joined = true
 	}
-	queued := m.waiting > 0
 	for len(m.quit) > 0 && m.vs[m.quit[0]].giveUp <= m.now {
 		if v := &m.vs[m.quit[0]]; v.claim < 0 && v.arrive <= m.now {
 			m.wait(v, -1)
@@ -406,9 +535,9 @@ func (m *simulation) tick() {
 	}
 	ops := joined || m.polls == nil || m.polls[m.now/1000%int64(len(m.polls))] > 0
 	m.holds.popUntil(m.now, nil)
-	m.claims.popUntil(m.now, func(i int) { m.claim(i, queued) })
+	m.claims.popUntil(m.now, m.claim)
 	if !ops {
-		m.idle(queued)
+		m.idle()
 		return
 	}
 
@@ -426,7 +555,7 @@ func (m *simulation) tick() {
 		m.grant(slot)
 		if poll := m.nextPoll(v); v.giveUp > poll && poll <= m.now+grace {
 			if poll == m.now {
-				m.claim(m.head, queued) // its own request ran admission: it enters now
+				m.claim(m.head) // its own request ran admission: it enters now
 				continue
 			}
 			// The slot is held from the grant to the claim, then by the session.
@@ -437,14 +566,11 @@ func (m *simulation) tick() {
 			heap.Push(&m.holds, simEvent{at: m.now + grace, v: m.head})
 		}
 	}
-	m.idle(queued)
+	m.idle()
 }
 
-// idle ends a tick: time accounting and the minute's sample.
-func (m *simulation) idle(queued bool) {
-	if queued {
-		m.busyMs += 1000
-	}
+// idle ends a tick: the minute's sample.
+func (m *simulation) idle() {
 	if m.now%60000 == 0 {
 		m.sample()
 	}
@@ -460,7 +586,7 @@ func (m *simulation) wait(v *simVisitor, d int) {
 
 // claim lets granted visitor i in at its poll, unless it has gone; its grant then lapses
 // after the grace.
-func (m *simulation) claim(i int, queued bool) {
+func (m *simulation) claim(i int) {
 	v := &m.vs[i]
 	if v.giveUp <= m.now {
 		return
@@ -468,9 +594,7 @@ func (m *simulation) claim(i int, queued bool) {
 	v.claim = m.now
 	m.wait(v, -1)
 	m.admitted++
-	if queued {
-		m.busyAdmitted++
-	}
+	m.lastIn = m.now
 	m.drain = m.now
 	m.minute = append(m.minute, time.Duration(m.now-v.arrive)*time.Millisecond)
 	heap.Push(&m.holds, simEvent{at: m.now + v.session, v: i})
@@ -550,6 +674,8 @@ func (m *simulation) forecast() Forecast {
 		return waits[min(len(waits)-1, int(p*float64(len(waits))))]
 	}
 	f := Forecast{
+		Scenario:   m.s,
+		Throughput: throughput(m.s, m.admitted, time.Duration(m.lastIn-m.vs[0].arrive)*time.Millisecond),
 		Admitted:   m.admitted,
 		GaveUp:     m.gaveUp,
 		WaitP50:    q(0.5),
@@ -558,9 +684,6 @@ func (m *simulation) forecast() Forecast {
 		Drain:      time.Duration(m.drain) * time.Millisecond,
 		Bottleneck: bottleneck(m.s),
 		Series:     m.series,
-	}
-	if m.busyMs > 0 {
-		f.Throughput = float64(m.busyAdmitted) / (float64(m.busyMs) / 60000)
 	}
 	return f
 }
@@ -609,62 +732,124 @@ type Recommendation struct {
 	Feasible          bool
 	NewUsersPerMinute int
 	TotalActiveUsers  int
-	Forecast          Forecast // of the scenario with the recommended settings
+	Forecast          Forecast // of the scenario with the recommended settings, when Feasible
 	Reason            string   // why no settings can, when not Feasible
 }
 
 // Recommend finds, for the scenario's crowd and an origin that takes at most
 // s.TotalActiveUsers visitors at once, the smallest NewUsersPerMinute (at most that
-// capacity) and then the smallest TotalActiveUsers that keep the longest wait within
-// target; or says that none can, and why.
+// capacity) and then the smallest TotalActiveUsers (at least that rate) that keep the
+// longest wait within target; or says that none can, and why. s.NewUsersPerMinute is
+// ignored.
+//
+// The longest wait falls as either setting grows, but not strictly: people go in at their
+// polls, and one more a minute can move the last of them to a poll up to a refresh
+// interval later (with 10,000 visitors over a minute and 2000 places, 136 a minute makes
+// the last wait 20 s longer than 134 does). So each search bisects, then walks down from
+// what it found, one value at a time, while the longest wait stays within the target
+// plus two refresh intervals (at most 100 values), and returns the smallest value on the
+// way that meets the target. So the result meets the target, and no value in the stretch
+// walked does; a value below that stretch would have to cut the longest wait by more
+// than two refresh intervals against the trend.
 func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 	if target <= 0 {
 		return Recommendation{}, fmt.Errorf("%w: target wait must be positive", ErrScenario)
 	}
 	capMax := s.TotalActiveUsers
-	try := func(rate, capacity int) (Forecast, bool, error) {
+	s.NewUsersPerMinute = max(capMax, 1)
+	s, err := s.WithDefaults()
+	if err != nil {
+		return Recommendation{}, err
+	}
+	type result struct {
+		f       Forecast
+		drained bool
+	}
+	plans := map[[2]int]result{}
+	plan := func(rate, capacity int) (result, error) {
+		if r, ok := plans[[2]int{rate, capacity}]; ok {
+			return r, nil
+		}
 		t := s
 		t.NewUsersPerMinute, t.TotalActiveUsers = rate, capacity
 		f, err := Plan(t)
-		return f, err == nil && f.WaitMax <= target, errIgnoreTooLong(err)
+		if err != nil && !errors.Is(err, ErrTooLong) {
+			return result{}, err
+		}
+		r := result{f: f, drained: err == nil}
+		plans[[2]int{rate, capacity}] = r
+		return r, nil
 	}
-	best, ok, err := try(capMax, capMax)
+	slack := 2 * s.RefreshInterval
+	// search returns the smallest n in [lo, hi] whose plan meets the target (see above),
+	// or false if hi misses it and none of the walk below it meets it.
+	search := func(lo, hi int, planOf func(int) (result, error)) (int, bool, error) {
+		miss := func(n int, by time.Duration) (bool, error) {
+			r, err := planOf(n)
+			return !r.drained || r.f.WaitMax > target+by, err
+		}
+		n := hi
+		if out, err := miss(hi, 0); err != nil {
+			return 0, false, err
+		} else if !out {
+			if n, err = smallest(lo, hi, func(n int) (bool, error) {
+				out, err := miss(n, 0)
+				return !out, err
+			}); err != nil {
+				return 0, false, err
+			}
+		}
+		best, found := 0, false
+		for m := n; m >= lo && m > n-recommendWalk; m-- {
+			if far, err := miss(m, slack); err != nil || far {
+				return best, found, err
+			}
+			if out, _ := miss(m, 0); !out {
+				best, found = m, true
+			}
+		}
+		return best, found, nil
+	}
+	rate, ok, err := search(1, capMax, func(r int) (result, error) { return plan(r, capMax) })
 	if err != nil {
 		return Recommendation{}, err
 	}
 	if !ok {
+		r, err := plan(capMax, capMax)
+		if err != nil {
+			return Recommendation{}, err
+		}
+		longest := fmt.Sprintf("the longest wait is %v", r.f.WaitMax.Round(time.Minute))
+		if !r.drained {
+			longest = fmt.Sprintf("the queue does not empty within %d days (the planning horizon)", MaxHorizon/(24*time.Hour))
+		}
 		t := s
 		t.NewUsersPerMinute = capMax
-		t, _ = t.withDefaults()
-		mu := throughputBound(t)
+		pace := throughputBound(t)
 		return Recommendation{Reason: fmt.Sprintf(
-			"even letting in %d at a time as fast as they come, at most %.0f visitors a minute get through "+
-				"(%d places, sessions of %v), so the longest wait is %v, over the %v target; "+
+			"even letting in %d a minute, as many as the site holds, at most %.*f visitors a minute get through "+
+				"(%d on the site at once, sessions of %v), so %s, over the %v target; "+
 				"the origin must take more visitors at once, or sessions be shorter",
-			capMax, mu, capMax, s.Session.Round(time.Second), best.WaitMax.Round(time.Minute), target)}, nil
+			capMax, max(0, 2-int(math.Floor(math.Log10(pace)))), pace, capMax, s.Session.Round(time.Second), longest, target)}, nil
 	}
-	// The smallest rate that meets the target with all the capacity, then the smallest
-	// capacity that still meets it with that rate. Waits fall as either grows.
-	rate, err := smallest(1, capMax, func(r int) (bool, error) {
-		_, ok, err := try(r, capMax)
-		return ok, err
-	})
+	// The smallest capacity that still meets the target with that rate.
+	capacity, ok, err := search(rate, capMax, func(c int) (result, error) { return plan(rate, c) })
 	if err != nil {
 		return Recommendation{}, err
 	}
-	capacity, err := smallest(rate, capMax, func(c int) (bool, error) {
-		_, ok, err := try(rate, c)
-		return ok, err
-	})
-	if err != nil {
-		return Recommendation{}, err
+	if !ok {
+		capacity = capMax // met with all of it: the rate search saw it
 	}
-	best, _, err = try(rate, capacity)
-	return Recommendation{Feasible: true, NewUsersPerMinute: rate, TotalActiveUsers: capacity, Forecast: best}, err
+	best, err := plan(rate, capacity)
+	return Recommendation{Feasible: true, NewUsersPerMinute: rate, TotalActiveUsers: capacity, Forecast: best.f}, err
 }
 
+// recommendWalk is how many values, at most, Recommend tries one by one below what its
+// bisection found.
+const recommendWalk = 100
+
 // smallest returns the smallest n in [lo, hi] for which ok holds, given that it holds at hi
-// and keeps holding as n grows.
+// and, roughly, keeps holding as n grows.
 func smallest(lo, hi int, ok func(int) (bool, error)) (int, error) {
 	for lo < hi {
 		mid := (lo + hi) / 2
@@ -679,12 +864,4 @@ func smallest(lo, hi int, ok func(int) (bool, error)) (int, error) {
 		}
 	}
 	return lo, nil
-}
-
-// errIgnoreTooLong treats a queue that never drains as a missed target, not a failure.
-func errIgnoreTooLong(err error) error {
-	if errors.Is(err, ErrTooLong) {
-		return nil
-	}
-	return err
 }

@@ -12,13 +12,13 @@ import (
 
 // chart draws the forecast as an SVG: people waiting (filled, left axis) and the wait of
 // those let in at each moment (line, right axis) against time since the opening.
-func chart(s estimate.Scenario, f estimate.Forecast) string {
+func chart(f estimate.Forecast) string {
 	const (
 		width, height            = 880, 460
 		left, right, top, bottom = 80, 80, 92, 64
 		plotW, plotH             = width - left - right, height - top - bottom
 	)
-	series := f.Series
+	s, series := f.Scenario, f.Series
 	end := f.Drain
 	if len(series) > 0 {
 		end = max(end, series[len(series)-1].At)
@@ -51,14 +51,14 @@ func chart(s estimate.Scenario, f estimate.Forecast) string {
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>` + "\n")
 	arrive := "all at once"
 	if s.Spread > 0 {
-		arrive = "over " + dur(s.Spread)
+		arrive = "over " + setting(s.Spread)
 	}
 	if s.Abandon > 0 {
 		arrive += fmt.Sprintf(", %.0f%% giving up", 100*s.Abandon)
 	}
 	lines := []string{
 		fmt.Sprintf("Room: %d on the site at once, %d admitted a minute; sessions of %s; bottleneck: %s.",
-			s.TotalActiveUsers, s.NewUsersPerMinute, dur(s.Session), f.Bottleneck),
+			s.TotalActiveUsers, s.NewUsersPerMinute, setting(s.Session), f.Bottleneck),
 		fmt.Sprintf("Median wait %s, 95th percentile %s, longest %s; the queue is empty after %s.",
 			dur(f.WaitP50), dur(f.WaitP95), dur(f.WaitMax), dur(f.Drain)),
 	}

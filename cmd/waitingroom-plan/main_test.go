@@ -122,3 +122,93 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// The command shows the settings the plan ran with: zero flags take the planner's defaults,
+// and those are what it prints.
+func TestShowsSettingsUsed(t *testing.T) {
+	base := []string{"-arrivals", "1000", "-total-active", "100", "-new-per-minute", "50"}
+	for _, tc := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"-session", "0"}, "sessions of 5m,"},
+		{[]string{"-patience", "0", "-abandon", "0.5"}, "50% give up after about 10m"},
+		{[]string{"-refresh", "0"}, "refresh every 20s"},
+		{[]string{"-refresh", "7s", "-session", "90s", "-session-spread", "30s"}, "sessions of 1m30s ± 30s, refresh every 7s"},
+	} {
+		var out bytes.Buffer
+		if err := run(append(base, tc.flags...), &out, io.Discard); err != nil {
+			t.Fatalf("%q: %v", tc.flags, err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%q: output lacks %q:\n%s", tc.flags, tc.want, out.String())
+		}
+	}
+	var out bytes.Buffer
+	if err := run(append(base, "-session", "0", "-refresh", "0", "-json"), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ SessionMinutes, RefreshSeconds float64 }
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil || m.SessionMinutes != 5 || m.RefreshSeconds != 20 {
+		t.Errorf("JSON shows session %v min, refresh %v s (%v); want 5 and 20", m.SessionMinutes, m.RefreshSeconds, err)
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	base := []string{"-arrivals", "100", "-total-active", "10", "-new-per-minute", "5"}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		status int
+		says   string // on stderr, exactly once
+	}{
+		{"help", []string{"-h"}, 0, "usage: waitingroom-plan"},
+		{"plan", base, 0, ""},
+		{"unparsable flag", append(base, "-session", "banana"), 2, `invalid value "banana" for flag -session`},
+		{"unknown flag", append(base, "-sesion", "5m"), 2, "flag provided but not defined: -sesion"},
+		{"refresh beyond the hold", append(base, "-refresh", "10m"), 2, "-refresh must be from 1s to 2m30s"},
+		{"too many arrivals", []string{"-arrivals", "2000000000", "-total-active", "10", "-new-per-minute", "5"}, 2, "-arrivals must be at most 10,000,000"},
+		{"negative session", append(base, "-session", "-5m"), 2, "-session must be from 1s to 24h"},
+		{"spread beyond the default session", append(base, "-session", "0", "-session-spread", "6m"), 2, "-session-spread must be from 0 to -session"},
+		{"does not drain", []string{"-arrivals", "100000", "-total-active", "1", "-new-per-minute", "1"}, 1, "does not drain within the planning horizon"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errOut bytes.Buffer
+			if got := cli(tc.args, io.Discard, &errOut); got != tc.status {
+				t.Errorf("exit status %d, want %d; stderr:\n%s", got, tc.status, errOut.String())
+			}
+			if n := strings.Count(errOut.String(), tc.says); tc.says != "" && n != 1 {
+				t.Errorf("stderr says %q %d times, want once:\n%s", tc.says, n, errOut.String())
+			}
+		})
+	}
+}
+
+// When the queue would not drain within the planning horizon even with every place, the
+// command says that no settings can, rather than failing with the horizon.
+func TestTargetWaitBeyondHorizon(t *testing.T) {
+	args := []string{"-arrivals", "100000", "-total-active", "1", "-target-wait", "1h"}
+	var out, errOut bytes.Buffer
+	if got := cli(args, &out, &errOut); got != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", got, errOut.String())
+	}
+	for _, want := range []string{"no settings can", "sessions of 5m0s", "does not empty within 60 days"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if got := cli(append(args, "-json"), &out, &errOut); got != 0 {
+		t.Fatalf("-json: exit status %d; stderr:\n%s", got, errOut.String())
+	}
+	var m struct {
+		PlanError      string
+		Recommendation struct {
+			Feasible bool
+			Reason   string
+		}
+	}
+	if err := json.Unmarshal(out.Bytes(), &m); err != nil || m.PlanError == "" || m.Recommendation.Feasible || m.Recommendation.Reason == "" {
+		t.Errorf("-json: %+v, %v:\n%s", m, err, out.String())
+	}
+}
