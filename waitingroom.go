@@ -96,8 +96,9 @@ type Config struct {
 	ArrivalGrace time.Duration
 	// TypicalSession is how long an admitted visitor usually stays (say, the time to fill
 	// in the booking form). With it, the wait shown is estimated from the settings from the
-	// first visitor on; without it (the default), the wait is unknown until the room has
-	// watched people go in for half a minute. Up to 24 hours.
+	// first visitor on, and what the room observes takes over after a few sessions (see
+	// estimate.Live); without it (the default), the wait is unknown until the first
+	// admissions while people wait. Up to 24 hours.
 	TypicalSession time.Duration
 	// Events are the room's scheduled events (see Event), in any order; Config returns
 	// them sorted by start.
