@@ -37,10 +37,11 @@ type waitCheck struct {
 }
 
 type waitOptions struct {
-	from             time.Duration // judge joins from this time on (a steady queue has formed)
+	from             time.Duration // judge joins and polls from this time on (a steady queue has formed)
 	method           waitingroom.Method
-	noTypicalSession bool // the room is not told how long sessions last: no prior
-	pollsOnly        bool // judge the waits shown at polls, not at join
+	noTypicalSession bool          // the room is not told how long sessions last: no prior
+	typicalSession   time.Duration // what the room is told instead of the truth
+	pollsOnly        bool          // judge the waits shown at polls, not at join
 }
 
 // TestWaitEstimatesAreHonest runs crowds through a room in simulated time and compares the
@@ -73,6 +74,9 @@ func TestWaitEstimatesAreHonest(t *testing.T) {
 		{"slow sessions", slow, waitOptions{from: settled}, 0.15},
 		{"abandonment", abandon, waitOptions{from: settled}, 0.15},
 		{"rate-bound", rateBound, waitOptions{from: settled}, 0.15},
+		// Told sessions last twice as long as they do, the room learns better within a few
+		// (told) sessions; judged from then on.
+		{"TypicalSession twice too long", steady, waitOptions{from: 30 * time.Minute, typicalSession: 2 * steady.Session}, 0.15},
 		{"random, steady", steady, waitOptions{from: settled, method: waitingroom.Random}, -1},
 		// Under Random a visitor joining a burst waits as long as the draw among everyone
 		// who joins after it takes, which nobody knows yet: judged from its first poll on.
@@ -130,6 +134,8 @@ func checkWaits(t *testing.T, s estimate.Scenario, o waitOptions) waitCheck {
 	typical := s.Session
 	if o.noTypicalSession {
 		typical = 0
+	} else if o.typicalSession > 0 {
+		typical = o.typicalSession
 	}
 	room, err := waitingroom.New("w", memory.New(memory.WithClock(clock.Now)), waitingroom.Config{
 		TotalActiveUsers: s.TotalActiveUsers, NewUsersPerMinute: s.NewUsersPerMinute,
@@ -224,7 +230,7 @@ func checkWaits(t *testing.T, s estimate.Scenario, o waitOptions) waitCheck {
 				if crowd[i].Arrive >= o.from {
 					join.add(p.wait, left, refresh)
 				}
-			} else {
+			} else if p.at >= o.from {
 				poll.add(p.wait, left, refresh)
 			}
 		}
