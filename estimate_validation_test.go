@@ -83,6 +83,7 @@ func TestWaitEstimatesAreHonest(t *testing.T) {
 		{"random, burst", burst, waitOptions{method: waitingroom.Random, pollsOnly: true}, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each crowd has its own room and clock
 			c := checkWaits(t, tc.s, tc.o)
 			t.Logf("%s\n  at join:    %v\n  at polls:   %v\n  between polls: 95th pct. move %.1f%%, largest %.1f%%; %d known waits turned unknown",
 				tc.name, c.join, c.poll, 100*c.jump95, 100*c.jumpMax, c.lost)
