@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/estimate"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
 	"github.com/waitingroom-go/waitingroom/store/storetest"
@@ -484,5 +485,40 @@ func TestRenewalOncePerSession(t *testing.T) {
 	}
 	if v, _ := f.enter(t, a.Token); v.Outcome == waitingroom.Admitted && v.Pass.Session == a.Pass.Session {
 		t.Fatal("a released session was admitted from the shared renewal")
+	}
+}
+
+// TestStalledRoom: nobody leaves for a long time, so the observed rate falls toward zero
+// and the wait toward infinity. Joins and polls still get tickets, with the wait capped.
+func TestStalledRoom(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 10, NewUsersPerMinute: 5, SessionDuration: 2 * time.Hour}, 0)
+	var waiting []string
+	for range 30 {
+		v, _ := f.enter(t, "")
+		if v.Outcome == waitingroom.Waiting {
+			waiting = append(waiting, v.Token)
+		}
+		f.clock.Advance(2 * time.Second) // a few go in at the opening, while the rate allows
+	}
+	for step := range 300 { // 100 minutes, nobody leaving
+		f.clock.Advance(20 * time.Second)
+		still := waiting[:0]
+		for _, tok := range waiting {
+			v, _ := f.enter(t, tok)
+			if v.Outcome == waitingroom.Admitted {
+				continue // the room fills in its first minutes, then nobody leaves
+			}
+			if v.Outcome != waitingroom.Waiting || v.Token == "" {
+				t.Fatalf("minute %d: poll %v", step/3, v.Outcome)
+			}
+			if v.Status.Wait.Known && (v.Status.Wait.P50 < 0 || v.Status.Wait.P75 > estimate.MaxWait) {
+				t.Fatalf("minute %d: wait %+v", step/3, v.Status.Wait)
+			}
+			still = append(still, v.Token)
+		}
+		waiting = still
+		if v, _ := f.enter(t, ""); v.Outcome != waitingroom.Waiting || v.Token == "" {
+			t.Fatalf("minute %d: join %v", step/3, v.Outcome)
+		}
 	}
 }

@@ -99,8 +99,9 @@ type Live struct {
 const minGap = time.Second
 
 // Observe records the store's count of admissions and of live waiters at the store's time
-// now, under the settings p. A change of the prior (new limits, an event starting) starts
-// the learning again from the new prior.
+// now, under the settings p. A change of the prior (new limits or an event, in a room that
+// has one) starts the learning again from the new prior. Without a prior, what was learned
+// stands, capped by the new Ceiling, until the room shows otherwise.
 func (l *Live) Observe(now time.Time, admitted, waiting int64, p Pace) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -270,7 +271,18 @@ func Throughput(capacity, perMinute int, session, refresh time.Duration) float64
 	return math.Min(rate, float64(capacity)/(session+refresh/2).Minutes())
 }
 
-func minutes(m float64) time.Duration { return time.Duration(m * float64(time.Minute)) }
+// minutes turns m minutes into a Duration, at most MaxWait (a stalled room's rate falls
+// toward zero, and its waits toward infinity).
+func minutes(m float64) time.Duration {
+	if !(m < MaxWait.Minutes()) { // and NaN
+		return MaxWait
+	}
+	return time.Duration(max(m, 0) * float64(time.Minute))
+}
+
+// MaxWait is the longest wait an estimate states: ten years, which says "stalled" plainly
+// enough and leaves room to add waits without overflow.
+const MaxWait = 10 * 365 * 24 * time.Hour
 
 // lull is how long, from the start of waiting, admissions may not yet show the room's pace
 // under p: a Period, and at least MinBasis.
