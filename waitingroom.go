@@ -319,7 +319,10 @@ func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visi
 
 // Release ends the session of pass p at once, freeing its slot.
 func (r *Room) Release(ctx context.Context, p token.Pass) error {
-	r.renewals.forget(renewKey{p.Epoch, p.Session})
+	// Forgotten before and after: a renewal that ran in between must not stand either.
+	k := renewKey{p.Epoch, p.Session}
+	r.renewals.forget(k)
+	defer r.renewals.forget(k)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := r.store.Release(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}); err != nil {
@@ -392,11 +395,15 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		// Released, expired or forgotten: the visitor comes in as anyone new would.
 		return r.join(ctx, s, o)
 	}
-	if c.visit.Degraded != nil && !lead {
-		// Another request's renewal failed and reported it; this one made no store call.
-		return Visit{Outcome: Admitted, Pass: p}, nil
+	v := c.visit
+	if !lead {
+		if v.Degraded != nil {
+			// Another request's renewal failed and reported it; this one made no store call.
+			return Visit{Outcome: Admitted, Pass: p}, nil
+		}
+		v.MaxAge = v.Pass.Expires.Sub(now) // the cookie lasts as long as the pass, from now
 	}
-	return c.visit, nil
+	return v, nil
 }
 
 // renewOnce asks the store to renew p's session: the visit with the new pass, or with the
