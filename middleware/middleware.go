@@ -242,18 +242,20 @@ func (m *handler) token(r *http.Request) string {
 	codec, room, now := m.room.Codec(), m.room.ID(), m.clock()
 	ticket, authentic := -1, -1
 	for i, v := range values[:n] {
-		_, perr := codec.ParsePass(room, v, now)
-		if perr == nil {
+		// Each value is verified once, as the kind its header names.
+		var err error
+		if token.LooksLikeTicket(v) {
+			if ticket >= 0 {
+				continue // only a pass comes before it
+			}
+			if _, err = codec.ParseTicket(room, v, now); err == nil {
+				ticket = i
+				continue
+			}
+		} else if _, err = codec.ParsePass(room, v, now); err == nil {
 			return v
 		}
-		if ticket >= 0 {
-			continue // only a pass comes before it
-		}
-		_, terr := codec.ParseTicket(room, v, now)
-		switch {
-		case terr == nil:
-			ticket = i
-		case authentic < 0 && (errors.Is(perr, token.ErrExpired) || errors.Is(terr, token.ErrExpired)):
+		if authentic < 0 && errors.Is(err, token.ErrExpired) {
 			authentic = i
 		}
 	}
