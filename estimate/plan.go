@@ -761,8 +761,9 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 	if err != nil {
 		return Recommendation{}, err
 	}
+	// Only what the search needs is kept of each plan: a forecast's series can be large.
 	type result struct {
-		f       Forecast
+		waitMax time.Duration
 		drained bool
 	}
 	plans := map[[2]int]result{}
@@ -776,7 +777,7 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 		if err != nil && !errors.Is(err, ErrTooLong) {
 			return result{}, err
 		}
-		r := result{f: f, drained: err == nil}
+		r := result{waitMax: f.WaitMax, drained: err == nil}
 		plans[[2]int{rate, capacity}] = r
 		return r, nil
 	}
@@ -786,7 +787,7 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 	search := func(lo, hi int, planOf func(int) (result, error)) (int, bool, error) {
 		miss := func(n int, by time.Duration) (bool, error) {
 			r, err := planOf(n)
-			return !r.drained || r.f.WaitMax > target+by, err
+			return !r.drained || r.waitMax > target+by, err
 		}
 		n := hi
 		if out, err := miss(hi, 0); err != nil {
@@ -819,7 +820,7 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 		if err != nil {
 			return Recommendation{}, err
 		}
-		longest := fmt.Sprintf("the longest wait is %v", r.f.WaitMax.Round(time.Minute))
+		longest := fmt.Sprintf("the longest wait is %v", r.waitMax.Round(time.Minute))
 		if !r.drained {
 			longest = fmt.Sprintf("the queue does not empty within %d days (the planning horizon)", MaxHorizon/(24*time.Hour))
 		}
@@ -840,8 +841,10 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 	if !ok {
 		capacity = capMax // met with all of it: the rate search saw it
 	}
-	best, err := plan(rate, capacity)
-	return Recommendation{Feasible: true, NewUsersPerMinute: rate, TotalActiveUsers: capacity, Forecast: best.f}, err
+	t := s
+	t.NewUsersPerMinute, t.TotalActiveUsers = rate, capacity
+	best, err := Plan(t)
+	return Recommendation{Feasible: true, NewUsersPerMinute: rate, TotalActiveUsers: capacity, Forecast: best}, err
 }
 
 // recommendWalk is how many values, at most, Recommend tries one by one below what its
