@@ -701,12 +701,8 @@ func (r *Room) newSettings(c Config) (*settings, error) {
 	switch {
 	case c.RenewInterval <= 0 || c.RenewInterval > c.SessionDuration:
 		return bad("RenewInterval must be positive and at most SessionDuration, got %v", c.RenewInterval)
-	case c.RefreshInterval < time.Second || c.RefreshInterval > 5*time.Minute:
-		return bad("RefreshInterval must be from 1s to 5m, got %v", c.RefreshInterval)
-	case c.QueueHold < 2*c.RefreshInterval:
-		return bad("QueueHold (%v) must be at least twice RefreshInterval (%v)", c.QueueHold, c.RefreshInterval)
-	case c.ArrivalGrace < c.RefreshInterval || c.ArrivalGrace > c.QueueHold:
-		return bad("ArrivalGrace (%v) must be from RefreshInterval (%v) to QueueHold (%v)", c.ArrivalGrace, c.RefreshInterval, c.QueueHold)
+	case admission.PollingProblem(c.RefreshInterval, c.QueueHold, c.ArrivalGrace) != "":
+		return bad("%s", admission.PollingProblem(c.RefreshInterval, c.QueueHold, c.ArrivalGrace))
 	case c.QueueingStatusCode != http.StatusOK && c.QueueingStatusCode != http.StatusAccepted && c.QueueingStatusCode != http.StatusTooManyRequests:
 		return bad("QueueingStatusCode must be 200, 202 or 429, got %d", c.QueueingStatusCode)
 	case c.TypicalSession < 0 || c.TypicalSession > 24*time.Hour:

@@ -130,6 +130,22 @@ var (
 	ErrMethod   = errors.New("admission: queueing method not supported")
 )
 
+// PollingProblem says what is wrong with a room's polling settings, as the room and the
+// planner both check them, or "" if nothing: the refresh interval from 1 s to 5 minutes,
+// a hold of at least two refreshes (one late poll does not lose a place), and an arrival
+// grace from one refresh (a granted visitor's next poll) to the hold.
+func PollingProblem(refresh, hold, grace time.Duration) string {
+	switch {
+	case refresh < time.Second || refresh > 5*time.Minute:
+		return fmt.Sprintf("RefreshInterval must be from 1s to 5m, got %v", refresh)
+	case hold < 2*refresh:
+		return fmt.Sprintf("QueueHold (%v) must be at least twice RefreshInterval (%v)", hold, refresh)
+	case grace < refresh || grace > hold:
+		return fmt.Sprintf("ArrivalGrace (%v) must be from RefreshInterval (%v) to QueueHold (%v)", grace, refresh, hold)
+	}
+	return ""
+}
+
 // Validate reports whether l makes sense. It does not fill defaults.
 func (l Limits) Validate() error {
 	switch {

@@ -3,6 +3,7 @@ package admission
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -182,5 +183,26 @@ func TestPick(t *testing.T) {
 	}
 	if Pick(1, 2, 3, 1000) != Pick(1, 2, 3, 1000) || Pick(1, 2, 3, 1000) == Pick(1, 2, 4, 1000) && Pick(1, 2, 3, 1000) == Pick(1, 2, 5, 1000) {
 		t.Error("Pick is not a function of its arguments, or ignores the attempt")
+	}
+}
+
+func TestPollingProblem(t *testing.T) {
+	s := time.Second
+	for _, tc := range []struct {
+		refresh, hold, grace time.Duration
+		want                 string // a word of the problem; "" for none
+	}{
+		{20 * s, 300 * s, 40 * s, ""},
+		{s, 2 * s, s, ""},
+		{s / 2, 300 * s, 40 * s, "RefreshInterval"},
+		{6 * time.Minute, time.Hour, 10 * time.Minute, "RefreshInterval"},
+		{20 * s, 39 * s, 20 * s, "QueueHold"},
+		{20 * s, 300 * s, 19 * s, "ArrivalGrace"},
+		{20 * s, 300 * s, 301 * s, "ArrivalGrace"},
+	} {
+		got := PollingProblem(tc.refresh, tc.hold, tc.grace)
+		if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("PollingProblem(%v, %v, %v) = %q, want %q", tc.refresh, tc.hold, tc.grace, got, tc.want)
+		}
 	}
 }

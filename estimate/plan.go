@@ -343,12 +343,9 @@ func (s Scenario) WithDefaults() (Scenario, error) {
 		return bad("Session must be from 1s to 24h, got %v", s.Session)
 	case s.SessionSpread > s.Session:
 		return bad("SessionSpread (%v) must not exceed Session (%v)", s.SessionSpread, s.Session)
-	case s.RefreshInterval < time.Second || s.RefreshInterval > 5*time.Minute:
-		return bad("RefreshInterval must be from 1s to 5m, got %v", s.RefreshInterval)
-	case s.QueueHold < 2*s.RefreshInterval:
-		return bad("QueueHold (%v) must be at least twice RefreshInterval (%v)", s.QueueHold, s.RefreshInterval)
-	case s.ArrivalGrace < s.RefreshInterval || s.ArrivalGrace > s.QueueHold:
-		return bad("ArrivalGrace (%v) must be from RefreshInterval (%v) to QueueHold (%v)", s.ArrivalGrace, s.RefreshInterval, s.QueueHold)
+	}
+	if p := admission.PollingProblem(s.RefreshInterval, s.QueueHold, s.ArrivalGrace); p != "" {
+		return bad("%s", p)
 	}
 	var total float64
 	for _, w := range s.Curve {
