@@ -30,17 +30,34 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.now = c.now.Add(d) }
 
-// TestBookingWalkthrough walks two visitors through the example with one slot: the first
-// books, which releases the slot; the second waits, then gets the form.
-func TestBookingWalkthrough(t *testing.T) {
-	t.Setenv("WAITINGROOM_KEY", "")
+// serve starts the example with o on a test clock at 9:00.
+func serve(t *testing.T, o options) (*clock, *httptest.Server) {
+	t.Helper()
 	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	h, err := build(options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"}, clk.Now)
+	h, err := build(o, clk.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return clk, srv
+}
+
+// flagOptions is the example's options from command-line args.
+func flagOptions(t *testing.T, args []string) options {
+	t.Helper()
+	o, _, err := parseFlags(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestBookingWalkthrough walks two visitors through the example with one slot: the first
+// books, which releases the slot; the second waits, then gets the form.
+func TestBookingWalkthrough(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	clk, srv := serve(t, options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"})
 	alice, bob := client(t), client(t)
 
 	code, body := get(t, alice, srv.URL+"/")
@@ -188,18 +205,8 @@ func TestBadEventFlags(t *testing.T) {
 // gets the form and the other waits for the next admission.
 func TestEventWalkthrough(t *testing.T) {
 	t.Setenv("WAITINGROOM_KEY", "")
-	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	o, _, err := parseFlags([]string{"-total-active", "1", "-new-per-minute", "1",
-		"-prequeue-start", "0s", "-event-start", "2m", "-shuffle"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := build(o, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	clk, srv := serve(t, flagOptions(t, []string{"-total-active", "1", "-new-per-minute", "1",
+		"-prequeue-start", "0s", "-event-start", "2m", "-shuffle"}))
 	alice, bob := client(t), client(t)
 
 	code, body := get(t, alice, srv.URL+"/")
@@ -259,18 +266,8 @@ func TestEventWalkthrough(t *testing.T) {
 // line and no random order, and at the start the visitor gets the form.
 func TestEventPrequeueFIFO(t *testing.T) {
 	t.Setenv("WAITINGROOM_KEY", "")
-	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	o, _, err := parseFlags([]string{"-prequeue-start", "0s", "-event-start", "2026-11-26T09:30:00Z",
-		"-event-total-active", "5", "-event-new-per-minute", "5"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := build(o, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	clk, srv := serve(t, flagOptions(t, []string{"-prequeue-start", "0s", "-event-start", "2026-11-26T09:30:00Z",
+		"-event-total-active", "5", "-event-new-per-minute", "5"}))
 	alice := client(t)
 	code, body := get(t, alice, srv.URL+"/")
 	if code != 200 || !strings.Contains(body, "Booking is not open yet") || !strings.Contains(body, `id="opens">30 minutes<`) ||
@@ -405,13 +402,7 @@ func mustURL(t *testing.T, s string) *url.URL {
 // lands if it reloads the POST's URL) leads to the form too.
 func TestQueuedOnPost(t *testing.T) {
 	t.Setenv("WAITINGROOM_KEY", "")
-	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	h, err := build(options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"}, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	clk, srv := serve(t, options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"})
 	alice, bob := client(t), client(t)
 
 	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
@@ -474,13 +465,7 @@ func TestQueuedOnPost(t *testing.T) {
 // it was queued on, sends an admitted visitor to the form with a 303.
 func TestGetReserve(t *testing.T) {
 	t.Setenv("WAITINGROOM_KEY", "")
-	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-	h, err := build(options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"}, clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	_, srv := serve(t, options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"})
 	alice := client(t)
 	alice.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := alice.Get(srv.URL + "/reserve")
@@ -511,17 +496,7 @@ func TestWaitEstimate(t *testing.T) {
 		{"unknown", []string{"-typical-session", "0"}, regexp.MustCompile(`id="wait">unavailable<`)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
-			o, _, err := parseFlags(append([]string{"-total-active", "1", "-new-per-minute", "1"}, tt.args...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			h, err := build(o, clk.Now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(h)
-			defer srv.Close()
+			_, srv := serve(t, flagOptions(t, append([]string{"-total-active", "1", "-new-per-minute", "1"}, tt.args...)))
 			for _, name := range []string{"alice", "bob"} {
 				if _, body := get(t, client(t), srv.URL+"/"); name == "alice" && !strings.Contains(body, "Book your vaccination") {
 					t.Fatalf("%s: %q", name, body)
