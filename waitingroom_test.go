@@ -240,7 +240,7 @@ func TestStoreFailure(t *testing.T) {
 func TestQueueAllAndReject(t *testing.T) {
 	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 5, NewUsersPerMinute: 5, QueueAll: true}, 0)
 	v, _ := f.enter(t, "")
-	if v.Outcome != waitingroom.Waiting || v.Status.Wait.Known || !v.Status.QueueAll {
+	if v.Outcome != waitingroom.Waiting || v.Status.Wait.Known || v.Status.Wait.Reason != "queue all" || !v.Status.QueueAll {
 		t.Fatalf("queue all: %v %+v", v.Outcome, v.Status)
 	}
 	cfg := f.room.Config()
@@ -250,7 +250,8 @@ func TestQueueAllAndReject(t *testing.T) {
 	}
 	f.clock.Advance(time.Minute)
 	r, c := f.enter(t, v.Token)
-	if r.Outcome != waitingroom.Rejected || r.Status.RefreshInterval != 0 || calls(c) != 0 {
+	if r.Outcome != waitingroom.Rejected || r.Status.RefreshInterval != 0 || calls(c) != 0 ||
+		r.Status.Wait.Known || r.Status.Wait.Reason != "the room admits nobody" {
 		t.Fatalf("reject: %v %+v, calls %v", r.Outcome, r.Status, c)
 	}
 	cfg.QueueingMethod = waitingroom.FIFO
