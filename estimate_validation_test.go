@@ -51,6 +51,11 @@ type waitOptions struct {
 // a visitor's estimate moves between polls by no more than the time gone by, give or
 // take 10% of what is left, at the 95th percentile; a known wait never turns unknown.
 func TestWaitEstimatesAreHonest(t *testing.T) {
+	if raceDetector {
+		// One goroutine drives each crowd, so the detector has nothing to find, and it
+		// makes these minutes of simulation take several (.ci/run runs it without).
+		t.Skip("a single-goroutine simulation: run without -race")
+	}
 	steady := estimate.Scenario{Arrivals: 3000, Spread: 60 * time.Minute, TotalActiveUsers: 60, NewUsersPerMinute: 60,
 		Session: 2 * time.Minute, SessionSpread: 30 * time.Second}
 	burst := estimate.Scenario{Arrivals: 2000, TotalActiveUsers: 50, NewUsersPerMinute: 50,
