@@ -678,14 +678,7 @@ func BenchmarkRefusedJoin(b *testing.B) {
 func BenchmarkInfiniteQueuePoll(b *testing.B) {
 	room := benchRoom(b, 1)
 	h := middleware.Protect(room, ok, middleware.WithJoinVerifier(newVerifier(middleware.InfiniteQueue)))
-	r := benchRequest("iq")
-	r.Header.Set("Accept", "application/json")
-	w := &discard{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	benchJSON(b, h, "iq")
 }
 
 // A pass whose session was revoked is a new join once it next renews: the room runs the

@@ -44,6 +44,18 @@ func benchRequest(cookie string) *http.Request {
 	return r
 }
 
+// benchJSON measures h answering a request with cookie that asks for JSON.
+func benchJSON(b *testing.B, h http.Handler, cookie string) {
+	r := benchRequest(cookie)
+	r.Header.Set("Accept", "application/json")
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	}
+}
+
 var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 
 // BenchmarkAdmittedRequest is the hot path: a visitor with a pass. Compare it with
@@ -105,14 +117,7 @@ func BenchmarkWaitingPoll(b *testing.B) {
 	tk.LastUpdated = tk.LastUpdated.Add(-time.Minute)
 	raw, _ := room.Codec().SignTicket(tk)
 	h := middleware.Protect(room, ok)
-	r := benchRequest(raw)
-	r.Header.Set("Accept", "application/json")
-	w := &discard{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	benchJSON(b, h, raw)
 }
 
 // BenchmarkEarlyPoll is a poll sooner than the refresh interval: answered from the ticket.
@@ -121,14 +126,7 @@ func BenchmarkEarlyPoll(b *testing.B) {
 	room.Enter(context.Background(), "")
 	v, _ := room.Enter(context.Background(), "")
 	h := middleware.Protect(room, ok)
-	r := benchRequest(v.Token)
-	r.Header.Set("Accept", "application/json")
-	w := &discard{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	benchJSON(b, h, v.Token)
 }
 
 // BenchmarkJoin is a new visitor taking a place in a full room.
@@ -136,14 +134,7 @@ func BenchmarkJoin(b *testing.B) {
 	room := benchRoom(b, 1)
 	room.Enter(context.Background(), "")
 	h := middleware.Protect(room, ok)
-	r := benchRequest("")
-	r.Header.Set("Accept", "application/json")
-	w := &discard{h: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		clear(w.h)
-		h.ServeHTTP(w, r)
-	}
+	benchJSON(b, h, "")
 }
 
 // passKey derives the pass key as package token does (HMAC-SHA256 of the label).
