@@ -76,35 +76,35 @@ local function feistelBase(n)
   while bb > 1 and (bb - 1) * (bb - 1) >= n do bb = bb - 1 end
   return bb
 end
-local function permute(seed, n, k)
+-- One pass of the network over x, and its inverse. One assignment at a time: gopher-lua
+-- (miniredis) mistakes "a, b = b, a + f(b)".
+local function feistel(seed, bb, x)
+  local left, right = math.floor(x / bb), x % bb
+  for round = 0, 9 do
+    local nr = (left + hashLane(seed, right, round, 2) % bb) % bb
+    left = right
+    right = nr
+  end
+  return left * bb + right
+end
+local function unfeistel(seed, bb, x)
+  local left, right = math.floor(x / bb), x % bb
+  for round = 9, 0, -1 do
+    local nl = (right - hashLane(seed, left, round, 2) % bb) % bb
+    right = left
+    left = nl
+  end
+  return left * bb + right
+end
+-- Cycle walking: step until the result falls in [0, n).
+local function cycleWalk(seed, n, x, step)
   local bb = feistelBase(n)
-  local x = k
-  repeat
-    local left, right = math.floor(x / bb), x % bb
-    for round = 0, 9 do
-      -- One at a time: gopher-lua (miniredis) mistakes "a, b = b, a + f(b)".
-      local nr = (left + hashLane(seed, right, round, 2) % bb) % bb
-      left = right
-      right = nr
-    end
-    x = left * bb + right
-  until x < n
+  x = step(seed, bb, x)
+  while x >= n do x = step(seed, bb, x) end
   return x
 end
-local function permuteIndex(seed, n, i)
-  local bb = feistelBase(n)
-  local x = i
-  repeat
-    local left, right = math.floor(x / bb), x % bb
-    for round = 9, 0, -1 do
-      local nl = (right - hashLane(seed, left, round, 2) % bb) % bb
-      right = left
-      left = nl
-    end
-    x = left * bb + right
-  until x < n
-  return x
-end
+local function permute(seed, n, k) return cycleWalk(seed, n, k, feistel) end
+local function permuteIndex(seed, n, i) return cycleWalk(seed, n, i, unfeistel) end
 local function live(seen) return seen > 0 and seen < PASSED and b - seen <= HOLD_BUCKETS end
 local function member(e, n) return tostring(e) .. ':' .. tostring(n) end
 -- Recovered places sort by epoch, then number: zero-padded, all at score 0.
