@@ -122,16 +122,9 @@ func testPrequeue(r *roomTest) {
 	r.wantAdmitted("Join before the pre-queue (Passthrough)", r.join(l))
 
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
-	var ws []store.Result
-	for i := range 4 {
-		w := r.join(l)
-		r.wantWaiting(fmt.Sprintf("Join %d in the pre-queue", i), w, int64(i))
-		ws = append(ws, w)
-	}
+	ws := r.queue(l, 4, 0, "in the pre-queue")
 	r.h.Advance(time.Minute)
-	for i, w := range ws {
-		r.wantWaiting(fmt.Sprintf("poll %d in the pre-queue", i), r.poll(refOf(w), l), int64(i))
-	}
+	r.stillWaiting(l, ws, "in the pre-queue")
 	r.wantStats("in the pre-queue", r.stats(l), 1, 4, 1, 0)
 	r.advanceTo(time.UnixMilli(ev.Start - 1))
 	r.wantWaiting("poll at the last instant of the pre-queue", r.poll(refOf(ws[3]), l), 3)
@@ -287,12 +280,7 @@ func testShuffleAtStart(r *roomTest) {
 	r.wantAdmitted("Join before the pre-queue", r.join(l)) // so that the pre-queue starts past ticket 0
 
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
-	var ws []store.Result
-	for i := range n {
-		w := r.join(l)
-		r.wantWaiting(fmt.Sprintf("Join %d in the pre-queue", i), w, int64(i))
-		ws = append(ws, w)
-	}
+	ws := r.queue(l, n, 0, "in the pre-queue")
 	p0 := ws[0].Ticket
 	turn := shuffledTurns(seed, n)
 	for i, w := range ws {
@@ -302,10 +290,8 @@ func testShuffleAtStart(r *roomTest) {
 	}
 
 	r.advanceTo(time.UnixMilli(ev.Start))
+	ws = append(ws, r.queue(l, late, int64(n-c), "after the start")...)
 	for j := range late {
-		w := r.join(l)
-		r.wantWaiting(fmt.Sprintf("Join %d after the start", j), w, int64(n-c+j))
-		ws = append(ws, w)
 		turn = append(turn, n+j)
 	}
 	wrongAhead := 0

@@ -715,16 +715,9 @@ func testSessionExpiry(r *roomTest) {
 func testQueueAll(r *roomTest) {
 	l := limits()
 	l.QueueAll = true
-	var ws []store.Result
-	for i := range 5 {
-		w := r.join(l)
-		r.wantWaiting(fmt.Sprintf("Join %d under QueueAll", i), w, int64(i))
-		ws = append(ws, w)
-	}
+	ws := r.queue(l, 5, 0, "under QueueAll")
 	r.h.Advance(time.Second)
-	for i, w := range ws {
-		r.wantWaiting(fmt.Sprintf("poll %d under QueueAll", i), r.poll(refOf(w), l), int64(i))
-	}
+	r.stillWaiting(l, ws, "under QueueAll")
 	r.wantStats("QueueAll", r.stats(l), 0, 5, 0, 0)
 
 	l.QueueAll = false
@@ -741,16 +734,9 @@ func testQueueAll(r *roomTest) {
 func testReject(r *roomTest) {
 	l := limits()
 	l.Method = admission.Reject
-	var ws []store.Result
-	for i := range 3 {
-		w := r.join(l)
-		r.wantWaiting(fmt.Sprintf("Join %d under Reject", i), w, int64(i))
-		ws = append(ws, w)
-	}
+	ws := r.queue(l, 3, 0, "under Reject")
 	r.h.Advance(rateFree)
-	for i, w := range ws {
-		r.wantWaiting(fmt.Sprintf("poll %d under Reject", i), r.poll(refOf(w), l), int64(i))
-	}
+	r.stillWaiting(l, ws, "under Reject")
 	r.wantStats("Reject", r.stats(l), 0, 3, 0, 0)
 }
 
@@ -834,12 +820,7 @@ func testUsersAheadExact(r *roomTest) {
 	l := limits()
 	l.Session = time.Hour
 	x := r.fill(l, 3)
-	var ws []store.Result
-	for i := range 10 {
-		w := r.join(l)
-		r.wantWaiting(fmt.Sprintf("Join %d", i), w, int64(i))
-		ws = append(ws, w)
-	}
+	ws := r.queue(l, 10, 0, "behind a full room")
 	r.h.Advance(10 * time.Second)
 	for i, w := range ws {
 		p := r.poll(refOf(w), l)
@@ -1599,6 +1580,28 @@ func (r *roomTest) fill(l admission.Limits, n int) []store.Result {
 		out = append(out, res)
 	}
 	return out
+}
+
+// queue joins n visitors who must all wait, the first with ahead before it, each next one
+// behind the last; what names them in failures.
+func (r *roomTest) queue(l admission.Limits, n int, ahead int64, what string) []store.Result {
+	r.t.Helper()
+	var out []store.Result
+	for i := range n {
+		res := r.join(l)
+		r.wantWaiting(fmt.Sprintf("Join %d %s", i, what), res, ahead+int64(i))
+		out = append(out, res)
+	}
+	return out
+}
+
+// stillWaiting polls ws, which must all still wait in the same order, the first with
+// nobody ahead.
+func (r *roomTest) stillWaiting(l admission.Limits, ws []store.Result, what string) {
+	r.t.Helper()
+	for i, w := range ws {
+		r.wantWaiting(fmt.Sprintf("poll %d %s", i, what), r.poll(refOf(w), l), int64(i))
+	}
 }
 
 // checkResult holds every answer of Join and Poll to the contract; issued says whether it
