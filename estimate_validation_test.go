@@ -125,8 +125,8 @@ func TestWaitEstimatesAreHonest(t *testing.T) {
 	}
 }
 
-// checkWaits plays the crowd through a Room: each visitor joins, polls every refresh
-// interval, holds its session for its length once in and then releases it. It judges the
+// checkWaits plays the crowd through a Room: each visitor joins, polls when told (every
+// refresh interval, or when its slot is due), holds its session for its length once in and then releases it. It judges the
 // wait shown at join (from visitors who joined at or after from) and the wait left shown at
 // every later poll, and how far consecutive polls' estimates of one visitor moved.
 func checkWaits(t *testing.T, s estimate.Scenario, o waitOptions) waitCheck {
@@ -160,6 +160,7 @@ func checkWaits(t *testing.T, s estimate.Scenario, o waitOptions) waitCheck {
 		polls    []shown // [0] at join
 		admitted time.Duration
 		leave    time.Duration
+		next     time.Duration // the next poll
 		done     bool
 	}
 	vs := make([]visitor, len(crowd))
@@ -191,7 +192,7 @@ func checkWaits(t *testing.T, s estimate.Scenario, o waitOptions) waitCheck {
 				left--
 				continue
 			}
-			if len(v.polls) > 0 && now < (c.Arrive+time.Duration(len(v.polls))*refresh+time.Second-1).Truncate(time.Second) {
+			if len(v.polls) > 0 && now < v.next {
 				continue
 			}
 			visit, err := room.Enter(ctx, v.cookie)
@@ -210,6 +211,8 @@ func checkWaits(t *testing.T, s estimate.Scenario, o waitOptions) waitCheck {
 				continue
 			}
 			v.polls = append(v.polls, shown{at: now, wait: visit.Status.Wait})
+			// When told, on the second it falls in.
+			v.next = (now + visit.Status.RefreshInterval + time.Second - 1).Truncate(time.Second)
 		}
 	}
 	var out waitCheck

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -19,7 +20,7 @@ var errNotFIFO = errors.New("store departed from ticket order")
 // admission rules after each operation: capacity, the rate window, ticket order, and slots
 // that come back.
 //
-// The Store interface shows a grant only as a count (Stats.Admissions, by Join and Poll) and,
+// The Store interface shows a grant only as a count (Stats.Granted, by Join and Poll) and,
 // later, as a claim (Result.Admitted for the polled ticket). So the ledger names the ticket
 // of each grant as FIFO must: the next ticket whose holder is still live (admission.Live, on
 // the ledger's own record of each ticket's last counted poll), passing places whose holders
@@ -51,9 +52,10 @@ type grantLedger struct {
 }
 
 type grant struct {
-	ticket  int64
-	at      int64 // store ms
-	claimed bool
+	ticket    int64
+	at        int64 // store ms
+	claimed   bool
+	claimedAt int64 // store ms: the admission, as the protected site sees it
 }
 
 type slot struct {
@@ -146,11 +148,11 @@ func (g *grantLedger) answer(res store.Result, l admission.Limits) {
 	g.ops++
 	g.limits, g.last = l, res.Ticket
 	g.free(now)
-	if res.Admissions < g.admissions {
-		g.failf("admissions went back from %d to %d at %v", g.admissions, res.Admissions, res.Now)
+	if res.Granted < g.admissions {
+		g.failf("grants went back from %d to %d at %v", g.admissions, res.Granted, res.Now)
 		return
 	}
-	for k := res.Admissions - g.admissions; k > 0; k-- {
+	for k := res.Granted - g.admissions; k > 0; k-- {
 		end := g.base + int64(len(g.polled))
 		for g.next < end && !admission.Live(admission.Bucket(g.polled[g.next-g.base])+1, admission.Bucket(now)+1, l) {
 			g.passed = append(g.passed, g.next)
@@ -162,10 +164,10 @@ func (g *grantLedger) answer(res store.Result, l admission.Limits) {
 		}
 		g.byTicket[g.next] = len(g.grants)
 		g.grants = append(g.grants, grant{ticket: g.next, at: now})
-		g.hold(g.next, slot{exp: now + l.Grace.Milliseconds()})
+		g.hold(g.next, slot{exp: (now + l.Grace.Milliseconds() + 999) / 1000 * 1000}) // whole seconds
 		g.next++
 	}
-	g.admissions = res.Admissions
+	g.admissions = res.Granted
 	s, held := g.slots[res.Ticket]
 	switch {
 	case res.Admitted && !held:
@@ -176,7 +178,8 @@ func (g *grantLedger) answer(res store.Result, l admission.Limits) {
 			time.Duration(now-g.grants[g.byTicket[res.Ticket]].at)*time.Millisecond)
 		return
 	case res.Admitted && !s.claimed:
-		g.grants[g.byTicket[res.Ticket]].claimed = true
+		gr := &g.grants[g.byTicket[res.Ticket]]
+		gr.claimed, gr.claimedAt = true, now
 	}
 	if res.Admitted {
 		g.hold(res.Ticket, slot{exp: res.Expires.UnixMilli(), claimed: true})
@@ -192,8 +195,8 @@ func (g *grantLedger) readStats(ctx context.Context, room string, l admission.Li
 		return
 	}
 	g.free(st.Now.UnixMilli())
-	if st.Admissions != g.admissions {
-		g.failf("%d grants at %v outside Join and Poll", st.Admissions-g.admissions, st.Now)
+	if st.Granted != g.admissions {
+		g.failf("%d grants at %v outside Join and Poll", st.Granted-g.admissions, st.Now)
 		return
 	}
 	g.counters(st)
@@ -234,15 +237,23 @@ func (g *grantLedger) hold(n int64, s slot) {
 	g.soonest = min(g.soonest, s.exp)
 }
 
-// busiestMinute is the most grants in any 60 s, ends included, at the store's millisecond.
+// busiestMinute is the most admissions (claims: what the protected site sees) in any 60 s,
+// [t, t+60 s), at the store's millisecond.
 func (g *grantLedger) busiestMinute() (most int, from time.Time) {
+	var at []int64
+	for _, gr := range g.grants {
+		if gr.claimed {
+			at = append(at, gr.claimedAt)
+		}
+	}
+	slices.Sort(at)
 	j := 0
-	for i, gr := range g.grants {
-		for j < len(g.grants) && g.grants[j].at <= gr.at+time.Minute.Milliseconds() {
+	for i := range at {
+		for j < len(at) && at[j] < at[i]+time.Minute.Milliseconds() {
 			j++
 		}
 		if j-i > most {
-			most, from = j-i, time.UnixMilli(gr.at)
+			most, from = j-i, time.UnixMilli(at[i])
 		}
 	}
 	return most, from

@@ -139,10 +139,10 @@ func TestScenarioStampede(t *testing.T) {
 			// The limits held, and bound.
 			most, from := g.busiestMinute()
 			if most > c.perMinute {
-				t.Fatalf("%d grants in the 60 s from %v, limit %d", most, from.Sub(r.start), c.perMinute)
+				t.Fatalf("%d admissions in the 60 s from %v, limit %d", most, from.Sub(r.start), c.perMinute)
 			}
 			if tc.rateBinds && most != c.perMinute {
-				t.Errorf("busiest 60 s had %d grants: the rate of %d never bound", most, c.perMinute)
+				t.Errorf("busiest 60 s had %d admissions: the rate of %d never bound", most, c.perMinute)
 			}
 			if g.maxActive != int64(c.capacity) {
 				t.Errorf("at most %d active: capacity %d never bound", g.maxActive, c.capacity)
@@ -223,7 +223,7 @@ type crowdVisitor struct {
 }
 
 // runCrowd runs crowd c until every visitor has got in and left, or given up. Everyone
-// arrives at the start. Waiters poll every refresh interval and up to 2 s more; those who
+// arrives at the start. Waiters poll when told (Status.RefreshInterval) and up to 2 s later; those who
 // give up do so after at least a minute, at the first answer that puts them at most
 // giveUpAhead (60 to 800) from the front, and never come back. It stops early at the
 // ledger's first error, leaving it in the run.
@@ -246,7 +246,6 @@ func runCrowd(t *testing.T, c crowd, seed uint64) *crowdRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	refresh := room.Config().RefreshInterval // the grace is twice it, the hold 5 min (defaults)
 	ctx := context.Background()
 	run := &crowdRun{room: room, clock: clock, ledger: ledger, start: clock.Now(), visitors: make([]*crowdVisitor, c.visitors)}
 
@@ -305,7 +304,8 @@ func runCrowd(t *testing.T, c crowd, seed uint64) *crowdRun {
 				v.state = goneState // for good: its place, and any slot granted to it, are abandoned
 				continue
 			}
-			q.push(at.Add(refresh+jitter(2*time.Second)), v)
+			// As told, and up to 2 s late.
+			q.push(at.Add(visit.Status.RefreshInterval+jitter(2*time.Second)), v)
 		case waitingroom.Admitted:
 			if v.state != admittedState {
 				if v.giveUpAhead >= 0 {

@@ -82,8 +82,11 @@ type Config struct {
 	QueueAllEndsSessions bool
 	// Suspended turns the room off: traffic passes untouched, uncounted, without cookies.
 	Suspended bool
-	// RefreshInterval is how often a waiting page polls. Polls that come sooner are answered
-	// from the ticket without a store operation. Default 20 seconds; 1 second to 5 minutes.
+	// RefreshInterval is how often a waiting page polls. Each answer says when to poll next
+	// (Status.RefreshInterval): this interval, or sooner when the visitor's slot is due
+	// sooner (FIFO), or spread over half to one and a half of it (Random). Polls that come
+	// before that are answered from the ticket without a store operation. Default 20
+	// seconds; 1 second to 5 minutes.
 	RefreshInterval time.Duration
 	// QueueingStatusCode is the HTTP status of a waiting answer: 200 (default), 202 or 429.
 	QueueingStatusCode int
@@ -352,7 +355,10 @@ type Status struct {
 	UsersAhead      int64 // under Random, the others waiting: any of them may go first
 	Wait            estimate.Wait
 	LastUpdated     time.Time     // the store's time of the visitor's last counted poll
-	RefreshInterval time.Duration // 0 when the room rejects
+	// RefreshInterval is how long from this answer to poll again: the room's
+	// RefreshInterval, or less when the visitor's slot is due sooner (see
+	// Config.RefreshInterval); 0 when the room rejects.
+	RefreshInterval time.Duration
 	QueueIsFull     bool          // the estimated wait exceeds a day
 
 	// Scheduled events (zero while a room has none).
@@ -433,10 +439,21 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 	if ph.method == Reject && !ph.prequeue {
 		return r.rejected(s, ph, now), nil
 	}
-	if now.Before(t.LastUpdated.Add(s.minPoll)) {
+	// The store is asked again from NextPoll on (a moment early: the corrected app clock may
+	// run behind the store's), or from nine tenths of a refresh interval if that is sooner:
+	// polling early gains nothing in ticket order. Under Random it would buy extra draws, so
+	// there NextPoll holds.
+	due := t.LastUpdated.Add(s.minPoll)
+	if np := t.NextPoll.Add(-pollTolerance); !t.NextPoll.IsZero() && (np.Before(due) || ph.method == Random) {
+		due = np
+	}
+	if now.Before(due) {
 		// Too soon: the last answer stands and the store is not asked.
 		st := r.status(s, ph, t.UsersAhead, now)
 		st.LastUpdated = t.LastUpdated
+		if !t.NextPoll.IsZero() {
+			st.RefreshInterval = max(t.NextPoll.Sub(now), pollTolerance)
+		}
 		if st.Wait.Reason == "" {
 			st.Wait = estimate.Wait{Known: t.WaitKnown, P25: t.Wait25, P50: t.Wait50, P75: t.Wait75}
 			st.QueueIsFull = queueIsFull(st.Wait)
@@ -488,11 +505,12 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 	if ph.prequeue {
 		waiting = 0
 	}
-	r.live.Observe(res.Now, res.Admissions, waiting, ph.pace)
+	r.live.Observe(res.Now, res.Granted, waiting, ph.pace)
 	if res.Admitted {
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires, ph.scope())
 	}
 	st := r.status(s, ph, res.UsersAhead, res.Now)
+	st.RefreshInterval = res.NextPoll.Sub(res.Now)
 	random := ph.method == Random
 	if random || ph.prequeue && ph.ev.cfg.ShuffleAtEventStart {
 		// No order, or none drawn yet: everyone else waiting may go first.
@@ -522,6 +540,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		Wait25:      st.Wait.P25,
 		Wait50:      st.Wait.P50,
 		Wait75:      st.Wait.P75,
+		NextPoll:    res.NextPoll,
 	}
 	raw, err := r.codec.SignTicket(t)
 	if err != nil {
@@ -598,6 +617,10 @@ func paceOf(capacity, perMinute int, c *Config) estimate.Pace {
 	}
 	return p
 }
+
+// pollTolerance is how early before its NextPoll a poll still reaches the store: the app's
+// clock, corrected by the store's answers, may run a little behind the store's.
+const pollTolerance = 50 * time.Millisecond
 
 // queueIsFull is the hosted rooms' queueIsFull: the estimated wait exceeds a day.
 func queueIsFull(w estimate.Wait) bool { return w.Known && w.P50 > 24*time.Hour }
@@ -715,6 +738,7 @@ func (r *Room) newSettings(c Config) (*settings, error) {
 		Renewal:   !c.DisableSessionRenewal,
 		Hold:      c.QueueHold,
 		Grace:     c.ArrivalGrace,
+		Refresh:   c.RefreshInterval,
 		Method:    c.QueueingMethod,
 		QueueAll:  c.QueueAll,
 		// After a store loss, admitted visitors renew within RenewInterval and waiters

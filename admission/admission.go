@@ -1,21 +1,28 @@
-// Package admission holds the rules that decide who enters a waiting room and when.
+// Package admission holds the rules that decide who enters a waiting room and when: the
+// reference engine, Room, and the pieces it is made of.
 //
-// The rules are pure: they read counters a store keeps for a room, the store's clock and the
-// room's Limits, and return a decision. Every store (the in-process memory store, the Redis Lua
-// script) applies the same rules, so that N app instances on one Redis admit exactly as one
-// process would, and a differential test can hold the stores to each other.
+// The rules are pure: a Room moves only as a function of its state, the operation, the
+// store's time and the room's Limits. Every store applies the same Room (store/memory
+// holds one per room; store/redis's Lua script is a port of it, held to it by a
+// differential test), so that N app instances on one Redis admit exactly as one process
+// would, and the planner forecasts with the same rules the live room runs.
 //
 // The model, in brief:
 //   - A visitor who joins takes the next ticket number. Tickets at or above the cursor wait.
 //   - A waiter is live while its last counted poll falls within Hold (in 5-second buckets).
-//   - Admission moves the cursor forward in ticket order. Dead tickets are skipped at no cost;
-//     each live ticket passed is granted a slot (a pending session) if Allowance permits.
-//     Under Random, free slots go first to live tickets picked at random (Pick), marked
-//     Taken; the cursor then passes them like abandoned places.
-//   - A granted slot is held for Grace; the holder's next poll claims it and the session lasts
-//     Session from then on. An unclaimed grant expires and its slot comes back.
-//   - Admissions are counted when granted, in one-second slots; a grant is allowed only while
-//     the slots of the last 60 seconds (61 slots, see WindowSlots) hold fewer than PerMinute.
+//   - Admission moves the cursor forward in ticket order. Dead tickets are skipped at no
+//     cost; each live ticket passed is granted a slot (a pending session) if Allowance
+//     permits. Under Random a free slot goes to the waiter whose poll finds it, marked
+//     Taken; the cursor then passes it like an abandoned place.
+//   - A granted slot is held for Grace; the holder's next poll claims it and the session
+//     lasts Session from then on. An unclaimed grant expires and its slot comes back.
+//   - The claim is the admission: the visitor's first admitted request. The rate window
+//     counts admissions when they happen, plus pending grants, and allows a grant only
+//     while fewer than PerMinute of them fall within the last RateWindow: so at most
+//     PerMinute visitors enter in any 60 seconds, as the protected site sees them.
+//   - Each waiter is told when to poll next: in FIFO order, the instant the rate window
+//     frees its slot when that comes before its next regular poll, so that a crowd that
+//     polls in step does not leave slots unused between polls.
 //   - Tickets and sessions are named by (epoch, number). When a store loses a room (a Redis
 //     restart), visitors who come back with valid tickets of an earlier epoch retake places
 //     ahead of everyone the new epoch queued, in their old order; admitted visitors who come
@@ -92,6 +99,7 @@ type Limits struct {
 	Renewal   bool          // whether Renew extends a session
 	Hold      time.Duration // a waiter who has not polled for this long loses the place
 	Grace     time.Duration // a granted slot waits this long for its holder to claim it
+	Refresh   time.Duration // how often a waiter polls when nothing is due sooner
 	Method    Method
 	QueueAll  bool // nobody is admitted; everyone queues
 
@@ -109,11 +117,11 @@ type Limits struct {
 	Events []Event
 }
 
-// Shared constants of the model. The Redis script uses the same values.
+// Shared constants of the model. The Redis script uses the same values (a test checks).
 const (
-	// WindowSlots is the number of one-second slots the rate window sums. A real 60-second
-	// window (t-60s, t] touches at most 61 slots, so counting 61 keeps the limit strict.
-	WindowSlots = 61
+	// RateWindow is the span the rate limit counts admissions over: one that happened at t
+	// counts until t+RateWindow.
+	RateWindow = 60 * time.Second
 	// LiveBucket is the granularity of liveness: a waiter's last poll is kept as a bucket
 	// index, so a place is held between Hold and Hold+LiveBucket after the last poll.
 	LiveBucket = 5 * time.Second
@@ -126,7 +134,7 @@ const (
 var (
 	ErrCapacity = errors.New("admission: capacity must be at least 1")
 	ErrRate     = errors.New("admission: admissions per minute must be at least 1")
-	ErrDuration = errors.New("admission: session, hold and grace must be positive, recovery not negative")
+	ErrDuration = errors.New("admission: session, hold and grace must be positive, refresh and recovery not negative")
 	ErrMethod   = errors.New("admission: queueing method not supported")
 )
 
@@ -153,7 +161,7 @@ func (l Limits) Validate() error {
 		return ErrCapacity
 	case l.PerMinute < 1:
 		return ErrRate
-	case l.Session <= 0 || l.Hold <= 0 || l.Grace <= 0 || l.Recovery < 0:
+	case l.Session <= 0 || l.Hold <= 0 || l.Grace <= 0 || l.Recovery < 0 || l.Refresh < 0:
 		return ErrDuration
 	case l.Method > Reject:
 		return fmt.Errorf("%w: %v", ErrMethod, l.Method)
@@ -164,7 +172,7 @@ func (l Limits) Validate() error {
 // State is what a store counts for a room at the instant it decides.
 type State struct {
 	Active     int64 // unexpired sessions, claimed and pending
-	Window     int64 // admissions in the last WindowSlots one-second slots
+	Window     int64 // admissions in the last RateWindow plus pending grants
 	Recovering bool  // the room is in recovery after the store lost it (see Limits.Recovery)
 }
 
@@ -185,9 +193,6 @@ func Allowance(s State, l Limits) int64 {
 // Bucket is the liveness bucket of the store time ms (Unix milliseconds).
 func Bucket(ms int64) int64 { return ms / LiveBucket.Milliseconds() }
 
-// Slot is the rate-window slot (Unix second) of the store time ms.
-func Slot(ms int64) int64 { return ms / 1000 }
-
 // HoldBuckets is how many buckets back a last poll still counts as live.
 func HoldBuckets(l Limits) int64 {
 	return (l.Hold + LiveBucket - 1).Milliseconds() / LiveBucket.Milliseconds()
@@ -204,15 +209,14 @@ func Live(seen, now int64, l Limits) bool {
 	return seen > 0 && seen < Taken && now-seen <= HoldBuckets(l)
 }
 
-// Pick is Random's choice: the offset, in [0, span), of the place to try for the grant
-// that would be the room's admissions-th, on attempt try. It hashes its arguments with
-// rounds of cubing modulo a prime below 2^26 (a bijection there, and far from linear, so
-// consecutive grants are independent, which a plain congruential step is not): the same
-// numbers in Go and in a Redis script, whose Lua has no bit operations (every product
-// stays below 2^53), no state, and no record per waiter. Two lanes make a 52-bit value,
-// so the offset's modulo bias is below span/2^52.
-func Pick(epoch, admissions, try, span int64) int64 {
-	return (pickLane(epoch, admissions, try, 0)*pickP + pickLane(epoch, admissions, try, 1)) % span
+// Pick hashes (a, b, c) to [0, span): Random's spread of poll times (see Room.Poll). It
+// runs rounds of cubing modulo a prime below 2^26 (a bijection there, and far from linear,
+// so neighbouring inputs give independent values, which a congruential step does not): the
+// same numbers in Go and in a Redis script, whose Lua has no bit operations (every product
+// stays below 2^53). Two lanes make a 52-bit value, so the modulo bias is below span/2^52.
+// Of c only c mod 67108859 counts.
+func Pick(a, b, c, span int64) int64 {
+	return (pickLane(a, b, c, 0)*pickP + pickLane(a, b, c, 1)) % span
 }
 
 // pickP is a prime below 2^26 with pickP % 3 == 2, so that cubing permutes [0, pickP).
@@ -229,10 +233,6 @@ func pickLane(epoch, admissions, try, lane int64) int64 {
 	}
 	return h
 }
-
-// PickTries is how many random places Random tries for one grant before it takes the
-// first live one from the head: only a queue mostly of abandoned places gets there.
-const PickTries = 16
 
 // UsersAhead estimates the live waiters ahead of ticket n, given the cursor, the next ticket
 // number and the live waiters in all. It is exact when nobody has abandoned; otherwise the

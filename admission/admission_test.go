@@ -126,11 +126,8 @@ func TestMethodText(t *testing.T) {
 	}
 }
 
-func TestSlotAndBucket(t *testing.T) {
+func TestBucket(t *testing.T) {
 	ms := time.Date(2026, 11, 26, 9, 0, 9, 999e6, time.UTC).UnixMilli()
-	if Slot(ms) != ms/1000 || Slot(ms+1) != ms/1000+1 {
-		t.Errorf("Slot does not cut at whole seconds")
-	}
 	if Bucket(ms) != Bucket(ms-4999) || Bucket(ms) == Bucket(ms+1) || Bucket(ms) == Bucket(ms-5000) {
 		t.Errorf("Bucket does not cut at 5 s boundaries")
 	}

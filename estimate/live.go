@@ -260,14 +260,14 @@ func Steady(prev, next Wait, elapsed time.Duration) Wait {
 }
 
 // Throughput is the most visitors a minute a room lets in while people wait: the rate
-// limit, reached over 61 s (the 61 one-second slots of the window), or the capacity
-// turning over once per session plus half a refresh interval (a freed slot waits for its
-// next holder's poll). Plan refines this for a crowd that polls in step.
+// limit (waiters are told to poll as the rate window frees their slots, so it is reached),
+// or the capacity turning over once per session plus half a refresh interval (a freed slot
+// waits for its next holder's poll). Plan refines this for a crowd.
 func Throughput(capacity, perMinute int, session, refresh time.Duration) float64 {
 	if capacity < 1 || perMinute < 1 || session <= 0 {
 		return 0
 	}
-	rate := float64(perMinute) * 60 / admission.WindowSlots
+	rate := float64(perMinute) / admission.RateWindow.Minutes()
 	return math.Min(rate, float64(capacity)/(session+refresh/2).Minutes())
 }
 

@@ -1,7 +1,6 @@
 package estimate
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"math"
@@ -102,19 +101,21 @@ type Sample struct {
 // P, one per window. The second is capacity: each session cycle the C places fill again,
 // in waves of P. The first min(C, P) go in at once.
 //
-// After a burst the whole crowd polls in step, so admission runs once per refresh
-// interval: Tr is the 61-second window and Ts the session, each rounded up to whole
-// refresh intervals, and each wave goes in at one instant. With arrivals spread out,
-// someone polls every second: Tr is 61 s, Ts is the session plus the next holder's wait
-// for its poll, each wave takes as long to go in as the opening one did, and those the
-// rate lets in wait for their poll too (see cycles for those waits). Those who give up
+// The room tells the visitors the rate will let in next to poll as the window frees their
+// slots, so Tr is the 60-second window itself, whatever the refresh interval, and each
+// wave goes in when the one P places before it leaves the window. A freed session's place
+// waits for its next holder's regular poll: after a burst the crowd polls in step, once
+// per refresh interval, so Ts is the session rounded up to whole refresh intervals; with
+// arrivals spread out, Ts is the session plus the next holder's wait for its poll (see
+// cycles), and each wave takes as long to go in as the opening one did. Those who give up
 // are left out (their places pass on), and Throughput is measured as in Forecast.
 //
 // The closed form is exact, every figure equal to the simulation's, for a burst (no
 // Spread or Curve) with sessions of a fixed length (no SessionSpread), nobody giving up,
 // a RefreshInterval of whole seconds, and limits where the waves repeat: bound by the
 // rate with P·⌈Ts/Tr⌉ ≤ C (the waves never fill the site), or by capacity with
-// ⌈C/P⌉·Tr ≤ Ts (the site fills before the first session ends). Elsewhere it is an
+// ⌈C/P⌉·Tr ≤ Ts (the site fills before the first session ends) and a refresh interval
+// that divides a minute (the waves keep the crowd's polling phase). Elsewhere it is an
 // approximation, and the simulation is the answer.
 type Fluid struct {
 	Throughput                float64 // per minute
@@ -132,13 +133,13 @@ var (
 // MaxHorizon is the longest stretch of simulated time Plan goes through.
 const MaxHorizon = 60 * 24 * time.Hour
 
-// Plan runs the scenario through the room's admission rules (package admission: the same
-// Allowance, liveness buckets and 61-slot rate window the stores apply) in simulated time,
-// one second at a time, and reports what the crowd will live through.
+// Plan runs the scenario's crowd through the room's own engine (admission.Room, which the
+// stores run) in simulated time and reports what the crowd will live through.
 //
-// Each waiting visitor polls every RefreshInterval from its arrival; a slot is granted in
-// ticket order as the rules allow and claimed at the holder's next poll; a visitor who gave
-// up less than QueueHold ago is still granted a slot, which comes back after ArrivalGrace;
+// Each visitor joins on the second it arrives in and polls when the room tells it to:
+// every RefreshInterval, or as the rate window frees its slot. A slot is granted in ticket
+// order as the rules allow and claimed at the holder's next poll; a visitor who gave up
+// less than QueueHold ago is still granted a slot, which comes back after ArrivalGrace;
 // one who gave up longer ago is skipped. Admitted visitors hold their slot for their
 // session and then free it.
 func Plan(s Scenario) (Forecast, error) {
@@ -201,12 +202,11 @@ func FluidPlan(s Scenario) Fluid {
 type waves struct {
 	rate, capacity int
 	window, cycle  time.Duration // Tr and Ts
-	claim          time.Duration // the wait of those the rate lets in for their poll
 }
 
 func newWaves(s Scenario) waves {
-	window, cycle, claim := cycles(s)
-	return waves{rate: s.NewUsersPerMinute, capacity: s.TotalActiveUsers, window: window, cycle: cycle, claim: claim}
+	window, cycle := cycles(s)
+	return waves{rate: s.NewUsersPerMinute, capacity: s.TotalActiveUsers, window: window, cycle: cycle}
 }
 
 // enter is when the k-th visitor to stay gets in, if it is there by then; opening(j) is
@@ -214,14 +214,8 @@ func newWaves(s Scenario) waves {
 func (w waves) enter(k int, opening func(int) time.Duration) time.Duration {
 	p, c := w.rate, w.capacity
 	byRate := times(k/p, w.window) + min(opening(k%p), long)
-	if k >= p {
-		byRate += w.claim
-	}
 	r := k % c
 	byCapacity := times(k/c, w.cycle) + times(r/p, w.window) + min(opening(r%p), long)
-	if r >= p {
-		byCapacity += w.claim
-	}
 	return min(max(byRate, byCapacity), long)
 }
 
@@ -243,10 +237,10 @@ func throughput(s Scenario, admitted int, span time.Duration) float64 {
 	if admitted == 0 {
 		return 0
 	}
-	period, slot, _ := cycles(s)
+	period, slot := cycles(s)
 	cycle := period
 	if bottleneck(s) != "rate" {
-		cycle = max(slot, admission.WindowSlots*time.Second)
+		cycle = max(slot, admission.RateWindow)
 	}
 	return float64(admitted) / (span.Minutes() + cycle.Minutes())
 }
@@ -259,37 +253,34 @@ func throughputBound(s Scenario) float64 {
 }
 
 func rateBound(s Scenario) float64 {
-	period, _, _ := cycles(s)
+	period, _ := cycles(s)
 	return float64(s.NewUsersPerMinute) / period.Minutes()
 }
 
 func turnoverBound(s Scenario) float64 {
-	_, cycle, _ := cycles(s)
+	_, cycle := cycles(s)
 	return float64(s.TotalActiveUsers) / cycle.Minutes()
 }
 
-// cycles returns how often the rate window lets a wave in, how long a place takes to pass
-// from one visitor to the next, and how long a visitor the rate lets in waits for its poll.
+// cycles returns how often the rate window lets a wave in and how long a place takes to
+// pass from one visitor to the next.
 //
-// Admission runs when someone joins or polls, and a visitor granted a place comes in at
-// its next poll. After a burst the whole crowd polls on the same second, once per refresh
-// interval: the window opens on the first poll after 61 s, and a session's place is taken
-// at the first poll after it ends, each by a visitor polling right then. With arrivals
-// spread out someone polls every second, so a wave is granted as soon as the window
-// allows (61 one-second slots), and each visitor polls at its own phase of the refresh
-// interval, set by when it arrived. With arrivals evenly spread, g apart, the next holder
-// of a place is C (TotalActiveUsers) visitors behind the last, so it polls C·g later in
-// the interval and comes in (C·g − session) mod refresh after the session ends; one the
-// rate lets in is P (NewUsersPerMinute) behind the one whose grant left the window, and
-// comes in (P·g − 61 s) mod refresh after its grant. With sessions of varying length or
-// an arrival curve, that is half a refresh interval on average.
-func cycles(s Scenario) (ratePeriod, slotCycle, claimDelay time.Duration) {
-	window := admission.WindowSlots * time.Second
+// The room tells those the rate will let in to poll as the window frees their slots: a
+// wave goes in RateWindow after the one before, whatever the refresh interval. A session's
+// place is taken at its next holder's next regular poll. After a burst the crowd polls on
+// the same second, once per refresh interval, so that is the first such poll after the
+// session ends. With arrivals evenly spread, g apart, each visitor polls at its own phase
+// of the refresh interval, set by when it arrived; the next holder of a place is C
+// (TotalActiveUsers) visitors behind the last, so it polls C·g later in the interval and
+// comes in (C·g − session) mod refresh after the session ends. With sessions of varying
+// length or an arrival curve, that is half a refresh interval on average.
+func cycles(s Scenario) (ratePeriod, slotCycle time.Duration) {
+	window := admission.RateWindow
 	r := s.RefreshInterval
 	switch {
 	case s.Spread == 0 && len(s.Curve) == 0:
 		ceil := func(d time.Duration) time.Duration { return (d + r - 1) / r * r }
-		return ceil(window), ceil(s.Session), 0
+		return window, ceil(s.Session)
 	case s.SessionSpread == 0 && len(s.Curve) == 0:
 		gap := float64(s.Spread) / float64(s.Arrivals)
 		// behind is how long after d the visitor n places behind polls.
@@ -300,9 +291,9 @@ func cycles(s Scenario) (ratePeriod, slotCycle, claimDelay time.Duration) {
 			}
 			return time.Duration(lag)
 		}
-		return window, s.Session + behind(s.TotalActiveUsers, s.Session), behind(s.NewUsersPerMinute, window)
+		return window, s.Session + behind(s.TotalActiveUsers, s.Session)
 	}
-	return window, s.Session + r/2, r / 2
+	return window, s.Session + r/2
 }
 
 func bottleneck(s Scenario) string {
@@ -439,289 +430,6 @@ func (s Scenario) eachVisitor(f func(i int, v Visitor)) {
 		v.Session = max(v.Session, time.Second)
 		f(i, v)
 	})
-}
-
-// A simulated visitor. Times are milliseconds from the opening.
-type simVisitor struct {
-	arrive  int64
-	giveUp  int64 // math.MaxInt64: stays until admitted
-	session int64 // how long it holds a slot once admitted
-	granted bool
-	claim   int64 // when it entered; -1 not yet
-}
-
-type simulation struct {
-	s       Scenario
-	limits  admission.Limits
-	vs      []simVisitor
-	quit    []int // visitors who will give up, by when
-	next    int   // next visitor to arrive
-	head    int   // admission's cursor: visitors before it were granted or skipped
-	now     int64 // ms since the opening
-	refresh int64
-
-	// Admission runs inside a join or a poll, so only on seconds when someone joins or a
-	// waiter polls. Waiters poll on a fixed second of each refresh interval: polls counts
-	// the waiters by that second (nil when the interval is not whole seconds; then
-	// admission runs every second).
-	polls []int
-
-	holds  simHeap // slots held (sessions and grants), by when they free
-	claims simHeap // granted visitors, by their next poll
-	window [admission.WindowSlots]struct{ slot, n int64 }
-
-	waiting, gaveUp, admitted int
-	lastIn                    int64 // the last admission
-	drain                     int64
-	minute                    []time.Duration // waits of those admitted since the last sample
-	series                    []Sample
-}
-
-func newSimulation(s Scenario) *simulation {
-	m := &simulation{
-		s: s,
-		limits: admission.Limits{
-			Capacity: int64(s.TotalActiveUsers), PerMinute: int64(s.NewUsersPerMinute),
-			Session: s.Session, Renewal: true, Hold: s.QueueHold, Grace: s.ArrivalGrace,
-		},
-		vs:      make([]simVisitor, s.Arrivals),
-		refresh: s.RefreshInterval.Milliseconds(),
-	}
-	if m.refresh%1000 == 0 {
-		m.polls = make([]int, m.refresh/1000)
-	}
-	s.eachVisitor(func(i int, c Visitor) {
-		v := simVisitor{arrive: c.Arrive.Milliseconds(), giveUp: math.MaxInt64, session: c.Session.Milliseconds(), claim: -1}
-		if c.GiveUp > 0 {
-			v.giveUp = c.GiveUp.Milliseconds()
-			m.quit = append(m.quit, i)
-		}
-		m.vs[i] = v
-	})
-	slices.SortStableFunc(m.quit, func(a, b int) int { return cmpInt64(m.vs[a].giveUp, m.vs[b].giveUp) })
-	return m
-}
-
-func (m *simulation) run() error {
-	for m.admitted+m.gaveUp < len(m.vs) {
-		if m.now > MaxHorizon.Milliseconds() {
-			return fmt.Errorf("%w (%d days): %d of %d still waiting", ErrTooLong, MaxHorizon/(24*time.Hour), m.waiting, len(m.vs))
-		}
-		m.tick()
-		m.now += 1000
-	}
-	m.sample()
-	return nil
-}
-
-// tick is one second of the room: arrivals, freed slots, claims, give-ups, then admission.
-func (m *simulation) tick() {
-	joined := false
-	for m.next < len(m.vs) && m.vs[m.next].arrive <= m.now {
-		m.wait(&m.vs[m.next], 1)
-		m.next++
-		joined = true
-	}
-	for len(m.quit) > 0 && m.vs[m.quit[0]].giveUp <= m.now {
-		if v := &m.vs[m.quit[0]]; v.claim < 0 && v.arrive <= m.now {
-			m.wait(v, -1)
-			m.gaveUp++
-			m.drain = max(m.drain, v.giveUp)
-		}
-		m.quit = m.quit[1:]
-	}
-	ops := joined || m.polls == nil || m.polls[m.now/1000%int64(len(m.polls))] > 0
-	m.holds.popUntil(m.now, nil)
-	m.claims.popUntil(m.now, m.claim)
-	if !ops {
-		m.idle()
-		return
-	}
-
-	slot := admission.Slot(m.now)
-	allow := admission.Allowance(admission.State{Active: int64(m.holds.Len()), Window: m.windowCount(slot)}, m.limits)
-	now := admission.Bucket(m.now) + 1
-	grace := m.limits.Grace.Milliseconds()
-	for ; m.head < m.next && allow > 0; m.head++ {
-		v := &m.vs[m.head]
-		if !admission.Live(admission.Bucket(m.lastPoll(v))+1, now, m.limits) {
-			continue // gave up longer than the hold ago: skipped, costs nothing
-		}
-		allow--
-		v.granted = true
-		m.grant(slot)
-		if poll := m.nextPoll(v); v.giveUp > poll && poll <= m.now+grace {
-			if poll == m.now {
-				m.claim(m.head) // its own request ran admission: it enters now
-				continue
-			}
-			// The slot is held from the grant to the claim, then by the session.
-			heap.Push(&m.claims, simEvent{at: poll, v: m.head})
-			heap.Push(&m.holds, simEvent{at: poll, v: m.head})
-		} else {
-			// Gone, or going before its next poll: the slot waits in vain for the grace.
-			heap.Push(&m.holds, simEvent{at: m.now + grace, v: m.head})
-		}
-	}
-	m.idle()
-}
-
-// idle ends a tick: the minute's sample.
-func (m *simulation) idle() {
-	if m.now%60000 == 0 {
-		m.sample()
-	}
-}
-
-// wait adds d to the waiters, and to those polling on v's second.
-func (m *simulation) wait(v *simVisitor, d int) {
-	m.waiting += d
-	if m.polls != nil {
-		m.polls[(v.arrive+999)/1000%int64(len(m.polls))] += d
-	}
-}
-
-// claim lets granted visitor i in at its poll, unless it has gone; its grant then lapses
-// after the grace.
-func (m *simulation) claim(i int) {
-	v := &m.vs[i]
-	if v.giveUp <= m.now {
-		return
-	}
-	v.claim = m.now
-	m.wait(v, -1)
-	m.admitted++
-	m.lastIn = m.now
-	m.drain = m.now
-	m.minute = append(m.minute, time.Duration(m.now-v.arrive)*time.Millisecond)
-	heap.Push(&m.holds, simEvent{at: m.now + v.session, v: i})
-}
-
-func (m *simulation) grant(slot int64) {
-	w := &m.window[slot%admission.WindowSlots]
-	if w.slot != slot {
-		w.slot, w.n = slot, 0
-	}
-	w.n++
-}
-
-func (m *simulation) windowCount(slot int64) int64 {
-	var n int64
-	for _, w := range m.window {
-		if w.slot > slot-admission.WindowSlots && w.slot <= slot {
-			n += w.n
-		}
-	}
-	return n
-}
-
-// A visitor joins on the second it arrives in and polls every refresh interval from its
-// arrival, each poll served on the second it falls in: poll k is at pollAt(v, k).
-func (m *simulation) pollAt(v *simVisitor, k int64) int64 {
-	return (v.arrive + k*m.refresh + 999) / 1000 * 1000
-}
-
-// lastPoll is the visitor's last request at or before now, or before it gave up.
-func (m *simulation) lastPoll(v *simVisitor) int64 {
-	t := min(m.now, v.giveUp)
-	k := max(0, (t-v.arrive)/m.refresh)
-	for k > 0 && m.pollAt(v, k) > t {
-		k--
-	}
-	return m.pollAt(v, k)
-}
-
-// nextPoll is the visitor's first request at or after now.
-func (m *simulation) nextPoll(v *simVisitor) int64 {
-	k := max(0, (m.now-v.arrive)/m.refresh)
-	for m.pollAt(v, k) < m.now {
-		k++
-	}
-	return m.pollAt(v, k)
-}
-
-func (m *simulation) sample() {
-	var wait time.Duration
-	if len(m.minute) > 0 {
-		slices.Sort(m.minute)
-		wait = m.minute[len(m.minute)/2]
-	}
-	m.series = append(m.series, Sample{
-		At:       time.Duration(m.now) * time.Millisecond,
-		Waiting:  m.waiting,
-		Active:   m.holds.Len(),
-		Admitted: m.admitted,
-		Wait:     wait,
-	})
-	m.minute = m.minute[:0]
-}
-
-func (m *simulation) forecast() Forecast {
-	waits := make([]time.Duration, 0, m.admitted)
-	for _, v := range m.vs {
-		if v.claim >= 0 {
-			waits = append(waits, time.Duration(v.claim-v.arrive)*time.Millisecond)
-		}
-	}
-	slices.Sort(waits)
-	q := func(p float64) time.Duration {
-		if len(waits) == 0 {
-			return 0
-		}
-		return waits[min(len(waits)-1, int(p*float64(len(waits))))]
-	}
-	f := Forecast{
-		Scenario:   m.s,
-		Throughput: throughput(m.s, m.admitted, time.Duration(m.lastIn-m.vs[0].arrive)*time.Millisecond),
-		Admitted:   m.admitted,
-		GaveUp:     m.gaveUp,
-		WaitP50:    q(0.5),
-		WaitP95:    q(0.95),
-		WaitMax:    q(1),
-		Drain:      time.Duration(m.drain) * time.Millisecond,
-		Bottleneck: bottleneck(m.s),
-		Series:     m.series,
-	}
-	return f
-}
-
-type simEvent struct {
-	at int64
-	v  int
-}
-
-// simHeap orders events by time.
-type simHeap []simEvent
-
-func (h simHeap) Len() int           { return len(h) }
-func (h simHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h simHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *simHeap) Push(x any)        { *h = append(*h, x.(simEvent)) }
-func (h *simHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-// popUntil pops the events due by now, calling f (if any) with each visitor.
-func (h *simHeap) popUntil(now int64, f func(int)) {
-	for h.Len() > 0 && (*h)[0].at <= now {
-		e := heap.Pop(h).(simEvent)
-		if f != nil {
-			f(e.v)
-		}
-	}
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Recommendation is the smallest settings that keep every wait within a target.

@@ -12,13 +12,12 @@ package store
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
 )
 
-// Store keeps the shared state of many rooms, each named by an ID. The admission rules come
-// from package admission; Limits arrive with each call, so a change applies at once.
+// Store keeps the shared state of many rooms, each named by an ID. Each room moves as
+// admission.Room says; Limits arrive with each call, so a change applies at once.
 //
 // A returned error is for system failures only (unreachable, timeout, context cancelled); an
 // unknown ticket or session is an ordinary answer, never an error.
@@ -53,42 +52,17 @@ type Store interface {
 	Stats(ctx context.Context, room string, l admission.Limits) (Stats, error)
 }
 
-// Ref names a ticket or a session: sessions are numbered by the ticket that won them.
-// Epoch is the room's incarnation in the store; a Ref from another epoch is unknown.
-type Ref struct {
-	Number int64
-	Epoch  int64
-}
+// Ref names a ticket or a session (see admission.Ref).
+type Ref = admission.Ref
 
-// Result is the answer to Join and Poll.
-type Result struct {
-	Ticket   int64 // the visitor's ticket: the one polled, or a new one (Join, Requeued)
-	Epoch    int64
-	Joined   time.Time // when Ticket was issued (zero for an existing ticket)
-	Requeued bool      // the polled place was gone; Ticket is a new place at the back
-
-	Admitted bool      // the visitor holds session Ticket
-	Expires  time.Time // session expiry, when Admitted
-
-	UsersAhead int64 // live waiters ahead, when waiting (see admission.UsersAhead)
-	Stats
-}
+// Result is the answer to Join and Poll (see admission.Result).
+type Result = admission.Result
 
 // Renewal is the answer to Renew.
-type Renewal struct {
-	Now     time.Time
-	Active  bool
-	Expires time.Time
-}
+type Renewal = admission.Renewal
 
 // Stats are a room's counters at the store's Now.
-type Stats struct {
-	Now        time.Time // the store's clock
-	Active     int64     // sessions, claimed and pending
-	Waiting    int64     // live waiters
-	Admissions int64     // slots granted since the room's epoch began
-	Window     int64     // grants in the current rate window
-}
+type Stats = admission.Stats
 
 // Errors shared by stores.
 var (

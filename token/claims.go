@@ -237,6 +237,7 @@ type ticketClaims struct {
 	W25 int64 `json:"w25,omitempty"` // seconds
 	W50 int64 `json:"w50,omitempty"`
 	W75 int64 `json:"w75,omitempty"`
+	Np  int64 `json:"np,omitempty"` // NextPoll, Unix ms
 }
 
 func (c *ticketClaims) from(t *Ticket) error {
@@ -255,6 +256,9 @@ func (c *ticketClaims) from(t *Ticket) error {
 		return err
 	}
 	if c.Lu, err = millis("ticket", "LastUpdated", t.LastUpdated); err != nil {
+		return err
+	}
+	if c.Np, err = millis("ticket", "NextPoll", t.NextPoll); err != nil {
 		return err
 	}
 	c.Iat = c.Lu / 1000 // the ticket is issued at its last update
@@ -276,6 +280,7 @@ func (c *ticketClaims) ticket() Ticket {
 		Wait25:      time.Duration(c.W25) * time.Second,
 		Wait50:      time.Duration(c.W50) * time.Second,
 		Wait75:      time.Duration(c.W75) * time.Second,
+		NextPoll:    fromMillis(c.Np),
 	}
 }
 
@@ -292,6 +297,7 @@ func (c *ticketClaims) appendJSON(b []byte) []byte {
 	b = appendInt(b, `,"w25":`, c.W25)
 	b = appendInt(b, `,"w50":`, c.W50)
 	b = appendInt(b, `,"w75":`, c.W75)
+	b = appendInt(b, `,"np":`, c.Np)
 	return append(b, '}')
 }
 

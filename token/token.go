@@ -48,6 +48,9 @@ type Ticket struct {
 	Wait25      time.Duration // 25th percentile of the wait estimate at LastUpdated
 	Wait50      time.Duration // median wait estimate
 	Wait75      time.Duration // 75th percentile wait estimate
+	// NextPoll is when the store expects the holder's next poll (store clock): a refresh
+	// interval after LastUpdated, or sooner when a slot is due. Zero: not set.
+	NextPoll time.Time
 }
 
 // Pass is an admitted visitor's session.

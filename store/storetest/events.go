@@ -134,13 +134,13 @@ func testPrequeue(r *roomTest) {
 	r.h.Advance(time.Millisecond)
 	p := r.poll(refOf(ws[3]), l)
 	r.wantWaiting("the last pre-queued waiter at the start", p, 1)
-	r.wantStats("at the start", p.Stats, 2, 2, 3, 2)
+	r.wantStats("at the start", p.Stats, 2, 2, 1, 2)
 	late := r.join(l)
 	r.wantWaiting("a visitor who joins after the start", late, 2)
 	for i := range 2 {
 		a := r.poll(refOf(ws[i]), l)
 		r.wantAdmitted(fmt.Sprintf("pre-queued waiter %d at the start", i), a)
-		r.wantExpires(fmt.Sprintf("pre-queued waiter %d at the start", i), a.Expires, a.Now.Add(ev.Session))
+		r.wantExpires(fmt.Sprintf("pre-queued waiter %d at the start", i), a.Expires, expiry(a.Now, ev.Session))
 	}
 	r.wantWaiting("pre-queued waiter 2 with the event full", r.poll(refOf(ws[2]), l), 0)
 
@@ -177,23 +177,23 @@ func testEventDropsSessions(r *roomTest) {
 	r.advanceTo(time.UnixMilli(ev.Prequeue))
 	w := r.join(l)
 	r.wantWaiting("Join in the pre-queue", w, 1)
-	r.wantActive("Renew in the pre-queue", r.renew(refOf(x[0]), l), r.h.Now().Add(l.Session))
+	r.wantActive("Renew in the pre-queue", r.renew(refOf(x[0]), l), expiry(r.h.Now(), l.Session))
 	r.wantWaiting("B in the pre-queue", r.poll(refOf(b), l), 0)
 	r.advanceTo(time.UnixMilli(ev.Start - 1))
-	r.wantStats("last instant of the pre-queue", r.stats(l), 3, 2, 4, 1)
+	r.wantStats("last instant of the pre-queue", r.stats(l), 3, 2, 3, 1)
 
 	r.h.Advance(time.Millisecond)
 	if rn := r.renew(refOf(x[0]), l); rn.Active {
 		r.t.Errorf("Renew of a session from before the start, as the first operation of the event: active until %s", ts(rn.Expires))
 	}
-	r.wantStats("the start", r.stats(l), 0, 2, 4, 1)
+	r.wantStats("the start", r.stats(l), 0, 2, 3, 0)
 	if rn := r.renew(refOf(x[1]), l); rn.Active {
 		r.t.Errorf("Renew of a session from before the start: active until %s", ts(rn.Expires))
 	}
 	r.wantAdmitted("B, first in line, at the start", r.poll(refOf(b), l))
 	r.wantAdmitted("the pre-queued waiter at the start", r.poll(refOf(w), l))
 	r.wantRequeued("A, whose grant from before the start is void", r.poll(refOf(a), l), w.Ticket)
-	r.wantStats("after the start", r.stats(l), 3, 0, 7, 4)
+	r.wantStats("after the start", r.stats(l), 3, 0, 6, 3)
 }
 
 // 18c. During the event its capacity, rate, session and renewal apply; from the end the
@@ -210,7 +210,7 @@ func testEventLimits(r *roomTest) {
 	for i := range 6 {
 		s := r.join(l)
 		r.wantAdmitted(fmt.Sprintf("Join %d in the event", i), s)
-		r.wantExpires(fmt.Sprintf("Join %d in the event", i), s.Expires, start.Add(ev.Session))
+		r.wantExpires(fmt.Sprintf("Join %d in the event", i), s.Expires, expiry(start, ev.Session))
 		e = append(e, s)
 	}
 	j6 := r.join(l)
@@ -221,7 +221,7 @@ func testEventLimits(r *roomTest) {
 	r.h.Advance(rateFree)
 	p6 := r.poll(refOf(j6), l)
 	r.wantAdmitted("visitor 6 once the rate window clears", p6)
-	r.wantExpires("visitor 6", p6.Expires, p6.Now.Add(ev.Session))
+	r.wantExpires("visitor 6", p6.Expires, expiry(p6.Now, ev.Session))
 	r.wantAdmitted("Join 7: the event's 8th slot", r.join(l))
 	j8 := r.join(l)
 	r.wantWaiting("Join 8: the event is full", j8, 0)
@@ -238,7 +238,7 @@ func testEventLimits(r *roomTest) {
 	}
 	p8 := r.poll(refOf(j8), l)
 	r.wantAdmitted("visitor 8 after six releases", p8)
-	r.wantExpires("visitor 8, admitted after the end", p8.Expires, p8.Now.Add(l.Session))
+	r.wantExpires("visitor 8, admitted after the end", p8.Expires, expiry(p8.Now, l.Session))
 	j9 := r.join(l)
 	r.wantWaiting("Join 9: the room's capacity", j9, 0)
 	r.wantStats("Join 9", j9.Stats, 3, 1, 9, 1)
@@ -251,7 +251,7 @@ func testEventLimits(r *roomTest) {
 	r.wantExpires("visitor 6 after the end", q6.Expires, p6.Expires)
 	p9 := r.poll(refOf(j9), l)
 	r.wantAdmitted("visitor 9", p9)
-	r.wantExpires("visitor 9", p9.Expires, p9.Now.Add(l.Session))
+	r.wantExpires("visitor 9", p9.Expires, expiry(p9.Now, l.Session))
 
 	// A renewal under the room's shorter sessions never cuts an event's session short.
 	r.wantActive("Renew of an event session after the end", r.renew(refOf(p6), l), p6.Expires)
@@ -481,7 +481,7 @@ func testShuffleOutlivesEvent(r *roomTest) {
 			if rnd <= 2 {
 				session = ev.Session
 			}
-			r.wantExpires(fmt.Sprintf("round %d: waiter %d", rnd, i), p.Expires, p.Now.Add(session))
+			r.wantExpires(fmt.Sprintf("round %d: waiter %d", rnd, i), p.Expires, expiry(p.Now, session))
 		} else if want := int64(turn[i] - granted[rnd-1]); p.UsersAhead != want {
 			r.t.Errorf("round %d: waiter %d (turn %d): UsersAhead %d, want %d", rnd, i, turn[i], p.UsersAhead, want)
 		}

@@ -316,13 +316,19 @@ var tests = []struct {
 func limits() admission.Limits {
 	return admission.Limits{
 		Capacity: 3, PerMinute: 3, Session: 2 * time.Minute, Renewal: true,
-		Hold: 5 * time.Minute, Grace: 40 * time.Second,
+		Hold: 5 * time.Minute, Grace: 40 * time.Second, Refresh: 20 * time.Second,
 	}
 }
 
-// rateFree is how long after a grant it no longer counts in the rate window, whatever the
-// grant's position within its one-second slot.
-const rateFree = admission.WindowSlots * time.Second
+// rateFree is how long after an admission it no longer counts in the rate window.
+const rateFree = admission.RateWindow
+
+// expiry is when a session or grant that starts at t and lasts d ends: stores round it up
+// to a whole second of store time (see admission.Room).
+func expiry(t time.Time, d time.Duration) time.Time {
+	ms := t.Add(d).UnixMilli()
+	return time.UnixMilli((ms + 999) / 1000 * 1000)
+}
 
 func testClock(r *roomTest) {
 	l := limits()
@@ -344,7 +350,7 @@ func testTransparent(r *roomTest) {
 	l := limits()
 	a := r.join(l)
 	r.wantAdmitted("first Join", a)
-	r.wantExpires("first Join", a.Expires, a.Now.Add(l.Session))
+	r.wantExpires("first Join", a.Expires, expiry(a.Now, l.Session))
 	r.wantStats("first Join", a.Stats, 1, 0, 1, 1)
 	if a.UsersAhead != 0 || a.Requeued {
 		r.t.Errorf("first Join: %s", fmtResult(a))
@@ -398,33 +404,37 @@ func testRate(r *roomTest) {
 	p := r.poll(refOf(c), l)
 	r.wantWaiting("3rd visitor 59 s later", p, 0)
 	r.wantStats("59 s later", p.Stats, 2, 1, 2, 2)
+	// The window frees its slot in a second: that is when to poll, not 20 s from now.
+	if want := t0.Add(rateFree); !sameMs(p.NextPoll, want) {
+		r.t.Errorf("59 s later: NextPoll %s, want %s, when the rate window frees a slot", ts(p.NextPoll), ts(want))
+	}
 
-	r.advanceTo(t0.Add(61 * time.Second))
+	r.advanceTo(p.NextPoll)
 	p = r.poll(refOf(c), l)
-	r.wantAdmitted("3rd visitor 61 s later", p)
-	r.wantStats("61 s later", p.Stats, 3, 0, 3, 1)
+	r.wantAdmitted("3rd visitor 60 s later", p)
+	r.wantStats("60 s later", p.Stats, 3, 0, 3, 1)
 }
 
-// 3b. The window is the last WindowSlots one-second slots: a grant in slot s counts until
-// slot s+WindowSlots begins, even when that is less than 61 s after the grant.
+// 3b. An admission counts in the rate window for exactly RateWindow, to the millisecond.
 func testRateBoundary(r *roomTest) {
 	l := limits()
 	l.Capacity, l.PerMinute = 10, 2
-	t0 := r.align(time.Second, 500*time.Millisecond) // mid-slot
+	t0 := r.align(time.Second, 500*time.Millisecond) // mid-second: no rounding to whole seconds
 	r.wantAdmitted("1st Join", r.join(l))
 	r.wantAdmitted("2nd Join", r.join(l))
 	c := r.join(l)
 	r.wantWaiting("3rd Join", c, 0)
 
-	// 60.499 s later: more than a minute, but still within slot+60, so the grants count.
-	last := t0.Truncate(time.Second).Add((admission.WindowSlots - 1) * time.Second).Add(999 * time.Millisecond)
-	r.advanceTo(last)
+	r.advanceTo(t0.Add(rateFree - time.Millisecond))
 	st := r.stats(l)
 	r.wantStats("last instant of the window", st, 2, 1, 2, 2)
 	p := r.poll(refOf(c), l)
 	r.wantWaiting("3rd visitor at the last instant of the window", p, 0)
+	if want := p.Now.Add(admission.MinPollGap); !sameMs(p.NextPoll, want) {
+		r.t.Errorf("last instant of the window: NextPoll %s, want %s (the slot frees sooner than MinPollGap)", ts(p.NextPoll), ts(want))
+	}
 
-	// 1 ms later the slot of the grants has left the window.
+	// 1 ms later the admissions have left the window.
 	r.h.Advance(time.Millisecond)
 	st = r.stats(l)
 	r.wantStats("first instant after the window", st, 2, 1, 2, 0)
@@ -444,12 +454,12 @@ func testFIFO(r *roomTest) {
 
 	pb := r.poll(refOf(b), l)
 	r.wantWaiting("B polls first", pb, 0)
-	r.wantStats("B polls first: A granted", pb.Stats, 3, 1, 4, 1)
+	r.wantStats("B polls first: A granted", pb.Stats, 3, 1, 3, 1)
 
 	r.h.Advance(5 * time.Second)
 	pa := r.poll(refOf(a), l)
 	r.wantAdmitted("A claims its grant", pa)
-	r.wantExpires("A claims its grant", pa.Expires, pa.Now.Add(l.Session))
+	r.wantExpires("A claims its grant", pa.Expires, expiry(pa.Now, l.Session))
 	r.wantStats("A claims its grant", pa.Stats, 3, 1, 4, 1)
 
 	r.h.Advance(5 * time.Second)
@@ -471,7 +481,7 @@ func testFIFOInOrder(r *roomTest) {
 
 	pc := r.poll(refOf(c), l)
 	r.wantWaiting("C polls with two free slots", pc, 0)
-	r.wantStats("C polls with two free slots", pc.Stats, 3, 1, 5, 2)
+	r.wantStats("C polls with two free slots", pc.Stats, 3, 1, 3, 2)
 	r.wantAdmitted("B", r.poll(refOf(b), l))
 	r.wantAdmitted("A", r.poll(refOf(a), l))
 	r.wantWaiting("C again", r.poll(refOf(c), l), 0)
@@ -537,16 +547,16 @@ func testGrace(r *roomTest) {
 	pb := r.poll(refOf(b), l)
 	granted := pb.Now
 	r.wantWaiting("B's poll grants A", pb, 0)
-	r.wantStats("A granted", pb.Stats, 3, 1, 4, 1)
+	r.wantStats("A granted", pb.Stats, 3, 1, 3, 1)
 
-	r.advanceTo(granted.Add(l.Grace - time.Millisecond))
-	r.wantStats("last instant of A's grace", r.stats(l), 3, 1, 4, 1)
+	r.advanceTo(expiry(granted, l.Grace).Add(-time.Millisecond))
+	r.wantStats("last instant of A's grace", r.stats(l), 3, 1, 3, 1)
 	r.h.Advance(time.Millisecond)
-	r.wantStats("A's grace over", r.stats(l), 2, 1, 4, 1)
+	r.wantStats("A's grace over", r.stats(l), 2, 1, 3, 0)
 
 	pb = r.poll(refOf(b), l)
 	r.wantAdmitted("B after A's grace", pb)
-	r.wantStats("B admitted", pb.Stats, 3, 0, 5, 2)
+	r.wantStats("B admitted", pb.Stats, 3, 0, 4, 1)
 
 	pa := r.poll(refOf(a), l)
 	r.wantRequeued("A polls after its grace", pa, b.Ticket)
@@ -605,7 +615,7 @@ func testReleaseGrant(r *roomTest) {
 	r.wantWaiting("B's poll grants A", r.poll(refOf(b), l), 0)
 
 	r.release(refOf(a))
-	r.wantStats("A's grant released", r.stats(l), 2, 1, 4, 1)
+	r.wantStats("A's grant released", r.stats(l), 2, 1, 3, 0)
 	pa := r.poll(refOf(a), l)
 	r.wantRequeued("A after its grant was released", pa, b.Ticket)
 	r.wantAdmitted("B", r.poll(refOf(b), l))
@@ -617,13 +627,13 @@ func testRenewExtends(r *roomTest) {
 	x := r.join(l)
 	r.h.Advance(30 * time.Second)
 	rn := r.renew(refOf(x), l)
-	r.wantActive("Renew 30 s in", rn, r.h.Now().Add(l.Session))
+	r.wantActive("Renew 30 s in", rn, expiry(r.h.Now(), l.Session))
 
 	// Past the first expiry: the renewal holds.
 	r.advanceTo(x.Expires.Add(10 * time.Second))
 	r.wantStats("after the original expiry", r.stats(l), 1, 0, 1, -1)
 	rn = r.renew(refOf(x), l)
-	r.wantActive("Renew after the original expiry", rn, r.h.Now().Add(l.Session))
+	r.wantActive("Renew after the original expiry", rn, expiry(r.h.Now(), l.Session))
 	p := r.poll(refOf(x), l)
 	r.wantAdmitted("poll after renewals", p)
 	r.wantExpires("poll after renewals", p.Expires, rn.Expires)
@@ -683,11 +693,11 @@ func testRenewPending(r *roomTest) {
 	if rn := r.renew(refOf(a), l); rn.Active {
 		r.t.Errorf("Renew of an unclaimed grant: Active")
 	}
-	r.wantStats("after Renew of the grant", r.stats(l), 3, 1, 4, 1)
+	r.wantStats("after Renew of the grant", r.stats(l), 3, 1, 3, 1)
 	r.h.Advance(time.Second)
 	pa := r.poll(refOf(a), l)
 	r.wantAdmitted("A claims its grant after the Renew", pa)
-	r.wantExpires("A claims", pa.Expires, pa.Now.Add(l.Session))
+	r.wantExpires("A claims", pa.Expires, expiry(pa.Now, l.Session))
 }
 
 // 8e. A session ends at its expiry instant; its slot is free and Renew cannot revive it.
@@ -723,7 +733,7 @@ func testQueueAll(r *roomTest) {
 	l.QueueAll = false
 	p := r.poll(refOf(ws[4]), l)
 	r.wantWaiting("the last waiter polls first after QueueAll", p, 1)
-	r.wantStats("QueueAll lifted", p.Stats, 3, 2, 3, 3)
+	r.wantStats("QueueAll lifted", p.Stats, 3, 2, 0, 3)
 	for i := range 3 {
 		r.wantAdmitted(fmt.Sprintf("waiter %d after QueueAll", i), r.poll(refOf(ws[i]), l))
 	}
@@ -1080,7 +1090,7 @@ func testStoreLoss(r *roomTest) {
 	}
 	// Two of the three admitted renew: they are active again, and so counted.
 	for _, i := range []int{0, 1} {
-		if rn := r.renew(refOf(x[i]), l); !rn.Active || !sameMs(rn.Expires, rn.Now.Add(l.Session)) {
+		if rn := r.renew(refOf(x[i]), l); !rn.Active || !sameMs(rn.Expires, expiry(rn.Now, l.Session)) {
 			r.t.Fatalf("admitted %d renewing after the loss: %+v, want active again", i, rn)
 		}
 	}
@@ -1162,9 +1172,10 @@ func testIdleRoomNoLoss(r *roomTest) {
 	r.wantAdmitted("later visitor", c)
 }
 
-// 17a. Random gives each free slot to a random live waiter: the order in which waiters get
-// in is independent of their ticket order (Spearman's rank correlation near zero; under
-// independence it is about normal with deviation 1/sqrt(n-1), and the test allows four).
+// 17a. Random gives each free slot to whoever polls first once it frees, and spreads the
+// waiters' polls at random: the order in which waiters get in is independent of their
+// ticket order (Spearman's rank correlation near zero; under independence it is about
+// normal with deviation 1/sqrt(n-1), and the test allows four).
 func testRandomOrder(r *roomTest) {
 	const n = 120
 	rho := RandomRankCorrelation(r.t, r.h, r.room, n, 4)
@@ -1174,10 +1185,11 @@ func testRandomOrder(r *roomTest) {
 	}
 }
 
-// RandomRankCorrelation fills room with waiters under Random, lets them in perRound at a
-// time (sessions released between rounds, every waiter polling each round) and returns
-// Spearman's rank correlation between ticket order and the round each got in. It serves
-// the suite and stores' own larger runs.
+// RandomRankCorrelation fills room with waiters under Random, all joining at one instant,
+// and lets them in perRound at a time: each waiter polls when its last answer says
+// (Result.NextPoll), and once perRound are in, their sessions end. It returns Spearman's
+// rank correlation between ticket order and the order they got in. It serves the suite and
+// stores' own larger runs.
 func RandomRankCorrelation(t *testing.T, h Harness, room string, waiters, perRound int) float64 {
 	t.Helper()
 	r := &roomTest{t: t, h: h, ctx: t.Context(), room: room}
@@ -1185,35 +1197,39 @@ func RandomRankCorrelation(t *testing.T, h Harness, room string, waiters, perRou
 	l.Capacity, l.PerMinute, l.Session = int64(perRound), 1_000_000, time.Hour
 	l.Method = admission.Random
 	in := r.fill(l, perRound)
-	var queue []store.Result
-	for range waiters {
-		queue = append(queue, r.join(l))
+	queue := make([]store.Result, waiters)
+	for i := range queue {
+		queue[i] = r.join(l)
 	}
-	round := make([]int, waiters)
-	for rnd := 1; ; rnd++ {
-		for _, s := range in {
-			r.release(refOf(s))
-		}
-		in = in[:0]
-		left := 0
-		for i, w := range queue {
-			if round[i] != 0 {
-				continue
+	order := make([]int, waiters)
+	for seq := 1; seq <= waiters; {
+		if len(in) == perRound || len(in) > 0 && seq > waiters-len(in) {
+			for _, s := range in {
+				r.release(refOf(s))
 			}
-			left++
-			if p := r.poll(refOf(w), l); p.Admitted {
-				round[i] = rnd
-				in = append(in, p)
+			in = in[:0]
+		}
+		i := -1 // the waiter due first
+		for j, w := range queue {
+			if order[j] == 0 && (i < 0 || w.NextPoll.Before(queue[i].NextPoll)) {
+				i = j
 			}
 		}
-		if left == 0 {
-			break
+		if queue[i].NextPoll.After(r.h.Now()) {
+			r.advanceTo(queue[i].NextPoll)
 		}
-		if len(in) == 0 {
-			t.Fatalf("round %d: nobody of %d waiting got in", rnd, left)
+		p := r.poll(refOf(queue[i]), l)
+		if p.Requeued {
+			t.Fatalf("waiter %d lost its place: %s", i, fmtResult(p))
 		}
+		if p.Admitted {
+			order[i], in = seq, append(in, p)
+			seq++
+			continue
+		}
+		queue[i].NextPoll = p.NextPoll
 	}
-	return spearman(round)
+	return spearman(order)
 }
 
 // spearman is the rank correlation of x with its own index, ties taking their mean rank.
@@ -1315,7 +1331,7 @@ type visitor struct {
 }
 
 // simulateCrowd lets 300 visitors arrive over three minutes at a room of 20 sessions and
-// 30 admissions a minute; they poll every 20 s, a tenth give up, sessions end by Release or
+// 30 admissions a minute; they poll when told (every 20 s, or when a slot is due), a tenth give up, sessions end by Release or
 // expiry. After every operation and every clock step it checks the limits, the rate window
 // and FIFO order; at the end, that everyone who stayed got in.
 func simulateCrowd(r *roomTest, seed uint64) {
@@ -1329,7 +1345,7 @@ func simulateCrowd(r *roomTest, seed uint64) {
 	)
 	l := admission.Limits{
 		Capacity: 20, PerMinute: 30, Session: 2 * time.Minute, Renewal: true,
-		Hold: time.Minute, Grace: 40 * time.Second,
+		Hold: time.Minute, Grace: 40 * time.Second, Refresh: pollEvery,
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x5741_4954_494e_4721))
 	start := r.h.Now()
@@ -1350,26 +1366,29 @@ func simulateCrowd(r *roomTest, seed uint64) {
 	var (
 		seq          int
 		lastAdmitted int64
-		grants       = map[int64]int64{} // rate-window slot -> grants seen in it
+		admissions   []time.Time // when each admission was seen: it happens in the answer that shows it
 	)
-	// observe accounts for the grants an answer reveals and checks the limits and the window.
+	// observe accounts for the admissions an answer reveals and checks the limits and the
+	// window: at most PerMinute admissions within any RateWindow, to the millisecond.
 	observe := func(what string, st store.Stats) {
 		r.t.Helper()
-		slot := admission.Slot(st.Now.UnixMilli())
 		if st.Admissions < lastAdmitted {
-			r.t.Fatalf("%s: Admitted went from %d to %d", what, lastAdmitted, st.Admissions)
+			r.t.Fatalf("%s: Admissions went from %d to %d", what, lastAdmitted, st.Admissions)
 		}
-		grants[slot] += st.Admissions - lastAdmitted
-		lastAdmitted = st.Admissions
+		for ; lastAdmitted < st.Admissions; lastAdmitted++ {
+			admissions = append(admissions, st.Now)
+		}
 		var window int64
-		for s := slot - admission.WindowSlots + 1; s <= slot; s++ {
-			window += grants[s]
+		for _, at := range admissions {
+			if st.Now.Sub(at) < admission.RateWindow {
+				window++
+			}
 		}
 		if window > l.PerMinute {
-			r.t.Fatalf("%s at %s: %d grants in the last %d slots, limit %d", what, ts(st.Now), window, admission.WindowSlots, l.PerMinute)
+			r.t.Fatalf("%s at %s: %d admissions in the last %v, limit %d", what, ts(st.Now), window, admission.RateWindow, l.PerMinute)
 		}
-		if st.Window != window {
-			r.t.Fatalf("%s at %s: Stats.Window %d, but %d grants were seen in the last %d slots", what, ts(st.Now), st.Window, window, admission.WindowSlots)
+		if st.Window < window || st.Window > l.PerMinute {
+			r.t.Fatalf("%s at %s: Stats.Window %d, but %d admissions were seen in the last %v (limit %d)", what, ts(st.Now), st.Window, window, admission.RateWindow, l.PerMinute)
 		}
 		if st.Active > l.Capacity {
 			r.t.Fatalf("%s at %s: Active %d, capacity %d", what, ts(st.Now), st.Active, l.Capacity)
@@ -1384,7 +1403,7 @@ func simulateCrowd(r *roomTest, seed uint64) {
 		}
 		v.ref, v.lastPoll = refOf(res), res.Now
 		if !res.Admitted {
-			v.lastWait, v.nextPoll = seq, res.Now.Add(pollEvery)
+			v.lastWait, v.nextPoll = seq, res.NextPoll
 			return
 		}
 		v.admitted, v.admitSeq = true, seq
@@ -1416,7 +1435,7 @@ func simulateCrowd(r *roomTest, seed uint64) {
 				}
 			case !now.Before(v.nextRenew):
 				rn := r.renew(v.ref, l)
-				r.wantActive(fmt.Sprintf("Renew by visitor %d", i), rn, now.Add(l.Session))
+				r.wantActive(fmt.Sprintf("Renew by visitor %d", i), rn, expiry(now, l.Session))
 				v.expires, v.nextRenew = rn.Expires, now.Add(renewEvery)
 				observe(fmt.Sprintf("Renew by visitor %d", i), r.stats(l))
 			}
@@ -1486,7 +1505,7 @@ func simulateCrowd(r *roomTest, seed uint64) {
 	if lastAdmitted < admittedVisitors {
 		r.t.Errorf("Stats.Admissions %d, but %d visitors were admitted", lastAdmitted, admittedVisitors)
 	}
-	r.t.Logf("%d visitors (%d stayed) in %v of simulated time, %d steps, %d joins and polls, %d grants",
+	r.t.Logf("%d visitors (%d stayed) in %v of simulated time, %d steps, %d joins and polls, %d admissions",
 		crowd, len(stayers), r.h.Now().Sub(start).Round(time.Second), steps, seq, lastAdmitted)
 }
 
@@ -1630,13 +1649,22 @@ func (r *roomTest) checkResult(op string, res store.Result, l admission.Limits, 
 		r.t.Errorf("%s: existing ticket %d, but Joined %s", op, res.Ticket, ts(res.Joined))
 	}
 	if res.Admitted {
-		if !res.Expires.After(res.Now) || res.UsersAhead != 0 {
+		if !res.Expires.After(res.Now) || res.UsersAhead != 0 || !res.NextPoll.IsZero() {
 			r.t.Errorf("%s: admitted with %s", op, fmtResult(res))
 		}
 		return
 	}
 	if !res.Expires.IsZero() {
 		r.t.Errorf("%s: waiting, but Expires %s", op, ts(res.Expires))
+	}
+	// The next poll: from MinPollGap to a refresh interval away (under Random, spread up to
+	// one and a half).
+	latest := res.Now.Add(max(l.Refresh, admission.MinPollGap))
+	if l.Method == admission.Random || slices.ContainsFunc(l.Events, func(e admission.Event) bool { return e.Method == admission.Random }) {
+		latest = res.Now.Add(l.Refresh * 3 / 2)
+	}
+	if res.NextPoll.Before(res.Now.Add(admission.MinPollGap)) || res.NextPoll.After(latest) {
+		r.t.Errorf("%s: waiting, NextPoll %s, want from %v to %v after Now: %s", op, ts(res.NextPoll), admission.MinPollGap, latest.Sub(res.Now), fmtResult(res))
 	}
 	if res.Waiting < 1 || res.UsersAhead < 0 || res.UsersAhead > res.Waiting-1 {
 		// The waiter itself was just counted live, so Waiting includes it.
@@ -1649,7 +1677,8 @@ func (r *roomTest) checkStats(op string, st store.Stats, l admission.Limits) {
 	if !sameMs(st.Now, r.h.Now()) {
 		r.t.Errorf("%s: Now %s, want the harness clock %s", op, ts(st.Now), ts(r.h.Now()))
 	}
-	if st.Active < 0 || st.Waiting < 0 || st.Window < 0 || st.Admissions < st.Window {
+	// The window holds admissions of the last minute and pending grants (part of Active).
+	if st.Active < 0 || st.Waiting < 0 || st.Window < 0 || st.Window > st.Admissions+st.Active {
 		r.t.Errorf("%s: inconsistent %+v", op, st)
 	}
 	if l.Method != admission.Passthrough && (st.Active > l.Capacity || st.Window > l.PerMinute) {
@@ -1769,7 +1798,7 @@ func ts(t time.Time) string {
 }
 
 func fmtResult(res store.Result) string {
-	return fmt.Sprintf("ticket %d epoch %d requeued %t admitted %t expires %s ahead %d (now %s active %d waiting %d admissions %d window %d)",
-		res.Ticket, res.Epoch, res.Requeued, res.Admitted, ts(res.Expires), res.UsersAhead,
+	return fmt.Sprintf("ticket %d epoch %d requeued %t admitted %t expires %s ahead %d next poll %s (now %s active %d waiting %d admissions %d window %d)",
+		res.Ticket, res.Epoch, res.Requeued, res.Admitted, ts(res.Expires), res.UsersAhead, ts(res.NextPoll),
 		ts(res.Now), res.Active, res.Waiting, res.Admissions, res.Window)
 }
