@@ -349,17 +349,17 @@ func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
 // context (middleware.StatusFromContext); the JSON answer carries it in the hosted rooms'
 // field names.
 type Status struct {
-	Room            string
-	Method          Method
-	QueueAll        bool
-	UsersAhead      int64 // under Random, the others waiting: any of them may go first
-	Wait            estimate.Wait
-	LastUpdated     time.Time     // the store's time of the visitor's last counted poll
+	Room        string
+	Method      Method
+	QueueAll    bool
+	UsersAhead  int64 // under Random, the others waiting: any of them may go first
+	Wait        estimate.Wait
+	LastUpdated time.Time // the store's time of the visitor's last counted poll
 	// RefreshInterval is how long from this answer to poll again: the room's
 	// RefreshInterval, or less when the visitor's slot is due sooner (see
 	// Config.RefreshInterval); 0 when the room rejects.
 	RefreshInterval time.Duration
-	QueueIsFull     bool          // the estimated wait exceeds a day
+	QueueIsFull     bool // the estimated wait exceeds a day
 
 	// Scheduled events (zero while a room has none).
 	EventActive         bool
