@@ -30,6 +30,7 @@ type Room struct {
 
 	sessions map[Ref]session
 	expiries expiryHeap
+	maxExp   int64 // no session or grant lasts past this
 	claimed  int64 // sessions in sessions that are claimed; the rest are pending grants
 	window   window
 
@@ -112,13 +113,12 @@ func Open(now int64, q Queue, l Limits) *Room {
 // Epoch returns the store time at which this epoch began, which names it.
 func (r *Room) Epoch() int64 { return r.epoch }
 
-// Idle reports whether the room holds nothing worth keeping at now: no session, and nobody
-// has come for max(hold, RateWindow) plus a liveness bucket, so every place has lapsed and the
-// rate window is empty. A store may then drop it.
+// Idle reports whether the room holds nothing worth keeping at now: every session has run
+// out, and nobody has come for max(hold, RateWindow) plus a liveness bucket, so every place
+// has lapsed and the rate window is empty. A store may then drop it. Idle changes nothing:
+// a room moves only by its operations, on its own clock.
 func (r *Room) Idle(now int64) bool {
-	now = max(now, r.last)
-	r.pruneSessions(now)
-	return len(r.sessions) == 0 &&
+	return now >= r.maxExp &&
 		now-r.last > max(r.hold, RateWindow).Milliseconds()+LiveBucket.Milliseconds()
 }
 
@@ -498,9 +498,12 @@ func (r *Room) schedule(now int64, l Limits) Limits {
 // then stands at p0 or before it: it stops at p0, and passes the pre-queue by jumping.
 func (r *Room) shufflePending() bool { return r.shuffle && r.sc < r.p1-r.p0 }
 
-// prune drops expired sessions and recovered places whose hold is over.
+// prune drops expired sessions, the counts of words that lapsed under the hold in force
+// (so that a later, longer hold does not bring them back), and recovered places whose hold
+// is over.
 func (r *Room) prune(now int64, l Limits) {
 	r.pruneSessions(now)
+	r.q.Live(word(now), l)
 	oldest := word(now) - HoldBuckets(l)
 	r.liveRec.Prune(oldest)
 	if len(r.rq) == 0 && len(r.recovered) > 0 {
@@ -526,6 +529,7 @@ func (r *Room) setSession(k Ref, s session) {
 		r.claimed++
 	}
 	r.sessions[k] = s
+	r.maxExp = max(r.maxExp, s.exp)
 	heap.Push(&r.expiries, expiryAt{s.exp, k})
 }
 

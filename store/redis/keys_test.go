@@ -11,8 +11,8 @@ import (
 func TestKeysShareOneSlot(t *testing.T) {
 	for _, room := range []string{"booking", "a", "tenant-42.vaccines", "X_Y"} {
 		keys := Keys("wr", room)
-		if len(keys) != 4 {
-			t.Fatalf("Keys: %d keys, the script takes 4", len(keys))
+		if len(keys) != 5 {
+			t.Fatalf("Keys: %d keys, the script takes 5", len(keys))
 		}
 		base := strings.TrimSuffix(keys[0], "m")
 		keys = append(keys, base+"q:1795683600000:0", base+"q:1795683600000:244")

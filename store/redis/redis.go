@@ -97,63 +97,53 @@ func New(client goredis.UniversalClient, opts ...Option) (*Store, error) {
 
 // Join implements store.Store.
 func (s *Store) Join(ctx context.Context, room string, l admission.Limits) (store.Result, error) {
-	v, err := s.run(ctx, "join", room, l, store.Ref{})
+	v, err := s.run(ctx, opJoin, room, l, store.Ref{})
 	if err != nil {
 		return store.Result{}, err
 	}
-	return result(v)
+	return decodeResult(v)
 }
 
 // Poll implements store.Store.
 func (s *Store) Poll(ctx context.Context, room string, t store.Ref, l admission.Limits) (store.Result, error) {
-	v, err := s.run(ctx, "poll", room, l, t)
+	v, err := s.run(ctx, opPoll, room, l, t)
 	if err != nil {
 		return store.Result{}, err
 	}
-	return result(v)
+	return decodeResult(v)
 }
 
 // Renew implements store.Store.
 func (s *Store) Renew(ctx context.Context, room string, ref store.Ref, l admission.Limits) (store.Renewal, error) {
-	v, err := s.run(ctx, "renew", room, l, ref)
+	v, err := s.run(ctx, opRenew, room, l, ref)
 	if err != nil {
 		return store.Renewal{}, err
 	}
-	if len(v) != 3 {
-		return store.Renewal{}, errReply(v)
-	}
-	r := store.Renewal{Now: time.UnixMilli(v[0]), Active: v[1] == 1}
-	if r.Active {
-		r.Expires = time.UnixMilli(v[2])
-	}
-	return r, nil
+	return decodeRenewal(v)
 }
 
 // Release implements store.Store.
 func (s *Store) Release(ctx context.Context, room string, ref store.Ref) error {
-	_, err := s.run(ctx, "release", room, admission.Limits{}, ref)
+	_, err := s.run(ctx, opRelease, room, admission.Limits{}, ref)
 	return err
 }
 
 // Stats implements store.Store. An unknown room has zero counters and is not created.
 func (s *Store) Stats(ctx context.Context, room string, l admission.Limits) (store.Stats, error) {
-	v, err := s.run(ctx, "stats", room, l, store.Ref{})
+	v, err := s.run(ctx, opStats, room, l, store.Ref{})
 	if err != nil {
 		return store.Stats{}, err
 	}
-	if len(v) != 5 {
-		return store.Stats{}, errReply(v)
-	}
-	return store.Stats{Now: time.UnixMilli(v[0]), Active: v[1], Waiting: v[2], Admissions: v[3], Window: v[4]}, nil
+	return decodeStats(v)
 }
 
-// Keys returns the keys of a room, in the order the script takes them: the meta hash
-// (counters, live waiters by bucket, the rate window), claimed sessions, pending grants and
-// recovered places. They share the hash tag {room}: one Cluster slot. Liveness strings
-// follow the first key's pattern with "q:<epoch>:<chunk>" in place of "m".
+// Keys returns the keys of a room, in the order the script takes them: the meta hash (the
+// room's counters, live waiters by bucket), claimed sessions, pending grants, recovered
+// places and the rate window. They share the hash tag {room}: one Cluster slot. Liveness
+// strings follow the first key's pattern with "q:<epoch>:<chunk>" in place of "m".
 func Keys(prefix, room string) []string {
 	base := prefix + ":{" + room + "}:"
-	return []string{base + "m", base + "s", base + "g", base + "r"}
+	return []string{base + "m", base + "s", base + "g", base + "r", base + "w"}
 }
 
 //go:embed room.lua
@@ -164,11 +154,15 @@ const libPrefix = "waitingroom_"
 var (
 	// library is room.lua as a Redis Function library, named (as is its one function) by a
 	// hash of its code.
-	libName = libPrefix + codeHash(roomLua)
-	library = "#!lua name=" + libName + "\n" + roomLua +
+	libName = libPrefix + codeHash(luaHeader+roomLua)
+	library = "#!lua name=" + libName + "\n" + luaHeader + "local function getStruct() return struct end\n" + roomLua +
 		"\nredis.register_function('" + libName + "', function(keys, args) return run(keys, args) end)\n"
-	// script is room.lua as a script, for servers without Functions.
-	script = goredis.NewScript(roomLua + "\nreturn run(KEYS, ARGV)\n")
+	// script is room.lua as a script, for servers without Functions. A script may not read a
+	// global that is not there (miniredis has no struct), but it may ask with pcall; a
+	// library being loaded may not call pcall.
+	script = goredis.NewScript(luaHeader +
+		"local function getStruct() local ok, st = pcall(function() return struct end) if ok then return st end end\n" +
+		roomLua + "\nreturn run(KEYS, ARGV)\n")
 )
 
 func codeHash(code string) string {
@@ -264,27 +258,18 @@ func unsupported(err error) bool {
 		strings.HasPrefix(msg, "noperm")
 }
 
-func (s *Store) run(ctx context.Context, op, room string, l admission.Limits, ref store.Ref) ([]int64, error) {
+func (s *Store) run(ctx context.Context, op int, room string, l admission.Limits, ref store.Ref) ([]int64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if !store.ValidRoom(room) {
 		return nil, store.ErrInvalidRoom
 	}
-	now := int64(-1)
+	var now int64 // 0: the server's TIME
 	if s.clock != nil {
 		now = s.clock().UnixMilli()
 	}
-	args := make([]any, 0, 15+10*len(l.Events))
-	args = append(args,
-		op, l.Capacity, l.PerMinute, l.Session.Milliseconds(), flag(l.Renewal),
-		l.Hold.Milliseconds(), l.Grace.Milliseconds(), int(l.Method), flag(l.QueueAll),
-		l.Recovery.Milliseconds(), l.LastEpoch, ref.Number, ref.Epoch, now, len(l.Events))
-	for _, e := range l.Events {
-		args = append(args, e.Prequeue, e.Start, e.End, flag(e.Shuffle), e.Seed,
-			e.Capacity, e.PerMinute, e.Session.Milliseconds(), flag(e.Renewal), int(e.Method))
-	}
-	v, err := s.call(ctx, Keys(s.prefix, room), args).Int64Slice()
+	v, err := s.call(ctx, Keys(s.prefix, room), []any{encodeArgs(op, now, l, ref)}).Int64Slice()
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		// At the context's deadline the client reports a bare i/o timeout, often a moment
 		// before the context itself says so; say why it stopped.
@@ -292,46 +277,17 @@ func (s *Store) run(ctx context.Context, op, room string, l admission.Limits, re
 		if _, ok := ctx.Deadline(); ok && cerr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			cerr = context.DeadlineExceeded
 		}
+		name := [...]string{opJoin: "join", opPoll: "poll", opRenew: "renew", opRelease: "release", opStats: "stats"}[op]
 		if cerr != nil {
-			return nil, fmt.Errorf("store/redis: %s: %w (%w)", op, cerr, err)
+			return nil, fmt.Errorf("store/redis: %s: %w (%w)", name, cerr, err)
 		}
-		return nil, fmt.Errorf("store/redis: %s: %w", op, err)
+		return nil, fmt.Errorf("store/redis: %s: %w", name, err)
 	}
 	return v, nil
 }
 
-func result(v []int64) (store.Result, error) {
-	if len(v) != 12 {
-		return store.Result{}, errReply(v)
-	}
-	r := store.Result{
-		Ticket:     v[0],
-		Epoch:      v[1],
-		Requeued:   v[3] == 1,
-		Admitted:   v[4] == 1,
-		UsersAhead: v[6],
-		Stats: store.Stats{
-			Now: time.UnixMilli(v[7]), Active: v[8], Waiting: v[9], Admissions: v[10], Window: v[11],
-		},
-	}
-	if v[2] != 0 {
-		r.Joined = time.UnixMilli(v[2])
-	}
-	if r.Admitted {
-		r.Expires = time.UnixMilli(v[5])
-	}
-	return r, nil
-}
-
 func errReply(v []int64) error {
 	return fmt.Errorf("store/redis: unexpected reply %v", v)
-}
-
-func flag(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // honoursDeadlines reports whether the client ends calls at context deadlines. Clients of

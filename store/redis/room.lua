@@ -1,624 +1,794 @@
--- One operation on one waiting room, atomically: the rules of package admission, exactly as
--- store/memory applies them (the differential test holds the two to each other).
+-- One operation on one waiting room, atomically: admission.Room (admission/room.go) ported
+-- to Lua, and held to it by a differential test. Its first lines, made by layout.go, set the
+-- model's constants and the layouts of the argument and the replies from Go.
 --
--- KEYS (one hash tag, so one Cluster slot): 1 meta hash (with the live waiters by bucket,
--- fields l<bucket> and r<bucket>, and the rate window, fields w<slot>), 2 claimed sessions
--- zset, 3 pending grants zset, 4 recovered places zset. Liveness of
--- tickets lives in strings KEYS[1] minus "m" .. "q:<epoch>:<chunk>", 4 bytes per ticket,
--- 4,094 tickets a chunk (16,376 bytes: with its header, one 16 KiB allocation).
+-- Keys (one hash tag, so one Cluster slot): KEYS[1] the meta hash: field "h" the room's
+-- counters packed as int64s, "l<word>" and "r<word>" the live waiters of this epoch and of
+-- recovered places by liveness word (bucket plus one). KEYS[2] claimed sessions and KEYS[3]
+-- pending grants (zsets scored by expiry), KEYS[4] recovered places (a zset), KEYS[5] the
+-- rate window: the times of the newest admissions, int64s in a string. Liveness words live
+-- in strings KEYS[1] minus "m" .. "q:<epoch>:<chunk>", 4 bytes a ticket, CHUNK tickets each.
 --
--- The meta hash keeps running totals (live waiters, grants in the window) so that no
--- operation reads a whole hash: buckets and slots are pruned one by one as they age out.
--- Calls from Lua are the cost here; each one below earns its place.
+-- Every redis.call costs about a microsecond, and they are the cost here: a poll that
+-- waits is the header and two live counts read in one HMGET, its word read and written,
+-- and one HSET; a join one call fewer. Expiries are whole seconds (as admission.Room makes
+-- them), so what expired is looked for once a second; the head of the queue is known live
+-- until its word lapses, so it is not read again on every call; numbers go in and out of the
+-- header with struct, which costs far less than a field each.
 --
--- ARGV: op, capacity, per minute, session ms, renewal (0/1), hold ms, grace ms, method,
--- queue all (0/1), recovery ms, last epoch, ref number, ref epoch, now ms (-1: Redis TIME),
--- number of events, then for each (sorted, not overlapping): pre-queue ms, start ms, end ms,
--- shuffle (0/1), seed, capacity, per minute, session ms, renewal (0/1), method.
---
--- Numbers leave as integers; every key gets a TTL when written.
---
--- The file is a library: the functions below are created once, and run(KEYS, ARGV) does one
--- operation. The store loads it as a Redis Function (FUNCTION LOAD, Redis 7) with a footer
--- that registers run, so that Lua does not build some twenty closures on every call; where
--- Functions are missing (miniredis, Redis 6) it runs as a script whose footer calls run.
+-- The file is a library: the functions are made once and run(KEYS, ARGV) does one operation.
+-- The store loads it as a Redis Function (FUNCTION LOAD, Redis 7) with a footer that
+-- registers run; where Functions are missing (miniredis, Redis 6) it runs as a script.
 
-local BUCKET, SLOTS, MAXSCAN, CHUNK, PASSED, PICK_TRIES = 5000, 61, 1024, 4094, 2147483648, 16
-local RANDOM, PASSTHROUGH, REJECT = 1, 2, 3
-local HASH_P = 67108859
--- The event state of a room that has seen none; never written (schedule replaces it first).
-local NO_EVENT = {0, 0, -1, 0, 0, 0}
-
--- One operation's state: run sets every one of these first, the functions read them.
-local op, cap, perMin, sessMs, renewal, holdMs, graceMs, method, queueAll, recoveryMs
-local lastEpoch, refN, refE, now, KM, KS, KG, KR, base, HOLD_BUCKETS, LIVE_TTL
-local m, epoch, created, nxt, cursor, admitted, born, recoverUntil, recovering, prev, b, slot
--- Running totals: live waiters of this epoch (liveSum) and recovered (liveRec), the oldest
--- bucket the meta hash may hold (lowBucket), grants in the window (win), the oldest window
--- slot it may hold (lowSlot), the latest session or grant expiry (maxExp).
-local liveSum, liveRec, lowBucket, win, lowSlot, maxExp
--- The latest event seen and its pre-queue (store/memory's room.ev...): start, tickets
--- [p0, p1) (p1 -1 while open), shuffle cursor, seed, shuffled (0/1); one meta field.
-local ev, evDirty
--- Session counts, read once per operation (by prune).
-local nS, nG, nR, wroteS, wroteG
--- Whether the recovered places' set may hold any (1) or surely holds none (0): most rooms
--- never lose their store, and then prune need not count it. And the bucket in which a
--- join last set the TTL of the newest liveness chunk (see join).
-local mayRecover, chunkTTLBucket
-
-local function recover()
-  if not recovering then recovering, recoverUntil = true, now + recoveryMs end
+local CHUNK = 4094 -- tickets a liveness string: 16,376 bytes, with its header one 16 KiB allocation
+-- Every TTL is a minute longer than the model needs: the room keeps the latest time it saw
+-- and never goes back, but Redis counts TTLs on its clock, which may step back a little.
+local SLACK = 60000
+-- su and sp are struct.unpack and struct.pack, found at the first call (a library being
+-- loaded may not read them) through getStruct, which the store's Go code defines before this
+-- file. miniredis has no struct library: there, a stand-in for the only format used,
+-- little-endian int64s, not negative, below 2^53.
+local su, sp
+local function polyUnpack(fmt, s, pos)
+  pos = pos or 1
+  local out = {}
+  for i = 1, (#fmt - 1) / 2 do
+    local v, mul = 0, 1
+    for j = 0, 7 do
+      v = v + string.byte(s, pos + j) * mul
+      mul = mul * 256
+    end
+    out[i] = v
+    pos = pos + 8
+  end
+  out[#out + 1] = pos
+  return unpack(out)
 end
-local function noticeLoss()
-  if now - born < holdMs then recover() end
+local function polyPack(fmt, ...)
+  local parts = {}
+  for i, v in ipairs({...}) do
+    local bytes = {}
+    for j = 1, 8 do
+      local b = v % 256
+      bytes[j] = b
+      v = (v - b) / 256
+    end
+    parts[i] = string.char(unpack(bytes))
+  end
+  return table.concat(parts)
 end
--- store/memory's shufflePending: the cursor then stands at p0 or before it.
-local function shufflePending() return ev[6] == 1 and ev[4] < ev[3] - ev[2] end
-local function older(e, n) return e > 0 and e < epoch and n >= 0 end
+local function i8s(n) return '<' .. string.rep('i8', n) end
+local ARGS_FMT, EVENT_FMT, H_FMT -- made at the first call, as su and sp
+
+-- One operation's arguments, its room and time.
+local op, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll
+local recoveryMs, lastEpoch, refN, refE, nEvents, now, HB, KM, KS, KG, KR, KW, base, arg
+-- The header "h", field by field (see load and save), and what the operation learns.
+local epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering
+local mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle
+local wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned
+local created, b, liveFields, dirty, nDirty, grants, nGrants, pollerGranted
+local chunkKM, chunkEpoch, chunkBase
+
+-- ---------------------------------------------------------------------------------------
+-- Pure helpers: admission's Live, UsersAhead, Pick and Permute.
+
+local function live(w) return w > 0 and w < TAKEN and b - w <= HB end
+local function counted(w) if w == 0 or w >= TAKEN then return 0 end return w end
+
+local function usersAhead(n, cur, lv)
+  local span = nxt - cur - 1
+  if n <= cur or span <= 0 or lv <= 1 then return 0 end
+  local others = math.min(lv - 1, span)
+  local ahead = (n - cur) * others + math.floor(span / 2)
+  return math.min(math.floor(ahead / span), others)
+end
 
 -- admission's pickLane: rounds of cubing modulo a prime below 2^26 (products stay exact).
-local function hashLane(e, a, t, l)
-  local P = HASH_P
-  local function cube(x) return x * x % P * x % P end
-  local h = cube((e % P + l + 1) % P)
-  h = cube((h + math.floor(e / P) % P + 1) % P)
-  h = cube((h + a % P + 1) % P)
-  h = cube((h + math.floor(a / P) % P + 1) % P)
-  h = cube((h + t % P + 1) % P)
+local function hashLane(x, y, z, l)
+  local P = PICK_P
+  local function cube(v) return v * v % P * v % P end
+  local h = cube((x % P + l + 1) % P)
+  h = cube((h + math.floor(x / P) % P + 1) % P)
+  h = cube((h + y % P + 1) % P)
+  h = cube((h + math.floor(y / P) % P + 1) % P)
+  h = cube((h + z % P + 1) % P)
   for _ = 1, 3 do h = cube((h + l + 1) % P) end
   return h
 end
--- admission.Permute and PermuteIndex: a 10-round Feistel network over [0, B*B), B = ceil(sqrt(n)).
+local function pick(x, y, z, span) return (hashLane(x, y, z, 0) * PICK_P + hashLane(x, y, z, 1)) % span end
+
+-- admission.Permute and PermuteIndex: a Feistel network over [0, B*B), B = ceil(sqrt(n)),
+-- walking the cycle until the value falls in [0, n). One assignment at a time: gopher-lua
+-- (miniredis) mistakes "a, b = b, a + f(b)".
 local function feistelBase(n)
   local bb = math.max(math.floor(math.sqrt(n)), 1)
   while bb * bb < n do bb = bb + 1 end
   while bb > 1 and (bb - 1) * (bb - 1) >= n do bb = bb - 1 end
   return bb
 end
--- One pass of the network over x, and its inverse. One assignment at a time: gopher-lua
--- (miniredis) mistakes "a, b = b, a + f(b)".
-local function feistel(seed, bb, x)
+local function feistel(sd, bb, x)
   local left, right = math.floor(x / bb), x % bb
-  for round = 0, 9 do
-    local nr = (left + hashLane(seed, right, round, 2) % bb) % bb
+  for round = 0, FEISTEL_ROUNDS - 1 do
+    local nr = (left + hashLane(sd, right, round, 2) % bb) % bb
     left = right
     right = nr
   end
   return left * bb + right
 end
-local function unfeistel(seed, bb, x)
+local function unfeistel(sd, bb, x)
   local left, right = math.floor(x / bb), x % bb
-  for round = 9, 0, -1 do
-    local nl = (right - hashLane(seed, left, round, 2) % bb) % bb
+  for round = FEISTEL_ROUNDS - 1, 0, -1 do
+    local nl = (right - hashLane(sd, left, round, 2) % bb) % bb
     right = left
     left = nl
   end
   return left * bb + right
 end
--- Cycle walking: step until the result falls in [0, n).
-local function cycleWalk(seed, n, x, step)
+local function cycleWalk(sd, n, x, step)
   local bb = feistelBase(n)
-  x = step(seed, bb, x)
-  while x >= n do x = step(seed, bb, x) end
+  x = step(sd, bb, x)
+  while x >= n do x = step(sd, bb, x) end
   return x
 end
-local function permute(seed, n, k) return cycleWalk(seed, n, k, feistel) end
-local function permuteIndex(seed, n, i) return cycleWalk(seed, n, i, unfeistel) end
-local function live(seen) return seen > 0 and seen < PASSED and b - seen <= HOLD_BUCKETS end
-local function member(e, n) return tostring(e) .. ':' .. tostring(n) end
+local function permute(sd, n, k) return cycleWalk(sd, n, k, feistel) end
+local function permuteIndex(sd, n, i) return cycleWalk(sd, n, i, unfeistel) end
+
+local function expiry(d) return math.ceil((now + d) / 1000) * 1000 end
+-- Integers as text: string.format('%d') is about twice as fast as tostring, which formats
+-- with %.14g. Bound at the first call, as su and sp.
+local fmt
+local function member(e, n) return fmt('%d:%d', e, n) end
 -- Recovered places sort by epoch, then number: zero-padded, all at score 0.
 local function rqMember(e, n) return string.format('%013d:%015d', e, n) end
 
--- Liveness of ticket n of epoch e: 4 big-endian bytes in chunk strings.
-local function chunkKey(e, n) return base .. 'q:' .. tostring(e) .. ':' .. tostring(math.floor(n / CHUNK)) end
+-- ---------------------------------------------------------------------------------------
+-- Liveness words: 4 big-endian bytes a ticket in chunk strings. A chunk lives twice the
+-- hold after it was last given a TTL; each waiter renews it when its poll crosses into a
+-- new hold-long period, and a join into a new chunk or period: so it outlives every place
+-- in it (see store/redis's package doc).
+
+local function chunkKey(e, n)
+  if e == epoch then return chunkBase .. fmt('%d', math.floor(n / CHUNK)) end
+  return fmt('%sq:%d:%d', base, e, math.floor(n / CHUNK))
+end
 local function decode(s, i)
   local x1, x2, x3, x4 = string.byte(s, i, i + 3)
   return ((x1 * 256 + x2) * 256 + x3) * 256 + x4
 end
-local function getSeen(e, n)
+local function encode(v)
+  local x4 = v % 256
+  v = (v - x4) / 256
+  local x3 = v % 256
+  v = (v - x3) / 256
+  local x2 = v % 256
+  return string.char((v - x2) / 256, x2, x3, x4)
+end
+local function chunkTTL() return 2 * holdMs + 4 * BUCKET + SLACK end
+local function getWord(e, n)
   local off = (n % CHUNK) * 4
   local s = redis.call('GETRANGE', chunkKey(e, n), off, off + 3)
   if #s < 4 then return 0 end
   return decode(s, 1)
 end
-local function setSeen(e, n, v, keepTTL)
+local function setWord(e, n, v, ttl)
   local k = chunkKey(e, n)
-  redis.call('SETRANGE', k, (n % CHUNK) * 4, string.char(math.floor(v / 16777216) % 256,
-    math.floor(v / 65536) % 256, math.floor(v / 256) % 256, v % 256))
-  if not keepTTL then redis.call('PEXPIRE', k, LIVE_TTL) end
+  redis.call('SETRANGE', k, (n % CHUNK) * 4, encode(v))
+  if ttl then redis.call('PEXPIRE', k, chunkTTL()) end
 end
+-- A poll's word write renews its chunk when the waiter's last word was of another period.
+local function period(w) return math.floor(w / HB) end
 
-
--- prune drops expired sessions, and liveness buckets and window slots that aged out,
--- subtracting them from the totals; once per operation, since time stands still within one.
-local function prune()
-  if nS then return end
-  redis.call('ZREMRANGEBYSCORE', KS, '-inf', now)
-  redis.call('ZREMRANGEBYSCORE', KG, '-inf', now)
-  nS, nG, nR = redis.call('ZCARD', KS), redis.call('ZCARD', KG), 0
-  if mayRecover == 1 then
-    nR = redis.call('ZCARD', KR)
-    if nR == 0 then mayRecover = 0 end
+-- Live counts by word: those this operation likely needs were read with the header
+-- (liveFields: the word of now, and of a poll a refresh interval ago); the rest are read
+-- when needed. The fields changed (dirty) are written by save.
+local function countOf(f)
+  local v = liveFields[f]
+  if v == nil then
+    v = tonumber(redis.call('HGET', KM, f)) or 0
+    liveFields[f] = v
   end
-  local oldest = b - HOLD_BUCKETS
-  if lowBucket < oldest then
-    -- Buckets exist from lowBucket to the last operation's: at most a hold's worth.
-    for bk = lowBucket, math.min(oldest - 1, math.floor(prev / BUCKET) + 1) do
-      local f = tostring(bk)
-      local v = redis.call('HMGET', KM, 'l' .. f, 'r' .. f)
-      if v[1] or v[2] then
-        liveSum = liveSum - (tonumber(v[1]) or 0)
-        liveRec = liveRec - (tonumber(v[2]) or 0)
-        redis.call('HDEL', KM, 'l' .. f, 'r' .. f)
-      end
-    end
-    lowBucket = oldest
-  end
-  local oldestSlot = slot - SLOTS + 1
-  if lowSlot < oldestSlot then
-    for sl = lowSlot, math.min(oldestSlot - 1, math.floor(prev / 1000)) do
-      local f = 'w' .. tostring(sl)
-      local n = redis.call('HGET', KM, f)
-      if n then
-        win = win - tonumber(n)
-        redis.call('HDEL', KM, f)
-      end
-    end
-    lowSlot = oldestSlot
-  end
+  return v
 end
-
-local function addLive(bucket, d, rec)
-  if d < 0 and bucket < lowBucket then return end -- pruned already: those no longer count
-  local f = (rec and 'r' or 'l') .. tostring(bucket)
-  if redis.call('HINCRBY', KM, f, d) == 0 then redis.call('HDEL', KM, f) end
+local function addLive(w, d, rec)
+  w = counted(w)
+  if w == 0 or d < 0 and w < lowBucket then return end -- its count was pruned: those no longer count
+  local f = fmt(rec and 'r%d' or 'l%d', w)
+  local v = countOf(f)
+  if not dirty[f] then
+    dirty[f] = true
+    nDirty = nDirty + 1
+    dirty[nDirty] = f
+  end
+  liveFields[f] = v + d
   if rec then liveRec = liveRec + d else liveSum = liveSum + d end
 end
+
+-- ---------------------------------------------------------------------------------------
+-- The rate window: admission times, int64s in KEYS[5] from admission number wbase on; those
+-- from wlo on are within the window, the oldest at wtlo.
+
+local function windowAt(i) -- the time of admission i (wbase <= i < admitted)
+  local off = (i - wbase) * 8
+  return (su('<i8', redis.call('GETRANGE', KW, off, off + 7)))
+end
+local function windowCount()
+  if admitted > wlo and wtlo <= now - WINDOW then
+    -- The oldest left: find the first that has not, 64 at a time.
+    while wlo < admitted do
+      local n = math.min(64, admitted - wlo)
+      local off = (wlo - wbase) * 8
+      local s = redis.call('GETRANGE', KW, off, off + 8 * n - 1)
+      if #s < 8 * n then
+        -- Expired: the last admission was longer than the window ago.
+        wlo = admitted
+        break
+      end
+      local i = 0
+      while i < n do
+        local t = su('<i8', s, 8 * i + 1)
+        if t > now - WINDOW then
+          wtlo = t
+          break
+        end
+        i = i + 1
+      end
+      wlo = wlo + i
+      if i < n then break end
+    end
+  end
+  return admitted - wlo
+end
+-- windowAdd records admission number admitted (before the count moves) at now.
+local function windowAdd()
+  windowCount()
+  if admitted - wlo >= math.max(perMin, 1) then
+    -- The window keeps the newest PerMinute: enough to tell what the rate allows.
+    wlo = admitted - math.max(perMin, 1) + 1
+    if wlo < admitted then wtlo = windowAt(wlo) end
+  end
+  if wlo == admitted then
+    -- Empty (and maybe expired): start afresh at this admission.
+    redis.call('SET', KW, sp('<i8', now), 'PX', WINDOW + SLACK)
+    wbase, wlo, wtlo, wttl = admitted, admitted, now, b
+    return
+  end
+  if wlo - wbase > math.max(64, admitted - wlo) then
+    -- Most of the string has left the window: keep the rest.
+    local off = (wlo - wbase) * 8
+    local keep = redis.call('GETRANGE', KW, off, -1)
+    redis.call('SET', KW, keep .. sp('<i8', now), 'PX', WINDOW + SLACK)
+    wbase, wttl = wlo, b
+    return
+  end
+  redis.call('APPEND', KW, sp('<i8', now))
+  if wttl ~= b then
+    redis.call('PEXPIRE', KW, WINDOW + SLACK)
+    wttl = b
+  end
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Sessions.
 
 local function addSession(key, exp, mem)
   redis.call('ZADD', key, exp, mem)
   maxExp = math.max(maxExp, exp)
+  if key == KS and exp > ksUntil then
+    -- The set lives a session past its latest: renewed once a session, not at every write.
+    ksUntil = exp + sessMs
+    redis.call('PEXPIRE', KS, ksUntil - now + SLACK)
+  end
 end
 
-local function grant(e, n)
-  addSession(KG, now + graceMs, member(e, n))
-  nG, wroteG = nG + 1, true
-  redis.call('HINCRBY', KM, 'w' .. tostring(slot), 1)
-  win = win + 1
-  admitted = admitted + 1
+local function grant(e, n, isPoller)
+  granted = granted + 1
+  nG = nG + 1
+  if isPoller then
+    pollerGranted = true -- claimed in this very operation: result records the session
+    return
+  end
+  nGrants = nGrants + 2
+  grants[nGrants - 1] = expiry(graceMs)
+  grants[nGrants] = member(e, n)
+  maxExp = math.max(maxExp, grants[nGrants - 1])
 end
 
--- step moves admission forward: abandoned places skipped, live ones granted while allowed.
--- Recovered places (from epochs the store lost) go first.
-local function step()
-  prune()
+local function flushGrants()
+  if nGrants > 0 then
+    redis.call('ZADD', KG, unpack(grants, 1, nGrants))
+    kgUntil = now + graceMs + 2000
+    redis.call('PEXPIRE', KG, kgUntil - now + SLACK)
+    nGrants = 0
+  end
+end
+
+local function shufflePending() return shuffle == 1 and sc < p1 - p0 end
+local function older(e, n) return e > 0 and e < epoch and n >= 0 end
+local function recover()
+  if recovering == 0 then recovering, recoverUntil = 1, now + recoveryMs end
+end
+local function noticeLoss()
+  if now - epoch < holdMs then recover() end
+end
+
+-- ---------------------------------------------------------------------------------------
+-- Admission (Room.step): recovered places first, then the lottery (Random), then the
+-- cursor in ticket order, a shuffled pre-queue in its order.
+
+local function step(poller, pollerWord)
   local allow
-  if queueAll or method == REJECT then
+  if queueAll == 1 or method == REJECT then
     allow = 0
   elseif method == PASSTHROUGH then
     allow = math.huge
   elseif now < recoverUntil then
     allow = 0
   else
-    allow = math.max(0, math.min(cap - nS - nG, perMin - win))
+    allow = math.max(0, math.min(cap - nS - nG, perMin - windowCount() - nG))
   end
   local scanned = 0
-  while nR > 0 and scanned < MAXSCAN do
-    local head = redis.call('ZRANGE', KR, 0, 0)[1]
-    local e, n = tonumber(string.sub(head, 1, 13)), tonumber(string.sub(head, 15))
-    local v = getSeen(e, n)
-    local mem = member(e, n)
-    -- A place whose holder is already in (its pass was counted again) needs no grant.
-    if live(v) then
-      if not (redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem)) then
-        if allow <= 0 then return end
-        allow = allow - 1
-        grant(e, n)
+  if mayRecover == 1 then
+    while scanned < MAXSCAN do
+      local head = redis.call('ZRANGE', KR, 0, 0)[1]
+      if not head then
+        mayRecover = 0
+        break
       end
-      addLive(v, -1, true)
+      local e, n = tonumber(string.sub(head, 1, 13)), tonumber(string.sub(head, 15))
+      local v = getWord(e, n)
+      if live(v) then
+        -- A place whose holder is already in (its pass was counted again) needs no grant.
+        local mem = member(e, n)
+        if not (redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem)) then
+          if allow <= 0 then return pollerWord end
+          allow = allow - 1
+          grant(e, n, false)
+        end
+        addLive(v, -1, true)
+      end
+      setWord(e, n, TAKEN + b, false)
+      redis.call('ZREM', KR, head)
+      scanned = scanned + 1
     end
-    setSeen(e, n, PASSED + b)
-    redis.call('ZREM', KR, head)
-    nR = nR - 1
-    scanned = scanned + 1
+    if mayRecover == 1 then return pollerWord end
   end
-  if nR > 0 then return end
-  if method == RANDOM then
-    -- Each free slot to a random live waiter (admission.Pick); what is left over (a queue
-    -- mostly of abandoned places) goes to the head below.
-    local function pick(try, span)
-      return (hashLane(epoch, admitted, try, 0) * HASH_P + hashLane(epoch, admitted, try, 1)) % span
-    end
-    local function take(n, seen)
-      allow = allow - 1
-      addLive(seen, -1)
-      setSeen(epoch, n, PASSED + b)
-      grant(epoch, n)
-    end
-    local try = 0
-    while allow > 0 and cursor < nxt and try < PICK_TRIES * allow do
-      local n = cursor + pick(try, nxt - cursor)
-      local seen = getSeen(epoch, n)
-      if live(seen) then take(n, seen) end
-      try = try + 1
-    end
-    -- Few live places among many taken or abandoned: the next live ones from a random
-    -- place on, wrapping round.
-    local span = nxt - cursor
-    if allow > 0 and span > 0 then
-      local start = pick(try, span)
-      local j = 0
-      while allow > 0 and j < math.min(span, MAXSCAN) do
-        local n = cursor + (start + j) % span
-        local seen = getSeen(epoch, n)
-        if live(seen) then take(n, seen) end
-        j = j + 1
-      end
-    end
+  local random = method == RANDOM
+  if random and allow > 0 and poller >= cursor and not shufflePending() and live(pollerWord) then
+    allow = allow - 1
+    addLive(pollerWord, -1)
+    pollerWord = TAKEN + b
+    grant(epoch, poller, true)
+    if poller == cursor then headLive = 0 end
   end
   while cursor < nxt and scanned < MAXSCAN do
-    if shufflePending() and cursor == ev[2] then
+    if shufflePending() and cursor == p0 then
       -- The pre-queue in its shuffled order: places granted or passed are marked taken,
       -- and the cursor jumps over the whole pre-queue once it is through.
-      local n = ev[3] - ev[2]
-      while ev[4] < n and scanned < MAXSCAN do
-        local t = ev[2] + permute(ev[5], n, ev[4])
-        local seen = getSeen(epoch, t)
-        if live(seen) then
-          if allow <= 0 then return end
+      local n = p1 - p0
+      while sc < n and scanned < MAXSCAN do
+        local t = p0 + permute(seed, n, sc)
+        local w
+        if t == poller then w = pollerWord else w = getWord(epoch, t) end
+        if live(w) then
+          if allow <= 0 then return pollerWord end
           allow = allow - 1
-          addLive(seen, -1)
-          grant(epoch, t)
+          addLive(w, -1)
+          grant(epoch, t, t == poller)
         end
-        if seen < PASSED then setSeen(epoch, t, PASSED + b) end
-        ev[4] = ev[4] + 1
-        evDirty, scanned = true, scanned + 1
+        if w < TAKEN then
+          if t == poller then pollerWord = TAKEN + b else setWord(epoch, t, TAKEN + b, false) end
+        end
+        sc = sc + 1
+        scanned = scanned + 1
       end
-      if ev[4] < n then return end
-      cursor = ev[3]
+      if sc < n then return pollerWord end
+      cursor = p1
+      headLive = 0
       scanned = scanned + 1
-      if cursor >= nxt or scanned >= MAXSCAN then break end
-    end
-    local k = chunkKey(epoch, cursor)
-    local first = cursor % CHUNK
-    -- With nobody to admit, only abandoned places at the head are skipped: read a little.
-    local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor, allow > 0 and MAXSCAN or 64)
-    if shufflePending() and cursor < ev[2] then
-      count = math.min(count, ev[2] - cursor) -- stop at a shuffled pre-queue
-    end
-    local s = redis.call('GETRANGE', k, first * 4, (first + count) * 4 - 1)
-    for i = 0, count - 1 do
-      local seen = 0
-      if 4 * i + 4 <= #s then seen = decode(s, 4 * i + 1) end
-      if live(seen) then
-        if allow <= 0 then return end
-        allow = allow - 1
-        addLive(seen, -1)
-        grant(epoch, cursor)
+    elseif headLive >= b and (random or allow <= 0) then
+      break -- the head is live and waits: nothing to read
+    else
+      local k = chunkKey(epoch, cursor)
+      local first = cursor % CHUNK
+      local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor)
+      if shufflePending() and cursor < p0 then count = math.min(count, p0 - cursor) end
+      local s = redis.call('GETRANGE', k, first * 4, (first + count) * 4 - 1)
+      local stop = false
+      for i = 0, count - 1 do
+        local w = 0
+        if cursor == poller then
+          w = pollerWord
+        elseif 4 * i + 4 <= #s then
+          w = decode(s, 4 * i + 1)
+        end
+        if live(w) then
+          if random or allow <= 0 then
+            headLive = w + HB -- live until then, unless its holder polls again
+            stop = true
+            break
+          end
+          allow = allow - 1
+          addLive(w, -1)
+          grant(epoch, cursor, cursor == poller)
+        end
+        cursor = cursor + 1
+        scanned = scanned + 1
+        if cursor % CHUNK == 0 then redis.call('DEL', k) end
       end
-      cursor = cursor + 1
-      scanned = scanned + 1
-      if cursor % CHUNK == 0 then redis.call('DEL', k) end
+      if stop then break end
+      headLive = 0
     end
   end
+  return pollerWord
 end
 
-local function usersAhead(n, cur, live)
-  local span = nxt - cur - 1
-  if n <= cur or span <= 0 or live <= 1 then return 0 end
-  local others = math.min(live - 1, span)
-  local ahead = (n - cur) * others + math.floor(span / 2)
-  return math.min(math.floor(ahead / span), others)
-end
+-- ---------------------------------------------------------------------------------------
+-- Answers.
 
--- result answers for ticket n of epoch e, claiming its slot if it was granted:
--- ticket, epoch, joined, requeued, admitted, expires, ahead, now, active, waiting, admissions, window.
-local function result(e, n, taken)
-  local mem = member(e, n)
-  local adm, exp, ahead = 0, 0, 0
-  -- Slots go only to tickets behind the cursor, recovered ones, or taken out of order
-  -- (Random): others need no look.
-  local look = taken or e ~= epoch or n < cursor or method == RANDOM or (ev[6] == 1 and n < ev[3])
-  local claimed = look and redis.call('ZSCORE', KS, mem)
-  if claimed then
-    adm, exp = 1, tonumber(claimed)
-  elseif look and redis.call('ZSCORE', KG, mem) then
-    redis.call('ZREM', KG, mem)
-    exp = now + sessMs
-    addSession(KS, exp, mem)
-    nG, nS, wroteS, adm = nG - 1, nS + 1, true, 1
+-- nextPoll is Room.nextPoll: turn is the live waiters ahead in this epoch's order (-1: none).
+local function nextPoll(n, turn)
+  local refresh = now + math.max(refreshMs, MINGAP)
+  if method == RANDOM and not shufflePending() then
+    local span = math.max(refreshMs, 1)
+    return now + math.floor(span / 2) + pick(epoch, n, now, span)
   end
-  if adm == 0 then
+  if turn < 0 or queueAll == 1 or method ~= FIFO and not shufflePending() or now < recoverUntil or mayRecover == 1 then
+    return refresh
+  end
+  if p1 == -1 and ev > now and ev < refresh then return ev end
+  local m = perMin - nG - turn - 1
+  if m < 0 or turn + 1 > cap - nS - nG then return refresh end
+  local w = windowCount()
+  if w <= m then return refresh end
+  local at = windowAt(wlo + w - m - 1) + WINDOW
+  return math.min(math.max(at, now + MINGAP), refresh)
+end
+
+local function stats(out, o)
+  out[o], out[o + 1], out[o + 2] = now, nS + nG, liveSum + liveRec
+  out[o + 3], out[o + 4], out[o + 5] = admitted, granted, windowCount() + nG
+end
+
+-- result answers for ticket n of epoch e, claiming its slot if it was granted. look says
+-- whether it may hold one: slots go only to tickets behind the cursor, recovered ones,
+-- those taken out of order and the poller whose own operation granted it.
+local function result(e, n, look)
+  flushGrants() -- a recovered place may have been granted just now
+  local out = {n, e, 0, 0, 0, 0, 0, 0}
+  local mem = (pollerGranted or look) and member(e, n)
+  if pollerGranted then
+    -- Granted by its own operation: claimed at once.
+    pollerGranted = false
+    nG = nG - 1
+    nS = nS + 1
+    out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
+    addSession(KS, out[R_EXPIRES], mem)
+    windowAdd()
+    admitted = admitted + 1
+  elseif look then
+    local claimed = redis.call('ZSCORE', KS, mem)
+    if claimed then
+      out[R_ADMITTED], out[R_EXPIRES] = 1, tonumber(claimed)
+    elseif redis.call('ZSCORE', KG, mem) then
+      redis.call('ZREM', KG, mem)
+      nG = nG - 1
+      nS = nS + 1
+      out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
+      addSession(KS, out[R_EXPIRES], mem)
+      windowAdd()
+      admitted = admitted + 1
+    end
+  end
+  if out[R_ADMITTED] == 0 then
+    local turn = -1
     if e == epoch then
       -- In a shuffled pre-queue, places count by their turn in the shuffled order.
       local pos, cur = n, cursor
       if shufflePending() then
-        if n >= ev[2] and n < ev[3] then pos = ev[2] + permuteIndex(ev[5], ev[3] - ev[2], n - ev[2]) end
-        if cursor == ev[2] then cur = ev[2] + ev[4] end
+        if n >= p0 and n < p1 then pos = p0 + permuteIndex(seed, p1 - p0, n - p0) end
+        if cursor == p0 then cur = p0 + sc end
       end
-      ahead = liveRec + usersAhead(pos, cur, liveSum)
+      turn = usersAhead(pos, cur, liveSum)
+      out[R_AHEAD] = liveRec + turn
     else
-      ahead = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
+      out[R_AHEAD] = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
     end
+    out[R_NEXTPOLL] = nextPoll(n, turn)
   end
-  return {n, e, 0, 0, adm, exp, ahead, now, nS + nG, liveSum + liveRec, admitted, win}
+  stats(out, R_NOW)
+  return out
 end
 
+-- ---------------------------------------------------------------------------------------
+-- Operations.
+
 local function join()
-  prune()
   local n = nxt
   nxt = nxt + 1
-  if n % CHUNK == 0 and n > 0 then
-    -- A busy room's next chunk, made at full size at once: grown a ticket at a time, its
-    -- allocation would end up nearly twice as large. (The first grows, so that a small
-    -- room stays small.)
-    redis.call('SET', chunkKey(epoch, n), string.rep('\0', CHUNK * 4), 'PX', LIVE_TTL)
-  end
-  -- The newest chunk's TTL need not be set again within a bucket: set at any moment of
-  -- bucket b it outlasts every place written in b (LIVE_TTL allows a bucket more than the
-  -- hold). A chunk's first ticket always sets it.
-  setSeen(epoch, n, b, n % CHUNK ~= 0 and chunkTTLBucket == b)
-  chunkTTLBucket = b
   addLive(b, 1)
-  step()
-  local res = result(epoch, n)
-  res[3] = now
-  return res
+  local w = step(n, b)
+  if n >= cursor then
+    -- Still queued (or taken out of order): its word is kept. A new chunk, or a new period
+    -- of the newest one, gets its TTL.
+    local c = math.floor(n / CHUNK) + 1
+    local ttl = c ~= chunkC or period(b) ~= period(chunkTB)
+    setWord(epoch, n, w, ttl)
+    if ttl then chunkTB, chunkC = b, c end
+  end
+  local out = result(epoch, n, false)
+  out[R_JOINED] = now
+  return out
 end
 
 local function poll()
   if older(refE, refN) then
     noticeLoss()
-    prune()
     local mem = member(refE, refN)
     if redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem) then
-      return result(refE, refN)
+      return result(refE, refN, true)
     end
-    local v = getSeen(refE, refN)
-    if not (v ~= 0 and (v >= PASSED or not live(v))) then
+    local v = getWord(refE, refN)
+    if not (v ~= 0 and (v >= TAKEN or not live(v))) then
       if v == 0 then
         redis.call('ZADD', KR, 0, rqMember(refE, refN))
-        nR = nR + 1
         mayRecover = 1
       else
         addLive(v, -1, true)
       end
       addLive(b, 1, true)
-      redis.call('PEXPIRE', KR, LIVE_TTL) -- while any recovered waiter polls
-      setSeen(refE, refN, b)
-      step()
-      return result(refE, refN)
+      redis.call('PEXPIRE', KR, holdMs + 2 * BUCKET + SLACK) -- while any recovered waiter polls
+      setWord(refE, refN, b, true)
+      step(-1, 0)
+      return result(refE, refN, true)
     end
   elseif refE ~= epoch or refN < 0 or refN >= nxt then
     -- unknown: a new place
   elseif refN < cursor then
-    prune()
     local mem = member(refE, refN)
     if redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem) then
-      return result(refE, refN)
+      return result(refE, refN, true)
     end
   else
-    prune()
-    local seen = getSeen(epoch, refN)
-    if seen >= PASSED then
-      -- Granted out of order (Random): in, unless the grant lapsed.
+    local w = getWord(epoch, refN)
+    if w >= TAKEN then
+      -- Admitted out of order (Random, a shuffled pre-queue): in, unless the grant lapsed.
       local mem = member(refE, refN)
       if redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem) then
         return result(refE, refN, true)
       end
-    elseif not live(seen) then
-      setSeen(epoch, refN, 0) -- a lost place stays lost
+    elseif not live(w) then
+      if w ~= 0 then setWord(epoch, refN, 0, false) end -- a lost place stays lost
     else
-      if seen ~= b then
-        addLive(seen, -1)
+      if w ~= b then
+        addLive(w, -1)
         addLive(b, 1)
-        setSeen(epoch, refN, b)
       end
-      step()
-      return result(epoch, refN)
+      if refN == cursor then headLive = 0 end -- its word moves: read it again when needed
+      local nw = step(refN, b)
+      if nw ~= w then setWord(epoch, refN, nw, period(b) ~= period(w)) end
+      return result(epoch, refN, refN < cursor or nw >= TAKEN)
     end
   end
-  local res = join()
-  res[4] = 1
-  return res
+  local out = join()
+  out[R_REQUEUED] = 1
+  return out
 end
 
 local function renew()
-  prune()
   local mem = member(refE, refN)
   local s = redis.call('ZSCORE', KS, mem)
   local exp
   if s then
     exp = tonumber(s)
-    if renewal then exp = math.max(exp, now + sessMs) end -- never shorter (an event's)
+    if renewal == 1 then
+      -- Never shorter: an event's longer session runs out as it was given.
+      local nexp = math.max(exp, expiry(sessMs))
+      if nexp ~= exp then
+        exp = nexp
+        addSession(KS, exp, mem)
+      end
+    end
   elseif not redis.call('ZSCORE', KG, mem) and older(refE, refN) then
     noticeLoss() -- the store lost this session; its holder's pass is valid: count it again
-    exp = now + sessMs
+    exp = expiry(sessMs)
     nS = nS + 1
+    addSession(KS, exp, mem)
   else
     return {now, 0, 0}
   end
-  addSession(KS, exp, mem)
-  wroteS = true
   return {now, 1, exp}
 end
 
--- The counters as load found them (by their place in the HMGET), and save's HSET
--- arguments: tables made once and reused, like the functions.
-local found, changed, k = {}, {}, 0
+local function release()
+  local mem = member(refE, refN)
+  nS = nS - redis.call('ZREM', KS, mem)
+  nG = nG - redis.call('ZREM', KG, mem)
+end
 
-local function put(name, i, v)
-  if created or v ~= found[i] then
-    changed[k + 1] = name
-    changed[k + 2] = v
-    k = k + 2
+-- ---------------------------------------------------------------------------------------
+-- Loading and saving the room.
+
+-- schedule applies the event in force at now (admission.Limits.At): its limits replace the
+-- room's; in its pre-queue nobody is admitted. It opens and closes the pre-queue.
+local function schedule()
+  local evStart, evShuffle, evSeed, prequeue
+  for i = 0, nEvents - 1 do
+    local e = {su(EVENT_FMT, arg, 8 * (A_COUNT + i * E_COUNT) + 1)}
+    if now < e[E_END + 1] then
+      if now >= e[E_START + 1] then
+        evStart, evShuffle, evSeed = e[E_START + 1], e[E_SHUFFLE + 1] == 1, e[E_SEED + 1]
+        cap, perMin, sessMs = e[E_CAPACITY + 1], e[E_PERMINUTE + 1], e[E_SESSIONMS + 1]
+        renewal, method = e[E_RENEWAL + 1], e[E_METHOD + 1]
+      elseif now >= e[E_PREQUEUE + 1] then
+        evStart, prequeue, queueAll = e[E_START + 1], true, 1
+      end
+      break
+    end
   end
+  if evStart then
+    if ev ~= evStart then ev, p0, p1, sc, shuffle = evStart, nxt, -1, 0, 0 end
+    if not prequeue and p1 < 0 then
+      -- The pre-queue closes. The cursor may have skipped abandoned places of it meanwhile.
+      p0 = math.max(p0, cursor)
+      p1, seed = nxt, evSeed
+      shuffle = (evShuffle and p1 > p0) and 1 or 0
+      if shuffle == 1 then headLive = 0 end
+      -- Sessions and grants from before the start are not valid inside the event.
+      redis.call('DEL', KS, KG)
+      nS, nG, ksUntil = 0, 0, 0
+    end
+  end
+end
+
+local function load(h)
+  created = not h
+  if h then
+    epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering,
+    mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle,
+    wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned = su(H_FMT, h)
+    p1 = p1 - 1
+    now = math.max(now, prev)
+  else
+    -- A new epoch: leftovers of an expired one must not count.
+    redis.call('DEL', KS, KG, KR, KW)
+    epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering = now, now, 0, 0, 0, 0, 0, 0, 0, 0
+    mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, HB, now
+    if lastEpoch > 0 and lastEpoch < now then
+      recover() -- the caller saw this room within the hold: the store lost it
+    end
+  end
+  b = math.floor(now / BUCKET) + 1
+  if lowBucket == 0 then lowBucket = b - HB end
+end
+
+-- prune drops what expired: sessions and grants (their expiries are whole seconds, so once a
+-- second), and the live counts of words that lapsed. The head's liveness was computed with
+-- the hold of its time: a change of the hold reads it again.
+local function prune()
+  if math.floor(now / 1000) ~= math.floor(pruned / 1000) or created then
+    -- Everything in a set has expired by ksUntil or kgUntil, and the set may be gone.
+    if nS > 0 then
+      nS = nS - redis.call('ZREMRANGEBYSCORE', KS, '-inf', now)
+      if now >= ksUntil then nS = 0 end
+    end
+    if nG > 0 then
+      nG = nG - redis.call('ZREMRANGEBYSCORE', KG, '-inf', now)
+      if now >= kgUntil then nG = 0 end
+    end
+  end
+  if ringHB ~= HB then headLive, ringHB = 0, HB end
+  local oldest = b - HB
+  if lowBucket < oldest then
+    -- Counts exist from lowBucket to the last operation's word: at most a hold's worth.
+    for w = lowBucket, math.min(oldest - 1, math.floor(prev / BUCKET) + 1) do
+      local fl, fr = fmt('l%d', w), fmt('r%d', w)
+      local v = redis.call('HMGET', KM, fl, fr)
+      if v[1] or v[2] then
+        liveSum = liveSum - (tonumber(v[1]) or 0)
+        liveRec = liveRec - (tonumber(v[2]) or 0)
+        redis.call('HDEL', KM, fl, fr)
+        liveFields[fl], liveFields[fr] = nil, nil -- never dirty: prune runs first
+      end
+    end
+    lowBucket = oldest
+  end
+  pruned = now
 end
 
 local function save()
-  k = 0
-  put('n', 2, nxt)
-  put('c', 3, cursor)
-  put('a', 4, admitted)
-  put('t', 5, now)
-  put('lt', 9, liveSum)
-  put('lr', 10, liveRec)
-  put('lo', 11, lowBucket)
-  put('wt', 12, win)
-  put('wl', 13, lowSlot)
-  put('sx', 14, maxExp)
-  put('rq', 16, mayRecover)
-  put('qb', 17, chunkTTLBucket)
-  if created or recovering ~= (m[8] == '1') then
-    put('e', 1, epoch)
-    put('b', 6, born)
-    put('ru', 7, recoverUntil)
-    put('rc', 8, recovering and 1 or 0)
+  -- The room lives while anything in it does: it goes once it has no sessions and nobody
+  -- has come for max(hold, the window) plus a bucket. Its TTL is renewed when that moves
+  -- past it, a bucket longer, so that a busy room renews it once a bucket.
+  local need = math.max(now + math.max(holdMs, WINDOW) + 2 * BUCKET + 1000, maxExp + 1000)
+  local renewTTL = created or need > mUntil
+  if renewTTL then mUntil = need + BUCKET end
+  local k, args = 2, {'h', sp(H_FMT, epoch, now, nxt, cursor, admitted, granted, nS, nG,
+    recoverUntil, recovering, mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1 + 1, sc, seed,
+    shuffle, wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned)}
+  local dels
+  for i = 1, nDirty do
+    local f = dirty[i]
+    local v = liveFields[f]
+    if v == 0 then
+      dels = dels or {}
+      dels[#dels + 1] = f
+    else
+      args[k + 1], args[k + 2], k = f, v, k + 2
+    end
   end
-  if evDirty then
-    changed[k + 1] = 'ev'
-    changed[k + 2] = string.format('%.0f:%.0f:%.0f:%.0f:%.0f:%.0f', unpack(ev))
-    k = k + 2
-  end
-  if k > 0 then redis.call('HSET', KM, unpack(changed, 1, k)) end
-  -- The room lives while anything in it does: like store/memory, it goes once it has no
-  -- sessions and nobody has come for max(hold, 61 s) plus a bucket. The TTL is set once a
-  -- bucket (5 s), a bucket longer: busy rooms skip a call.
-  if created or math.floor(now / BUCKET) ~= math.floor(prev / BUCKET) or maxExp ~= found[14] then
-    redis.call('PEXPIRE', KM, math.max(math.max(holdMs, SLOTS * 1000) + 2 * BUCKET + 1, maxExp - now + 1))
-  end
-  -- Sessions of different lengths (an event's, the room's) share the set: it lives as long
-  -- as the latest.
-  if wroteS then redis.call('PEXPIRE', KS, math.max(sessMs, maxExp - now) + 1000) end
-  if wroteG then redis.call('PEXPIRE', KG, graceMs + 1000) end
+  redis.call('HSET', KM, unpack(args, 1, k))
+  if dels then redis.call('HDEL', KM, unpack(dels)) end
+  if renewTTL then redis.call('PEXPIRE', KM, mUntil - now + SLACK) end
 end
 
--- args reads the operation's arguments.
+-- args reads the operation's argument.
 local function args(KEYS, ARGV)
-  op = ARGV[1]
-  cap, perMin = tonumber(ARGV[2]), tonumber(ARGV[3])
-  sessMs, renewal = tonumber(ARGV[4]), ARGV[5] == '1'
-  holdMs, graceMs = tonumber(ARGV[6]), tonumber(ARGV[7])
-  method, queueAll = tonumber(ARGV[8]), ARGV[9] == '1'
-  recoveryMs, lastEpoch = tonumber(ARGV[10]), tonumber(ARGV[11])
-  refN, refE = tonumber(ARGV[12]), tonumber(ARGV[13])
-  now = tonumber(ARGV[14])
-  KM, KS, KG, KR = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+  arg = ARGV[1]
+  op, now, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll,
+  recoveryMs, lastEpoch, refN, refE, nEvents = su(ARGS_FMT, arg)
+  refN = refN - 1
+  KM, KS, KG, KR, KW = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
   base = string.sub(KM, 1, -2)
-  HOLD_BUCKETS = math.floor((holdMs + BUCKET - 1) / BUCKET)
-  LIVE_TTL = holdMs + 2 * BUCKET + 1000
-  if now < 0 then
+  HB = math.floor((holdMs + BUCKET - 1) / BUCKET)
+  if now == 0 then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
 end
 
--- load reads the room (m and epoch are read already), or starts a new epoch.
-local function load()
-  created = not epoch
-  liveSum, liveRec, lowBucket, win, lowSlot, maxExp = nil, nil, nil, nil, nil, nil
-  nS, nG, nR, wroteS, wroteG = nil, nil, nil, false, false
-  if epoch then
-    nxt, cursor, admitted = tonumber(m[2]), tonumber(m[3]), tonumber(m[4])
-    prev = tonumber(m[5])
-    now = math.max(now, prev)
-    born, recoverUntil, recovering = tonumber(m[6]), tonumber(m[7]), m[8] == '1'
-    liveSum, liveRec, lowBucket = tonumber(m[9]), tonumber(m[10]), tonumber(m[11])
-    win, lowSlot, maxExp = tonumber(m[12]), tonumber(m[13]), tonumber(m[14])
-    found[1], found[2], found[3], found[4], found[5] = epoch, nxt, cursor, admitted, prev
-    found[6], found[7], found[9], found[10], found[11] = born, recoverUntil, liveSum, liveRec, lowBucket
-    found[12], found[13], found[14] = win, lowSlot, maxExp
-    -- Rooms saved before these two fields existed: assume the worst.
-    mayRecover, chunkTTLBucket = tonumber(m[16]) or 1, tonumber(m[17]) or 0
-    found[16], found[17] = mayRecover, chunkTTLBucket
-  else
-    -- A new epoch: leftovers of an expired one must not count.
-    redis.call('DEL', KR, KS, KG)
-    epoch, nxt, cursor, admitted, born, recoverUntil, recovering = now, 0, 0, 0, now, 0, false
-    prev, mayRecover, chunkTTLBucket = now, 0, 0
-  end
-  b = math.floor(now / BUCKET) + 1
-  slot = math.floor(now / 1000)
-  if not liveSum then
-    -- A new room: nothing counted yet.
-    liveSum, liveRec, win, lowBucket, lowSlot, maxExp = 0, 0, 0, b, slot, 0
-  end
-  if created and lastEpoch > 0 and lastEpoch < epoch then
-    recover() -- the caller saw this room within the hold: the store lost it
-  end
-end
-
--- schedule applies the event in force at now (admission.Limits.At): its limits replace the
--- room's; in its pre-queue nobody is admitted. It opens and closes the pre-queue.
-local function schedule(ARGV)
-  local evStart, evShuffle, evSeed, prequeue
-  for i = 0, (tonumber(ARGV[15]) or 0) - 1 do
-    local o = 16 + i * 10
-    if now < tonumber(ARGV[o + 2]) then
-      if now >= tonumber(ARGV[o + 1]) then
-        evStart, evShuffle, evSeed = tonumber(ARGV[o + 1]), ARGV[o + 3] == '1', tonumber(ARGV[o + 4])
-        cap, perMin, sessMs = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
-        renewal, method = ARGV[o + 8] == '1', tonumber(ARGV[o + 9])
-      elseif now >= tonumber(ARGV[o]) then
-        evStart, prequeue, queueAll = tonumber(ARGV[o + 1]), true, true
-      end
-      break
-    end
-  end
-  ev, evDirty = NO_EVENT, false
-  if m[15] and not created then
-    ev = {0, 0, -1, 0, 0, 0}
-    local i = 1
-    for x in string.gmatch(m[15], '[^:]+') do
-      ev[i] = tonumber(x)
-      i = i + 1
-    end
-  end
-  if evStart then
-    if ev[1] ~= evStart then ev, evDirty = {evStart, nxt, -1, 0, 0, 0}, true end
-    if not prequeue and ev[3] < 0 then
-      -- The pre-queue closes. The cursor may have skipped abandoned places of it meanwhile.
-      ev[2] = math.max(ev[2], cursor)
-      ev[3], ev[5], evDirty = nxt, evSeed, true
-      ev[6] = (evShuffle and ev[3] > ev[2]) and 1 or 0
-      -- Sessions and grants from before the start are not valid inside the event.
-      redis.call('DEL', KS, KG)
-    end
-  end
-end
-
 local function run(KEYS, ARGV)
+  if not su then
+    local st = getStruct()
+    if st then su, sp = st.unpack, st.pack else su, sp = polyUnpack, polyPack end
+    ARGS_FMT, EVENT_FMT, H_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(33)
+    fmt = string.format
+  end
   args(KEYS, ARGV)
-  m = redis.call('HMGET', KM, 'e', 'n', 'c', 'a', 't', 'b', 'ru', 'rc', 'lt', 'lr', 'lo', 'wt', 'wl', 'sx', 'ev', 'rq', 'qb')
-  epoch = tonumber(m[1])
-  if not epoch then
-    if op == 'stats' then return {now, 0, 0, 0, 0} end
-    if op == 'release' then return {} end
+  -- The header, and the live counts a poll or a join will likely move: that of the word of
+  -- now, and that of a poll a refresh interval ago (a waiter that polls as told).
+  local w1 = math.floor(now / BUCKET) + 1
+  local f1, f0 = fmt('l%d', w1), fmt('l%d', math.floor((now - refreshMs) / BUCKET) + 1)
+  local v = redis.call('HMGET', KM, 'h', f1, f0)
+  if not v[1] then
+    if op == OP_STATS then return {now, 0, 0, 0, 0, 0} end
+    if op == OP_RELEASE then return {} end
   end
-  load()
-  schedule(ARGV)
-  if op == 'join' then
-    local res = join()
-    save()
-    return res
-  elseif op == 'poll' then
-    local res = poll()
-    save()
-    return res
-  elseif op == 'renew' then
-    local res = renew()
-    save()
-    return res
-  elseif op == 'release' then
-    local mem = member(refE, refN)
-    redis.call('ZREM', KS, mem)
-    redis.call('ZREM', KG, mem)
-    return {}
-  elseif op == 'stats' then
+  liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
+  load(v[1])
+  if KM ~= chunkKM or epoch ~= chunkEpoch then
+    -- A Function keeps this between calls: a busy room formats it once.
+    chunkKM, chunkEpoch, chunkBase = KM, epoch, fmt('%sq:%d:', base, epoch)
+  end
+  if w1 == b then
+    -- (now did not step back to the room's clock)
+    liveFields[f1] = tonumber(v[2]) or 0
+    liveFields[f0] = tonumber(v[3]) or 0
+  end
+  if op ~= OP_RELEASE then
+    -- A release is room.Release: it ends one session, and neither the schedule nor what
+    -- expired moves (it carries no limits).
+    schedule()
     prune()
-    save() -- pruning moved the totals
-    return {now, nS + nG, liveSum + liveRec, admitted, win}
   end
-  return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))
+  local out
+  if op == OP_JOIN then
+    out = join()
+  elseif op == OP_POLL then
+    out = poll()
+  elseif op == OP_RENEW then
+    out = renew()
+  elseif op == OP_RELEASE then
+    release()
+    out = {}
+  elseif op == OP_STATS then
+    out = {}
+    stats(out, S_NOW)
+  else
+    return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))
+  end
+  flushGrants()
+  save()
+  return out
 end

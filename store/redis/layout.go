@@ -1,0 +1,190 @@
+package redis
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/store"
+)
+
+// What room.lua shares with Go is written here once, and the script's first lines are made
+// from it (luaHeader): the model's constants, the layout of the one argument every call
+// passes, and the layouts of the replies. So the two cannot disagree.
+
+// Operations, as the argument's first field names them.
+const (
+	opJoin = iota + 1
+	opPoll
+	opRenew
+	opRelease
+	opStats
+)
+
+// argFields is the argument's layout: little-endian int64s, none negative. A Ref's number
+// travels plus one (0: no ticket), Now as 0 when the script reads the server's TIME.
+var argFields = []string{
+	"op", "now", "capacity", "perMinute", "sessionMs", "renewal", "holdMs", "graceMs",
+	"refreshMs", "method", "queueAll", "recoveryMs", "lastEpoch", "refNumber", "refEpoch",
+	"events",
+}
+
+// eventFields is the layout of each event, after the argument's fields.
+var eventFields = []string{
+	"prequeue", "start", "end", "shuffle", "seed", "capacity", "perMinute", "sessionMs",
+	"renewal", "method",
+}
+
+// The replies: integers in these orders.
+var (
+	resultFields  = []string{"ticket", "epoch", "joined", "requeued", "admitted", "expires", "ahead", "nextPoll", "now", "active", "waiting", "admissions", "granted", "window"}
+	statsFields   = []string{"now", "active", "waiting", "admissions", "granted", "window"}
+	renewalFields = []string{"now", "active", "expires"}
+)
+
+// luaHeader is the Lua that defines the shared constants and layouts, prepended to
+// room.lua.
+var luaHeader = func() string {
+	var b strings.Builder
+	b.WriteString("-- Made by layout.go from Go's constants and layouts: do not edit.\n")
+	def := func(names []string, prefix string, first int) {
+		up := make([]string, len(names))
+		nums := make([]string, len(names))
+		for i, n := range names {
+			up[i] = prefix + strings.ToUpper(n)
+			nums[i] = fmt.Sprint(first + i)
+		}
+		fmt.Fprintf(&b, "local %s = %s\n", strings.Join(up, ", "), strings.Join(nums, ", "))
+	}
+	def(argFields, "A_", 1)
+	fmt.Fprintf(&b, "local A_COUNT, E_COUNT = %d, %d\n", len(argFields), len(eventFields))
+	def(eventFields, "E_", 0)
+	def(resultFields, "R_", 1)
+	def(statsFields, "S_", 1)
+	def(renewalFields, "N_", 1)
+	fmt.Fprintf(&b, "local OP_JOIN, OP_POLL, OP_RENEW, OP_RELEASE, OP_STATS = %d, %d, %d, %d, %d\n",
+		opJoin, opPoll, opRenew, opRelease, opStats)
+	fmt.Fprintf(&b, "local FIFO, RANDOM, PASSTHROUGH, REJECT = %d, %d, %d, %d\n",
+		admission.FIFO, admission.Random, admission.Passthrough, admission.Reject)
+	fmt.Fprintf(&b, "local BUCKET, TAKEN, MAXSCAN, WINDOW, MINGAP, PICK_P = %d, %d, %d, %d, %d, %d\n",
+		admission.LiveBucket.Milliseconds(), admission.Taken, admission.MaxScan,
+		admission.RateWindow.Milliseconds(), admission.MinPollGap.Milliseconds(), pickP)
+	fmt.Fprintf(&b, "local FEISTEL_ROUNDS = %d\n", feistelRounds)
+	return b.String()
+}()
+
+// pickP and feistelRounds are admission's (unexported there); a test holds them to
+// admission.Pick and admission.Permute.
+const (
+	pickP         = 67108859
+	feistelRounds = 10
+)
+
+// encodeArgs writes one operation's argument.
+func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
+	b := make([]byte, 0, 8*(len(argFields)+len(eventFields)*len(l.Events)))
+	put := func(v int64) { b = binary.LittleEndian.AppendUint64(b, uint64(max(v, 0))) }
+	ms := func(d time.Duration) { put(d.Milliseconds()) }
+	flag := func(v bool) {
+		if v {
+			put(1)
+		} else {
+			put(0)
+		}
+	}
+	refNumber := int64(0)
+	if ref.Number >= 0 {
+		refNumber = ref.Number + 1
+	}
+	put(int64(op))
+	put(now)
+	put(l.Capacity)
+	put(l.PerMinute)
+	ms(l.Session)
+	flag(l.Renewal)
+	ms(l.Hold)
+	ms(l.Grace)
+	ms(l.Refresh)
+	put(int64(l.Method))
+	flag(l.QueueAll)
+	ms(l.Recovery)
+	put(l.LastEpoch)
+	put(refNumber)
+	put(ref.Epoch)
+	put(int64(len(l.Events)))
+	for _, e := range l.Events {
+		put(e.Prequeue)
+		put(e.Start)
+		put(e.End)
+		flag(e.Shuffle)
+		put(e.Seed)
+		put(e.Capacity)
+		put(e.PerMinute)
+		ms(e.Session)
+		flag(e.Renewal)
+		put(int64(e.Method))
+	}
+	return b
+}
+
+// decodeResult reads a Join or Poll reply.
+func decodeResult(v []int64) (store.Result, error) {
+	if len(v) != len(resultFields) {
+		return store.Result{}, errReply(v)
+	}
+	at := func(name string) int64 { return v[index(resultFields, name)] }
+	r := store.Result{
+		Ticket:     at("ticket"),
+		Epoch:      at("epoch"),
+		Requeued:   at("requeued") == 1,
+		Admitted:   at("admitted") == 1,
+		UsersAhead: at("ahead"),
+		Stats: store.Stats{
+			Now: time.UnixMilli(at("now")), Active: at("active"), Waiting: at("waiting"),
+			Admissions: at("admissions"), Granted: at("granted"), Window: at("window"),
+		},
+	}
+	if j := at("joined"); j != 0 {
+		r.Joined = time.UnixMilli(j)
+	}
+	if r.Admitted {
+		r.Expires = time.UnixMilli(at("expires"))
+	} else {
+		r.NextPoll = time.UnixMilli(at("nextPoll"))
+	}
+	return r, nil
+}
+
+func decodeStats(v []int64) (store.Stats, error) {
+	if len(v) != len(statsFields) {
+		return store.Stats{}, errReply(v)
+	}
+	at := func(name string) int64 { return v[index(statsFields, name)] }
+	return store.Stats{
+		Now: time.UnixMilli(at("now")), Active: at("active"), Waiting: at("waiting"),
+		Admissions: at("admissions"), Granted: at("granted"), Window: at("window"),
+	}, nil
+}
+
+func decodeRenewal(v []int64) (store.Renewal, error) {
+	if len(v) != len(renewalFields) {
+		return store.Renewal{}, errReply(v)
+	}
+	at := func(name string) int64 { return v[index(renewalFields, name)] }
+	r := store.Renewal{Now: time.UnixMilli(at("now")), Active: at("active") == 1}
+	if r.Active {
+		r.Expires = time.UnixMilli(at("expires"))
+	}
+	return r, nil
+}
+
+func index(names []string, name string) int {
+	for i, n := range names {
+		if n == name {
+			return i
+		}
+	}
+	panic("store/redis: no field " + name)
+}

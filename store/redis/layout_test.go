@@ -1,0 +1,87 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/store"
+)
+
+// TestLuaMatchesAdmission runs room.lua's own hashing and permutation, as the store loads
+// it, against package admission's, on miniredis and (with WAITINGROOM_REDIS_ADDR) a real
+// Redis: the constants layout.go copies (pickP, feistelRounds) and the arithmetic agree.
+func TestLuaMatchesAdmission(t *testing.T) {
+	m := miniredis.RunT(t)
+	clients := map[string]goredis.UniversalClient{"miniredis": goredis.NewClient(&goredis.Options{Addr: m.Addr()})}
+	if addr := os.Getenv("WAITINGROOM_REDIS_ADDR"); addr != "" {
+		clients["redis"] = goredis.NewClient(&goredis.Options{Addr: addr})
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	type tc struct{ a, b, c, span, seed, n, k int64 }
+	var cases []tc
+	for range 200 {
+		n := 1 + rng.Int64N(5000)
+		cases = append(cases, tc{
+			a: 1795683600000 + rng.Int64N(1e9), b: rng.Int64N(1e6), c: 1795683600000 + rng.Int64N(1e9),
+			span: 1 + rng.Int64N(1e6), seed: rng.Int64N(admission.MaxSeed), n: n, k: rng.Int64N(n),
+		})
+	}
+	var args []any
+	for _, c := range cases {
+		args = append(args, c.a, c.b, c.c, c.span, c.seed, c.n, c.k)
+	}
+	src := luaHeader + "local function getStruct() end\n" + roomLua + `
+return (function()
+  local out = {}
+  for i = 1, #ARGV, 7 do
+    local a, b, c, span, seed, n, k = tonumber(ARGV[i]), tonumber(ARGV[i+1]), tonumber(ARGV[i+2]),
+      tonumber(ARGV[i+3]), tonumber(ARGV[i+4]), tonumber(ARGV[i+5]), tonumber(ARGV[i+6])
+    out[#out + 1] = {pick(a, b, c, span), permute(seed, n, k), permuteIndex(seed, n, k)}
+  end
+  return out
+end)()
+`
+	for name, client := range clients {
+		t.Run(name, func(t *testing.T) {
+			defer client.Close()
+			v, err := client.Eval(context.Background(), src, []string{"x"}, args...).Slice()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range cases {
+				got := v[i].([]any)
+				want := []int64{admission.Pick(c.a, c.b, c.c, c.span), admission.Permute(c.seed, c.n, c.k), admission.PermuteIndex(c.seed, c.n, c.k)}
+				for j, w := range want {
+					if got[j].(int64) != w {
+						t.Fatalf("case %d %+v: Lua %v, Go %v", i, c, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// The header defines every field of the layouts, in order.
+func TestLuaHeader(t *testing.T) {
+	for _, want := range []string{
+		"local A_OP, A_NOW, A_CAPACITY,", "local R_TICKET, R_EPOCH, R_JOINED,", "local S_NOW, S_ACTIVE,",
+		fmt.Sprintf("local A_COUNT, E_COUNT = %d, %d", len(argFields), len(eventFields)),
+		fmt.Sprintf("local BUCKET, TAKEN, MAXSCAN, WINDOW, MINGAP, PICK_P = %d, %d, %d, %d, %d,",
+			admission.LiveBucket.Milliseconds(), admission.Taken, admission.MaxScan, admission.RateWindow.Milliseconds(), admission.MinPollGap.Milliseconds()),
+	} {
+		if !strings.Contains(luaHeader, want) {
+			t.Errorf("the header lacks %q:\n%s", want, luaHeader)
+		}
+	}
+	if n := len(encodeArgs(opPoll, 1, admission.Limits{Events: make([]admission.Event, 2)}, store.Ref{})); n != 8*(len(argFields)+2*len(eventFields)) {
+		t.Errorf("encodeArgs wrote %d bytes, the layout has %d fields", n, len(argFields)+2*len(eventFields))
+	}
+}
