@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Errors returned by this package, checked with errors.Is.
@@ -63,8 +61,8 @@ type Pass struct {
 
 // Codec signs and verifies tickets and passes. It is safe for concurrent use.
 type Codec struct {
-	ticketSigner signKey
-	passSigner   signKey
+	ticketSigner *signKey
+	passSigner   *signKey
 	tickets      *verifier
 	passes       *verifier
 	jwks         []byte
@@ -112,28 +110,22 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 			}
 		}
 		// Per-kind keys: a ticket MAC can never be a valid pass MAC.
-		ticketKeys = append(ticketKeys, verifyKey{id: k.ID, alg: algHS256, key: deriveKey(k.Secret, ticketLabel)})
-		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, key: deriveKey(k.Secret, passLabel)})
+		ticketKeys = append(ticketKeys, verifyKey{id: k.ID, alg: algHS256, mac: newMACPool(deriveKey(k.Secret, ticketLabel))})
+		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, mac: newMACPool(deriveKey(k.Secret, passLabel))})
 	}
 
 	c := &Codec{jwks: []byte(emptyJWKS), secret: deriveKey(keys[0].Secret, secretLabel)}
-	var err error
-	if c.ticketSigner, err = newSignKey(jwt.SigningMethodHS256, ticketKeys[0].id, typTicket, ticketKeys[0].key); err != nil {
-		return nil, err
-	}
+	c.ticketSigner = newSignKey(algHS256, ticketKeys[0].id, typTicket, ticketKeys[0].mac, nil)
 	if o.passSignerSet {
 		s, _ := o.passSigner.(*asymSigner)
 		if s == nil {
 			return nil, errors.New("token: WithPassSigner: nil signer")
 		}
 		passKeys = append(passKeys, s.keys...)
-		c.passSigner, err = newSignKey(s.method, s.kid, typPass, s.priv)
+		c.passSigner = newSignKey(s.alg, s.kid, typPass, nil, s.priv)
 		c.jwks = s.jwks
 	} else {
-		c.passSigner, err = newSignKey(jwt.SigningMethodHS256, passKeys[0].id, typPass, passKeys[0].key)
-	}
-	if err != nil {
-		return nil, err
+		c.passSigner = newSignKey(algHS256, passKeys[0].id, typPass, passKeys[0].mac, nil)
 	}
 	c.tickets = newVerifier(typTicket, ticketKeys)
 	c.passes = newVerifier(typPass, passKeys)
@@ -166,11 +158,13 @@ func (c *Codec) SignTicket(t Ticket) (string, error) {
 // Expires. With ErrExpired the Ticket is returned too: it is authentic, just
 // no longer valid, which lets the caller tell a lost place from a forged one.
 func (c *Codec) ParseTicket(room, s string, now time.Time) (Ticket, error) {
-	var tc ticketClaims
-	if err := c.tickets.verify(s, &tc); err != nil {
+	var buf [maxPayload]byte
+	payload, err := c.tickets.verify(s, &buf)
+	if err != nil {
 		return Ticket{}, err
 	}
-	if err := tc.check(room); err != nil {
+	var tc ticketClaims
+	if err := tc.parse(payload, room); err != nil {
 		return Ticket{}, err
 	}
 	t := tc.ticket()
@@ -197,6 +191,24 @@ func (c *Codec) SignPass(p Pass) (string, error) {
 // with ErrExpired the Pass is returned too.
 func (c *Codec) ParsePass(room, s string, now time.Time) (Pass, error) {
 	return c.passes.parsePass(room, s, now)
+}
+
+// parsePass is ParsePass for a Codec and a Verifier.
+func (v *verifier) parsePass(room, s string, now time.Time) (Pass, error) {
+	var buf [maxPayload]byte
+	payload, err := v.verify(s, &buf)
+	if err != nil {
+		return Pass{}, err
+	}
+	var pc passClaims
+	if err := pc.parse(payload, room); err != nil {
+		return Pass{}, err
+	}
+	p := pc.pass()
+	if !now.Before(p.Expires) {
+		return p, ErrExpired
+	}
+	return p, nil
 }
 
 // LooksLikeTicket reports whether s declares itself a ticket in its JWT header. It verifies
