@@ -33,7 +33,9 @@
 //
 //	WAITINGROOM_KEY="k2:NEW_BASE64,k1:OLD_BASE64"
 //
-// and [GenerateKey] with [HMACKey.String] makes a new entry.
+// and [GenerateKey] with [FormatKeys] makes a new entry. Nothing else in this
+// package prints a secret: errors, String methods, fmt's verbs, log/slog and
+// encoding/json show key IDs only.
 //
 // # Verifying passes elsewhere
 //

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 )
 
 // Signer signs passes with a private key so that other services can verify
@@ -71,12 +73,36 @@ type asymSigner struct {
 
 func (s *asymSigner) passSigner() *asymSigner { return s }
 
+// String names the signer's keys and never shows the private key, for example
+// "token.Signer{EdDSA ed2, also accepts: ed1}".
+func (s *asymSigner) String() string {
+	if s == nil {
+		return "token.Signer(nil)"
+	}
+	var b strings.Builder
+	b.WriteString("token.Signer{" + s.alg + " " + s.kid)
+	for i, k := range s.keys[1:] {
+		if i == 0 {
+			b.WriteString(", also accepts:")
+		}
+		b.WriteString(" " + k.alg + " " + k.id)
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// Format prints String under every verb.
+func (s *asymSigner) Format(f fmt.State, verb rune) { formatSafe(f, verb, s.String(), s.String()) }
+
+// LogValue is String for log/slog.
+func (s *asymSigner) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
 func newAsymSigner(kid, alg string, priv *privateKey, pub crypto.PublicKey, more []PublicKey) (*asymSigner, error) {
 	s := &asymSigner{kid: kid, alg: alg, priv: priv}
 	set := jwkSet{Keys: make([]jwk, 0, 1+len(more))}
 	for i, pk := range append([]PublicKey{{ID: kid, Key: pub}}, more...) {
-		if err := checkKeyID(pk.ID); err != nil {
-			return nil, err
+		if !validKeyID(pk.ID) {
+			return nil, fmt.Errorf("token: signer key %d: %w", i+1, errKeyID)
 		}
 		for _, prev := range s.keys {
 			if prev.id == pk.ID {

@@ -2,11 +2,10 @@ package token
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -60,13 +59,17 @@ type Pass struct {
 }
 
 // Codec signs and verifies tickets and passes. It is safe for concurrent use.
+//
+// Printing a Codec, with fmt or log/slog, shows its key IDs and algorithms
+// only. Its keys sit two pointers deep, so even a Codec value, which fmt
+// prints field by field, shows addresses and no key.
 type Codec struct {
 	ticketSigner *signKey
 	passSigner   *signKey
 	tickets      *verifier
 	passes       *verifier
 	jwks         []byte
-	secret       []byte // the signing key's root for Secret
+	secret       *macPool // keyed with the signing key's root for Secret
 }
 
 // Option configures a Codec.
@@ -101,12 +104,12 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 	ticketKeys := make([]verifyKey, 0, len(keys))
 	passKeys := make([]verifyKey, 0, len(keys)+2)
 	for i, k := range keys {
-		if err := k.validate(); err != nil {
+		if err := k.validate(i + 1); err != nil {
 			return nil, err
 		}
-		for _, prev := range keys[:i] {
+		for j, prev := range keys[:i] {
 			if prev.ID == k.ID {
-				return nil, fmt.Errorf("token: duplicate key id %q", k.ID)
+				return nil, fmt.Errorf("token: key %d has the ID of key %d", i+1, j+1)
 			}
 		}
 		// Per-kind keys: a ticket MAC can never be a valid pass MAC.
@@ -114,7 +117,7 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, mac: newMACPool(deriveKey(k.Secret, passLabel))})
 	}
 
-	c := &Codec{jwks: []byte(emptyJWKS), secret: deriveKey(keys[0].Secret, secretLabel)}
+	c := &Codec{jwks: []byte(emptyJWKS), secret: newMACPool(deriveKey(keys[0].Secret, secretLabel))}
 	c.ticketSigner = newSignKey(algHS256, ticketKeys[0].id, typTicket, ticketKeys[0].mac, nil)
 	if o.passSignerSet {
 		s, _ := o.passSigner.(*asymSigner)
@@ -136,9 +139,7 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 // instance holding the same first key computes alike, and that no token reveals. A room
 // keys the shuffle of an event's pre-queue with it.
 func (c *Codec) Secret(purpose string) []byte {
-	m := hmac.New(sha256.New, c.secret)
-	m.Write([]byte(purpose))
-	return m.Sum(nil)
+	return c.secret.sum(nil, []byte(purpose))
 }
 
 // SignTicket returns t as a signed token. Room and Expires are required, and
@@ -232,3 +233,24 @@ type codecOptions struct {
 	passSigner    Signer
 	passSignerSet bool
 }
+
+// String names the Codec's keys and never shows their material, for example
+// "token.Codec{keys: k2 k1, pass signer: EdDSA ed1}".
+func (c *Codec) String() string {
+	if c == nil || c.tickets == nil {
+		return "token.Codec{}"
+	}
+	var b strings.Builder
+	b.WriteString("token.Codec{keys:")
+	for _, k := range c.tickets.keys {
+		b.WriteString(" " + k.id)
+	}
+	b.WriteString(", pass signer: " + c.passSigner.alg + " " + c.passSigner.kid + "}")
+	return b.String()
+}
+
+// Format prints String under every verb.
+func (c *Codec) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.String(), c.String()) }
+
+// LogValue is String for log/slog.
+func (c *Codec) LogValue() slog.Value { return slog.StringValue(c.String()) }
