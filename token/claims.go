@@ -1,17 +1,12 @@
 package token
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
+	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Header types and key-derivation labels, one per kind of token.
@@ -21,10 +16,6 @@ const (
 	ticketLabel = "waitingroom ticket v1"
 	passLabel   = "waitingroom pass v1"
 	secretLabel = "waitingroom secret v1 "
-
-	algHS256 = "HS256"
-	algEdDSA = "EdDSA"
-	algES256 = "ES256"
 )
 
 // Reasons wrapped around ErrInvalid, built once so rejecting costs no allocation.
@@ -40,149 +31,6 @@ var (
 // and before year 10000.
 const maxUnixSeconds = 253402300799
 
-// deriveKey returns HMAC-SHA256(secret, label), the MAC key for one kind of token.
-func deriveKey(secret []byte, label string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(label))
-	return m.Sum(nil)
-}
-
-// verifyKey is one key a token may name in its "kid" header.
-type verifyKey struct {
-	id  string
-	alg string
-	key any // boxed once, so the keyfunc returns it without allocating
-}
-
-// verifier checks one kind of token: header type, algorithm and key ID.
-type verifier struct {
-	typ     string
-	keys    []verifyKey
-	parser  *jwt.Parser
-	keyfunc jwt.Keyfunc
-}
-
-func newVerifier(typ string, keys []verifyKey) *verifier {
-	var algs []string
-	for _, k := range keys {
-		if !contains(algs, k.alg) {
-			algs = append(algs, k.alg)
-		}
-	}
-	v := &verifier{typ: typ, keys: keys}
-	// Claims are checked by us against the caller's (store) clock, not by jwt
-	// against the wall clock. Strict decoding makes every token have exactly one
-	// encoding, so flipping unused base64 bits does not yield a second valid token.
-	v.parser = jwt.NewParser(
-		jwt.WithValidMethods(algs),
-		jwt.WithoutClaimsValidation(),
-		jwt.WithStrictDecoding(),
-	)
-	v.keyfunc = v.lookup
-	return v
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// lookup is the jwt.Keyfunc. jwt has already checked the algorithm against the
-// allowed list; the key must also have been registered for that algorithm, so
-// an HS256 token naming an Ed25519 key ID is not checked against anything.
-func (v *verifier) lookup(t *jwt.Token) (any, error) {
-	if typ, _ := t.Header["typ"].(string); typ != v.typ {
-		return nil, errWrongType
-	}
-	kid, _ := t.Header["kid"].(string)
-	alg := t.Method.Alg()
-	for i := range v.keys {
-		if k := &v.keys[i]; k.id == kid && k.alg == alg {
-			return k.key, nil
-		}
-	}
-	return nil, errUnknownKey
-}
-
-// verify checks size, structure, type, algorithm, key and signature of s and
-// decodes its payload into claims. It does not look at the claims.
-func (v *verifier) verify(s string, claims jwt.Claims) error {
-	if len(s) > MaxSize {
-		return ErrTooLarge
-	}
-	if _, err := v.parser.ParseWithClaims(s, claims, v.keyfunc); err != nil {
-		switch {
-		case errors.Is(err, errWrongType):
-			return errWrongType
-		case errors.Is(err, errUnknownKey):
-			return errUnknownKey
-		case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-			return errSignature
-		default:
-			return errMalformed
-		}
-	}
-	return nil
-}
-
-func (v *verifier) parsePass(room, s string, now time.Time) (Pass, error) {
-	var pc passClaims
-	if err := v.verify(s, &pc); err != nil {
-		return Pass{}, err
-	}
-	if err := pc.check(room); err != nil {
-		return Pass{}, err
-	}
-	p := pc.pass()
-	if !now.Before(p.Expires) {
-		return p, ErrExpired
-	}
-	return p, nil
-}
-
-// signKey signs one kind of token with one key.
-type signKey struct {
-	header string // base64url of {"alg","kid","typ"}: constant per key, so encoded once
-	method jwt.SigningMethod
-	key    any
-}
-
-func newSignKey(method jwt.SigningMethod, kid, typ string, key any) (signKey, error) {
-	h, err := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Kid string `json:"kid"`
-		Typ string `json:"typ"`
-	}{method.Alg(), kid, typ})
-	if err != nil {
-		return signKey{}, err
-	}
-	return signKey{header: base64.RawURLEncoding.EncodeToString(h), method: method, key: key}, nil
-}
-
-// sign returns header.payload.signature for the JSON payload.
-func (k *signKey) sign(payload []byte) (string, error) {
-	enc := base64.RawURLEncoding
-	n := len(k.header) + 1 + enc.EncodedLen(len(payload))
-	b := make([]byte, n, n+1+enc.EncodedLen(64)) // 64: the longest signature (EdDSA, ES256)
-	copy(b, k.header)
-	b[len(k.header)] = '.'
-	enc.Encode(b[len(k.header)+1:], payload)
-	sig, err := k.method.Sign(string(b), k.key)
-	if err != nil {
-		return "", fmt.Errorf("token: sign: %w", err)
-	}
-	b = append(b, '.')
-	b = enc.AppendEncode(b, sig)
-	if len(b) > MaxSize {
-		return "", ErrTooLarge
-	}
-	return string(b), nil
-}
-
 // registered holds the standard claims both kinds share. Exp and Iat are whole
 // seconds (NumericDate); finer times travel in private millisecond claims.
 type registered struct {
@@ -191,41 +39,31 @@ type registered struct {
 	Iat int64  `json:"iat,omitempty"`
 }
 
-// The jwt.Claims methods. The parser runs without claims validation, so these
-// exist to satisfy the interface; they still answer truthfully.
-
-func (r *registered) GetExpirationTime() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(r.Exp, 0)), nil
-}
-
-func (r *registered) GetIssuedAt() (*jwt.NumericDate, error) {
-	if r.Iat == 0 {
-		return nil, nil
+// parse reads the registered claims that open every payload. Claims are read
+// only after the signature verified, so a token for another room is authentic
+// and errWrongRoom says so. Aud is set to room itself: no copy per token.
+func (c *registered) parse(r *claimReader, room string) error {
+	r.lit(`{"aud":`)
+	aud := r.str()
+	if r.bad {
+		return errMalformed
 	}
-	return jwt.NewNumericDate(time.Unix(r.Iat, 0)), nil
-}
-
-func (r *registered) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
-func (r *registered) GetIssuer() (string, error)              { return "", nil }
-func (r *registered) GetSubject() (string, error)             { return "", nil }
-func (r *registered) GetAudience() (jwt.ClaimStrings, error) {
-	return jwt.ClaimStrings{r.Aud}, nil
-}
-
-// check is the part of validation shared by both kinds; it runs only after the
-// signature verified.
-func (r *registered) check(room string) error {
-	if r.Aud != room || room == "" {
+	if string(aud) != room || room == "" {
 		return errWrongRoom
 	}
-	if r.Exp <= 0 {
+	c.Aud = room
+	r.lit(`,"exp":`)
+	c.Exp = r.int()
+	c.Iat = r.optInt(`,"iat":`)
+	if !r.bad && c.Exp <= 0 {
 		return errMalformed
 	}
 	return nil
 }
 
 // ticketClaims is a Ticket on the wire. Field order and omitempty must match
-// appendJSON; TestAppendJSONMatchesEncodingJSON holds them together.
+// appendJSON and parse; TestAppendJSONMatchesEncodingJSON and FuzzClaims hold
+// them together.
 type ticketClaims struct {
 	registered
 	Num int64 `json:"tkt,omitempty"`
@@ -282,6 +120,24 @@ func (c *ticketClaims) ticket() Ticket {
 		Wait75:      time.Duration(c.W75) * time.Second,
 		NextPoll:    fromMillis(c.Np),
 	}
+}
+
+// parse reads b, the payload of a ticket for room, in appendJSON's spelling only.
+func (c *ticketClaims) parse(b []byte, room string) error {
+	r := claimReader{b: b}
+	if err := c.registered.parse(&r, room); err != nil {
+		return err
+	}
+	c.Num = r.optInt(`,"tkt":`)
+	c.Ep = r.optInt(`,"ep":`)
+	c.Jn = r.optInt(`,"jn":`)
+	c.Lu = r.optInt(`,"lu":`)
+	c.Ahd = r.optInt(`,"ahd":`)
+	c.Wk = r.opt(`,"wk":true`)
+	c.W25 = r.optInt(`,"w25":`)
+	c.W50 = r.optInt(`,"w50":`)
+	c.W75 = r.optInt(`,"w75":`)
+	return r.end()
 }
 
 func (c *ticketClaims) appendJSON(b []byte) []byte {
@@ -346,6 +202,26 @@ func (c *passClaims) pass() Pass {
 	}
 }
 
+// parse reads b, the payload of a pass for room, in appendJSON's spelling only.
+func (c *passClaims) parse(b []byte, room string) error {
+	r := claimReader{b: b}
+	if err := c.registered.parse(&r, room); err != nil {
+		return err
+	}
+	c.Sid = r.optInt(`,"sid":`)
+	c.Ep = r.optInt(`,"ep":`)
+	c.Is = r.optInt(`,"is":`)
+	c.Rn = r.optInt(`,"rn":`)
+	if r.opt(`,"scp":`) {
+		scp := r.str()
+		if len(scp) == 0 {
+			r.bad = true // omitempty: an empty scope is not written
+		}
+		c.Scp = string(scp)
+	}
+	return r.end()
+}
+
 func (c *passClaims) appendJSON(b []byte) []byte {
 	b = c.registered.appendJSON(b)
 	b = appendInt(b, `,"sid":`, c.Sid)
@@ -388,6 +264,131 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	b = append(b, s...)
 	return append(b, '"')
+}
+
+// claimReader reads a payload in the one spelling appendJSON writes: claims in
+// its order, no whitespace, no optional claim with its zero value, integers
+// without '+', leading zeros or exponent, strings escaped as encoding/json
+// escapes them. Anything else sets bad, so no two payloads carry the same
+// claims. Hand-written for the same reason as appendJSON, and because a
+// general JSON decoder accepts many spellings of one object.
+type claimReader struct {
+	b   []byte
+	bad bool
+}
+
+// opt consumes s if the input goes on with it.
+func (r *claimReader) opt(s string) bool {
+	if r.bad || len(r.b) < len(s) || string(r.b[:len(s)]) != s {
+		return false
+	}
+	r.b = r.b[len(s):]
+	return true
+}
+
+// lit consumes s, which must come next.
+func (r *claimReader) lit(s string) {
+	if !r.opt(s) {
+		r.bad = true
+	}
+}
+
+// end checks that the object closes and nothing follows.
+func (r *claimReader) end() error {
+	r.lit("}")
+	if r.bad || len(r.b) != 0 {
+		return errMalformed
+	}
+	return nil
+}
+
+// int reads an int64 as strconv.AppendInt writes it.
+func (r *claimReader) int() int64 {
+	if r.bad {
+		return 0
+	}
+	neg := r.opt("-")
+	limit := uint64(1<<63 - 1)
+	if neg {
+		limit++
+	}
+	var u uint64
+	i := 0
+	for ; i < len(r.b) && '0' <= r.b[i] && r.b[i] <= '9'; i++ {
+		d := uint64(r.b[i] - '0')
+		if u > (limit-d)/10 {
+			r.bad = true
+			return 0
+		}
+		u = u*10 + d
+	}
+	if i == 0 || r.b[0] == '0' && (i > 1 || neg) { // no digits, a leading zero, or -0
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[i:]
+	if neg {
+		return -int64(u) // for u = 1<<63, int64(u) is already MinInt64
+	}
+	return int64(u)
+}
+
+// optInt reads key and a nonzero integer, or returns 0 if key is not next.
+func (r *claimReader) optInt(key string) int64 {
+	if !r.opt(key) {
+		return 0
+	}
+	v := r.int()
+	if v == 0 {
+		r.bad = true // omitempty: a zero is not written
+	}
+	return v
+}
+
+// str reads a string as appendString writes it and returns its value: the
+// bytes between the quotes when no byte needed escaping, so that reading a
+// plain room name copies nothing.
+func (r *claimReader) str() []byte {
+	b := r.b
+	if r.bad || len(b) == 0 || b[0] != '"' {
+		r.bad = true
+		return nil
+	}
+	for i := 1; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			r.b = r.b[i+1:] // not b[i+1:]: escape analysis knows only this self-slice is harmless
+			return b[1:i]
+		case c < 0x20 || c >= 0x7f || c == '\\' || c == '<' || c == '>' || c == '&':
+			return r.escaped()
+		}
+	}
+	r.bad = true
+	return nil
+}
+
+// escaped reads a string that appendString left to encoding/json: it must
+// decode, and marshal back to the same bytes.
+func (r *claimReader) escaped() []byte {
+	b := r.b
+	end := 1
+	for ; end < len(b) && b[end] != '"'; end++ {
+		if b[end] == '\\' {
+			end++
+		}
+	}
+	if end >= len(b) {
+		r.bad = true
+		return nil
+	}
+	tok := append([]byte(nil), b[:end+1]...) // json.Unmarshal keeps its input: copy, not the caller's buffer
+	var s string
+	if json.Unmarshal(tok, &s) != nil || !bytes.Equal(appendString(nil, s), tok) {
+		r.bad = true
+		return nil
+	}
+	r.b = r.b[end+1:]
+	return []byte(s)
 }
 
 // checkText rejects strings that would not survive the round trip: invalid

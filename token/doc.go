@@ -6,8 +6,12 @@
 // than the hold time. A pass ([Pass]) is what an admitted visitor carries: the
 // session it belongs to and when the middleware should renew it with the store.
 //
-// Both are compact JWTs (RFC 7519). The two kinds can never be swapped: each has
-// its own header type ("wr-ticket+jwt", "wr-pass+jwt"), and each is signed with a
+// Both are compact JWTs (RFC 7519), each with exactly one accepted spelling:
+// the parsers refuse whitespace, padding, non-canonical base64 or JSON and the
+// second (high-S) form of an ECDSA signature, so a token cannot be altered
+// into another string that is still valid.
+//
+// The two kinds can never be swapped: each has its own header type ("wr-ticket+jwt", "wr-pass+jwt"), and each is signed with a
 // key derived from the configured secret for that kind alone, so a ticket does not
 // verify as a pass even if the type check were skipped. Algorithms are pinned:
 // tickets are HS256 only; passes are HS256 or the algorithm of the configured
@@ -29,7 +33,9 @@
 //
 //	WAITINGROOM_KEY="k2:NEW_BASE64,k1:OLD_BASE64"
 //
-// and [GenerateKey] with [HMACKey.String] makes a new entry.
+// and [GenerateKey] with [FormatKeys] makes a new entry. Nothing else in this
+// package prints a secret: errors, String methods, fmt's verbs, log/slog and
+// encoding/json show key IDs only.
 //
 // # Verifying passes elsewhere
 //

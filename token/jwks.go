@@ -113,7 +113,7 @@ func (j *jwk) verifyKey() (vk verifyKey, ok bool, err error) {
 		if err != nil || len(x) != ed25519.PublicKeySize {
 			return verifyKey{}, false, fmt.Errorf("token: JWKS key %q: bad Ed25519 x", j.Kid)
 		}
-		return verifyKey{id: j.Kid, alg: algEdDSA, key: ed25519.PublicKey(x)}, true, nil
+		return verifyKey{id: j.Kid, alg: algEdDSA, ed: ed25519.PublicKey(x)}, true, nil
 	case j.Kty == "EC" && j.Crv == "P-256" && (j.Alg == "" || j.Alg == algES256):
 		x, errX := enc.DecodeString(j.X)
 		y, errY := enc.DecodeString(j.Y)
@@ -124,7 +124,7 @@ func (j *jwk) verifyKey() (vk verifyKey, ok bool, err error) {
 		if err != nil {
 			return verifyKey{}, false, fmt.Errorf("token: JWKS key %q: %w", j.Kid, err)
 		}
-		return verifyKey{id: j.Kid, alg: algES256, key: k}, true, nil
+		return verifyKey{id: j.Kid, alg: algES256, ec: k}, true, nil
 	default:
 		return verifyKey{}, false, nil
 	}

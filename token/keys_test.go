@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -69,6 +70,9 @@ func TestParseKeysErrors(t *testing.T) {
 		{"empty id", ":" + good, nil},
 		{"bad id", "a b:" + good, nil},
 		{"duplicate id", "a:" + good + ",a:" + good, nil},
+		{"secret:id", good + ":k1", nil},
+		{"secret:id, std", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)) + ":k1", nil},
+		{"id is the secret", good + ":" + good, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +91,23 @@ func TestParseKeysErrors(t *testing.T) {
 	}
 }
 
+// Errors name a key by its position, and say when an entry looks written
+// "secret:id".
+func TestParseKeysErrorText(t *testing.T) {
+	good := rawURL(bytes.Repeat([]byte{7}, 32))
+	for _, tt := range []struct{ in, want string }{
+		{"a:" + good + ",b:" + good[:20], "key 2 has 15 bytes"},
+		{good + ":k1", "token: key 1: secret is not base64 (are its ID and secret swapped?)"},
+		{"k1:" + good + ",, " + good + ":AAAA", "key 3 has 3 bytes (are its ID and secret swapped?)"},
+		{"k1:" + good + ",k1:" + good, "token: key 2 has the ID of key 1"},
+		{good + ":" + good, "token: key 1: its ID is its secret"},
+	} {
+		if _, err := ParseKeys(tt.in); err == nil || !strings.HasSuffix(err.Error(), tt.want) {
+			t.Errorf("ParseKeys: err = %v, want it to end %q", err, tt.want)
+		}
+	}
+}
+
 func rawURL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func TestGenerateKeyRoundTrip(t *testing.T) {
@@ -101,9 +122,9 @@ func TestGenerateKeyRoundTrip(t *testing.T) {
 	if len(a.Secret) != 32 || bytes.Equal(a.Secret, b.Secret) || bytes.Equal(a.Secret, make([]byte, 32)) {
 		t.Fatalf("secrets %x and %x: want 32 distinct random bytes", a.Secret, b.Secret)
 	}
-	got, err := ParseKeys(a.String() + "," + b.String())
+	got, err := ParseKeys(FormatKeys(a, b))
 	if err != nil {
-		t.Fatalf("ParseKeys(String()): %v", err)
+		t.Fatalf("ParseKeys(FormatKeys()): %v", err)
 	}
 	if len(got) != 2 || got[0].ID != a.ID || !bytes.Equal(got[0].Secret, a.Secret) ||
 		got[1].ID != b.ID || !bytes.Equal(got[1].Secret, b.Secret) {
@@ -114,11 +135,38 @@ func TestGenerateKeyRoundTrip(t *testing.T) {
 	}
 }
 
-func TestHMACKeyString(t *testing.T) {
+func TestFormatKeys(t *testing.T) {
 	k := HMACKey{ID: "k7", Secret: bytes.Repeat([]byte{0xfb}, 32)}
-	const want = "k7:-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s"
-	if got := k.String(); got != want {
-		t.Errorf("String() = %q, want %q", got, want)
+	const want = "k7:-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s,k8:-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_v7-_s"
+	if got := FormatKeys(k, HMACKey{ID: "k8", Secret: k.Secret}); got != want {
+		t.Errorf("FormatKeys = %q, want %q", got, want)
+	}
+	if got := FormatKeys(); got != "" {
+		t.Errorf("FormatKeys() = %q, want \"\"", got)
+	}
+}
+
+func TestHMACKeyString(t *testing.T) {
+	tests := []struct {
+		name string
+		k    HMACKey
+		want string
+	}{
+		{"valid", HMACKey{ID: "k7", Secret: bytes.Repeat([]byte{0xfb}, 32)}, "k7:<32 bytes redacted>"},
+		// An invalid key may be "secret:id" in the wrong fields: hide its ID.
+		{"swapped", HMACKey{ID: rawURL(bytes.Repeat([]byte{0xfb}, 32)), Secret: []byte("k7")}, "<invalid key>:<2 bytes redacted>"},
+		{"bad id", HMACKey{ID: "a b", Secret: make([]byte, 32)}, "<invalid key>:<32 bytes redacted>"},
+		{"zero", HMACKey{}, "<invalid key>:<0 bytes redacted>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.k.String(); got != tt.want {
+				t.Errorf("String() = %q, want %q", got, tt.want)
+			}
+			if got, want := fmt.Sprintf("%-30s|%q", tt.k, tt.k), fmt.Sprintf("%-30s|%q", tt.want, tt.want); got != want {
+				t.Errorf("%%-30s|%%q = %s, want %s", got, want)
+			}
+		})
 	}
 }
 

@@ -2,15 +2,12 @@ package token
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Errors returned by this package, checked with errors.Is.
@@ -65,13 +62,17 @@ type Pass struct {
 }
 
 // Codec signs and verifies tickets and passes. It is safe for concurrent use.
+//
+// Printing a Codec, with fmt or log/slog, shows its key IDs and algorithms
+// only. Its keys sit two pointers deep, so even a Codec value, which fmt
+// prints field by field, shows addresses and no key.
 type Codec struct {
-	ticketSigner signKey
-	passSigner   signKey
+	ticketSigner *signKey
+	passSigner   *signKey
 	tickets      *verifier
 	passes       *verifier
 	jwks         []byte
-	secret       []byte // the signing key's root for Secret
+	secret       *macPool // keyed with the signing key's root for Secret
 }
 
 // Option configures a Codec.
@@ -106,37 +107,31 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 	ticketKeys := make([]verifyKey, 0, len(keys))
 	passKeys := make([]verifyKey, 0, len(keys)+2)
 	for i, k := range keys {
-		if err := k.validate(); err != nil {
+		if err := k.validate(i + 1); err != nil {
 			return nil, err
 		}
-		for _, prev := range keys[:i] {
+		for j, prev := range keys[:i] {
 			if prev.ID == k.ID {
-				return nil, fmt.Errorf("token: duplicate key id %q", k.ID)
+				return nil, fmt.Errorf("token: key %d has the ID of key %d", i+1, j+1)
 			}
 		}
 		// Per-kind keys: a ticket MAC can never be a valid pass MAC.
-		ticketKeys = append(ticketKeys, verifyKey{id: k.ID, alg: algHS256, key: deriveKey(k.Secret, ticketLabel)})
-		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, key: deriveKey(k.Secret, passLabel)})
+		ticketKeys = append(ticketKeys, verifyKey{id: k.ID, alg: algHS256, mac: newMACPool(deriveKey(k.Secret, ticketLabel))})
+		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, mac: newMACPool(deriveKey(k.Secret, passLabel))})
 	}
 
-	c := &Codec{jwks: []byte(emptyJWKS), secret: deriveKey(keys[0].Secret, secretLabel)}
-	var err error
-	if c.ticketSigner, err = newSignKey(jwt.SigningMethodHS256, ticketKeys[0].id, typTicket, ticketKeys[0].key); err != nil {
-		return nil, err
-	}
+	c := &Codec{jwks: []byte(emptyJWKS), secret: newMACPool(deriveKey(keys[0].Secret, secretLabel))}
+	c.ticketSigner = newSignKey(algHS256, ticketKeys[0].id, typTicket, ticketKeys[0].mac, nil)
 	if o.passSignerSet {
 		s, _ := o.passSigner.(*asymSigner)
 		if s == nil {
 			return nil, errors.New("token: WithPassSigner: nil signer")
 		}
 		passKeys = append(passKeys, s.keys...)
-		c.passSigner, err = newSignKey(s.method, s.kid, typPass, s.priv)
+		c.passSigner = newSignKey(s.alg, s.kid, typPass, nil, s.priv)
 		c.jwks = s.jwks
 	} else {
-		c.passSigner, err = newSignKey(jwt.SigningMethodHS256, passKeys[0].id, typPass, passKeys[0].key)
-	}
-	if err != nil {
-		return nil, err
+		c.passSigner = newSignKey(algHS256, passKeys[0].id, typPass, passKeys[0].mac, nil)
 	}
 	c.tickets = newVerifier(typTicket, ticketKeys)
 	c.passes = newVerifier(typPass, passKeys)
@@ -147,9 +142,7 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 // instance holding the same first key computes alike, and that no token reveals. A room
 // keys the shuffle of an event's pre-queue with it.
 func (c *Codec) Secret(purpose string) []byte {
-	m := hmac.New(sha256.New, c.secret)
-	m.Write([]byte(purpose))
-	return m.Sum(nil)
+	return c.secret.sum(nil, []byte(purpose))
 }
 
 // SignTicket returns t as a signed token. Room and Expires are required, and
@@ -169,11 +162,13 @@ func (c *Codec) SignTicket(t Ticket) (string, error) {
 // Expires. With ErrExpired the Ticket is returned too: it is authentic, just
 // no longer valid, which lets the caller tell a lost place from a forged one.
 func (c *Codec) ParseTicket(room, s string, now time.Time) (Ticket, error) {
-	var tc ticketClaims
-	if err := c.tickets.verify(s, &tc); err != nil {
+	var buf [maxPayload]byte
+	payload, err := c.tickets.verify(s, &buf)
+	if err != nil {
 		return Ticket{}, err
 	}
-	if err := tc.check(room); err != nil {
+	var tc ticketClaims
+	if err := tc.parse(payload, room); err != nil {
 		return Ticket{}, err
 	}
 	t := tc.ticket()
@@ -202,6 +197,24 @@ func (c *Codec) ParsePass(room, s string, now time.Time) (Pass, error) {
 	return c.passes.parsePass(room, s, now)
 }
 
+// parsePass is ParsePass for a Codec and a Verifier.
+func (v *verifier) parsePass(room, s string, now time.Time) (Pass, error) {
+	var buf [maxPayload]byte
+	payload, err := v.verify(s, &buf)
+	if err != nil {
+		return Pass{}, err
+	}
+	var pc passClaims
+	if err := pc.parse(payload, room); err != nil {
+		return Pass{}, err
+	}
+	p := pc.pass()
+	if !now.Before(p.Expires) {
+		return p, ErrExpired
+	}
+	return p, nil
+}
+
 // LooksLikeTicket reports whether s declares itself a ticket in its JWT header. It verifies
 // nothing; it lets a caller holding a token of either kind try the right parser first, so
 // that a poll does not pay for parsing its ticket as a pass.
@@ -223,3 +236,24 @@ type codecOptions struct {
 	passSigner    Signer
 	passSignerSet bool
 }
+
+// String names the Codec's keys and never shows their material, for example
+// "token.Codec{keys: k2 k1, pass signer: EdDSA ed1}".
+func (c *Codec) String() string {
+	if c == nil || c.tickets == nil {
+		return "token.Codec{}"
+	}
+	var b strings.Builder
+	b.WriteString("token.Codec{keys:")
+	for _, k := range c.tickets.keys {
+		b.WriteString(" " + k.id)
+	}
+	b.WriteString(", pass signer: " + c.passSigner.alg + " " + c.passSigner.kid + "}")
+	return b.String()
+}
+
+// Format prints String under every verb.
+func (c *Codec) Format(f fmt.State, verb rune) { formatSafe(f, verb, c.String(), c.String()) }
+
+// LogValue is String for log/slog.
+func (c *Codec) LogValue() slog.Value { return slog.StringValue(c.String()) }

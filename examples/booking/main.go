@@ -92,7 +92,7 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, k)
+		fmt.Fprintln(stdout, token.FormatKeys(k))
 		return nil
 	}
 	handler, err := build(o, time.Now)

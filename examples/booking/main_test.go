@@ -323,7 +323,7 @@ func TestTwoProcessesShareOneRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("WAITINGROOM_KEY", key.String())
+	t.Setenv("WAITINGROOM_KEY", token.FormatKeys(key))
 	m := miniredis.RunT(t)
 	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
 	m.SetTime(clk.Now())
@@ -537,7 +537,7 @@ func TestKeys(t *testing.T) {
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("loadKeys: %v, %v", keys, err)
 	}
-	_, secret, _ := strings.Cut(keys[0].String(), ":")
+	_, secret, _ := strings.Cut(token.FormatKeys(keys[0]), ":")
 	if l := logged.String(); strings.Contains(l, secret) || !strings.Contains(l, "random signing key") || !strings.Contains(l, "-print-key") {
 		t.Errorf("log of a random key should say it was made and how to share one, without the secret %q: %q", secret, l)
 	}
@@ -548,14 +548,14 @@ func TestKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	printed, err := token.ParseKeys(out.String())
-	if err != nil || len(printed) != 1 || len(printed[0].Secret) != 32 || out.String() != printed[0].String()+"\n" {
+	if err != nil || len(printed) != 1 || len(printed[0].Secret) != 32 || out.String() != token.FormatKeys(printed[0])+"\n" {
 		t.Fatalf("-print-key printed %q: %v, %v", out.String(), printed, err)
 	}
 	if logged.Len() != 0 {
 		t.Errorf("-print-key logged %q", logged.String())
 	}
 	t.Setenv("WAITINGROOM_KEY", out.String())
-	if keys, err := loadKeys(); err != nil || len(keys) != 1 || keys[0].String() != printed[0].String() {
+	if keys, err := loadKeys(); err != nil || len(keys) != 1 || token.FormatKeys(keys[0]) != token.FormatKeys(printed[0]) {
 		t.Errorf("WAITINGROOM_KEY from -print-key: %v, %v", keys, err)
 	}
 }
