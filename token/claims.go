@@ -137,6 +137,7 @@ func (c *ticketClaims) parse(b []byte, room string) error {
 	c.W25 = r.optInt(`,"w25":`)
 	c.W50 = r.optInt(`,"w50":`)
 	c.W75 = r.optInt(`,"w75":`)
+	c.Np = r.optInt(`,"np":`)
 	return r.end()
 }
 

@@ -79,6 +79,7 @@ func fullTicket() Ticket {
 		Wait25:      4 * time.Minute,
 		Wait50:      6*time.Minute + 400*time.Millisecond, // rounds down to 6m
 		Wait75:      9*time.Minute + 500*time.Millisecond, // rounds up to 9m1s
+		NextPoll:    t0.Add(3*time.Second + 700*time.Millisecond),
 	}
 }
 
@@ -98,6 +99,7 @@ func fullPass() Pass {
 func wantTicket(t Ticket) Ticket {
 	t.Joined = ms(t.Joined)
 	t.LastUpdated = ms(t.LastUpdated)
+	t.NextPoll = ms(t.NextPoll)
 	t.Expires = t.Expires.Truncate(time.Second).UTC()
 	t.Wait25 = t.Wait25.Round(time.Second)
 	t.Wait50 = t.Wait50.Round(time.Second)
