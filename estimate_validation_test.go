@@ -146,7 +146,7 @@ func checkWaits(t *testing.T, s estimate.Scenario, o waitOptions) waitCheck {
 	room, err := waitingroom.New("w", memory.New(memory.WithClock(clock.Now)), waitingroom.Config{
 		TotalActiveUsers: s.TotalActiveUsers, NewUsersPerMinute: s.NewUsersPerMinute,
 		SessionDuration: 10 * time.Minute, TypicalSession: typical, QueueingMethod: o.method,
-	}, waitingroom.WithClock(clock.Now))
+	}, waitingroom.WithClock(clock.Now), simStoreTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

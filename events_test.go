@@ -84,7 +84,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, mk func(cfg waitingroo
 				e := &eventRoom{clock: newSimClock()}
 				s, sync := newStore(t, e.clock)
 				e.sync, e.calls = sync, newCountingStore(s)
-				r, err := waitingroom.New("room", e.calls, cfg, waitingroom.WithClock(func() time.Time { return e.clock.Now().Add(e.skew) }))
+				r, err := waitingroom.New("room", e.calls, cfg, waitingroom.WithClock(func() time.Time { return e.clock.Now().Add(e.skew) }), simStoreTimeout)
 				if err != nil {
 					t.Fatal(err)
 				}

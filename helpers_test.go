@@ -5,10 +5,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/storetest"
 )
+
+// simStoreTimeout is the store timeout of rooms in simulated time. The store timeout is the
+// one wall-clock time a room keeps: at its default, 500 ms, a loaded machine that leaves a
+// test's goroutine unscheduled for half a second fails a store call that took microseconds
+// ("context deadline exceeded"). A minute is a hang, not a slow machine.
+var simStoreTimeout = waitingroom.WithStoreTimeout(time.Minute)
 
 // newSimClock is a settable clock for simulated time, from the morning the bookings open.
 func newSimClock() *storetest.Clock {

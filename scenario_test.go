@@ -242,7 +242,7 @@ func runCrowd(t *testing.T, c crowd, seed uint64) *crowdRun {
 		SessionDuration:        c.session,
 		RefreshInterval:        c.refresh,
 		QueueingMethod:         c.method,
-	}, waitingroom.WithClock(clock.Now))
+	}, waitingroom.WithClock(clock.Now), simStoreTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

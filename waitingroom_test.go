@@ -101,7 +101,7 @@ func newFixture(t *testing.T, cfg waitingroom.Config, skew time.Duration) *fixtu
 	f := &fixture{clock: newSimClock(), skew: skew}
 	f.store = newCountingStore(memory.New(memory.WithClock(f.clock.Now)))
 	f.appNow = func() time.Time { return f.clock.Now().Add(skew) }
-	r, err := waitingroom.New("room", f.store, cfg, waitingroom.WithClock(f.appNow))
+	r, err := waitingroom.New("room", f.store, cfg, waitingroom.WithClock(f.appNow), simStoreTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestDisableSessionRenewal(t *testing.T) {
 func TestBadTokensAreNoTicket(t *testing.T) {
 	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, 0)
 	a, _ := f.enter(t, "")
-	other, err := waitingroom.New("other", memory.New(), waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1})
+	other, err := waitingroom.New("other", memory.New(), waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, simStoreTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestStoreLoss(t *testing.T) {
 	cs := newCountingStore(forgetful)
 	room, err := waitingroom.New("room", cs, waitingroom.Config{
 		TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: 10 * time.Minute,
-	}, waitingroom.WithClock(clock.Now))
+	}, waitingroom.WithClock(clock.Now), simStoreTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -525,7 +526,7 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 		if err != nil {
 			return Recommendation{}, err
 		}
-		longest := fmt.Sprintf("the longest wait is %v", r.waitMax.Round(time.Minute))
+		longest := "the longest wait is " + short(r.waitMax.Round(time.Minute))
 		if !r.drained {
 			longest = fmt.Sprintf("the queue does not empty within %d days (the planning horizon)", MaxHorizon/(24*time.Hour))
 		}
@@ -534,9 +535,9 @@ func Recommend(s Scenario, target time.Duration) (Recommendation, error) {
 		pace := throughputBound(t)
 		return Recommendation{Reason: fmt.Sprintf(
 			"even letting in %d a minute, as many as the site holds, at most %.*f visitors a minute get through "+
-				"(%d on the site at once, sessions of %v), so %s, over the %v target; "+
+				"(%d on the site at once, sessions of %s), so %s, over the %s target; "+
 				"the origin must take more visitors at once, or sessions be shorter",
-			capMax, max(0, 2-int(math.Floor(math.Log10(pace)))), pace, capMax, s.Session.Round(time.Second), longest, target)}, nil
+			capMax, max(0, 2-int(math.Floor(math.Log10(pace)))), pace, capMax, short(s.Session.Round(time.Second)), longest, short(target))}, nil
 	}
 	// The smallest capacity that still meets the target with that rate.
 	capacity, ok, err := search(rate, capMax, func(c int) (result, error) { return plan(rate, c) })
@@ -572,4 +573,16 @@ func smallest(lo, hi int, ok func(int) (bool, error)) (int, error) {
 		}
 	}
 	return lo, nil
+}
+
+// short writes d as Go reads it back, without the zero tails: "5m", "1h30m", "45s".
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

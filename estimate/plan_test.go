@@ -472,7 +472,7 @@ func TestRecommendNoneCan(t *testing.T) {
 		t.Fatalf("%+v, %v; want infeasible", r, err)
 	}
 	t.Log(r.Reason)
-	for _, want := range []string{"sessions of 5m0s", "does not empty within 60 days"} {
+	for _, want := range []string{"sessions of 5m)", "over the 1h target", "does not empty within 60 days"} {
 		if !strings.Contains(r.Reason, want) {
 			t.Errorf("reason lacks %q: %s", want, r.Reason)
 		}

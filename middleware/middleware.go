@@ -1,9 +1,12 @@
 // Package middleware puts a waitingroom.Room in front of a net/http handler.
 //
-//	room, _ := waitingroom.New("booking", memory.New(), waitingroom.Config{
+//	room, err := waitingroom.New("booking", memory.New(), waitingroom.Config{
 //		TotalActiveUsers: 200, NewUsersPerMinute: 100,
 //	})
-//	http.ListenAndServe(addr, middleware.Protect(room, app))
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	log.Fatal(http.ListenAndServe(addr, middleware.Protect(room, app)))
 //
 // Admitted visitors reach the handler; the others get the waiting page, which the host
 // renders with the Status from StatusFromContext (a plain page is built in), or JSON in the

@@ -1565,10 +1565,13 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// room returns a room kept in e's store, on e's clock and keys.
+// room returns a room kept in e's store, on e's clock and keys. Its store timeout is a
+// minute unless opts say otherwise: at the default 500 ms of wall-clock time, a loaded
+// machine could fail a test in simulated time.
 func (e *env) room(id string, cfg waitingroom.Config, opts ...waitingroom.Option) *waitingroom.Room {
 	e.t.Helper()
-	opts = append([]waitingroom.Option{waitingroom.WithClock(e.clock.Now), waitingroom.WithKeys(e.keys...)}, opts...)
+	opts = append([]waitingroom.Option{waitingroom.WithClock(e.clock.Now), waitingroom.WithKeys(e.keys...),
+		waitingroom.WithStoreTimeout(time.Minute)}, opts...)
 	r, err := waitingroom.New(id, e.calls, cfg, opts...)
 	if err != nil {
 		e.t.Fatal(err)

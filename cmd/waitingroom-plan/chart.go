@@ -14,8 +14,8 @@ import (
 // those let in at each moment (line, right axis) against time since the opening.
 func chart(f estimate.Forecast) string {
 	const (
-		width, height            = 880, 460
-		left, right, top, bottom = 80, 80, 92, 64
+		width, height            = 880, 480
+		left, right, top, bottom = 80, 80, 112, 64
 		plotW, plotH             = width - left - right, height - top - bottom
 	)
 	s, series := f.Scenario, f.Series
@@ -39,7 +39,7 @@ func chart(f estimate.Forecast) string {
 		waitUnit, waitName = 60, "hours"
 		wMax /= 60
 	}
-	qTicks, qTop := niceTicks(math.Max(qMax, 1))
+	qTicks, qTop := niceTicks(math.Max(qMax, 5)) // whole people: steps of at least 1
 	wTicks, wTop := niceTicks(math.Max(wMax, 1))
 	xTicks, xTop := niceTicks(xMax)
 	x := func(t time.Duration) float64 { return left + float64(t)/float64(unit)/xTop*plotW }
@@ -57,8 +57,8 @@ func chart(f estimate.Forecast) string {
 		arrive += fmt.Sprintf(", %.0f%% giving up", 100*s.Abandon)
 	}
 	lines := []string{
-		fmt.Sprintf("Room: %d on the site at once, %d admitted a minute; sessions of %s; bottleneck: %s.",
-			s.TotalActiveUsers, s.NewUsersPerMinute, setting(s.Session), f.Bottleneck),
+		fmt.Sprintf("Room: %s on the site at once, %s admitted a minute; sessions of %s; bottleneck: %s.",
+			thousands(s.TotalActiveUsers), thousands(s.NewUsersPerMinute), setting(s.Session), f.Bottleneck),
 		fmt.Sprintf("Median wait %s, 95th percentile %s, longest %s; the queue is empty after %s.",
 			dur(f.WaitP50), dur(f.WaitP95), dur(f.WaitMax), dur(f.Drain)),
 	}
@@ -72,7 +72,7 @@ func chart(f estimate.Forecast) string {
 	for _, v := range qTicks {
 		y := yq(v)
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#e5e5e5"/>`+"\n", left, left+plotW, y, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#2563eb">%s</text>`+"\n", left-8, y+4, thousands(int(v)))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" fill="#2563eb">%s</text>`+"\n", left-8, y+4, count(v))
 	}
 	for _, v := range wTicks {
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" fill="#b45309">%s</text>`+"\n", left+plotW+8, yw(v)+4, trimFloat(v))
@@ -107,8 +107,8 @@ func chart(f estimate.Forecast) string {
 	if line.Len() > 0 {
 		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="#b45309" stroke-width="2"/>`+"\n", strings.TrimSpace(line.String()))
 	}
-	// Legend.
-	lx, ly := left+plotW-300, top+14
+	// Legend, on its own row above the plot, where no data can lie under it.
+	lx, ly := left, top-14
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="14" height="10" fill="#2563eb" fill-opacity="0.25" stroke="#2563eb"/><text x="%d" y="%d">people waiting</text>`+"\n", lx, ly-9, lx+20, ly)
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="#b45309" stroke-width="2"/><text x="%d" y="%d">wait of those let in then</text>`+"\n", lx+130, lx+144, ly-4, ly-4, lx+150, ly)
 	b.WriteString("</svg>\n")
@@ -140,10 +140,27 @@ func trimFloat(v float64) string {
 	return s
 }
 
+// thousands writes n with thousands separators: "1,000,000".
 func thousands(n int) string {
 	s := fmt.Sprint(n)
+	sign := ""
+	if n < 0 {
+		sign, s = "-", s[1:]
+	}
 	for i := len(s) - 3; i > 0; i -= 3 {
 		s = s[:i] + "," + s[i:]
 	}
-	return s
+	return sign + s
+}
+
+// count writes an axis label compactly, so that it fits beside the axis: "7,500", "20k",
+// "1.5M".
+func count(v float64) string {
+	switch {
+	case v >= 1e6:
+		return trimFloat(v/1e6) + "M"
+	case v >= 1e4:
+		return trimFloat(v/1e3) + "k"
+	}
+	return thousands(int(v))
 }

@@ -5,17 +5,21 @@
 //
 // With -target-wait it also recommends the smallest settings that keep every wait within
 // the target; -json prints machine-readable output; -svg FILE draws the queue and the wait
-// over time. It exits 0 on success (and for -h), 2 for bad flags, 1 when planning fails.
+// over time. Durations are read and written as Go writes them (90s, 5m, 1h30m).
+//
+// It exits 0 on success and for -h (the usage goes to stdout), 2 for bad input (one line on
+// stderr naming the flag), 1 when planning fails.
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,25 +34,18 @@ func main() {
 // cli runs the command and returns its exit status.
 func cli(args []string, stdout, stderr io.Writer) int {
 	err := run(args, stdout, stderr)
-	var parse parseError
-	var bad badFlags
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
+	if err == nil {
 		return 0
-	case errors.As(err, &parse):
-		return 2 // the flag package has said what is wrong, and shown the usage
-	case errors.As(err, &bad) || errors.Is(err, estimate.ErrScenario):
-		fmt.Fprintln(stderr, "waitingroom-plan:", err)
-		return 2
 	}
 	fmt.Fprintln(stderr, "waitingroom-plan:", err)
+	var bad badFlags
+	if errors.As(err, &bad) || errors.Is(err, estimate.ErrScenario) {
+		return 2
+	}
 	return 1
 }
 
-// parseError is a flag the flag package could not parse; it has printed the error.
-type parseError struct{ error }
-
-// badFlags is a flag value the planner cannot use, in terms of the flags.
+// badFlags is input the planner cannot use, in terms of the flags.
 type badFlags string
 
 func (e badFlags) Error() string { return string(e) }
@@ -108,48 +105,52 @@ type recommendJSON struct {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("waitingroom-plan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: waitingroom-plan -arrivals N -total-active N -new-per-minute N [flags]")
-		fmt.Fprintln(fs.Output(), "       waitingroom-plan -arrivals N -total-active N -target-wait DURATION [flags]")
-		fmt.Fprintln(fs.Output(), "\nHow long a crowd waits in the waiting room, and what settings keep the wait short.")
-		fmt.Fprintln(fs.Output(), "Flags:")
-		fs.PrintDefaults()
-	}
-	var s estimate.Scenario
-	fs.IntVar(&s.Arrivals, "arrivals", 0, fmt.Sprintf("visitors who come, 1 to %s (required)", thousands(estimate.MaxArrivals)))
-	fs.IntVar(&s.TotalActiveUsers, "total-active", 0, "TotalActiveUsers: visitors on the site at once; with -target-wait, the most the origin can take (required)")
-	fs.IntVar(&s.NewUsersPerMinute, "new-per-minute", 0, "NewUsersPerMinute: admissions in any 60 seconds (required unless -target-wait)")
-	fs.DurationVar(&s.Session, "session", 5*time.Minute, "how long an admitted visitor stays on the site, on average, 1s to 24h; 0 means the default")
-	fs.DurationVar(&s.SessionSpread, "session-spread", 0, "sessions vary uniformly by up to this much either way, at most -session")
-	fs.DurationVar(&s.Spread, "arrival-spread", 0, "arrivals spread evenly over this period (0: all at once)")
-	fs.Float64Var(&s.Abandon, "abandon", 0, "share of visitors who give up while waiting (0 to 1)")
-	fs.DurationVar(&s.Patience, "patience", 10*time.Minute, "how long those who give up wait first, on average; 0 means the default")
-	fs.DurationVar(&s.RefreshInterval, "refresh", 20*time.Second, "RefreshInterval of the waiting page, 1s to "+maxRefresh.String()+"; 0 means the default")
-	fs.Uint64Var(&s.Seed, "seed", 1, "seed for the random draws")
-	target := fs.Duration("target-wait", 0, "recommend the smallest settings that keep every wait within this")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	svg := fs.String("svg", "", "write a chart of the queue and the wait over time to this SVG file")
+	// The flag package would print its error and the whole usage; the caller prints one
+	// line instead, and -h prints the usage to stdout.
+	fs.SetOutput(io.Discard)
+	s := estimate.Scenario{Session: 5 * time.Minute, Patience: 10 * time.Minute, RefreshInterval: 20 * time.Second, Seed: 1}
+	var (
+		target        time.Duration
+		asJSON, above bool
+		svg           string
+	)
+	fs.Var(intFlag{&s.Arrivals}, "arrivals", fmt.Sprintf("visitors who come, a `number` from 1 to %s (required)", thousands(estimate.MaxArrivals)))
+	fs.Var(intFlag{&s.TotalActiveUsers}, "total-active", "TotalActiveUsers: visitors on the site at once, a `number`; with -target-wait, the most the origin can take (required)")
+	fs.Var(intFlag{&s.NewUsersPerMinute}, "new-per-minute", "NewUsersPerMinute: admissions in any 60 seconds, a `number` up to -total-active (required unless -target-wait)")
+	fs.Var(boolFlag{&above}, "allow-rate-above-capacity", "AllowRateAboveCapacity: let -new-per-minute exceed -total-active (sensible when the host releases visitors within a minute)")
+	fs.Var(durationFlag{&s.Session}, "session", "how long an admitted visitor stays on the site, on average, a `duration` from 1s to 24h")
+	fs.Var(durationFlag{&s.SessionSpread}, "session-spread", "sessions vary uniformly by up to this `duration` either way, at most -session")
+	fs.Var(durationFlag{&s.Spread}, "arrival-spread", "arrivals spread evenly over this `duration` (0s: all at once)")
+	fs.Var(floatFlag{&s.Abandon}, "abandon", "share of visitors who give up while waiting, a `number` from 0 to 1")
+	fs.Var(durationFlag{&s.Patience}, "patience", "how long those who give up wait first, on average, a positive `duration`")
+	fs.Var(durationFlag{&s.RefreshInterval}, "refresh", "RefreshInterval of the waiting page, a `duration` from 1s to "+setting(maxRefresh))
+	fs.Var(uintFlag{&s.Seed}, "seed", "seed for the random draws, a `number` from 0 up")
+	fs.Var(durationFlag{&target}, "target-wait", "recommend the smallest settings that keep every wait within this positive `duration`")
+	fs.Var(boolFlag{&asJSON}, "json", "print JSON instead of a table")
+	fs.StringVar(&svg, "svg", "", "write a chart of the queue and the wait over time to this SVG `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			usage(fs, stdout)
+			return nil
 		}
-		return parseError{err}
+		return badf("%v (see -h)", err)
 	}
 	if fs.NArg() > 0 {
 		return badf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
 	}
-	if err := checkFlags(s, *target); err != nil {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if err := checkFlags(s, target, given, above); err != nil {
 		return err
 	}
 	var rec *estimate.Recommendation
-	if *target > 0 {
-		r, err := estimate.Recommend(s, *target)
+	if given["target-wait"] {
+		r, err := estimate.Recommend(s, target)
 		if err != nil {
 			return err
 		}
 		rec = &r
-		if s.NewUsersPerMinute < 1 {
+		if !given["new-per-minute"] {
 			// Plan the recommended settings, or the most the origin takes if none meet it.
 			s.NewUsersPerMinute = s.TotalActiveUsers
 			if r.Feasible {
@@ -170,50 +171,72 @@ func run(args []string, stdout, stderr io.Writer) error {
 	default:
 		return err
 	}
-	if *svg != "" {
+	if svg != "" {
 		if f == nil {
 			fmt.Fprintf(stderr, "waitingroom-plan: no chart: %v\n", estimate.ErrTooLong)
-		} else if err := os.WriteFile(*svg, []byte(chart(*f)), 0o644); err != nil {
-			return err
+		} else if err := os.WriteFile(svg, []byte(chart(*f)), 0o644); err != nil {
+			return badf("-svg: %v", err)
 		}
 	}
-	if *asJSON {
-		return writeJSON(stdout, ran, f, rec, *target)
+	if asJSON {
+		return writeJSON(stdout, ran, f, rec, target)
 	}
-	writeTable(stdout, ran, f, rec, *target)
-	if *svg != "" && f != nil {
-		fmt.Fprintf(stdout, "\nChart written to %s\n", *svg)
+	writeTable(stdout, ran, f, rec, target)
+	if svg != "" && f != nil {
+		fmt.Fprintf(stdout, "\nChart written to %s\n", svg)
 	}
 	return nil
 }
 
+// usage prints the command's help.
+func usage(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintln(w, "usage: waitingroom-plan -arrivals N -total-active N -new-per-minute N [flags]")
+	fmt.Fprintln(w, "       waitingroom-plan -arrivals N -total-active N -target-wait DURATION [flags]")
+	fmt.Fprintln(w, "\nHow long a crowd waits in the waiting room, and what settings keep the wait short.")
+	fmt.Fprintln(w, "Durations are written as in Go: 90s, 5m, 1h30m.")
+	fmt.Fprintln(w, "\nFlags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
 // checkFlags says what is wrong with the flags, in their terms, before the planner does.
-func checkFlags(s estimate.Scenario, target time.Duration) error {
+// given holds the names of the flags on the command line.
+func checkFlags(s estimate.Scenario, target time.Duration, given map[string]bool, allowRateAboveCapacity bool) error {
+	maxArrivals := thousands(estimate.MaxArrivals)
 	switch {
-	case s.Arrivals < 1:
-		return badf("-arrivals is required (a positive number)")
-	case s.Arrivals > estimate.MaxArrivals:
-		return badf("-arrivals must be at most %s, got %s", thousands(estimate.MaxArrivals), thousands(s.Arrivals))
+	case !given["arrivals"]:
+		return badf("-arrivals is required: how many visitors come, 1 to %s", maxArrivals)
+	case s.Arrivals < 1 || s.Arrivals > estimate.MaxArrivals:
+		return badf("-arrivals must be from 1 to %s, got %s", maxArrivals, thousands(s.Arrivals))
+	case !given["total-active"]:
+		return badf("-total-active is required: how many visitors the site takes at once")
 	case s.TotalActiveUsers < 1:
-		return badf("-total-active is required (a positive number)")
-	case s.NewUsersPerMinute < 1 && target <= 0:
-		return badf("-new-per-minute is required (a positive number), or give -target-wait")
-	case target < 0:
-		return badf("-target-wait must be positive, got %v", target)
-	case s.Session != 0 && (s.Session < time.Second || s.Session > 24*time.Hour):
-		return badf("-session must be from 1s to 24h, got %v", s.Session)
-	case s.SessionSpread < 0 || s.SessionSpread > cmp.Or(s.Session, 5*time.Minute):
-		return badf("-session-spread must be from 0 to -session, got %v", s.SessionSpread)
+		return badf("-total-active must be at least 1, got %d", s.TotalActiveUsers)
+	case !given["new-per-minute"] && !given["target-wait"]:
+		return badf("-new-per-minute is required (how many are let in a minute), or give -target-wait to be told")
+	case given["new-per-minute"] && s.NewUsersPerMinute < 1:
+		return badf("-new-per-minute must be at least 1, got %d", s.NewUsersPerMinute)
+	case s.NewUsersPerMinute > s.TotalActiveUsers && !allowRateAboveCapacity:
+		// As waitingroom.Config refuses it: a likely typo.
+		return badf("-new-per-minute (%d) exceeds -total-active (%d), which the room refuses as a likely typo; "+
+			"give -allow-rate-above-capacity if sessions end within a minute", s.NewUsersPerMinute, s.TotalActiveUsers)
+	case given["target-wait"] && target <= 0:
+		return badf("-target-wait must be positive, got %s", setting(target))
+	case s.Session < time.Second || s.Session > 24*time.Hour:
+		return badf("-session must be from 1s to 24h, got %s", setting(s.Session))
+	case s.SessionSpread < 0 || s.SessionSpread > s.Session:
+		return badf("-session-spread must be from 0s to -session (%s), got %s", setting(s.Session), setting(s.SessionSpread))
 	case s.Spread < 0:
-		return badf("-arrival-spread must not be negative, got %v", s.Spread)
+		return badf("-arrival-spread must not be negative, got %s", setting(s.Spread))
 	case !(s.Abandon >= 0 && s.Abandon <= 1):
 		return badf("-abandon must be a share from 0 to 1, got %v", s.Abandon)
-	case s.Patience < 0:
-		return badf("-patience must not be negative, got %v", s.Patience)
-	case s.RefreshInterval != 0 && (s.RefreshInterval < time.Second || s.RefreshInterval > maxRefresh):
-		return badf("-refresh must be from 1s to %v, got %v: the room keeps a waiter's place for %v "+
+	case s.Patience <= 0:
+		return badf("-patience must be positive, got %s", setting(s.Patience))
+	case s.RefreshInterval < time.Second || s.RefreshInterval > maxRefresh:
+		return badf("-refresh must be from 1s to %s, got %s: the room keeps a waiter's place for %s "+
 			"(its QueueHold default) after the last poll, and wants at least two polls in that time",
-			maxRefresh, s.RefreshInterval, queueHold)
+			setting(maxRefresh), setting(s.RefreshInterval), setting(queueHold))
 	}
 	return nil
 }
@@ -240,10 +263,10 @@ func writeTable(w io.Writer, s estimate.Scenario, f *estimate.Forecast, rec *est
 		} else {
 			fmt.Fprintf(w, " (more places on the site or shorter sessions drain faster)\n")
 		}
-		fmt.Fprintf(w, "admitted %d, gave up %d\n", f.Admitted, f.GaveUp)
+		fmt.Fprintf(w, "admitted %s, gave up %s\n", thousands(f.Admitted), thousands(f.GaveUp))
 	}
 	if rec != nil {
-		fmt.Fprintf(w, "\nto keep every wait within %s:\n", dur(target))
+		fmt.Fprintf(w, "\nto keep every wait within %s:\n", setting(target))
 		if rec.Feasible {
 			fmt.Fprintf(w, "  NewUsersPerMinute %d, TotalActiveUsers %d (longest wait %s)\n",
 				rec.NewUsersPerMinute, rec.TotalActiveUsers, dur(rec.Forecast.WaitMax))
@@ -263,16 +286,16 @@ func describe(s estimate.Scenario) string {
 	if s.SessionSpread > 0 {
 		session += " ± " + setting(s.SessionSpread)
 	}
-	out := fmt.Sprintf("%s visitors arriving %s; %d on the site at once, %d admitted a minute, sessions of %s, refresh every %s",
-		thousands(s.Arrivals), arrive, s.TotalActiveUsers, s.NewUsersPerMinute, session, setting(s.RefreshInterval))
+	out := fmt.Sprintf("%s visitors arriving %s; %s on the site at once, %s admitted a minute, sessions of %s, refresh every %s",
+		thousands(s.Arrivals), arrive, thousands(s.TotalActiveUsers), thousands(s.NewUsersPerMinute), session, setting(s.RefreshInterval))
 	if s.Abandon > 0 {
 		out += fmt.Sprintf("; %.0f%% give up after about %s", 100*s.Abandon, setting(s.Patience))
 	}
 	return out
 }
 
-// setting writes a duration someone chose, exactly as Go reads it back but without the
-// zero tails: "5m", "1m30s", "20s", "1h".
+// setting writes a duration as Go reads it back, without the zero tails: "5m", "1m30s",
+// "20s", "1h", "-5m".
 func setting(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
@@ -335,17 +358,101 @@ func writeJSON(w io.Writer, s estimate.Scenario, f *estimate.Forecast, rec *esti
 
 func round(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
 
-// dur writes a duration for people: "0s", "45s", "12m", "3h 05m", "2d 4h".
+// dur writes a forecast's duration as it would be typed, rounded for people: "45s" to the
+// second under a minute, "3h5m" to the minute under two days, "150h" to the hour beyond.
 func dur(d time.Duration) string {
 	switch {
 	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Round(time.Minute).Minutes()))
+		return setting(d.Round(time.Second))
 	case d < 48*time.Hour:
-		d = d.Round(time.Minute)
-		return fmt.Sprintf("%dh %02dm", int(d.Hours()), int(d.Minutes())%60)
+		return setting(d.Round(time.Minute))
 	}
-	d = d.Round(time.Hour)
-	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+	return setting(d.Round(time.Hour))
+}
+
+// The flags' values: their errors say what the flag wants (the flag package adds its name),
+// and durations print as they are typed.
+type (
+	intFlag      struct{ p *int }
+	uintFlag     struct{ p *uint64 }
+	floatFlag    struct{ p *float64 }
+	boolFlag     struct{ p *bool }
+	durationFlag struct{ p *time.Duration }
+)
+
+func (f intFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*f.p)
+}
+
+func (f intFlag) Set(s string) error {
+	v, err := strconv.ParseInt(s, 10, strconv.IntSize)
+	if err != nil {
+		return errors.New("want a whole number, such as 500")
+	}
+	*f.p = int(v)
+	return nil
+}
+
+func (f uintFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.FormatUint(*f.p, 10)
+}
+
+func (f uintFlag) Set(s string) error {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return errors.New("want a whole number from 0 to 18446744073709551615")
+	}
+	*f.p = v
+	return nil
+}
+
+func (f floatFlag) String() string {
+	if f.p == nil {
+		return "0"
+	}
+	return strconv.FormatFloat(*f.p, 'g', -1, 64)
+}
+
+func (f floatFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return errors.New("want a number, such as 0.1")
+	}
+	*f.p = v
+	return nil
+}
+
+func (f boolFlag) String() string { return strconv.FormatBool(f.p != nil && *f.p) }
+
+func (f boolFlag) IsBoolFlag() bool { return true }
+
+func (f boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	*f.p = v
+	return nil
+}
+
+func (f durationFlag) String() string {
+	if f.p == nil {
+		return "0s"
+	}
+	return setting(*f.p)
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("want a duration such as 90s, 5m or 1h30m")
+	}
+	*f.p = d
+	return nil
 }

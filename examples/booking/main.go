@@ -58,6 +58,12 @@ func main() {
 	}
 }
 
+// helpRequested is -h: the usage, for stdout, and exit status 0.
+type helpRequested struct{ usage string }
+
+func (h helpRequested) Error() string { return "help requested" }
+func (h helpRequested) Unwrap() error { return flag.ErrHelp }
+
 // options are the command's flags.
 type options struct {
 	addr      string
@@ -81,9 +87,14 @@ const eventName = "booking opens"
 // defaultEventLength is how long the event lasts without -event-end.
 const defaultEventLength = time.Hour
 
-// run is the command; stdout gets -print-key's key, the log gets the rest.
+// run is the command; stdout gets -h's usage and -print-key's key, the log gets the rest.
 func run(args []string, stdout io.Writer) error {
 	o, printKey, err := parseFlags(args)
+	var help helpRequested
+	if errors.As(err, &help) {
+		_, err := io.WriteString(stdout, help.usage)
+		return err
+	}
 	if err != nil {
 		return err
 	}
@@ -118,7 +129,10 @@ func run(args []string, stdout io.Writer) error {
 // parseFlags reads the command line; printKey is -print-key.
 func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs := flag.NewFlagSet("booking", flag.ContinueOnError)
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	// The flag package would print its error and the whole usage; main prints one line, and
+	// -h writes the usage to stdout.
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address, host:port (:8080 for every interface)")
 	fs.IntVar(&o.total, "total-active", 2, "TotalActiveUsers: visitors on the site at once")
 	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
 	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
@@ -127,14 +141,22 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.TextVar(&o.method, "method", waitingroom.FIFO, "QueueingMethod: fifo, random, passthrough or reject")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
 	fs.Var(&o.eventStart, "event-start", "schedule the event \""+eventName+"\" opening the booking at this time: an RFC 3339 time (2026-11-26T09:00:00Z) or a duration from now (30s, 5m)")
-	fs.Var(&o.eventEnd, "event-end", "end of the event, as for -event-start (default: -event-start plus "+defaultEventLength.String()+")")
+	fs.Var(&o.eventEnd, "event-end", "end of the event, as for -event-start (default: -event-start plus "+strings.TrimSuffix(defaultEventLength.String(), "0m0s")+")")
 	fs.Var(&o.prequeueStart, "prequeue-start", "open the event's pre-queue at this time, as for -event-start and no later; visitors from then on wait for the start (default: no pre-queue)")
 	fs.BoolVar(&o.shuffle, "shuffle", false, "ShuffleAtEventStart: let the pre-queued visitors in in a random order at the start")
 	fs.IntVar(&o.eventTotal, "event-total-active", 0, "TotalActiveUsers during the event, with -event-new-per-minute (default: the room's)")
 	fs.IntVar(&o.eventPerMinute, "event-new-per-minute", 0, "NewUsersPerMinute during the event, with -event-total-active (default: the room's)")
 	pk := fs.Bool("print-key", false, "print a new WAITINGROOM_KEY value and exit")
-	if err := fs.Parse(args); err != nil {
-		return options{}, false, err
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		var b strings.Builder
+		fmt.Fprintln(&b, "usage: booking [flags]")
+		fmt.Fprintln(&b, "\nA vaccine-booking form behind a waiting room, at http://127.0.0.1:8080 unless -addr says otherwise.")
+		fmt.Fprintln(&b, "\nFlags:")
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		return options{}, false, helpRequested{b.String()}
+	} else if err != nil {
+		return options{}, false, fmt.Errorf("%w (see -h)", err)
 	}
 	if fs.NArg() > 0 {
 		return options{}, false, fmt.Errorf("unexpected arguments %q", fs.Args())

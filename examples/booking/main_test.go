@@ -110,6 +110,27 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// -h prints the usage, naming -addr, to stdout and is no error (exit status 0); a bad flag
+// is one error naming it, with no usage dumped.
+func TestHelp(t *testing.T) {
+	for _, h := range []string{"-h", "-help", "--help"} {
+		var out strings.Builder
+		if err := run([]string{h}, &out); err != nil {
+			t.Errorf("%s: %v", h, err)
+		}
+		for _, want := range []string{"usage: booking", "-addr string", "-store string"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("%s: usage lacks %q:\n%s", h, want, out.String())
+			}
+		}
+	}
+	var out strings.Builder
+	err := run([]string{"-total-active", "x"}, &out)
+	if err == nil || !strings.Contains(err.Error(), "-total-active") || strings.Contains(err.Error(), "\n") || out.Len() != 0 {
+		t.Errorf("bad flag: error %v, stdout %q; want one line naming the flag, nothing on stdout", err, out.String())
+	}
+}
+
 // TestEventFlags checks that the event's times are read as RFC 3339 times or as durations
 // from build's clock, and that the event reaches the room.
 func TestEventFlags(t *testing.T) {
