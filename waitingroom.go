@@ -355,6 +355,12 @@ type Status struct {
 	RefreshInterval time.Duration // 0 when the room rejects
 	QueueIsFull     bool          // the estimated wait exceeds a day
 
+	// For a progress bar: when the visitor took its place (zero for a visitor without one),
+	// and UsersAhead when it first had a place in line (0 while none: under Random, or in
+	// a pre-queue that will be shuffled); never below UsersAhead.
+	Joined       time.Time
+	AheadAtEntry int64
+
 	// Scheduled events (zero while a room has none).
 	EventActive         bool
 	EventPrequeueing    bool
@@ -437,6 +443,7 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 		// Too soon: the last answer stands and the store is not asked.
 		st := r.status(s, ph, t.UsersAhead, now)
 		st.LastUpdated = t.LastUpdated
+		st.Joined, st.AheadAtEntry = t.Joined, t.AheadAtEntry
 		if st.Wait.Reason == "" {
 			st.Wait = estimate.Wait{Known: t.WaitKnown, P25: t.Wait25, P50: t.Wait50, P75: t.Wait75}
 			st.QueueIsFull = queueIsFull(st.Wait)
@@ -510,6 +517,14 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		st.Wait = estimate.Steady(was, st.Wait, res.Now.Sub(prev.LastUpdated))
 	}
 	st.QueueIsFull = queueIsFull(st.Wait)
+	st.Joined = res.Joined
+	if !random && !(ph.prequeue && ph.ev.cfg.ShuffleAtEventStart) {
+		// A place in line: the first one is where the progress bar starts.
+		st.AheadAtEntry = st.UsersAhead
+		if prev != nil && prev.AheadAtEntry > st.UsersAhead {
+			st.AheadAtEntry = prev.AheadAtEntry
+		}
+	}
 	t := token.Ticket{
 		Room:        r.id,
 		Number:      res.Ticket,
@@ -523,6 +538,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		Wait50:      st.Wait.P50,
 		Wait75:      st.Wait.P75,
 	}
+	t.AheadAtEntry = st.AheadAtEntry
 	raw, err := r.codec.SignTicket(t)
 	if err != nil {
 		return Visit{}, err

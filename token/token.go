@@ -48,6 +48,10 @@ type Ticket struct {
 	Wait25      time.Duration // 25th percentile of the wait estimate at LastUpdated
 	Wait50      time.Duration // median wait estimate
 	Wait75      time.Duration // 75th percentile wait estimate
+
+	// AheadAtEntry is UsersAhead when the visitor first had a place in line (0: none yet,
+	// as in a random queue), for a progress bar.
+	AheadAtEntry int64
 }
 
 // Pass is an admitted visitor's session.
