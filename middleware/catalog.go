@@ -30,8 +30,8 @@ type Messages struct {
 	Months                  [12]string
 	Group                   string // thousands separator: "1,234"
 
-	// Durations, rounded up: under a minute in seconds, under two hours in minutes, under
-	// two days in hours and minutes, then in days.
+	// Durations, rounded up: up to a minute in seconds, up to an hour in minutes, under two
+	// days in hours and minutes, then in days.
 	Seconds, Minutes, Hours, Days Plural // "{n} minutes"
 	HoursMinutes                  string // joins them: "{hours} {minutes}"
 	// Range is an estimated wait: "{from} to {to}"; MinutesRange, when both ends are in
@@ -253,13 +253,13 @@ func (m *Messages) clock(t time.Time) string        { return m.names(m.Time, t) 
 func (m *Messages) clockSeconds(t time.Time) string { return m.names(m.TimeSeconds, t) }
 func (m *Messages) date(t time.Time) string         { return m.names(m.Date, t) }
 
-// duration writes d rounded up: seconds under a minute, minutes under two hours, hours and
+// duration writes d rounded up: seconds up to a minute, minutes up to an hour, hours and
 // minutes under two days, then days.
 func (m *Messages) duration(d time.Duration) string {
 	switch {
 	case d <= time.Minute:
 		return m.count(m.Seconds, int64(max(d+time.Second-1, 0)/time.Second))
-	case d <= 2*time.Hour:
+	case d <= time.Hour:
 		return m.count(m.Minutes, int64((d+time.Minute-1)/time.Minute))
 	case d < 48*time.Hour:
 		mins := int64((d + time.Minute - 1) / time.Minute)
@@ -283,7 +283,7 @@ func (m *Messages) waitRange(lo, hi time.Duration) string {
 	if lo == hi {
 		return m.duration(lo)
 	}
-	if hi <= 2*time.Hour {
+	if hi <= time.Hour {
 		return fill(m.count(m.MinutesRange, int64(hi/time.Minute)), "from", m.number(int64(lo/time.Minute)))
 	}
 	return fill(m.Range, "from", m.duration(lo), "to", m.duration(hi))

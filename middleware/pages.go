@@ -413,7 +413,7 @@ func (p *Pages) nonce(w http.ResponseWriter, r *http.Request) string {
 	}
 	var b [16]byte
 	rand.Read(b[:]) // never fails (crypto/rand)
-	n := base64.RawStdEncoding.EncodeToString(b[:])
+	n := base64.RawURLEncoding.EncodeToString(b[:])
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+n+"'; style-src 'nonce-"+n+
 		"'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	return n
