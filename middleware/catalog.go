@@ -102,7 +102,7 @@ type Plural struct{ One, Other string }
 // Catalog is the languages of the built-in pages, of which each request gets one: the
 // language named by the query parameter "lang" (which the page then keeps in the cookie
 // "wr_lang"), else by that cookie, else the best match for Accept-Language
-// (golang.org/x/text/language's Matcher), else the first. It is safe for concurrent use.
+// (golang.org/x/text/language's Matcher, with high confidence), else the first. It is safe for concurrent use.
 type Catalog struct {
 	langs   []*Messages
 	matcher language.Matcher
@@ -178,8 +178,18 @@ func (c *Catalog) pick(r *http.Request) (*Messages, string) {
 	if al := r.Header.Get("Accept-Language"); len(al) < 1024 {
 		prefs = append(prefs, al)
 	}
-	_, i := language.MatchStrings(c.matcher, prefs...)
-	return c.langs[i], ""
+	for _, pref := range prefs {
+		desired, _, err := language.ParseAcceptLanguage(pref)
+		if err != nil {
+			continue
+		}
+		// A low confidence is a language the visitor may not read (Traditional for
+		// Simplified Chinese): the default serves better.
+		if _, i, conf := c.matcher.Match(desired...); conf >= language.High {
+			return c.langs[i], ""
+		}
+	}
+	return c.langs[0], ""
 }
 
 func (m *Messages) check() error {
@@ -280,11 +290,13 @@ func (m *Messages) waitRange(lo, hi time.Duration) string {
 	if hi < lo {
 		lo, hi = hi, lo
 	}
-	if lo == hi {
-		return m.duration(lo)
-	}
-	if hi <= time.Hour {
+	switch {
+	case hi <= time.Hour && lo == hi:
+		return m.count(m.Minutes, int64(hi/time.Minute))
+	case hi <= time.Hour:
 		return fill(m.count(m.MinutesRange, int64(hi/time.Minute)), "from", m.number(int64(lo/time.Minute)))
+	case lo == hi:
+		return m.duration(hi)
 	}
 	return fill(m.Range, "from", m.duration(lo), "to", m.duration(hi))
 }

@@ -2,7 +2,7 @@
   'use strict';
   // The built-in pages' script: it polls the JSON status after the refreshIntervalSeconds of
   // the last answer, updates the page in place, tells screen readers what changed, and moves
-  // on when the visitor is let in. Without it the page reloads itself (<noscript>).
+  // on when the visitor is let in. Without it the page reloads itself (a meta refresh in noscript).
   var cfg = JSON.parse(document.getElementById('wr-config').textContent);
   var byId = function (id) { return document.getElementById(id); };
   var live = byId('wr-announce'), alertBox = byId('wr-alert');
