@@ -55,7 +55,7 @@ type Messages struct {
 	ProgressValue string // "{gone} of the {total} people ahead of you when you arrived have gone in"
 	Joined        string // "You joined the queue at {time}."
 	Updated       string // "Last updated {time}"
-	AnnounceAhead string // what a screen reader hears when the number ahead changes: "{n} people ahead of you."
+	AnnounceAhead Plural // what a screen reader hears when the number ahead changes: "{n} people ahead of you."
 	AnnounceWait  string // ... and the wait: "Estimated wait {wait}."
 	Turn          string // it is the visitor's turn
 	TurnTitle     string // the tab's title then: "Your turn"

@@ -24,18 +24,17 @@
   function ping() {
     if (busy) return;
     busy = true;
-    var before = expiresAt, due = now() >= renewAt;
+    var due = now() >= renewAt;
     fetch(cfg.url, { method: 'POST', credentials: 'same-origin', cache: 'no-store', headers: { 'Accept': 'application/json' } })
       .then(function (res) { return res.json(); })
       .then(function (a) {
         var t = now();
         if (!a.active) { active = false; expiresAt = t; }
         else if (a.expiresInSeconds != null) {
-          var e = t + a.expiresInSeconds * 1000;
-          // A renewal was due and did not move the end: the room does not renew (or a cap
-          // was reached), so stop asking.
-          if (due && e <= before + 1500) fixed = true;
-          active = true; expiresAt = e; renewAt = t + a.renewInSeconds * 1000;
+          // A renewal was due and the pass is as it was (its renewal still due): the room
+          // does not renew this session, so stop asking.
+          if (due && a.renewInSeconds === 0) fixed = true;
+          active = true; expiresAt = t + a.expiresInSeconds * 1000; renewAt = t + a.renewInSeconds * 1000;
         }
         show();
       })

@@ -38,7 +38,7 @@ var English = Messages{
 	ProgressValue: "{gone} of the {total} people ahead of you when you arrived have gone in.",
 	Joined:        "You joined the queue at {time}.",
 	Updated:       "Last updated {time}",
-	AnnounceAhead: "{n} people ahead of you.",
+	AnnounceAhead: Plural{One: "{n} person ahead of you.", Other: "{n} people ahead of you."},
 	AnnounceWait:  "Estimated wait {wait}.",
 	Turn:          "It is your turn. Taking you to the site…",
 	TurnTitle:     "Your turn",

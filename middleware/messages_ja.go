@@ -37,7 +37,7 @@ var Japanese = Messages{
 	ProgressValue: "お並びになったときに前にいた{total}人のうち、{gone}人が入場しました。",
 	Joined:        "{time}に順番待ちを始めました。",
 	Updated:       "最終更新：{time}",
-	AnnounceAhead: "あなたより前に{n}人お待ちです。",
+	AnnounceAhead: Plural{Other: "あなたより前に{n}人お待ちです。"},
 	AnnounceWait:  "待ち時間の目安は{wait}です。",
 	Turn:          "あなたの番になりました。サイトへ移動します…",
 	TurnTitle:     "順番が来ました",

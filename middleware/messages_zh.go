@@ -37,7 +37,7 @@ var SimplifiedChinese = Messages{
 	ProgressValue: "您到达时前面有{total}人，其中{gone}人已进入。",
 	Joined:        "您于{time}开始排队。",
 	Updated:       "最后更新：{time}",
-	AnnounceAhead: "您前面还有{n}人。",
+	AnnounceAhead: Plural{Other: "您前面还有{n}人。"},
 	AnnounceWait:  "预计等待时间{wait}。",
 	Turn:          "轮到您了，正在进入网站…",
 	TurnTitle:     "轮到您了",

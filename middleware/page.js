@@ -31,7 +31,8 @@
   }
 
   function apply(t) {
-    var headingChanged = t.heading !== byId('wr-heading').textContent;
+    // A new state (a new heading, or being next) is said at once.
+    var changed = t.heading !== byId('wr-heading').textContent || !!t.aheadWord !== byId('wr-ahead').classList.contains('word');
     fields.forEach(function (f) {
       var el = byId('wr-' + f), v = t[f] || '';
       if (el && el.textContent !== v) el.textContent = v;
@@ -39,12 +40,13 @@
     document.querySelectorAll('[data-wr-if]').forEach(function (el) {
       el.hidden = !t[el.getAttribute('data-wr-if')];
     });
+    byId('wr-ahead').classList.toggle('word', !!t.aheadWord);
     var bar = byId('wr-bar');
     if (bar && t.progress >= 0) bar.value = t.progress;
     if (t.title) { title = t.title; document.title = title; }
     var k = key(t);
-    // Only changes are announced, and the count at most every 30 s unless the state changed.
-    if (k !== shown && (headingChanged || Date.now() - lastSaid > 30000)) {
+    // Only changes are announced, and a new count at most every 30 s.
+    if (k !== shown && (changed || Date.now() - lastSaid > 30000)) {
       shown = k;
       say(t.announce);
     }

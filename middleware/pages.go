@@ -200,6 +200,7 @@ type texts struct {
 	Opens        string `json:"opens"`
 	AheadLabel   string `json:"aheadLabel"`
 	Ahead        string `json:"ahead"`
+	AheadWord    bool   `json:"aheadWord"` // Ahead is words, not a count
 	Wait         string `json:"wait"`
 	Around       string `json:"around"`
 	Progress     int64  `json:"progress"` // percent
@@ -274,7 +275,7 @@ func (p *Pages) wordsWaiting(msg *Messages, st *waitingroom.Status, t *texts, at
 	}
 	t.Ahead = msg.count(msg.People, st.UsersAhead)
 	if ordered && st.UsersAhead == 0 {
-		t.Ahead = msg.Next
+		t.Ahead, t.AheadWord = msg.Next, true
 	}
 	switch {
 	case st.QueueAll:
@@ -308,7 +309,7 @@ func (p *Pages) wordsWaiting(msg *Messages, st *waitingroom.Status, t *texts, at
 	case ordered && st.UsersAhead == 0:
 		t.Announce = msg.Next + "."
 	default:
-		t.Announce = fill(msg.AnnounceAhead, "n", msg.number(st.UsersAhead))
+		t.Announce = msg.count(msg.AnnounceAhead, st.UsersAhead)
 	}
 	if t.Wait != "" && !st.QueueAll {
 		t.Announce += " " + fill(msg.AnnounceWait, "wait", t.Wait)

@@ -97,7 +97,8 @@ const passCookieLinger = time.Hour
 //
 //	{"active":true,"expiresInSeconds":287,"renewInSeconds":47}
 //
-// or {"active":false} once the session is over (beyond WithPostGrace). It never takes a
+// (renewInSeconds, rounded up, is when a renewal is due; 0 after a renewal was due means
+// the room did not renew), or {"active":false} once the session is over (beyond WithPostGrace). It never takes a
 // place in the queue, so a page left open does not join it. KeepaliveScript calls it.
 // Default: none.
 func WithKeepalive(path string) Option { return func(m *handler) { m.keepalive = path } }
@@ -135,7 +136,7 @@ func KeepaliveScript(r *http.Request, path, nonce string) template.HTML {
 	}{URL: path, ExpiresIn: -1}
 	if a, ok := r.Context().Value(admittedKey{}).(*admittance); ok {
 		now := a.m.clock()
-		cfg.ExpiresIn, cfg.RenewIn = seconds(a.pass.Expires.Sub(now)), seconds(a.pass.RenewAt.Sub(now))
+		cfg.ExpiresIn, cfg.RenewIn = seconds(a.pass.Expires.Sub(now)), secondsUp(a.pass.RenewAt.Sub(now))
 	}
 	b, _ := json.Marshal(cfg) // plain fields; json escapes < and > so no tag can close early
 	var out []byte
@@ -153,8 +154,12 @@ func KeepaliveScript(r *http.Request, path, nonce string) template.HTML {
 	return template.HTML(out)
 }
 
-// seconds is d in whole seconds, rounded down, at least 0.
+// seconds is d in whole seconds, rounded down, at least 0: the time left is never overstated.
 func seconds(d time.Duration) int64 { return int64(max(d, 0) / time.Second) }
+
+// secondsUp is d in whole seconds, rounded up, at least 0: a renewal is never asked for
+// before it is due, and 0 means it is due now, which after a renewal means none was made.
+func secondsUp(d time.Duration) int64 { return int64((max(d, 0) + time.Second - 1) / time.Second) }
 
 // sendsData reports whether r's method sends data the site would act on.
 func sendsData(r *http.Request) bool {
@@ -275,7 +280,7 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 			m.setCookie(w, r, v.Token, v.MaxAge)
 		}
 		now := m.clock()
-		exp, renew := seconds(v.Pass.Expires.Sub(now)), seconds(v.Pass.RenewAt.Sub(now))
+		exp, renew := seconds(v.Pass.Expires.Sub(now)), secondsUp(v.Pass.RenewAt.Sub(now))
 		m.writeKeepalive(w, http.StatusOK, keepaliveAnswer{Active: true, ExpiresIn: &exp, RenewIn: &renew})
 	case waitingroom.Suspended:
 		m.writeKeepalive(w, http.StatusOK, keepaliveAnswer{Active: true}) // no session to keep

@@ -67,6 +67,7 @@ type options struct {
 	addr      string
 	total     int
 	perMinute int
+	rateAbove bool
 	session   time.Duration
 	typical   time.Duration
 	refresh   time.Duration
@@ -128,6 +129,7 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.IntVar(&o.total, "total-active", 2, "TotalActiveUsers: visitors on the site at once")
 	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
+	fs.BoolVar(&o.rateAbove, "allow-rate-above-capacity", false, "AllowRateAboveCapacity: -new-per-minute may exceed -total-active (a booking releases its visitor's place at once)")
 	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
 	fs.DurationVar(&o.typical, "typical-session", 2*time.Minute, "TypicalSession: how long a visitor usually takes to fill in the booking form, so the waiting page estimates the wait from the first visitor on; 0: unknown, the wait shows as unavailable until the room has watched people go in")
 	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
@@ -263,12 +265,13 @@ func describe(e waitingroom.Event, now time.Time) string {
 // Durations in the event's flags are taken from clock's time now.
 func build(o options, clock func() time.Time) (http.Handler, error) {
 	cfg := waitingroom.Config{
-		TotalActiveUsers:  o.total,
-		NewUsersPerMinute: o.perMinute,
-		SessionDuration:   o.session,
-		TypicalSession:    o.typical,
-		RefreshInterval:   o.refresh,
-		QueueingMethod:    o.method,
+		TotalActiveUsers:       o.total,
+		NewUsersPerMinute:      o.perMinute,
+		SessionDuration:        o.session,
+		AllowRateAboveCapacity: o.rateAbove,
+		TypicalSession:         o.typical,
+		RefreshInterval:        o.refresh,
+		QueueingMethod:         o.method,
 	}
 	now := clock()
 	if e := o.event(now); e != nil {
