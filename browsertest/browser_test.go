@@ -353,8 +353,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // visitor is a plain HTTP client with cookies, another person in the queue.
 func visitor(t *testing.T) *http.Client {
@@ -390,4 +394,3 @@ func post(t *testing.T, c *http.Client, u string, form url.Values) {
 		t.Fatalf("POST %s: %d %s", u, resp.StatusCode, b.String())
 	}
 }
-
