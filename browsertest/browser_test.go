@@ -177,6 +177,25 @@ func TestBookingInABrowser(t *testing.T) {
 		waitFor(`document.getElementById('wr-announce').textContent.indexOf('あなたより前に1人お待ちです。') === 0`, 5*time.Second),
 	)
 	noSeriousViolations(t, ja, "the Japanese waiting page")
+
+	// The JSON client of examples/jsonclient, as an app would use it in the same browser.
+	client, err := os.ReadFile("../examples/jsonclient/waitingroom.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := chromedp.Run(ja, chromedp.Evaluate[map[string]any](string(client)+`;
+		new Promise((resolve, reject) => {
+			var stop = WaitingRoom.poll('/', {
+				onWaiting: s => { stop(); resolve(s); },
+				onAdmitted: r => { stop(); reject(new Error('admitted: ' + r.status)); },
+				onError: e => { stop(); reject(e); },
+			});
+		})`, chromedp.EvalAwaitPromise))
+	if err != nil || status["inWaitingRoom"] != true || status["usersAhead"] != 1.0 || status["refreshIntervalSeconds"] != 2.0 ||
+		status["waitTimeKnown"] != true || status["waitTimeFormatted"] == "" {
+		t.Fatalf("the JSON client: %v (%v)", status, err)
+	}
+
 	screenshot(t, ja, filepath.Join(shots, "waiting-ja-390x844.png"), 390, 844)
 	screenshot(t, ja, filepath.Join(shots, "waiting-ja-1280x800.png"), 1280, 800)
 	noHorizontalScroll(t, ja, "the Japanese waiting page")
