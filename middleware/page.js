@@ -16,7 +16,7 @@
     fields.forEach(function (f) { var el = byId('wr-' + f); t[f] = el ? el.textContent : ''; });
     return t;
   }
-  function key(t) { return [t.heading, t.ahead, t.wait, t.opens, t.message, t.slots].join('|'); }
+  function key(t) { return [t.heading, t.ahead, t.wait, t.opens, t.slots].join('|'); }
 
   function say(text) {
     if (!text) return;

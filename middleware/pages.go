@@ -237,6 +237,7 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 	t.Message = info.announce.Message
 	if info.announce.ShowSlots {
 		t.Slots = msg.count(msg.SlotsLeft, max(info.announce.SlotsLeft, 0))
+		t.Announce += " " + t.Slots // said with the count, as often
 	}
 	t.Title = t.Heading
 	if msg.Site != "" {

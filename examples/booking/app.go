@@ -232,7 +232,7 @@ type formText struct {
 var formTexts = map[string]*formText{
 	"en": {
 		Title: "Vaccination booking", Heading: "Book your vaccination",
-		Intro: "Fill in your name and choose a time. There is no need to hurry: while you type, your place is kept.",
+		Intro: "Fill in your name and choose a time. There is no need to hurry: while you type, your time on the site is extended.",
 		Name:  "Full name", Slot: "Time", Book: "Book",
 		Missing:        "Please give your name and choose a time.",
 		Restored:       "We kept what you typed before. Please check it and press Book.",
@@ -246,7 +246,7 @@ var formTexts = map[string]*formText{
 	},
 	"ja": {
 		Title: "ワクチン接種予約", Heading: "ワクチン接種のご予約",
-		Intro: "お名前を入力し、時間帯をお選びください。入力中は順番が保たれますので、慌てずにご入力ください。",
+		Intro: "お名前を入力し、時間帯をお選びください。入力中はご利用時間が自動で延長されますので、慌てずにご入力ください。",
 		Name:  "お名前", Slot: "時間帯", Book: "予約する",
 		Missing:        "お名前を入力し、時間帯をお選びください。",
 		Restored:       "前回ご入力いただいた内容を保存してあります。内容をご確認のうえ、「予約する」を押してください。",
