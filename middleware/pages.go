@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
@@ -427,16 +428,22 @@ func (p *Pages) nonce(w http.ResponseWriter, r *http.Request) string {
 // sends the form again.
 func nextURL(r *http.Request, fallback string) string {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return r.URL.RequestURI()
+		return localPath(r.URL.RequestURI())
 	}
 	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host && ref.Host != "" &&
 		(ref.Scheme == "http" || ref.Scheme == "https") {
-		return ref.RequestURI()
+		return localPath(ref.RequestURI())
 	}
-	if fallback == "" {
+	return localPath(fallback)
+}
+
+// localPath is u as a path on this site: a request for //elsewhere.example/ must not send
+// the page there once the visitor is let in.
+func localPath(u string) string {
+	if !strings.HasPrefix(u, "/") {
 		return "/"
 	}
-	return fallback
+	return "/" + strings.TrimLeft(u, `/\`)
 }
 
 // withLang is u with the query parameter that chooses the language set to tag.

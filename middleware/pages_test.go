@@ -194,3 +194,26 @@ func TestOutagePage(t *testing.T) {
 	e.takeErrors()
 	_ = context.Background
 }
+
+// TestPageStaysOnSite checks that the page moves on, and polls, only within the site,
+// whatever the request's path or the form's Referer.
+func TestPageStaysOnSite(t *testing.T) {
+	e := newEnv(t)
+	h, v := fullRoom(t, e, oneAtATime())
+	for _, target := range []string{"//evil.example/x", "///evil.example/x"} {
+		resp := v.get(h, target)
+		if strings.Contains(resp.body, `"next":"//`) || strings.Contains(resp.body, `"next":"/\\`) || !strings.Contains(resp.body, `"next":"/evil.example/x"`) {
+			t.Errorf("GET %s: moves on to %s", target, regexp.MustCompile(`"next":"[^"]*"`).FindString(resp.body))
+		}
+	}
+	for ref, want := range map[string]string{
+		"http://example.com//evil.example/form": "/evil.example/form",
+		"http://elsewhere.example/form":         "/",
+		"javascript:alert(1)":                   "/",
+	} {
+		resp := postAs(h, "", func(r *http.Request) { r.Header.Set("Referer", ref) })
+		if !strings.Contains(resp.body, `"next":"`+want+`"`) {
+			t.Errorf("POST from %s: moves on to %s, want %s", ref, regexp.MustCompile(`"next":"[^"]*"`).FindString(resp.body), want)
+		}
+	}
+}
