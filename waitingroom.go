@@ -361,6 +361,12 @@ type Status struct {
 	RefreshInterval time.Duration
 	QueueIsFull     bool // the estimated wait exceeds a day
 
+	// For a progress bar: when the visitor took its place (zero for a visitor without one),
+	// and UsersAhead when it first had a place in line (0 while none: under Random, or in
+	// a pre-queue that will be shuffled); never below UsersAhead.
+	Joined       time.Time
+	AheadAtEntry int64
+
 	// Scheduled events (zero while a room has none).
 	EventActive         bool
 	EventPrequeueing    bool
@@ -454,6 +460,7 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 		if !t.NextPoll.IsZero() {
 			st.RefreshInterval = max(t.NextPoll.Sub(now), pollTolerance)
 		}
+		st.Joined, st.AheadAtEntry = t.Joined, t.AheadAtEntry
 		if st.Wait.Reason == "" {
 			st.Wait = estimate.Wait{Known: t.WaitKnown, P25: t.Wait25, P50: t.Wait50, P75: t.Wait75}
 			st.QueueIsFull = queueIsFull(st.Wait)
@@ -528,6 +535,14 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		st.Wait = estimate.Steady(was, st.Wait, res.Now.Sub(prev.LastUpdated))
 	}
 	st.QueueIsFull = queueIsFull(st.Wait)
+	st.Joined = res.Joined
+	if !random && !(ph.prequeue && ph.ev.cfg.ShuffleAtEventStart) {
+		// A place in line: the first one is where the progress bar starts.
+		st.AheadAtEntry = st.UsersAhead
+		if prev != nil && prev.AheadAtEntry > st.UsersAhead {
+			st.AheadAtEntry = prev.AheadAtEntry
+		}
+	}
 	t := token.Ticket{
 		Room:        r.id,
 		Number:      res.Ticket,
@@ -542,6 +557,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		Wait75:      st.Wait.P75,
 		NextPoll:    res.NextPoll,
 	}
+	t.AheadAtEntry = st.AheadAtEntry
 	raw, err := r.codec.SignTicket(t)
 	if err != nil {
 		return Visit{}, err

@@ -278,7 +278,7 @@ func (m *handler) serveChallenge(w http.ResponseWriter, r *http.Request, cfg wai
 	if wantsJSON(r) {
 		c := NewCloudflareStatus(st)
 		c.Turnstile = true
-		writeJSON(w, http.StatusForbidden, c)
+		writeJSON(w, http.StatusForbidden, pageJSON{Room: c})
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), statusKey{}, &st))

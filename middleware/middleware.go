@@ -8,10 +8,14 @@
 //	}
 //	log.Fatal(http.ListenAndServe(addr, middleware.Protect(room, app)))
 //
-// Admitted visitors reach the handler; the others get the waiting page, which the host
-// renders with the Status from StatusFromContext (a plain page is built in), or JSON in the
-// hosted rooms' format when they ask with Accept: application/json. The ticket or pass lives
-// in an HttpOnly cookie named after the room.
+// Admitted visitors reach the handler; the others get the waiting page, or JSON in the
+// hosted rooms' format when they ask with Accept: application/json. The waiting, closed
+// and outage pages are built in (accessible, in several languages, updated in place: see
+// Pages) and each may be replaced by the host's http.Handler, which reads the Status with
+// StatusFromContext. The ticket or pass lives in an HttpOnly cookie named after the room.
+//
+// A form sent after the visitor's session ended is not lost silently: see WithPostGrace,
+// WithKeep, WithKeepalive and PassFromContext.
 package middleware
 
 import (
@@ -28,6 +32,7 @@ import (
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/estimate"
 	"github.com/waitingroom-go/waitingroom/token"
 )
 
@@ -41,9 +46,10 @@ const CommandHeader = "Waiting-Room-Command"
 // Option configures the middleware.
 type Option func(*handler)
 
-// WithWaitingPage sets the handler that renders the waiting page; it reads the Status with
-// StatusFromContext. Its status code 200 is replaced by the room's QueueingStatusCode, and
-// Cache-Control: no-store is set. Default (and nil): a plain page that refreshes itself.
+// WithWaitingPage sets the handler that renders the waiting page, the pre-queue's included;
+// it reads the Status with StatusFromContext (and InterruptionFromContext, for a form that
+// was not sent). Its status code 200 is replaced by the room's QueueingStatusCode, and
+// Cache-Control: no-store is set. Default (and nil): the built-in page (see Pages).
 func WithWaitingPage(h http.Handler) Option {
 	return func(m *handler) {
 		if h != nil {
@@ -53,7 +59,9 @@ func WithWaitingPage(h http.Handler) Option {
 }
 
 // WithClosedPage sets the page shown when the room rejects everyone (QueueingMethod Reject).
-// Default (and nil): a plain "closed" page.
+// Its status code 200 is replaced by 503, with Retry-After: the time until the next event
+// opens its pre-queue or starts, else 5 minutes. Default (and nil): the built-in page,
+// which says when the next event opens and reloads itself then.
 func WithClosedPage(h http.Handler) Option {
 	return func(m *handler) {
 		if h != nil {
@@ -73,7 +81,8 @@ func WithErrorHandler(f func(*http.Request, error)) Option {
 }
 
 // WithFailOpen lets visitors through, uncounted, when the store fails. Default: fail closed,
-// answering 503 with a generic body and Retry-After (the admitted keep going on their passes).
+// answering 503 with the outage page (WithOutagePage) and Retry-After (the admitted keep
+// going on their passes).
 func WithFailOpen(open bool) Option { return func(m *handler) { m.failOpen = open } }
 
 // Cookie sets how the visitor's ticket or pass is stored.
@@ -94,10 +103,18 @@ func WithCookie(c Cookie) Option { return func(m *handler) { m.cookie = c } }
 
 // Protect returns next behind room.
 func Protect(room *waitingroom.Room, next http.Handler, opts ...Option) http.Handler {
-	m := &handler{room: room, next: next, waiting: defaultWaitingPage, closed: defaultClosedPage,
-		challenge: defaultChallengePage, clock: time.Now}
+	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: noRevive}
 	for _, o := range opts {
 		o(m)
+	}
+	if m.pages == nil {
+		WithPages(Pages{})(m)
+	}
+	page := m.pages.page(m.cookie)
+	for _, h := range []*http.Handler{&m.waiting, &m.closed, &m.outage} {
+		if *h == nil {
+			*h = page
+		}
 	}
 	if m.cookie.Name == "" {
 		m.cookie.Name = "wr_" + room.ID()
@@ -139,6 +156,8 @@ type handler struct {
 	next     http.Handler
 	waiting  http.Handler
 	closed   http.Handler
+	outage   http.Handler
+	pages    *Pages
 	bypass   func(*http.Request) bool
 	onError  func(*http.Request, error)
 	failOpen bool
@@ -149,6 +168,15 @@ type handler struct {
 	challenge http.Handler
 	limits    *clientLimits
 	clock     func() time.Time
+
+	// Forms (session.go).
+	keep      KeepFunc
+	grace     time.Duration
+	keepalive string
+	// revive brings back the session of a pass that expired less than the grace ago, when
+	// capacity allows: the visit with a new pass, Admitted, when it did. The store-level
+	// revival plugs in here; until then no session is revived (noRevive).
+	revive func(ctx context.Context, p token.Pass) (waitingroom.Visit, error)
 }
 
 type statusKey struct{}
@@ -161,7 +189,20 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.serveNext(&responseWriter{ResponseWriter: w}, r)
 		return
 	}
+	if m.keepalive != "" && r.URL.Path == m.keepalive {
+		m.serveKeepalive(w, r)
+		return
+	}
 	raw := m.token(r)
+	if sendsData(r) {
+		if v, ok := m.tryRevive(r, raw); ok {
+			if v.Token != "" {
+				m.setCookie(w, r, v.Token, m.cookieAge(v))
+			}
+			m.serveAdmitted(w, r, v.Pass)
+			return
+		}
+	}
 	var v waitingroom.Visit
 	var err error
 	if m.joinGuarded() {
@@ -180,14 +221,14 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			m.serveNext(&responseWriter{ResponseWriter: w}, r)
 			return
 		}
-		unavailable(w, m.room.Config().RefreshInterval)
+		m.serveOutage(w, r)
 		return
 	}
 	if v.Degraded != nil {
 		m.onError(r, v.Degraded)
 	}
 	if v.Token != "" {
-		m.setCookie(w, r, v.Token, v.MaxAge)
+		m.setCookie(w, r, v.Token, m.cookieAge(v))
 	}
 	switch v.Outcome {
 	case waitingroom.Refused: // a join guard answered
@@ -271,21 +312,41 @@ func (m *handler) token(r *http.Request) string {
 	return values[0]
 }
 
+// cookieAge is how long the cookie of v's token lasts: a pass's outlives the pass (see
+// WithPostGrace).
+func (m *handler) cookieAge(v waitingroom.Visit) time.Duration {
+	if v.Outcome == waitingroom.Admitted {
+		return v.MaxAge + max(m.grace, passCookieLinger)
+	}
+	return v.MaxAge
+}
+
 func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waitingroom.Status, infiniteQueue bool) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	code := m.room.Config().QueueingStatusCode
+	cfg := m.room.Config()
+	code := cfg.QueueingStatusCode
 	page := m.waiting
+	info := &pageInfo{interrupt: m.interruption(w, r)}
+	if m.pages.Announce != nil {
+		info.announce = m.pages.Announce(r)
+	}
 	if st.Method == waitingroom.Reject {
-		code, page = http.StatusOK, m.closed
+		code, page, info.kind = http.StatusServiceUnavailable, m.closed, closedKind
+		info.opens = nextOpening(cfg.Events, st.LastUpdated)
+		retry := closedRetry
+		if !info.opens.IsZero() {
+			retry = info.opens.Sub(st.LastUpdated)
+		}
+		h.Set("Retry-After", strconv.FormatInt(max(int64((retry+time.Second-1)/time.Second), 1), 10))
 	}
 	if wantsJSON(r) {
 		c := NewCloudflareStatus(*st)
 		c.InfiniteQueue = infiniteQueue
-		writeJSON(w, code, c)
+		m.answerJSON(w, r, code, st, info, c)
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), statusKey{}, st))
+	r = withPageInfo(r, st, info)
 	sw := &statusWriter{ResponseWriter: w, code: code}
 	page.ServeHTTP(sw, r)
 	if !sw.wrote {
@@ -487,9 +548,46 @@ func wantsJSON(r *http.Request) bool {
 	return false
 }
 
-func unavailable(w http.ResponseWriter, retry time.Duration) {
+// serveOutage answers a request the room could not decide, the store having failed: 503
+// with Retry-After, the outage page or JSON. The visitor's cookie is left as it was.
+func (m *handler) serveOutage(w http.ResponseWriter, r *http.Request) {
+	cfg := m.room.Config()
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	h.Set("Retry-After", strconv.Itoa(int(retry/time.Second)))
-	http.Error(w, "Service temporarily unavailable, please try again shortly.", http.StatusServiceUnavailable)
+	h.Set("Retry-After", strconv.Itoa(int(cfg.RefreshInterval/time.Second)))
+	st := &waitingroom.Status{
+		Room:            m.room.ID(),
+		Method:          cfg.QueueingMethod,
+		QueueAll:        cfg.QueueAll,
+		Wait:            estimate.Unknown("the store failed"),
+		LastUpdated:     m.clock(),
+		RefreshInterval: cfg.RefreshInterval,
+	}
+	info := &pageInfo{kind: outageKind, interrupt: m.interruption(w, r)}
+	if wantsJSON(r) {
+		c := NewCloudflareStatus(*st)
+		c.Outage = true
+		m.answerJSON(w, r, http.StatusServiceUnavailable, st, info, c)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w, code: http.StatusServiceUnavailable}
+	m.outage.ServeHTTP(sw, withPageInfo(r, st, info))
+	if !sw.wrote {
+		sw.WriteHeader(http.StatusOK)
+	}
+}
+
+// nextOpening is when the first of events after now opens its pre-queue, or starts; zero
+// for none.
+func nextOpening(events []waitingroom.Event, now time.Time) time.Time {
+	for _, e := range events { // sorted by start
+		open := e.PrequeueStart
+		if open.IsZero() {
+			open = e.Start
+		}
+		if open.After(now) {
+			return open
+		}
+	}
+	return time.Time{}
 }

@@ -66,8 +66,8 @@ func TestTransparentWhenCapacityIsFree(t *testing.T) {
 			if c.Secure != tt.wantSecure {
 				t.Errorf("cookie %q: Secure = %v, want %v", c.Raw, c.Secure, tt.wantSecure)
 			}
-			if c.MaxAge != 300 {
-				t.Errorf("cookie Max-Age = %d, want 300 (the session duration)", c.MaxAge)
+			if c.MaxAge != 300+3600 {
+				t.Errorf("cookie Max-Age = %d, want 3900 (the session duration and an hour, to tell a late form it came late)", c.MaxAge)
 			}
 			if _, err := room.Codec().ParsePass("r", c.Value, e.clock.Now()); err != nil {
 				t.Errorf("cookie does not hold a pass: %v", err)
@@ -208,13 +208,20 @@ func TestDefaultWaitingPage(t *testing.T) {
 				if got := resp.Header.Get("Cache-Control"); got != "no-store" {
 					t.Errorf("Cache-Control = %q, want no-store", got)
 				}
-				if got := resp.Header.Get("Refresh"); got != "15" {
-					t.Errorf("Refresh = %q, want 15", got)
+				if got := resp.Header.Get("Refresh"); got != "" {
+					t.Errorf("Refresh = %q, want none: the page updates in place (a refresh without JavaScript only)", got)
+				}
+				if !strings.Contains(resp.body, `<noscript><meta http-equiv="refresh" content="15"></noscript>`) {
+					t.Errorf("no noscript refresh at the refresh interval:\n%s", resp.body)
 				}
 				if got := resp.Header.Get("Content-Type"); !strings.HasPrefix(got, "text/html") {
 					t.Errorf("Content-Type = %q, want text/html", got)
 				}
-				if want := fmt.Sprintf("People ahead of you: <strong>%d</strong>", i); !strings.Contains(resp.body, want) {
+				want := `id="wr-ahead">You are next<`
+				if i > 0 {
+					want = fmt.Sprintf(`id="wr-ahead">%d<`, i)
+				}
+				if !strings.Contains(resp.body, want) {
 					t.Errorf("body does not say %q:\n%s", want, resp.body)
 				}
 				ck := lastCookie(resp, "wr_r")
@@ -438,6 +445,9 @@ func TestJSONStatus(t *testing.T) {
 		"turnstile":                    "bool",
 		"infiniteQueue":                "bool",
 		"usersAhead":                   "number",
+		"usersAheadAtEntry":            "number",
+		"joined":                       "string",
+		"refreshIntervalMilliseconds":  "number",
 	}
 	for field, want := range types {
 		v, ok := st[field]
@@ -555,6 +565,7 @@ func TestEarlyPollAnswersAsTheLastCountedPoll(t *testing.T) {
 			e.wantCalls(calls{})
 			// The next poll is 10 s nearer.
 			counted["refreshIntervalSeconds"] = counted["refreshIntervalSeconds"].(float64) - 10
+			counted["refreshIntervalMilliseconds"] = counted["refreshIntervalMilliseconds"].(float64) - 10000
 			if !maps.Equal(early, counted) {
 				t.Errorf("early poll answered\n%v\nwant the counted answer\n%v", early, counted)
 			}

@@ -1,10 +1,16 @@
 package middleware
 
 import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
@@ -12,8 +18,8 @@ import (
 )
 
 // CloudflareStatus is the JSON answer for apps that ask with Accept: application/json, in the
-// hosted rooms' field names (so their clients work unchanged) plus usersAhead. Durations
-// are whole minutes; the hosted room's times are ISO-8601.
+// hosted rooms' field names (so their clients work unchanged) plus usersAhead and the fields
+// after it. Durations are whole minutes; the hosted room's times are ISO-8601.
 type CloudflareStatus struct {
 	InWaitingRoom                bool   `json:"inWaitingRoom"`
 	WaitTimeKnown                bool   `json:"waitTimeKnown"`
@@ -25,7 +31,7 @@ type CloudflareStatus struct {
 	QueueIsFull                  bool   `json:"queueIsFull"`
 	QueueAll                     bool   `json:"queueAll"`
 	LastUpdated                  string `json:"lastUpdated"`
-	RefreshIntervalSeconds       int64  `json:"refreshIntervalSeconds"`
+	RefreshIntervalSeconds       int64  `json:"refreshIntervalSeconds"` // rounded up
 	QueueingMethod               string `json:"queueingMethod"`
 	IsFIFOQueue                  bool   `json:"isFIFOQueue"`
 	IsRandomQueue                bool   `json:"isRandomQueue"`
@@ -40,7 +46,18 @@ type CloudflareStatus struct {
 	ShuffleAtEventStart          bool   `json:"shuffleAtEventStart"`
 	Turnstile                    bool   `json:"turnstile"`
 	InfiniteQueue                bool   `json:"infiniteQueue"`
-	UsersAhead                   int64  `json:"usersAhead"`
+
+	// Beyond the hosted rooms' fields.
+	UsersAhead int64 `json:"usersAhead"`
+	// RefreshIntervalMilliseconds is refreshIntervalSeconds to the millisecond: the room may
+	// ask for the next poll sooner than a whole second, when the visitor's slot is due.
+	RefreshIntervalMilliseconds int64  `json:"refreshIntervalMilliseconds"`
+	UsersAheadAtEntry           int64  `json:"usersAheadAtEntry"`           // Status.AheadAtEntry
+	Joined                      string `json:"joined,omitempty"`            // Status.Joined, ISO-8601
+	Message                     string `json:"message,omitempty"`           // Announcement.Message
+	SlotsLeft                   *int64 `json:"slotsLeft,omitempty"`         // Announcement.SlotsLeft, when shown
+	Outage                      bool   `json:"outage,omitempty"`            // the room cannot answer now (503)
+	SecondsUntilStart           int64  `json:"secondsUntilStart,omitempty"` // TimeUntilEventStart in seconds
 }
 
 // NewCloudflareStatus converts a Status to the hosted rooms' JSON fields.
@@ -58,7 +75,7 @@ func NewCloudflareStatus(st waitingroom.Status) CloudflareStatus {
 		QueueIsFull:                  st.QueueIsFull,
 		QueueAll:                     st.QueueAll,
 		LastUpdated:                  st.LastUpdated.UTC().Format(time.RFC3339),
-		RefreshIntervalSeconds:       int64(st.RefreshInterval / time.Second),
+		RefreshIntervalSeconds:       int64((st.RefreshInterval + time.Second - 1) / time.Second),
 		QueueingMethod:               st.Method.String(),
 		IsFIFOQueue:                  st.Method == waitingroom.FIFO,
 		IsRandomQueue:                st.Method == waitingroom.Random,
@@ -72,6 +89,12 @@ func NewCloudflareStatus(st waitingroom.Status) CloudflareStatus {
 		TimeUntilEventEndFormatted:   untilFormatted(st.TimeUntilEventEnd),
 		ShuffleAtEventStart:          st.ShuffleAtEventStart,
 		UsersAhead:                   st.UsersAhead,
+		RefreshIntervalMilliseconds:  st.RefreshInterval.Milliseconds(),
+		UsersAheadAtEntry:            st.AheadAtEntry,
+		SecondsUntilStart:            int64(max(st.TimeUntilEventStart+time.Second-1, 0) / time.Second),
+	}
+	if !st.Joined.IsZero() {
+		c.Joined = st.Joined.UTC().Format(time.RFC3339)
 	}
 	if st.Wait.Known {
 		c.WaitTime = estimate.Minutes(st.Wait.P50)
@@ -82,11 +105,372 @@ func NewCloudflareStatus(st waitingroom.Status) CloudflareStatus {
 	return c
 }
 
-func writeJSON(w http.ResponseWriter, code int, st CloudflareStatus) {
-	body, err := json.Marshal(struct {
-		Room CloudflareStatus `json:"cfWaitingRoom"`
-	}{st})
-	if err != nil { // unreachable: the struct holds only plain fields
+// Pages configures the built-in waiting, closed and outage pages. Every field is optional.
+//
+// The pages need no external assets: their CSS and script are inline. The script polls the
+// JSON status after each answer's refreshIntervalSeconds, updates the page in place,
+// announces changes to screen readers through a polite live region, and moves on to the
+// site when the visitor is let in; without JavaScript the page reloads itself.
+type Pages struct {
+	// Catalog holds the languages. Default: DefaultCatalog.
+	Catalog *Catalog
+	// Nonce returns the nonce of the host's Content-Security-Policy for r, which the
+	// pages' <style> and <script> then carry. Default: each page sets a policy of its own
+	// that allows only its own style and script, with a fresh nonce, and nothing else.
+	Nonce func(r *http.Request) string
+	// Location is the time zone of the times on the pages. Default time.Local.
+	Location *time.Location
+	// Announce returns what the site tells waiting visitors: a message, the number of
+	// places (appointments, tickets) left. It is called for every waiting answer, JSON
+	// too, so it should be quick. Default: nothing.
+	Announce func(r *http.Request) Announcement
+}
+
+// Announcement is what the site tells waiting visitors, shown in the page's live region
+// and sent in the JSON status (message, slotsLeft).
+type Announcement struct {
+	Message   string // plain text; empty for none
+	SlotsLeft int64  // places left, shown when ShowSlots
+	ShowSlots bool
+}
+
+// WithPages configures the built-in pages (see Pages). Pages replaced with
+// WithWaitingPage, WithClosedPage or WithOutagePage are not affected, but JSON answers
+// still carry the Announcement.
+func WithPages(p Pages) Option {
+	return func(m *handler) {
+		if p.Catalog == nil {
+			p.Catalog = DefaultCatalog()
+		}
+		if p.Location == nil {
+			p.Location = time.Local
+		}
+		m.pages = &p
+	}
+}
+
+// WithOutagePage sets the page shown when the store fails and the middleware fails closed
+// (see WithFailOpen). It may read a Status with StatusFromContext (RefreshInterval is when
+// to try again); its status code 200 is replaced by 503, and Retry-After and
+// Cache-Control: no-store are set. JSON clients get 503 with the status, "outage": true.
+// Default (and nil): the built-in page, which tries again by itself.
+func WithOutagePage(h http.Handler) Option {
+	return func(m *handler) {
+		if h != nil {
+			m.outage = h
+		}
+	}
+}
+
+//go:embed page.gohtml
+var pageHTML string
+
+//go:embed page.js
+var pageJS string
+
+var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+
+// PageHeader is the request header with which the built-in pages' script asks the JSON
+// status to carry the page's texts as well ("Waiting-Room-Page: texts").
+const PageHeader = "Waiting-Room-Page"
+
+// closedRetry is the Retry-After of the closed page when no event opens the room later.
+const closedRetry = 5 * time.Minute
+
+type pageKind uint8
+
+const (
+	waitingKind pageKind = iota
+	closedKind
+	outageKind
+)
+
+// pageInfo is what the middleware tells the built-in pages beside the Status.
+type pageInfo struct {
+	kind      pageKind
+	announce  Announcement
+	opens     time.Time // closed: when an event opens the room again
+	interrupt *Interruption
+}
+
+type pageInfoKey struct{}
+
+// texts are what a built-in page shows, rendered on the server for the first paint (and
+// for browsers without JavaScript), and sent again with each JSON answer the page's script
+// asks for, so that one piece of Go words every state.
+type texts struct {
+	Title        string `json:"title"`
+	Heading      string `json:"heading"`
+	Intro        string `json:"intro"`
+	Opens        string `json:"opens"`
+	AheadLabel   string `json:"aheadLabel"`
+	Ahead        string `json:"ahead"`
+	AheadWord    bool   `json:"aheadWord"` // Ahead is words, not a count
+	Wait         string `json:"wait"`
+	Around       string `json:"around"`
+	Progress     int64  `json:"progress"` // percent
+	ProgressText string `json:"progressText"`
+	Note         string `json:"note"`
+	Slots        string `json:"slots"`
+	Message      string `json:"message"`
+	Keep         string `json:"keep"`
+	Joined       string `json:"joined"`
+	Updated      string `json:"updated"`
+	Announce     string `json:"announce"` // what a screen reader hears when this changes
+}
+
+// words words the state st of a page of kind.
+func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) texts {
+	at := func(t time.Time) time.Time { return t.In(p.Location) }
+	var t texts
+	switch info.kind {
+	case closedKind:
+		t.Heading, t.Intro = msg.ClosedTitle, msg.Closed
+		if !info.opens.IsZero() {
+			o := at(info.opens)
+			t.Opens = fill(msg.ClosedOpens, "date", msg.date(o), "time", msg.clock(o))
+		}
+		t.Announce = t.Heading + " " + t.Intro
+	case outageKind:
+		t.Heading = msg.OutageTitle
+		t.Intro = fill(msg.Outage, "n", msg.number(int64(st.RefreshInterval/time.Second)))
+		t.Updated = fill(msg.Updated, "time", msg.clockSeconds(at(st.LastUpdated)))
+		t.Announce = t.Heading
+	default:
+		p.wordsWaiting(msg, st, &t, at)
+	}
+	t.Message = info.announce.Message
+	if info.announce.ShowSlots {
+		t.Slots = msg.count(msg.SlotsLeft, max(info.announce.SlotsLeft, 0))
+		t.Announce += " " + t.Slots // said with the count, as often
+	}
+	t.Title = t.Heading
+	if msg.Site != "" {
+		t.Title += " – " + msg.Site
+	}
+	return t
+}
+
+func (p *Pages) wordsWaiting(msg *Messages, st *waitingroom.Status, t *texts, at func(time.Time) time.Time) {
+	shuffle := st.ShuffleAtEventStart
+	ordered := st.Method != waitingroom.Random && !(st.EventPrequeueing && shuffle)
+	t.Heading, t.Keep = msg.WaitingTitle, msg.KeepOpen
+	t.AheadLabel = msg.AheadLabel
+	if !ordered {
+		t.AheadLabel = msg.OthersLabel
+	}
+	switch {
+	case st.EventPrequeueing:
+		t.Heading, t.Intro = msg.PrequeueTitle, msg.PrequeueFIFO
+		if shuffle {
+			t.Intro = msg.Shuffle
+		}
+		now, start := at(st.LastUpdated), at(st.LastUpdated.Add(st.TimeUntilEventStart))
+		layout := msg.Opens
+		if y, m, d := now.Date(); start.Year() != y || start.Month() != m || start.Day() != d {
+			layout = msg.OpensOn
+		}
+		t.Opens = fill(layout, "date", msg.date(start), "time", msg.clock(start), "in", msg.duration(st.TimeUntilEventStart))
+	case st.Method == waitingroom.Random:
+		t.Intro = msg.Random
+	default:
+		t.Intro = msg.FIFO
+		if st.EventActive && shuffle {
+			t.Note = msg.Drawn
+		}
+	}
+	t.Ahead = msg.count(msg.People, st.UsersAhead)
+	if ordered && st.UsersAhead == 0 {
+		t.Ahead, t.AheadWord = msg.Next, true
+	}
+	switch {
+	case st.QueueAll:
+		t.Note = msg.Paused
+	case st.EventPrequeueing:
+	case !st.Wait.Known:
+		t.Wait = msg.WaitUnknown
+	default:
+		t.Wait = msg.waitRange(st.Wait.P25, st.Wait.P75)
+		if st.QueueIsFull {
+			t.Note = msg.Full
+		} else {
+			t.Around = fill(msg.Around, "time", msg.clock(at(st.LastUpdated.Add(st.Wait.P50))))
+		}
+	}
+	t.Progress = -1
+	if ordered && !st.EventPrequeueing && st.AheadAtEntry > 0 {
+		gone := st.AheadAtEntry - min(st.UsersAhead, st.AheadAtEntry)
+		t.Progress = gone * 100 / st.AheadAtEntry
+		t.ProgressText = fill(msg.ProgressValue, "gone", msg.number(gone), "total", msg.number(st.AheadAtEntry))
+	}
+	if !st.Joined.IsZero() {
+		t.Joined = fill(msg.Joined, "time", msg.clock(at(st.Joined)))
+	}
+	t.Updated = fill(msg.Updated, "time", msg.clockSeconds(at(st.LastUpdated)))
+	switch {
+	case st.QueueAll:
+		t.Announce = msg.Paused
+	case st.EventPrequeueing:
+		t.Announce = t.Opens
+	case ordered && st.UsersAhead == 0:
+		t.Announce = msg.Next + "."
+	default:
+		t.Announce = msg.count(msg.AnnounceAhead, st.UsersAhead)
+	}
+	if t.Wait != "" && !st.QueueAll {
+		t.Announce += " " + fill(msg.AnnounceWait, "wait", t.Wait)
+	}
+}
+
+// pageView is what page.gohtml renders.
+type pageView struct {
+	Lang            string
+	Msg             *Messages
+	T               texts
+	Nonce           string
+	Notice          *noticeView
+	NoScriptRefresh string
+	NoScriptText    string
+	Languages       []langLink
+	Config          pageConfig
+	Script          template.JS
+}
+
+type noticeView struct {
+	Text, Kept, CookiesOff string
+}
+
+type langLink struct {
+	Tag, Name, Href string
+	Current         bool
+}
+
+// pageConfig is the script's configuration, in the page as JSON.
+type pageConfig struct {
+	Poll         string `json:"poll"`    // the URL polled, with Accept: application/json
+	Next         string `json:"next"`    // where to go when the visitor is let in
+	Refresh      int64  `json:"refresh"` // milliseconds to the first poll; 0: none
+	Reopen       int64  `json:"reopen"`  // closed page: seconds to the opening, then reload
+	NeedsCookies bool   `json:"needsCookies"`
+	Turn         string `json:"turn"`
+	TurnTitle    string `json:"turnTitle"`
+	Reconnecting string `json:"reconnecting"`
+	CookiesOff   string `json:"cookiesOff"`
+}
+
+// page is the built-in page of the kind in the request's context.
+func (p *Pages) page(cookie Cookie) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, _ := StatusFromContext(r.Context())
+		info, _ := r.Context().Value(pageInfoKey{}).(*pageInfo)
+		if info == nil {
+			info = &pageInfo{}
+			if st.Method == waitingroom.Reject {
+				info.kind = closedKind
+			}
+		}
+		msg, chosen := p.Catalog.pick(r)
+		h := w.Header()
+		if chosen != "" {
+			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: chosen, Path: "/", MaxAge: 365 * 24 * 3600,
+				HttpOnly: true, Secure: cookie.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode})
+		}
+		nonce := p.nonce(w, r)
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Add("Vary", "Accept-Language, Cookie")
+
+		next := nextURL(r, cookie.Path)
+		v := pageView{
+			Lang:   msg.Tag.String(),
+			Msg:    msg,
+			T:      p.words(msg, &st, info),
+			Nonce:  nonce,
+			Script: template.JS(pageJS),
+			Config: pageConfig{
+				Poll: next, Next: next,
+				Turn: msg.Turn, TurnTitle: msg.TurnTitle, Reconnecting: msg.Reconnecting, CookiesOff: msg.CookiesOff,
+			},
+		}
+		if info.kind != closedKind {
+			secs := max(int64((st.RefreshInterval+time.Second-1)/time.Second), 1)
+			v.Config.Refresh, v.Config.NeedsCookies = max(st.RefreshInterval.Milliseconds(), 100), info.kind == waitingKind
+			v.NoScriptRefresh = strconv.FormatInt(secs, 10)
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				v.NoScriptRefresh += "; url=" + next
+			}
+			v.NoScriptText = fill(msg.NoScript, "n", msg.number(secs))
+		} else if !info.opens.IsZero() && !st.LastUpdated.IsZero() {
+			v.Config.Reopen = int64(info.opens.Sub(st.LastUpdated)/time.Second) + 1
+		}
+		if in := info.interrupt; in != nil {
+			v.Notice = in.notice(msg, p.Location)
+		}
+		for _, l := range p.Catalog.Languages() {
+			v.Languages = append(v.Languages, langLink{Tag: l.Tag.String(), Name: l.Name, Href: withLang(next, l.Tag.String()), Current: l == msg})
+		}
+		pageTemplate.Execute(w, v)
+	})
+}
+
+// nonce returns the nonce for r's page, setting a policy of the page's own when the host
+// gave none.
+func (p *Pages) nonce(w http.ResponseWriter, r *http.Request) string {
+	if p.Nonce != nil {
+		return p.Nonce(r)
+	}
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	n := base64.RawURLEncoding.EncodeToString(b[:])
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+n+"'; style-src 'nonce-"+n+
+		"'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	return n
+}
+
+// nextURL is where the page goes when the visitor is let in, and what it polls: the
+// request's own URL for a GET; for a form sent (a POST), the page it came from when the
+// browser says so and it is this site's, else the cookie's path, so that a reload never
+// sends the form again.
+func nextURL(r *http.Request, fallback string) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return localPath(r.URL.RequestURI())
+	}
+	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host && ref.Host != "" &&
+		(ref.Scheme == "http" || ref.Scheme == "https") {
+		return localPath(ref.RequestURI())
+	}
+	return localPath(fallback)
+}
+
+// localPath is u as a path on this site: a request for //elsewhere.example/ must not send
+// the page there once the visitor is let in.
+func localPath(u string) string {
+	if !strings.HasPrefix(u, "/") {
+		return "/"
+	}
+	return "/" + strings.TrimLeft(u, `/\`)
+}
+
+// withLang is u with the query parameter that chooses the language set to tag.
+func withLang(u, tag string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "?" + langParam + "=" + url.QueryEscape(tag)
+	}
+	q := p.Query()
+	q.Set(langParam, tag)
+	p.RawQuery = q.Encode()
+	return p.RequestURI()
+}
+
+// pageJSON is a JSON answer: the status and, when the built-in page's script asks, its texts.
+type pageJSON struct {
+	Room CloudflareStatus `json:"cfWaitingRoom"`
+	Page *texts           `json:"waitingRoomPage,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v pageJSON) {
+	body, err := json.Marshal(v)
+	if err != nil { // unreachable: plain fields only
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -97,36 +481,27 @@ func writeJSON(w http.ResponseWriter, code int, st CloudflareStatus) {
 	w.Write(append(body, '\n'))
 }
 
-var defaultWaitingPage = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	st, _ := StatusFromContext(r.Context())
-	if st.RefreshInterval > 0 {
-		w.Header().Set("Refresh", strconv.Itoa(int(st.RefreshInterval/time.Second)))
+// answerJSON writes st as JSON for r, with the page's texts when r asks for them.
+func (m *handler) answerJSON(w http.ResponseWriter, r *http.Request, code int, st *waitingroom.Status, info *pageInfo, c CloudflareStatus) {
+	c.Message = info.announce.Message
+	if info.announce.ShowSlots {
+		n := info.announce.SlotsLeft
+		c.SlotsLeft = &n
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	waitingTemplate.Execute(w, st)
-})
+	v := pageJSON{Room: c}
+	if r.Header.Get(PageHeader) != "" {
+		t := m.pages.words(m.pages.Catalog.Pick(r), st, info)
+		v.Page = &t
+	}
+	writeJSON(w, code, v)
+}
 
-var defaultClosedPage = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	closedTemplate.Execute(w, nil)
-})
-
-var waitingTemplate = template.Must(template.New("waiting").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>You are in the queue</title></head>
-<body style="font-family:sans-serif;max-width:36em;margin:4em auto;line-height:1.5">
-<h1>You are in the queue</h1>
-<p>The site is busy, so visitors go in a few at a time, in the order they arrived.
-Keep this page open: it refreshes itself and lets you in when it is your turn.</p>
-{{if .QueueAll}}<p>Entry is paused for now.</p>{{else}}
-<p>People ahead of you: <strong>{{.UsersAhead}}</strong><br>
-Estimated wait: <strong>{{.Wait.Format}}</strong></p>{{end}}
-</body></html>
-`))
-
-var closedTemplate = template.Must(template.New("closed").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Closed</title></head>
-<body style="font-family:sans-serif;max-width:36em;margin:4em auto">
-<h1>This site is not taking visitors right now</h1><p>Please come back later.</p>
-</body></html>
-`))
+// withPageInfo is r carrying st and info for the page.
+func withPageInfo(r *http.Request, st *waitingroom.Status, info *pageInfo) *http.Request {
+	ctx := context.WithValue(r.Context(), statusKey{}, st)
+	ctx = context.WithValue(ctx, pageInfoKey{}, info)
+	if info.interrupt != nil {
+		ctx = context.WithValue(ctx, interruptKey{}, info.interrupt)
+	}
+	return r.WithContext(ctx)
+}

@@ -75,7 +75,8 @@ type ticketClaims struct {
 	W25 int64 `json:"w25,omitempty"` // seconds
 	W50 int64 `json:"w50,omitempty"`
 	W75 int64 `json:"w75,omitempty"`
-	Np  int64 `json:"np,omitempty"` // NextPoll, Unix ms
+	Np  int64 `json:"np,omitempty"`  // NextPoll, Unix ms
+	Ah0 int64 `json:"ah0,omitempty"` // AheadAtEntry
 }
 
 func (c *ticketClaims) from(t *Ticket) error {
@@ -83,7 +84,7 @@ func (c *ticketClaims) from(t *Ticket) error {
 	if err = checkText("ticket", "Room", t.Room, true); err != nil {
 		return err
 	}
-	if t.Number < 0 || t.UsersAhead < 0 || t.Wait25 < 0 || t.Wait50 < 0 || t.Wait75 < 0 {
+	if t.Number < 0 || t.UsersAhead < 0 || t.AheadAtEntry < 0 || t.Wait25 < 0 || t.Wait50 < 0 || t.Wait75 < 0 {
 		return fmt.Errorf("%w: ticket has a negative number, count or wait", ErrInvalid)
 	}
 	c.Aud = t.Room
@@ -102,11 +103,12 @@ func (c *ticketClaims) from(t *Ticket) error {
 	c.Iat = c.Lu / 1000 // the ticket is issued at its last update
 	c.Num, c.Ep, c.Ahd, c.Wk = t.Number, t.Epoch, t.UsersAhead, t.WaitKnown
 	c.W25, c.W50, c.W75 = waitSeconds(t.Wait25), waitSeconds(t.Wait50), waitSeconds(t.Wait75)
+	c.Ah0 = t.AheadAtEntry
 	return nil
 }
 
 func (c *ticketClaims) ticket() Ticket {
-	return Ticket{
+	t := Ticket{
 		Room:        c.Aud,
 		Number:      c.Num,
 		Epoch:       c.Ep,
@@ -120,6 +122,8 @@ func (c *ticketClaims) ticket() Ticket {
 		Wait75:      time.Duration(c.W75) * time.Second,
 		NextPoll:    fromMillis(c.Np),
 	}
+	t.AheadAtEntry = c.Ah0
+	return t
 }
 
 // parse reads b, the payload of a ticket for room, in appendJSON's spelling only.
@@ -138,6 +142,7 @@ func (c *ticketClaims) parse(b []byte, room string) error {
 	c.W50 = r.optInt(`,"w50":`)
 	c.W75 = r.optInt(`,"w75":`)
 	c.Np = r.optInt(`,"np":`)
+	c.Ah0 = r.optInt(`,"ah0":`)
 	return r.end()
 }
 
@@ -155,6 +160,7 @@ func (c *ticketClaims) appendJSON(b []byte) []byte {
 	b = appendInt(b, `,"w50":`, c.W50)
 	b = appendInt(b, `,"w75":`, c.W75)
 	b = appendInt(b, `,"np":`, c.Np)
+	b = appendInt(b, `,"ah0":`, c.Ah0)
 	return append(b, '}')
 }
 

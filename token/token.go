@@ -48,6 +48,10 @@ type Ticket struct {
 	// NextPoll is when the store expects the holder's next poll (store clock): a refresh
 	// interval after LastUpdated, or sooner when a slot is due. Zero: not set.
 	NextPoll time.Time
+
+	// AheadAtEntry is UsersAhead when the visitor first had a place in line (0: none yet,
+	// as in a random queue), for a progress bar.
+	AheadAtEntry int64
 }
 
 // Pass is an admitted visitor's session.

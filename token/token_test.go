@@ -80,6 +80,8 @@ func fullTicket() Ticket {
 		Wait50:      6*time.Minute + 400*time.Millisecond, // rounds down to 6m
 		Wait75:      9*time.Minute + 500*time.Millisecond, // rounds up to 9m1s
 		NextPoll:    t0.Add(3*time.Second + 700*time.Millisecond),
+
+		AheadAtEntry: 9_876,
 	}
 }
 
@@ -127,7 +129,8 @@ func sameTicket(a, b Ticket) bool {
 	return a.Room == b.Room && a.Number == b.Number && a.Epoch == b.Epoch &&
 		a.Joined.Equal(b.Joined) && a.LastUpdated.Equal(b.LastUpdated) && a.Expires.Equal(b.Expires) &&
 		a.UsersAhead == b.UsersAhead && a.WaitKnown == b.WaitKnown &&
-		a.Wait25 == b.Wait25 && a.Wait50 == b.Wait50 && a.Wait75 == b.Wait75
+		a.Wait25 == b.Wait25 && a.Wait50 == b.Wait50 && a.Wait75 == b.Wait75 && a.AheadAtEntry == b.AheadAtEntry &&
+		a.NextPoll.Equal(b.NextPoll)
 }
 
 func samePass(a, b Pass) bool {
@@ -591,6 +594,7 @@ func TestSignRejectsGarbage(t *testing.T) {
 		{"joined at the epoch", ticket(func(t *Ticket) { t.Joined = time.Unix(0, 0) }), ErrInvalid},
 		{"negative number", ticket(func(t *Ticket) { t.Number = -1 }), ErrInvalid},
 		{"negative users ahead", ticket(func(t *Ticket) { t.UsersAhead = -1 }), ErrInvalid},
+		{"negative users ahead at entry", ticket(func(t *Ticket) { t.AheadAtEntry = -1 }), ErrInvalid},
 		{"negative wait", ticket(func(t *Ticket) { t.Wait75 = -time.Second }), ErrInvalid},
 		{"huge room", ticket(func(t *Ticket) { t.Room = strings.Repeat("r", MaxSize) }), ErrTooLarge},
 	}
@@ -715,7 +719,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		t.Run(s, func(t *testing.T) {
 			tcs := []ticketClaims{
 				{registered: registered{Aud: s, Exp: 1}},
-				{registered: registered{Aud: s, Exp: 2, Iat: 3}, Num: 4, Ep: -5, Jn: 6, Lu: 7, Ahd: 8, Wk: true, W25: 9, W50: 10, W75: math.MaxInt64},
+				{registered: registered{Aud: s, Exp: 2, Iat: 3}, Num: 4, Ep: -5, Jn: 6, Lu: 7, Ahd: 8, Wk: true, W25: 9, W50: 10, W75: math.MaxInt64, Np: 12, Ah0: 11},
 			}
 			for _, tc := range tcs {
 				want, err := json.Marshal(tc)

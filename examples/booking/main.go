@@ -3,10 +3,16 @@
 //	go run ./examples/booking
 //
 // GET / shows the booking form, POST /reserve books a slot and releases the visitor's
-// session so the next person can come in, GET /healthz bypasses the room. A visitor whose
-// session lapsed while filling in the form is queued on POST /reserve; the waiting page then
-// refreshes to the form, since the booking was not sent. Open the page in a
-// few browsers (or private windows) with -total-active 1 to watch the queue.
+// session so the next person can come in, GET /healthz bypasses the room. The pages are in
+// English and Japanese (Accept-Language, or ?lang=ja); the waiting pages are the built-in
+// ones, which show how many appointments are left.
+//
+// Nobody loses a form: the form page keeps its session alive while the person types
+// (middleware.KeepaliveScript) and shows the time left with a "keep my session" button. A
+// booking sent after the session ended anyway is kept as a draft (middleware.WithKeep) and
+// the waiting page says so; when the visitor's turn comes, the form comes back filled in.
+// Open the page in a few browsers (or private windows) with -total-active 1 to watch the
+// queue.
 //
 // Several processes share one room through Redis and one signing key:
 //
@@ -30,14 +36,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html/template"
 	"io"
 	"log"
 	"net/http"
 	"os"
 	"os/signal"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,11 +73,15 @@ type options struct {
 	addr      string
 	total     int
 	perMinute int
+	rateAbove bool
 	session   time.Duration
 	typical   time.Duration
 	refresh   time.Duration
 	method    waitingroom.Method
 	store     string
+	// appointments is how many bookings can be made; postGrace is middleware.WithPostGrace.
+	appointments int
+	postGrace    time.Duration
 
 	// The scheduled event, when eventStart is set.
 	prequeueStart, eventStart, eventEnd when
@@ -135,10 +143,13 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address, host:port (:8080 for every interface)")
 	fs.IntVar(&o.total, "total-active", 2, "TotalActiveUsers: visitors on the site at once")
 	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
+	fs.BoolVar(&o.rateAbove, "allow-rate-above-capacity", false, "AllowRateAboveCapacity: -new-per-minute may exceed -total-active (a booking releases its visitor's place at once)")
 	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
 	fs.DurationVar(&o.typical, "typical-session", 2*time.Minute, "TypicalSession: how long a visitor usually takes to fill in the booking form, so the waiting page estimates the wait from the first visitor on; 0: unknown, the wait shows as unavailable until the room has watched people go in")
 	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
 	fs.TextVar(&o.method, "method", waitingroom.FIFO, "QueueingMethod: fifo, random, passthrough or reject")
+	fs.IntVar(&o.appointments, "appointments", 500, "appointments to book; the waiting page shows how many are left")
+	fs.DurationVar(&o.postGrace, "post-grace", 2*time.Minute, "a booking sent up to this long after the session ended is let through when there is room (middleware.WithPostGrace)")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
 	fs.Var(&o.eventStart, "event-start", "schedule the event \""+eventName+"\" opening the booking at this time: an RFC 3339 time (2026-11-26T09:00:00Z) or a duration from now (30s, 5m)")
 	fs.Var(&o.eventEnd, "event-end", "end of the event, as for -event-start (default: -event-start plus "+strings.TrimSuffix(defaultEventLength.String(), "0m0s")+")")
@@ -276,12 +287,13 @@ func describe(e waitingroom.Event, now time.Time) string {
 // Durations in the event's flags are taken from clock's time now.
 func build(o options, clock func() time.Time) (http.Handler, error) {
 	cfg := waitingroom.Config{
-		TotalActiveUsers:  o.total,
-		NewUsersPerMinute: o.perMinute,
-		SessionDuration:   o.session,
-		TypicalSession:    o.typical,
-		RefreshInterval:   o.refresh,
-		QueueingMethod:    o.method,
+		TotalActiveUsers:       o.total,
+		NewUsersPerMinute:      o.perMinute,
+		SessionDuration:        o.session,
+		AllowRateAboveCapacity: o.rateAbove,
+		TypicalSession:         o.typical,
+		RefreshInterval:        o.refresh,
+		QueueingMethod:         o.method,
 	}
 	now := clock()
 	if e := o.event(now); e != nil {
@@ -302,10 +314,14 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 	for _, e := range room.Events() {
 		log.Printf("booking: %s", describe(e, now))
 	}
-	app := newApp()
+	app := newApp(o.appointments, clock)
 	return middleware.Protect(room, app.routes(),
-		middleware.WithWaitingPage(http.HandlerFunc(app.waitingPage)),
+		middleware.WithPages(middleware.Pages{Catalog: catalog, Announce: app.announce}),
 		middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }),
+		middleware.WithKeepalive(keepalivePath),
+		middleware.WithPostGrace(o.postGrace),
+		middleware.WithKeep(app.keepDraft),
+		middleware.WithClock(clock),
 	), nil
 }
 
@@ -339,136 +355,3 @@ func loadKeys() ([]token.HMACKey, error) {
 	log.Printf("booking: to share the room between processes, start each with the same WAITINGROOM_KEY from -print-key.")
 	return []token.HMACKey{k}, nil
 }
-
-type app struct {
-	booked atomic.Int64
-}
-
-func newApp() *app { return &app{} }
-
-func (a *app) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", a.form)
-	mux.HandleFunc("POST /reserve", a.reserve)
-	// A browser that was queued on POST /reserve may come back with GET /reserve (a reload,
-	// the history): send it to the form.
-	mux.HandleFunc("GET /reserve", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	return mux
-}
-
-func (a *app) form(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pages.ExecuteTemplate(w, "form", nil)
-}
-
-func (a *app) reserve(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimSpace(r.FormValue("name"))
-	slot := r.FormValue("slot")
-	if name == "" || len(name) > 100 || !validSlot(slot) {
-		w.WriteHeader(http.StatusBadRequest)
-		pages.ExecuteTemplate(w, "form", "Please give your name and pick a time.")
-		return
-	}
-	n := a.booked.Add(1)
-	// Booking done: give the place to the next person in the queue.
-	if err := middleware.Release(r); err != nil {
-		log.Printf("booking: release: %v", err)
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pages.ExecuteTemplate(w, "booked", map[string]any{"Name": name, "Slot": slot, "Number": n})
-}
-
-// waitingView is what the waiting page shows.
-type waitingView struct {
-	waitingroom.Status
-	// Lost is set when the visitor was queued on a form post, whose data is gone: the page
-	// says so and refreshes to the form (a refresh of a POST would GET its URL instead).
-	Lost bool
-}
-
-func (a *app) waitingPage(w http.ResponseWriter, r *http.Request) {
-	st, _ := middleware.StatusFromContext(r.Context())
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	pages.ExecuteTemplate(w, "waiting", waitingView{Status: st, Lost: r.Method != http.MethodGet && r.Method != http.MethodHead})
-}
-
-var slots = []string{"09:00", "09:15", "09:30", "09:45", "10:00"}
-
-func validSlot(s string) bool {
-	for _, v := range slots {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// until writes a time to come in whole seconds under a minute, else in minutes, rounding up.
-func until(d time.Duration) string {
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
-		}
-		return fmt.Sprintf("%d %ss", n, unit)
-	}
-	switch {
-	case d <= 0:
-		return "a moment"
-	case d <= time.Minute:
-		return plural(int64((d+time.Second-1)/time.Second), "second")
-	case d <= 2*time.Hour:
-		return plural(int64((d+time.Minute-1)/time.Minute), "minute")
-	}
-	h, m := int64(d/time.Hour), int64((d%time.Hour+time.Minute-1)/time.Minute)
-	if m == 60 {
-		h, m = h+1, 0
-	}
-	if m == 0 {
-		return plural(h, "hour")
-	}
-	return plural(h, "hour") + " " + plural(m, "minute")
-}
-
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"slots":   func() []string { return slots },
-	"seconds": func(d time.Duration) int { return int(d / time.Second) },
-	"until":   until,
-}).Parse(`
-{{define "head"}}<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width"><title>Vaccine booking</title>
-<style>body{font-family:system-ui,sans-serif;max-width:34em;margin:3em auto;padding:0 1em;line-height:1.5}
-.box{border:1px solid #ccc;border-radius:8px;padding:1em 1.5em}.big{font-size:2em;font-weight:bold}</style>
-{{end}}
-{{define "form"}}{{template "head"}}</head><body><h1>Book your vaccination</h1>
-{{if .}}<p style="color:#b00">{{.}}</p>{{end}}
-<form class="box" method="post" action="/reserve">
-<p><label>Full name<br><input name="name" required maxlength="100"></label></p>
-<p><label>Time<br><select name="slot">{{range slots}}<option>{{.}}</option>{{end}}</select></label></p>
-<p><button type="submit">Book</button></p></form></body></html>{{end}}
-{{define "booked"}}{{template "head"}}</head><body><h1>Booked</h1>
-<p class="box">{{.Name}}, your vaccination is booked for <strong>{{.Slot}}</strong>.
-Booking number {{.Number}}.</p></body></html>{{end}}
-{{define "waiting"}}{{template "head"}}{{if .RefreshInterval}}{{if .Lost}}<meta http-equiv="refresh" content="{{seconds .RefreshInterval}}; url=/">
-{{- else}}<meta http-equiv="refresh" content="{{seconds .RefreshInterval}}">{{end}}{{end}}</head>
-<body>{{if .Lost}}<p id="lost" style="color:#b00">Your booking was not sent: your time on the site ran out while you filled in
-the form. When it is your turn you get the form again.</p>{{end}}
-{{if .EventPrequeueing}}<h1>Booking is not open yet</h1>
-<div class="box"><p>Booking opens in</p><p class="big" id="opens">{{until .TimeUntilEventStart}}</p>
-{{if .ShuffleAtEventStart}}<p id="shuffle">When it opens, everyone waiting here is let in in a random order, so there
-is no need to hurry: coming earlier does not put you ahead.{{with .UsersAhead}} Others waiting: <strong id="others">{{.}}</strong>.{{end}}</p>
-{{else}}<p>When it opens, people are let in in the order they came. People ahead of you:
-<strong id="ahead">{{.UsersAhead}}</strong></p>{{end}}</div>
-{{else}}<h1>You are in the queue</h1>
-<div class="box">{{if .QueueAll}}<p>Booking is paused for a moment. Keep this page open.</p>
-{{else}}<p>People ahead of you</p><p class="big" id="ahead">{{.UsersAhead}}</p>
-<p>Estimated wait: <strong id="wait">{{.Wait.Format}}</strong></p>{{end}}
-{{if and .EventActive .ShuffleAtEventStart}}<p id="shuffle">Those who waited before booking opened go in first, in a random order;
-later arrivals follow in the order they came.</p>{{end}}</div>{{end}}
-<p>Keep this page open; it refreshes every {{seconds .RefreshInterval}} seconds and takes you to the
-booking form when it is your turn. Reloading does not lose your place.</p></body></html>{{end}}
-`))

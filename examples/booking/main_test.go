@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"html"
 	"io"
 	"log"
 	"net/http"
@@ -33,6 +32,9 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.n
 // serve starts the example with o on a test clock at 9:00.
 func serve(t *testing.T, o options) (*clock, *httptest.Server) {
 	t.Helper()
+	if o.appointments == 0 { // options written out take the flags' defaults for these
+		o.appointments, o.postGrace = 500, 2*time.Minute
+	}
 	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
 	h, err := build(o, clk.Now)
 	if err != nil {
@@ -65,9 +67,9 @@ func TestBookingWalkthrough(t *testing.T) {
 		t.Fatalf("alice: %d %q", code, body)
 	}
 	code, body = get(t, bob, srv.URL+"/")
-	if code != 200 || !strings.Contains(body, "You are in the queue") || !strings.Contains(body, `id="ahead">0<`) ||
-		!strings.Contains(body, `http-equiv="refresh" content="5"`) {
-		t.Fatalf("bob should wait with 0 ahead and a 5 s refresh: %d %q", code, body)
+	if code != 200 || !strings.Contains(body, "You are in the queue") || !strings.Contains(body, `id="wr-ahead">You are next<`) ||
+		!strings.Contains(body, `<noscript><meta http-equiv="refresh" content="5"></noscript>`) || !strings.Contains(body, "500 places left") {
+		t.Fatalf("bob should wait with nobody ahead, 500 appointments left and a 5 s refresh without JavaScript: %d %q", code, body)
 	}
 	if code, _ := get(t, bob, srv.URL+"/healthz"); code != 200 {
 		t.Fatalf("healthz behind the room: %d", code)
@@ -79,7 +81,7 @@ func TestBookingWalkthrough(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "booked for <strong>09:15</strong>") {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "your vaccination is booked for 09:15") {
 		t.Fatalf("alice's booking: %d %q", resp.StatusCode, b)
 	}
 
@@ -231,17 +233,17 @@ func TestEventWalkthrough(t *testing.T) {
 	alice, bob := client(t), client(t)
 
 	code, body := get(t, alice, srv.URL+"/")
-	if code != 200 || !strings.Contains(body, "Booking is not open yet") || !strings.Contains(body, `id="opens">2 minutes<`) ||
+	if code != 200 || !strings.Contains(body, "Not open yet") || !strings.Contains(body, "in 2 minutes.") ||
 		!strings.Contains(body, "random order") || strings.Contains(body, "Book your vaccination") {
 		t.Fatalf("alice in the pre-queue: %d %q", code, body)
 	}
 	clk.Advance(75 * time.Second)
 	code, body = get(t, bob, srv.URL+"/")
-	if code != 200 || !strings.Contains(body, "Booking is not open yet") || !strings.Contains(body, `id="opens">45 seconds<`) {
+	if code != 200 || !strings.Contains(body, "Not open yet") || !strings.Contains(body, "in 45 seconds.") {
 		t.Fatalf("bob in the pre-queue: %d %q", code, body)
 	}
 	// Nobody is let in before the start, whatever the room's limits.
-	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Booking is not open yet") {
+	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Not open yet") {
 		t.Fatalf("alice before the start: %q", body)
 	}
 	st := getJSON(t, alice, srv.URL+"/")
@@ -260,8 +262,8 @@ func TestEventWalkthrough(t *testing.T) {
 	if bIn {
 		waiting, waiter, booker = a, alice, bob
 	}
-	if !strings.Contains(waiting, "You are in the queue") || !strings.Contains(waiting, `id="ahead">0<`) ||
-		!strings.Contains(waiting, `id="shuffle"`) || strings.Contains(waiting, "not open yet") {
+	if !strings.Contains(waiting, "You are in the queue") || !strings.Contains(waiting, `id="wr-ahead">You are next<`) ||
+		!strings.Contains(waiting, "drawn at random") || strings.Contains(waiting, "Not open yet") {
 		t.Fatalf("the other pre-queued visitor should be next: %q", waiting)
 	}
 	if st := getJSON(t, waiter, srv.URL+"/"); st["isEventActive"] != true || st["isEventPrequeueing"] != false {
@@ -291,8 +293,8 @@ func TestEventPrequeueFIFO(t *testing.T) {
 		"-event-total-active", "5", "-event-new-per-minute", "5"}))
 	alice := client(t)
 	code, body := get(t, alice, srv.URL+"/")
-	if code != 200 || !strings.Contains(body, "Booking is not open yet") || !strings.Contains(body, `id="opens">30 minutes<`) ||
-		!strings.Contains(body, `id="ahead">0<`) || strings.Contains(body, "random") {
+	if code != 200 || !strings.Contains(body, "Not open yet") || !strings.Contains(body, "in 30 minutes.") ||
+		!strings.Contains(body, `id="wr-ahead">You are next<`) || strings.Contains(body, "random") {
 		t.Fatalf("alice in the pre-queue: %d %q", code, body)
 	}
 	st := getJSON(t, alice, srv.URL+"/")
@@ -302,19 +304,6 @@ func TestEventPrequeueFIFO(t *testing.T) {
 	clk.Advance(30 * time.Minute)
 	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
 		t.Fatalf("alice at the start: %q", body)
-	}
-}
-
-func TestUntil(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0: "a moment", time.Second: "1 second", 1500 * time.Millisecond: "2 seconds", 45 * time.Second: "45 seconds",
-		time.Minute: "60 seconds", 61 * time.Second: "2 minutes", 30 * time.Minute: "30 minutes", 2 * time.Hour: "120 minutes",
-		2*time.Hour + time.Second: "2 hours 1 minute", 3*time.Hour + 59*time.Minute + time.Second: "4 hours",
-		26 * time.Hour: "26 hours",
-	} {
-		if got := until(d); got != want {
-			t.Errorf("until(%v) = %q, want %q", d, got, want)
-		}
 	}
 }
 
@@ -417,71 +406,6 @@ func mustURL(t *testing.T, s string) *url.URL {
 	return u
 }
 
-// TestQueuedOnPost follows a visitor whose session lapsed while filling in the form: the
-// POST /reserve is queued, the waiting page says the booking was not sent and refreshes to
-// a URL that gives the form once the visitor is admitted. GET /reserve (where a browser
-// lands if it reloads the POST's URL) leads to the form too.
-func TestQueuedOnPost(t *testing.T) {
-	t.Setenv("WAITINGROOM_KEY", "")
-	clk, srv := serve(t, options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"})
-	alice, bob := client(t), client(t)
-
-	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
-		t.Fatalf("alice: %q", body)
-	}
-	// Alice dawdles; her session ends and bob takes the place.
-	clk.Advance(3 * time.Minute)
-	if _, body := get(t, bob, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
-		t.Fatalf("bob: %q", body)
-	}
-	resp, err := alice.PostForm(srv.URL+"/reserve", url.Values{"name": {"Alice"}, "slot": {"09:15"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	body := string(b)
-	if resp.StatusCode != 200 || !strings.Contains(body, "You are in the queue") || !strings.Contains(body, `id="lost"`) ||
-		strings.Contains(body, "booked for") {
-		t.Fatalf("alice's late POST should queue and say the booking was not sent: %d %q", resp.StatusCode, body)
-	}
-	m := regexp.MustCompile(`<meta http-equiv="refresh" content="5; url=([^"]+)">`).FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no refresh to another URL on the POST's waiting page: %q", body)
-	}
-	next := mustURL(t, srv.URL).ResolveReference(mustURL(t, html.UnescapeString(m[1]))).String()
-
-	// Still queued at the refresh: a GET page, which refreshes to itself.
-	clk.Advance(5 * time.Second)
-	if _, body := get(t, alice, next); !strings.Contains(body, "You are in the queue") || strings.Contains(body, `id="lost"`) ||
-		!strings.Contains(body, `http-equiv="refresh" content="5">`) {
-		t.Fatalf("alice at %s while queued: %q", next, body)
-	}
-	// Bob books, which frees the place; the rate lets alice in a minute after bob.
-	resp, err = bob.PostForm(srv.URL+"/reserve", url.Values{"name": {"Bob"}, "slot": {"09:00"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	clk.Advance(61 * time.Second)
-	if code, body := get(t, alice, next); code != 200 || !strings.Contains(body, "Book your vaccination") {
-		t.Fatalf("alice at %s once admitted: %d %q", next, code, body)
-	}
-	// Had the browser reloaded the POST's URL instead, GET /reserve leads to the form too.
-	if code, body := get(t, alice, srv.URL+"/reserve"); code != 200 || !strings.Contains(body, "Book your vaccination") {
-		t.Fatalf("alice at GET /reserve once admitted: %d %q", code, body)
-	}
-	resp, err = alice.PostForm(srv.URL+"/reserve", url.Values{"name": {"Alice"}, "slot": {"09:15"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "booked for <strong>09:15</strong>") {
-		t.Fatalf("alice's booking once admitted: %d %q", resp.StatusCode, b)
-	}
-}
-
 // TestGetReserve checks that GET /reserve, where a browser lands when it reloads the URL
 // it was queued on, sends an admitted visitor to the form with a 303.
 func TestGetReserve(t *testing.T) {
@@ -506,7 +430,7 @@ func TestGetReserve(t *testing.T) {
 // from the first visitor on, and that without it the wait is unavailable at first.
 func TestWaitEstimate(t *testing.T) {
 	t.Setenv("WAITINGROOM_KEY", "")
-	minutes := regexp.MustCompile(`id="wait">[1-9][0-9]* minutes?( to [1-9][0-9]* minutes)?<`)
+	minutes := regexp.MustCompile(`id="wr-wait">([1-9][0-9]* to )?[1-9][0-9]* minutes?<`)
 	for _, tt := range []struct {
 		name string
 		args []string
@@ -514,7 +438,7 @@ func TestWaitEstimate(t *testing.T) {
 	}{
 		{"default", nil, minutes},
 		{"typical 10m", []string{"-typical-session", "10m"}, minutes},
-		{"unknown", []string{"-typical-session", "0"}, regexp.MustCompile(`id="wait">unavailable<`)},
+		{"unknown", []string{"-typical-session", "0"}, regexp.MustCompile(`id="wr-wait">not known yet<`)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, srv := serve(t, flagOptions(t, append([]string{"-total-active", "1", "-new-per-minute", "1"}, tt.args...)))
@@ -524,7 +448,7 @@ func TestWaitEstimate(t *testing.T) {
 				}
 			}
 			code, body := get(t, client(t), srv.URL+"/")
-			if code != 200 || !strings.Contains(body, "You are in the queue") || !strings.Contains(body, `id="ahead">1<`) ||
+			if code != 200 || !strings.Contains(body, "You are in the queue") || !strings.Contains(body, `id="wr-ahead">1<`) ||
 				!tt.want.MatchString(body) {
 				t.Fatalf("carol should wait behind bob with a wait matching %s: %d %q", tt.want, code, body)
 			}

@@ -1,0 +1,415 @@
+// Package browsertest walks the booking example in headless Chromium, as a visitor would:
+// the waiting page, its live updates, the form with the keepalive, Japanese, and axe-core's
+// accessibility rules. It is a module of its own so that chromedp stays out of the library.
+//
+//	cd browsertest && go test ./...
+//
+// It needs Chromium (/usr/bin/chromium, or CHROMIUM=path) and skips without it, unless
+// WAITINGROOM_BROWSER=required (as in .ci/run). WAITINGROOM_SCREENSHOTS=dir keeps the
+// screenshots there.
+package browsertest
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+func TestBookingInABrowser(t *testing.T) {
+	chromium := findChromium(t)
+	base := startExample(t)
+	shots := os.Getenv("WAITINGROOM_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	} else if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox, // as root in CI
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)...)
+	defer cancelAlloc()
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	run := func(bctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(bctx context.Context, sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	attr := func(bctx context.Context, sel, name string) string {
+		t.Helper()
+		a, err := chromedp.Run(bctx, chromedp.AttributeValue(sel, name))
+		if err != nil {
+			t.Fatalf("%s of %s: %v", name, sel, err)
+		}
+		return a.Value
+	}
+
+	// The room holds one visitor: alice is in, bob and carol wait, and the browser queues
+	// behind them.
+	alice, bob, carol := visitor(t), visitor(t), visitor(t)
+	if body := get(t, alice, base+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice: %q", body)
+	}
+	for _, c := range []*http.Client{bob, carol} {
+		if body := get(t, c, base+"/"); !strings.Contains(body, "You are in the queue") {
+			t.Fatalf("bob or carol: %q", body)
+		}
+	}
+	run(browser, "the waiting page",
+		viewport(390, 844),
+		headers(network.Headers{"Accept-Language": "en-GB,en;q=0.9"}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#wr-heading"),
+	)
+	ahead, wait, around := text(browser, "#wr-ahead"), text(browser, "#wr-wait"), text(browser, "#wr-around")
+	progress, progressValue := text(browser, "#wr-progressText"), attr(browser, "#wr-bar", "value")
+	if ahead != "2" || !strings.Contains(wait, "minute") || !strings.HasPrefix(around, "around ") ||
+		progress != "0 of the 2 people ahead of you when you arrived have gone in." || progressValue != "0" {
+		t.Fatalf("waiting: ahead %q, wait %q %q, progress %q (%s)", ahead, wait, around, progress, progressValue)
+	}
+	noSeriousViolations(t, browser, "the waiting page")
+
+	// Alice books, which frees her place: bob goes in, and the page moves along by itself.
+	book(t, alice, base, "Alice")
+	admit(t, bob, base)
+	run(browser, "the page follows the queue",
+		waitFor(`document.getElementById('wr-ahead').textContent === '1'`, 15*time.Second),
+		waitFor(`document.getElementById('wr-bar').value === 50`, 5*time.Second),
+		waitFor(`document.getElementById('wr-announce').textContent.indexOf('1 person ahead of you.') === 0`, 5*time.Second),
+	)
+	screenshot(t, browser, filepath.Join(shots, "waiting-en-390x844.png"), 390, 844)
+	screenshot(t, browser, filepath.Join(shots, "waiting-en-1280x800.png"), 1280, 800)
+	noHorizontalScroll(t, browser, "the waiting page")
+
+	// Bob books: carol goes in, and the page says the browser is next, to screen readers too.
+	book(t, bob, base, "Bob")
+	admit(t, carol, base)
+	run(browser, "the browser is next",
+		waitFor(`document.getElementById('wr-ahead').textContent === 'You are next'`, 15*time.Second),
+		waitFor(`document.getElementById('wr-bar').value === 100`, 5*time.Second),
+		waitFor(`document.getElementById('wr-announce').textContent.indexOf('You are next') === 0`, 5*time.Second),
+	)
+
+	// Carol books too: the browser goes to the form by itself.
+	book(t, carol, base, "Carol")
+	run(browser, "the browser moves on to the form", chromedp.WaitVisible("#name"))
+	noSeriousViolations(t, browser, "the form")
+
+	// Slowly past the session (10 s), with the keepalive renewing it as the person types.
+	// Dave waits meanwhile: had the session lapsed, he would have taken the place.
+	dave := visitor(t)
+	start := time.Now()
+	for time.Since(start) < 16*time.Second {
+		run(browser, "typing", chromedp.SendKeys("#name", "a"))
+		if body := get(t, dave, base+"/"); !strings.Contains(body, "You are in the queue") {
+			t.Fatalf("dave got the place %v into the typing: %q", time.Since(start), body)
+		}
+		time.Sleep(1500 * time.Millisecond)
+	}
+	left := text(browser, "[data-wr-session-left]")
+	pings, err := chromedp.Run(browser, chromedp.Evaluate[int](`performance.getEntriesByType('resource').filter(e => e.name.endsWith('/keepalive')).length`))
+	if err != nil || pings < 3 {
+		t.Fatalf("keepalive calls while typing for 16 s: %d (%v)", pings, err)
+	}
+	run(browser, "booking after 16 s",
+		chromedp.SetValue("#slot", "09:30"),
+		chromedp.Click(`button[type=submit]`),
+		chromedp.WaitVisible("#booked"),
+	)
+	if booked := text(browser, "#booked"); !strings.Contains(booked, "your vaccination is booked for 09:30") || left == "0:00" {
+		t.Fatalf("after 16 s of typing in a 10 s session: %q left, booked %q", left, booked)
+	}
+
+	// Japanese, in a browser of its own, behind erin and frank; dave is in.
+	admit(t, dave, base)
+	erin, frank := visitor(t), visitor(t)
+	get(t, erin, base+"/")
+	get(t, frank, base+"/")
+	ja, cancelJa := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	defer cancelJa()
+	run(ja, "the Japanese waiting page",
+		viewport(390, 844),
+		headers(network.Headers{"Accept-Language": "ja"}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#wr-heading"),
+	)
+	lang, heading, jaAhead := attr(ja, "html", "lang"), text(ja, "#wr-heading"), text(ja, "#wr-ahead")
+	if lang != "ja" || heading != "順番にご案内しています" || jaAhead != "2人" {
+		t.Fatalf("Japanese: lang %q, heading %q, ahead %q", lang, heading, jaAhead)
+	}
+	book(t, dave, base, "Dave")
+	admit(t, erin, base)
+	run(ja, "the Japanese page follows the queue",
+		waitFor(`document.getElementById('wr-ahead').textContent === '1人'`, 15*time.Second),
+		waitFor(`document.getElementById('wr-announce').textContent.indexOf('あなたより前に1人お待ちです。') === 0`, 5*time.Second),
+	)
+	noSeriousViolations(t, ja, "the Japanese waiting page")
+
+	// The JSON client of examples/jsonclient, as an app would use it in the same browser.
+	client, err := os.ReadFile("../examples/jsonclient/waitingroom.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := chromedp.Run(ja, chromedp.Evaluate[map[string]any](string(client)+`;
+		new Promise((resolve, reject) => {
+			var stop = WaitingRoom.poll('/', {
+				onWaiting: s => { stop(); resolve(s); },
+				onAdmitted: r => { stop(); reject(new Error('admitted: ' + r.status)); },
+				onError: e => { stop(); reject(e); },
+			});
+		})`, chromedp.EvalAwaitPromise))
+	if err != nil || status["inWaitingRoom"] != true || status["usersAhead"] != 1.0 || status["refreshIntervalSeconds"] != 2.0 ||
+		status["waitTimeKnown"] != true || status["waitTimeFormatted"] == "" {
+		t.Fatalf("the JSON client: %v (%v)", status, err)
+	}
+
+	screenshot(t, ja, filepath.Join(shots, "waiting-ja-390x844.png"), 390, 844)
+	screenshot(t, ja, filepath.Join(shots, "waiting-ja-1280x800.png"), 1280, 800)
+	noHorizontalScroll(t, ja, "the Japanese waiting page")
+}
+
+// book books a slot for c, which releases its place.
+func book(t *testing.T, c *http.Client, base, name string) {
+	t.Helper()
+	post(t, c, base+"/reserve", url.Values{"name": {name}, "slot": {"09:00"}})
+}
+
+// admit polls for c until it gets the form: its next counted poll, a refresh interval at most.
+func admit(t *testing.T, c *http.Client, base string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(get(t, c, base+"/"), "Book your vaccination"); {
+		if time.Now().After(deadline) {
+			t.Fatal("a visitor was not let in after a booking freed the place")
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// waitFor polls the JavaScript condition until it holds, for at most d.
+func waitFor(cond string, d time.Duration) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](cond, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(d))(ctx, t)
+		return err
+	})
+}
+
+// viewport makes the page w by h CSS pixels, as a phone's when narrow.
+func viewport(w, h int64) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: w, Height: h, DeviceScaleFactor: 1, Mobile: w < 600})
+		return err
+	})
+}
+
+// headers adds h to every request of the tab, its fetches included.
+func headers(h network.Headers) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: h})
+		return err
+	})
+}
+
+// noSeriousViolations runs axe-core's WCAG 2.2 A and AA rules on the page: none serious or
+// critical may fail.
+func noSeriousViolations(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	axe, err := os.ReadFile("testdata/axe-core/axe.min.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type violation struct {
+		ID, Impact, Help string
+		Nodes            []string
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](string(axe)+";0")); err != nil {
+		t.Fatalf("loading axe on %s: %v", page, err)
+	}
+	found, err := chromedp.Run(ctx, chromedp.Evaluate[[]violation](`axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})
+			.then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.html)})))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("axe on %s: %v", page, err)
+	}
+	for _, v := range found {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			t.Errorf("axe on %s: %s (%s): %s, at %q", page, v.ID, v.Impact, v.Help, v.Nodes)
+		} else {
+			t.Logf("axe on %s, %s: %s (%s)", page, v.Impact, v.ID, v.Help)
+		}
+	}
+}
+
+// noHorizontalScroll checks the page at 320 CSS pixels wide, what a 1280-pixel window
+// shows at 400 % zoom and a 640-pixel one at 200 %: nothing may need a sideways scroll.
+func noHorizontalScroll(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	err := chromedp.Do(ctx, viewport(320, 640), chromedp.Sleep(200*time.Millisecond))
+	var over bool
+	if err == nil {
+		over, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`))
+	}
+	if err != nil || over {
+		t.Errorf("%s at 320 px: scrolls sideways %v (%v)", page, over, err)
+	}
+}
+
+func screenshot(t *testing.T, ctx context.Context, file string, w, h int64) {
+	t.Helper()
+	err := chromedp.Do(ctx, viewport(w, h), chromedp.Sleep(300*time.Millisecond)) // a frame with the new size
+	var png []byte
+	if err == nil {
+		png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	}
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", file, err)
+	}
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("WAITINGROOM_BROWSER") == "required" {
+		t.Fatal("no Chromium: install Debian's chromium (apt-get install chromium) or set CHROMIUM")
+	}
+	t.Skip("no Chromium (apt-get install chromium, or set CHROMIUM=path); WAITINGROOM_BROWSER=required makes this a failure")
+	return ""
+}
+
+// startExample builds and starts the booking example on a free port with one place, a
+// 10-second session (the shortest a room takes) and a 2-second refresh, and returns its URL.
+func startExample(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "booking")
+	build := exec.Command("go", "build", "-o", bin, "./examples/booking")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/booking: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "-addr", addr, "-total-active", "1", "-new-per-minute", "30", "-allow-rate-above-capacity",
+		"-session", "10s", "-refresh", "2s", "-typical-session", "20s")
+	cmd.Env = append(os.Environ(), "WAITINGROOM_KEY=")
+	var log syncBuffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("the example's log:\n%s", log.String())
+		}
+	})
+	base := "http://" + addr
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the example did not start:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// visitor is a plain HTTP client with cookies, another person in the queue.
+func visitor(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 5 * time.Second}
+}
+
+func get(t *testing.T, c *http.Client, u string) string {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return b.String()
+}
+
+func post(t *testing.T, c *http.Client, u string, form url.Values) {
+	t.Helper()
+	resp, err := c.PostForm(u, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(b.String(), "booked for") {
+		t.Fatalf("POST %s: %d %s", u, resp.StatusCode, b.String())
+	}
+}

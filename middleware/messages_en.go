@@ -1,0 +1,75 @@
+package middleware
+
+import "golang.org/x/text/language"
+
+// English is the built-in pages' English.
+var English = Messages{
+	Tag:  language.English,
+	Name: "English",
+
+	Time:        "3:04 PM",
+	TimeSeconds: "3:04:05 PM",
+	Date:        "Monday 2 January",
+	Weekdays:    [7]string{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"},
+	Months: [12]string{"January", "February", "March", "April", "May", "June", "July", "August",
+		"September", "October", "November", "December"},
+	Group: ",",
+
+	Seconds:      Plural{One: "{n} second", Other: "{n} seconds"},
+	Minutes:      Plural{One: "{n} minute", Other: "{n} minutes"},
+	Hours:        Plural{One: "{n} hour", Other: "{n} hours"},
+	Days:         Plural{One: "{n} day", Other: "{n} days"},
+	HoursMinutes: "{hours} {minutes}",
+	Range:        "{from} to {to}",
+	MinutesRange: Plural{One: "{from} to {n} minute", Other: "{from} to {n} minutes"},
+
+	WaitingTitle:  "You are in the queue",
+	FIFO:          "The site is busy, so people go in a few at a time, in the order they arrived.",
+	Random:        "The site is busy, so people go in a few at a time, in a random order: everyone waiting has the same chance, whenever they came.",
+	KeepOpen:      "Keep this page open. It updates by itself and takes you to the site when it is your turn. Reloading does not lose your place.",
+	AheadLabel:    "People ahead of you",
+	People:        Plural{Other: "{n}"},
+	OthersLabel:   "Others waiting",
+	Next:          "You are next",
+	WaitLabel:     "Estimated wait",
+	Around:        "around {time}",
+	WaitUnknown:   "not known yet",
+	Progress:      "Your progress in the queue",
+	ProgressValue: "{gone} of the {total} people ahead of you when you arrived have gone in.",
+	Joined:        "You joined the queue at {time}.",
+	Updated:       "Last updated {time}",
+	AnnounceAhead: Plural{One: "{n} person ahead of you.", Other: "{n} people ahead of you."},
+	AnnounceWait:  "Estimated wait {wait}.",
+	Turn:          "It is your turn. Taking you to the site…",
+	TurnTitle:     "Your turn",
+	Reconnecting:  "The connection was lost. Trying again… You keep your place.",
+	CookiesOff:    "Your browser does not accept cookies, which this site needs to keep your place in the queue. Please allow cookies for this site, then reload the page.",
+	Paused:        "Entry is paused for the moment. Keep this page open: you keep your place, and the queue moves again when entry resumes.",
+	Full:          "The queue is very long: at the current pace the wait is more than a day. You keep your place if you stay, but you may prefer to come back another day.",
+	MessageLabel:  "Message from the site",
+	SlotsLeft:     Plural{One: "{n} place left", Other: "{n} places left"},
+	NoScript:      "This page reloads itself every {n} seconds.",
+
+	PrequeueTitle: "Not open yet",
+	Opens:         "Opens at {time}, in {in}.",
+	OpensOn:       "Opens on {date} at {time}, in {in}.",
+	PrequeueFIFO:  "When it opens, people go in in the order they arrived.",
+	Shuffle:       "When it opens, everyone waiting here goes in in a random order, so there is no need to hurry: coming earlier does not put you ahead.",
+	Drawn:         "The order was drawn at random at the opening. People who came after the opening follow in the order they came.",
+
+	ClosedTitle: "Closed for now",
+	Closed:      "The site is not taking visitors at the moment. Please come back later.",
+	ClosedOpens: "It opens on {date} at {time}.",
+	OutageTitle: "Sorry, something went wrong on our side",
+	Outage:      "We cannot check the queue at the moment. This page tries again by itself in {n} seconds. If you were in the queue, you keep your place.",
+
+	NotSentEnded:      "Your form was not sent: your time on the site ran out at {time}, before it arrived.",
+	NotSentEndedEarly: "Your form was not sent: your time on the site had ended.",
+	NotSentNoCookie:   "Your form was not sent: we could not recognise your visit. This happens when the form was opened in another browser or before cookies were cleared.",
+	NotSentCookiesOff: "Your form was not sent: your browser does not accept cookies, which this site needs to recognise you. Please allow cookies for this site.",
+	NotSentWaiting:    "Your form was not sent: you are still in the queue.",
+	Kept:              "What you typed has been kept. When it is your turn, you get the form back, filled in.",
+	NotKept:           "What you typed could not be kept. When it is your turn, you get the form again.",
+
+	Language: "Language",
+}

@@ -1,0 +1,112 @@
+(function () {
+  'use strict';
+  // The built-in pages' script: it polls the JSON status after the refreshIntervalSeconds of
+  // the last answer, updates the page in place, tells screen readers what changed, and moves
+  // on when the visitor is let in. Without it the page reloads itself (a meta refresh in noscript).
+  var cfg = JSON.parse(document.getElementById('wr-config').textContent);
+  var byId = function (id) { return document.getElementById(id); };
+  var live = byId('wr-announce'), alertBox = byId('wr-alert');
+  var title = document.title, timer = 0, failures = 0, lastSaid = 0, gone = false;
+  var fields = ['heading', 'intro', 'opens', 'aheadLabel', 'ahead', 'wait', 'around', 'progressText',
+    'note', 'slots', 'keep', 'joined', 'updated', 'message'];
+  var shown = key(current());
+
+  function current() {
+    var t = {};
+    fields.forEach(function (f) { var el = byId('wr-' + f); t[f] = el ? el.textContent : ''; });
+    return t;
+  }
+  function key(t) { return [t.heading, t.ahead, t.wait, t.opens, t.slots].join('|'); }
+
+  function say(text) {
+    if (!text) return;
+    lastSaid = Date.now();
+    // Emptied first, so that the same sentence said again is announced again.
+    live.textContent = '';
+    setTimeout(function () { live.textContent = text; }, 150);
+  }
+  function showAlert(text) {
+    alertBox.textContent = text;
+    alertBox.hidden = !text;
+  }
+
+  function apply(t) {
+    // A new state (a new heading, or being next) is said at once.
+    var changed = t.heading !== byId('wr-heading').textContent || !!t.aheadWord !== byId('wr-ahead').classList.contains('word');
+    fields.forEach(function (f) {
+      var el = byId('wr-' + f), v = t[f] || '';
+      if (el && el.textContent !== v) el.textContent = v;
+    });
+    document.querySelectorAll('[data-wr-if]').forEach(function (el) {
+      el.hidden = !t[el.getAttribute('data-wr-if')];
+    });
+    byId('wr-ahead').classList.toggle('word', !!t.aheadWord);
+    var bar = byId('wr-bar');
+    if (bar && t.progress >= 0) bar.value = t.progress;
+    if (t.title) { title = t.title; document.title = title; }
+    var k = key(t);
+    // Only changes are announced, and a new count at most every 30 s.
+    if (k !== shown && (changed || Date.now() - lastSaid > 30000)) {
+      shown = k;
+      say(t.announce);
+    }
+  }
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(poll, Math.max(100, ms));
+  }
+
+  function turn() {
+    if (gone) return;
+    gone = true;
+    clearTimeout(timer);
+    document.title = cfg.turnTitle + ' – ' + title;
+    showAlert(cfg.turn);
+    say(cfg.turn);
+    var go = function () { location.replace(cfg.next); };
+    if (document.hidden) {
+      // The changed title tells someone on another tab; the page moves on when they look,
+      // or after 30 s at the latest, while the session that just began is young.
+      document.addEventListener('visibilitychange', function () { if (!document.hidden) go(); });
+      setTimeout(go, 30000);
+    } else {
+      setTimeout(go, 1500);
+    }
+  }
+
+  function lost() {
+    failures++;
+    if (failures === 1) { showAlert(cfg.reconnecting); say(cfg.reconnecting); }
+    schedule(Math.min(cfg.refresh * Math.min(failures, 3), 60));
+  }
+
+  function poll() {
+    fetch(cfg.poll, {
+      headers: { 'Accept': 'application/json', 'Waiting-Room-Page': 'texts' },
+      credentials: 'same-origin', cache: 'no-store', redirect: 'manual'
+    }).then(function (res) {
+      var json = (res.headers.get('Content-Type') || '').indexOf('application/json') >= 0;
+      if (res.type === 'opaqueredirect') return turn();
+      if (!json) return res.status >= 500 ? lost() : turn();
+      return res.json().then(function (a) {
+        if (!a || !a.cfWaitingRoom) return res.status >= 500 ? lost() : turn();
+        if (failures) { failures = 0; showAlert(''); }
+        if (a.waitingRoomPage) apply(a.waitingRoomPage);
+        // The room may ask for the next poll sooner than a whole second: its slot is due.
+        var w = a.cfWaitingRoom, next = w.refreshIntervalMilliseconds || w.refreshIntervalSeconds * 1000;
+        if (next > 0) schedule(next);
+      });
+    }).catch(lost);
+  }
+
+  if (cfg.needsCookies && !navigator.cookieEnabled) {
+    // Every poll would take a new place at the back: say why instead.
+    var notice = byId('wr-notice');
+    if (notice && notice.getAttribute('data-cookies-off')) notice.textContent = notice.getAttribute('data-cookies-off');
+    showAlert(cfg.cookiesOff);
+    return;
+  }
+  if (cfg.refresh > 0) schedule(cfg.refresh);
+  if (cfg.reopen > 0 && cfg.reopen < 86400) setTimeout(function () { location.replace(cfg.next); }, cfg.reopen * 1000);
+})();

@@ -1,0 +1,231 @@
+package middleware_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/middleware"
+	"github.com/waitingroom-go/waitingroom/token"
+)
+
+// postAs sends a form to h with the cookie value raw ("" for none).
+func postAs(h http.Handler, raw string, mods ...func(*http.Request)) reply {
+	r := httptest.NewRequest(http.MethodPost, "/reserve", strings.NewReader(url.Values{"name": {"Alice"}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Referer", "http://example.com/form?x=1")
+	if raw != "" {
+		r.AddCookie(&http.Cookie{Name: "wr_r", Value: raw})
+	}
+	for _, m := range mods {
+		m(r)
+	}
+	return serve(h, r)
+}
+
+// TestInterruptions sends a form in each way it can fail to go through: the keep hook sees
+// why, keeps the body, and the page tells the visitor the truth.
+func TestInterruptions(t *testing.T) {
+	e := newEnv(t)
+	room := e.room("r", oneAtATime()) // sessions of 5 minutes
+	var kept []middleware.Interruption
+	keep := func(w http.ResponseWriter, r *http.Request, in middleware.Interruption) bool {
+		if r.FormValue("name") != "Alice" {
+			t.Errorf("the hook cannot read the form")
+		}
+		kept = append(kept, in)
+		return true
+	}
+	clock := middleware.WithClock(e.clock.Now)
+	h := e.protect(room, &app{}, clock, middleware.WithKeep(keep), middleware.WithPages(middleware.Pages{Location: time.UTC}))
+	var alice, bob visitor
+	alice.get(h, "/")
+	pass := alice.cookies["wr_r"]
+	bob.get(h, "/")
+	ticket := bob.cookies["wr_r"]
+	e.calls.take()
+
+	// A ticket: still in the queue.
+	resp := postAs(h, ticket)
+	if !strings.Contains(resp.body, "you are still in the queue") || !strings.Contains(resp.body, "What you typed has been kept") ||
+		!strings.Contains(resp.body, `content="20; url=/form?x=1"></noscript>`) || !strings.Contains(resp.body, `"next":"/form?x=1"`) {
+		t.Errorf("a form with a ticket: %s", resp.body)
+	}
+	// No cookie: unknown, never "your time ran out"; the page checks for refused cookies.
+	resp = postAs(h, "")
+	if !strings.Contains(resp.body, "we could not recognise your visit") || strings.Contains(resp.body, "ran out") ||
+		!strings.Contains(resp.body, `data-cookies-off="Your form was not sent: your browser does not accept cookies`) {
+		t.Errorf("a form without a cookie: %s", resp.body)
+	}
+	// A pass whose session expired: when. Bob polls meanwhile and takes the place.
+	e.clock.Advance(4 * time.Minute)
+	bob.get(h, "/")
+	e.clock.Advance(2 * time.Minute)
+	if resp := bob.get(h, "/"); resp.body != "app" {
+		t.Fatalf("bob after alice's session: %q", resp.body)
+	}
+	resp = postAs(h, pass)
+	if !strings.Contains(resp.body, "your time on the site ran out at 9:05 AM") {
+		t.Errorf("a form after the session: %s", resp.body)
+	}
+	want := []middleware.Interruption{{Reason: middleware.InQueue}, {Reason: middleware.NoCookie},
+		{Reason: middleware.SessionEnded, Ended: t0.Add(5 * time.Minute)}}
+	if fmt.Sprint(kept) != fmt.Sprint(want) {
+		t.Errorf("the hook saw %v, want %v", kept, want)
+	}
+	// GETs are never interrupted, and without a hook nothing is kept.
+	kept = nil
+	bob.get(h, "/")
+	h2 := e.protect(room, &app{}, clock)
+	resp = postAs(h2, "")
+	if len(kept) != 0 || !strings.Contains(resp.body, "What you typed could not be kept") {
+		t.Errorf("hook calls %v; without a hook: %s", kept, resp.body)
+	}
+	// A pass still valid whose session the room ended (released): it ended, time unknown.
+	room3 := e.room("r3", oneAtATime())
+	h3 := e.protect(room3, &app{}, clock, middleware.WithKeep(keep))
+	var carol, dave visitor
+	carol.get(h3, "/")
+	p3, err := room3.Codec().ParsePass("r3", carol.cookies["wr_r3"], e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := room3.Release(context.Background(), p3); err != nil {
+		t.Fatal(err)
+	}
+	dave.get(h3, "/") // takes the place
+	e.clock.Advance(61 * time.Second)
+	kept = nil
+	r := httptest.NewRequest(http.MethodPost, "/reserve", strings.NewReader("name=Alice"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(&http.Cookie{Name: "wr_r3", Value: carol.cookies["wr_r3"]})
+	resp = serve(h3, r)
+	if len(kept) != 1 || kept[0].Reason != middleware.SessionEnded || !kept[0].Ended.IsZero() ||
+		!strings.Contains(resp.body, "Your form was not sent: your time on the site had ended.") {
+		t.Errorf("a released session: hook %v, page %s", kept, resp.body)
+	}
+}
+
+// TestPostGrace checks when the room is asked to revive a session: a form sent with a pass
+// that expired less than the grace ago, and nothing else.
+func TestPostGrace(t *testing.T) {
+	e := newEnv(t)
+	cfg := oneAtATime()
+	room := e.room("r", cfg)
+	var asked []token.Pass
+	revived := true
+	h := e.protect(room, &app{}, middleware.WithClock(e.clock.Now), middleware.WithPostGrace(2*time.Minute))
+	middleware.SetRevive(h, func(ctx context.Context, p token.Pass) (waitingroom.Visit, error) {
+		asked = append(asked, p)
+		if !revived {
+			return waitingroom.Visit{}, nil
+		}
+		p.Expires = e.clock.Now().Add(5 * time.Minute)
+		raw, err := room.Codec().SignPass(p)
+		return waitingroom.Visit{Outcome: waitingroom.Admitted, Token: raw, MaxAge: 5 * time.Minute, Pass: p}, err
+	})
+	var alice visitor
+	resp := alice.get(h, "/")
+	if c := lastCookie(resp, "wr_r"); c == nil || c.MaxAge != 300+3600 {
+		t.Fatalf("the pass's cookie should outlive it by an hour: %v", resp.Header.Values("Set-Cookie"))
+	}
+	pass := alice.cookies["wr_r"]
+
+	e.clock.Advance(5*time.Minute + 30*time.Second) // expired 30 s ago
+	if resp := alice.get(h, "/"); len(asked) != 0 {
+		t.Errorf("a GET asked for a revival: %d %q", resp.StatusCode, resp.body)
+	}
+	alice.cookies["wr_r"] = pass
+	resp = postAs(h, pass)
+	if resp.body != "app" || len(asked) != 1 || !asked[0].Expires.Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("a form 30 s late with a revival: %q, asked %v", resp.body, asked)
+	}
+	if c := lastCookie(resp, "wr_r"); c == nil || c.MaxAge != 300+3600 {
+		t.Errorf("the revived pass was not given: %v", resp.Header.Values("Set-Cookie"))
+	}
+	revived = false
+	if resp := postAs(h, pass); resp.body == "app" || len(asked) != 2 || !strings.Contains(resp.body, "ran out") {
+		t.Errorf("no revival: %q, asked %d times", resp.body, len(asked))
+	}
+	e.clock.Advance(2 * time.Minute) // 2m30s late
+	if postAs(h, pass); len(asked) != 2 {
+		t.Errorf("asked for a revival beyond the grace")
+	}
+}
+
+func keepaliveOf(h http.Handler, raw string) (int, map[string]any) {
+	r := httptest.NewRequest(http.MethodPost, "/keepalive", nil)
+	if raw != "" {
+		r.AddCookie(&http.Cookie{Name: "wr_r", Value: raw})
+	}
+	resp := serve(h, r)
+	var a map[string]any
+	json.Unmarshal([]byte(resp.body), &a)
+	return resp.StatusCode, a
+}
+
+func TestKeepalive(t *testing.T) {
+	e := newEnv(t)
+	cfg := oneAtATime() // sessions of 5 minutes, renewed once a minute at most
+	room := e.room("r", cfg)
+	var passSeen token.Pass
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		passSeen, _ = middleware.PassFromContext(r.Context())
+		w.Write([]byte(middleware.KeepaliveScript(r, "/keepalive", "n1")))
+	})
+	clock := middleware.WithClock(e.clock.Now)
+	h := e.protect(room, site, clock, middleware.WithKeepalive("/keepalive"))
+	var alice, bob visitor
+	resp := alice.get(h, "/")
+	if !passSeen.Expires.Equal(t0.Add(5*time.Minute)) || !strings.Contains(resp.body, `{"url":"/keepalive","expiresIn":300,"renewIn":60}`) ||
+		!strings.Contains(resp.body, `<script nonce="n1">`) {
+		t.Fatalf("pass %+v, script %q", passSeen, resp.body)
+	}
+	bob.get(h, "/")
+	e.calls.take()
+
+	code, a := keepaliveOf(h, alice.cookies["wr_r"])
+	if code != 200 || a["active"] != true || a["expiresInSeconds"] != 300.0 || a["renewInSeconds"] != 60.0 {
+		t.Errorf("at once: %d %v", code, a)
+	}
+	e.wantCalls(calls{})
+	e.clock.Advance(61 * time.Second)
+	if _, a := keepaliveOf(h, alice.cookies["wr_r"]); a["expiresInSeconds"] != 300.0 {
+		t.Errorf("after the renew interval: %v, want renewed to 300 s", a)
+	}
+	e.wantCalls(calls{"Renew": 1})
+	// Nothing with a ticket, no cookie, or an expired pass: no place taken, no store call.
+	for name, raw := range map[string]string{"ticket": bob.cookies["wr_r"], "none": "", "garbage": "x.y.z"} {
+		if code, a := keepaliveOf(h, raw); code != 200 || a["active"] != false {
+			t.Errorf("%s: %d %v", name, code, a)
+		}
+	}
+	old := alice.cookies["wr_r"]
+	e.clock.Advance(10 * time.Minute)
+	if _, a := keepaliveOf(h, old); a["active"] != false {
+		t.Errorf("expired: %v", a)
+	}
+	e.wantCalls(calls{})
+
+	// With renewal disabled the end does not move: the script sees it and stops.
+	cfg.DisableSessionRenewal = true
+	h = e.protect(e.room("r", cfg), site, clock, middleware.WithKeepalive("/keepalive"))
+	var carol visitor
+	carol.get(h, "/")
+	e.clock.Advance(2 * time.Minute)
+	if _, a := keepaliveOf(h, carol.cookies["wr_r"]); a["active"] != true || a["expiresInSeconds"] != 180.0 {
+		t.Errorf("renewal disabled: %v, want 180 s left", a)
+	}
+	// The script is inert outside a session.
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	if s := string(middleware.KeepaliveScript(r, "/keepalive", "")); !strings.Contains(s, `"expiresIn":-1`) || strings.Contains(s, "nonce") {
+		t.Errorf("script without a session: %q", s)
+	}
+}
