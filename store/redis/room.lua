@@ -148,9 +148,12 @@ local function rqMember(e, n) return string.format('%013d:%015d', e, n) end
 -- new hold-long period, and a join into a new chunk or period: so it outlives every place
 -- in it (see store/redis's package doc).
 
+local lastChunk, lastChunkKey -- of this epoch: a poll reads and writes one word
 local function chunkKey(e, n)
-  if e == epoch then return chunkBase .. fmt('%d', math.floor(n / CHUNK)) end
-  return fmt('%sq:%d:%d', base, e, math.floor(n / CHUNK))
+  local c = math.floor(n / CHUNK)
+  if e ~= epoch then return fmt('%sq:%d:%d', base, e, c) end
+  if c ~= lastChunk then lastChunk, lastChunkKey = c, chunkBase .. fmt('%d', c) end
+  return lastChunkKey
 end
 local function decode(s, i)
   local x1, x2, x3, x4 = string.byte(s, i, i + 3)
@@ -707,19 +710,12 @@ local function save()
   local k, args = 2, {'h', sp(H_FMT, epoch, now, nxt, cursor, admitted, granted, nS, nG,
     recoverUntil, recovering, mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1 + 1, sc, seed,
     shuffle, wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned)}
-  local dels
+  -- A count that fell to 0 is written as 0: prune deletes it with its bucket.
   for i = 1, nDirty do
     local f = dirty[i]
-    local v = liveFields[f]
-    if v == 0 then
-      dels = dels or {}
-      dels[#dels + 1] = f
-    else
-      args[k + 1], args[k + 2], k = f, v, k + 2
-    end
+    args[k + 1], args[k + 2], k = f, liveFields[f], k + 2
   end
   redis.call('HSET', KM, unpack(args, 1, k))
-  if dels then redis.call('HDEL', KM, unpack(dels)) end
   if renewTTL then redis.call('PEXPIRE', KM, mUntil - now + SLACK) end
 end
 
@@ -759,7 +755,7 @@ local function run(KEYS, ARGV)
   load(v[1])
   if KM ~= chunkKM or epoch ~= chunkEpoch then
     -- A Function keeps this between calls: a busy room formats it once.
-    chunkKM, chunkEpoch, chunkBase = KM, epoch, fmt('%sq:%d:', base, epoch)
+    chunkKM, chunkEpoch, chunkBase, lastChunk = KM, epoch, fmt('%sq:%d:', base, epoch), nil
   end
   if w1 == b then
     -- (now did not step back to the room's clock)

@@ -297,6 +297,7 @@ var tests = []struct {
 	{"cancelled_context", testCancelledContext},
 	{"concurrent_join_poll", testConcurrency},
 	{"random_crowd", testRandomCrowd},
+	{"burst_at_full_rate", testBurstAtFullRate},
 	{"epoch", testEpoch},
 	{"store_loss_keeps_order", testStoreLoss},
 	{"store_loss_noticed_by_a_ticket", testStoreLossNoticed},
@@ -1801,4 +1802,110 @@ func fmtResult(res store.Result) string {
 	return fmt.Sprintf("ticket %d epoch %d requeued %t admitted %t expires %s ahead %d next poll %s (now %s active %d waiting %d admissions %d window %d)",
 		res.Ticket, res.Epoch, res.Requeued, res.Admitted, ts(res.Expires), res.UsersAhead, ts(res.NextPoll),
 		ts(res.Now), res.Active, res.Waiting, res.Admissions, res.Window)
+}
+
+// testBurstAtFullRate: a crowd that arrives at once and polls as told gets in at the
+// configured rate, measured where the protected site would see it: at most PerMinute
+// admissions in any 60 seconds, and at least 98% of PerMinute a minute over ten minutes,
+// for refresh intervals from 5 s to 60 s, and with polls that come up to 150 ms late.
+func testBurstAtFullRate(r *roomTest) {
+	const visitors, rate = 180, 18 // ten waves
+	for _, c := range []struct{ refresh, late time.Duration }{
+		{5 * time.Second, 0}, {20 * time.Second, 0}, {20 * time.Second, 150 * time.Millisecond}, {time.Minute, 0},
+	} {
+		r.t.Run(fmt.Sprintf("refresh=%v,late=%v", c.refresh, c.late), func(t *testing.T) {
+			b := BurstThroughput(t, r.h, roomID(t), visitors, rate, c.refresh, c.late)
+			t.Logf("%d admitted in %v: %.2f a minute (%.1f%% of the rate); busiest 60 s: %d",
+				b.Admitted, b.Span.Round(time.Millisecond), b.PerMinute, 100*b.PerMinute/rate, b.Busiest)
+			if b.Busiest > rate {
+				t.Errorf("%d admissions within 60 s, limit %d", b.Busiest, rate)
+			}
+			if b.PerMinute < 0.98*rate {
+				t.Errorf("%.2f admissions a minute, want at least 98%% of %d", b.PerMinute, rate)
+			}
+		})
+	}
+}
+
+// Burst is what BurstThroughput measured.
+type Burst struct {
+	Admitted  int
+	Span      time.Duration // from the first admission to the last, plus the 60 s the last one counts
+	PerMinute float64       // Admitted over Span
+	Busiest   int           // the most admissions within any 60 s, [t, t+60 s)
+}
+
+// BurstThroughput lets n visitors join room at one instant, a room whose capacity never
+// binds and whose rate is perMinute, each then polling at the NextPoll of its last answer
+// plus a random lateness up to late, and measures the admissions (the answers that admit:
+// the first request the site lets through) on the harness clock.
+func BurstThroughput(t *testing.T, h Harness, room string, n int, perMinute int64, refresh, late time.Duration) Burst {
+	t.Helper()
+	l := admission.Limits{
+		Capacity: 100 * int64(n), PerMinute: perMinute, Session: time.Hour, Renewal: true,
+		Hold: max(5*time.Minute, 2*refresh), Grace: 2 * refresh, Refresh: refresh,
+	}
+	ctx := t.Context()
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(refresh)))
+	type due struct {
+		at  time.Time
+		ref store.Ref
+	}
+	var queue []due // by time
+	push := func(d due) {
+		i, _ := slices.BinarySearchFunc(queue, d.at, func(e due, at time.Time) int { return e.at.Compare(at) })
+		for i < len(queue) && !queue[i].at.After(d.at) {
+			i++ // ties in the order pushed
+		}
+		queue = slices.Insert(queue, i, d)
+	}
+	var admitted []time.Time
+	answer := func(res store.Result) {
+		switch {
+		case res.Requeued:
+			t.Fatalf("a visitor polling as told lost its place: %s", fmtResult(res))
+		case res.Admitted:
+			admitted = append(admitted, res.Now)
+		default:
+			at := res.NextPoll
+			if late > 0 {
+				at = at.Add(time.Duration(rng.Int64N(int64(late))))
+			}
+			push(due{at, refOf(res)})
+		}
+	}
+	for range n {
+		res, err := h.Store.Join(ctx, room, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer(res)
+	}
+	deadline := h.Now().Add(time.Duration(n/int(perMinute)+3) * time.Minute)
+	for len(queue) > 0 {
+		d := queue[0]
+		queue = queue[1:]
+		if d.at.After(deadline) {
+			t.Fatalf("%d of %d still waiting after %v", len(queue)+1, n, deadline.Sub(admitted[0]))
+		}
+		if d.at.After(h.Now()) {
+			h.Advance(d.at.Sub(h.Now()))
+		}
+		res, err := h.Store.Poll(ctx, room, d.ref, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer(res)
+	}
+	b := Burst{Admitted: len(admitted)}
+	b.Span = admitted[len(admitted)-1].Sub(admitted[0]) + admission.RateWindow
+	b.PerMinute = float64(b.Admitted) / b.Span.Minutes()
+	j := 0
+	for i := range admitted {
+		for j < len(admitted) && admitted[j].Sub(admitted[i]) < admission.RateWindow {
+			j++
+		}
+		b.Busiest = max(b.Busiest, j-i)
+	}
+	return b
 }
