@@ -6,9 +6,16 @@
 // queue goes straight through. State lives in a store.Store (store/memory for one process,
 // store/redis for many instances), which is also the clock every decision is made on.
 //
-// Visitors carry their place as a signed ticket (a JWT) and, once admitted, a separate pass;
-// package middleware keeps them in cookies and renders nothing itself: the host's waiting page
-// reads the Status from the request context.
+// Visitors carry their place as a signed ticket (a JWT) and, once admitted, a separate pass.
+// Package middleware keeps them in cookies and answers for the room: built-in waiting,
+// closed and outage pages in the visitor's language, and JSON in the hosted rooms' format for
+// clients that ask for it. Each page can be replaced by the host's own http.Handler, which
+// reads the visitor's Status from the request context (middleware.StatusFromContext).
+// Room.Enter decides for one request without HTTP.
+//
+// Each waiting answer says when to poll next: a refresh interval away, or, in FIFO order,
+// the moment the rate window frees the visitor's slot, so that a crowd polling in step is
+// let in at the full configured rate.
 //
 // A booking that opens at a fixed minute is an Event: a pre-queue before it, a fair (or
 // shuffled) order at its start, its own limits, and passes from before it that do not count
@@ -23,7 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -45,74 +52,12 @@ const (
 	Reject      = admission.Reject
 )
 
-// Config is a room's settings. The names follow the hosted waiting rooms' settings, so an
-// operator moving over recognises them. Zero durations take the stated defaults.
-type Config struct {
-	// TotalActiveUsers is how many admitted visitors may be active at once. Required.
-	TotalActiveUsers int
-	// NewUsersPerMinute is how many visitors may be admitted in any 60-second window.
-	// Required; at most TotalActiveUsers unless AllowRateAboveCapacity. Up to this many may
-	// enter at one instant (say, when the room opens with free capacity); then nobody more
-	// until the oldest of them leave the window.
-	NewUsersPerMinute int
-	// AllowRateAboveCapacity permits NewUsersPerMinute above TotalActiveUsers. Refused by
-	// default as a likely typo, it makes sense when sessions end well within a minute: the
-	// host releases each visitor after a short task such as submitting a booking. Capacity
-	// stays strict either way.
-	AllowRateAboveCapacity bool
-	// SessionDuration is how long an admitted visitor stays active after the last renewal.
-	// Each request renews it, but the store is told at most once per RenewInterval, so a
-	// session ends between SessionDuration-RenewInterval and SessionDuration after the last
-	// request. Default 5 minutes; 10 seconds to 24 hours.
-	SessionDuration time.Duration
-	// DisableSessionRenewal makes a session last exactly SessionDuration from admission.
-	DisableSessionRenewal bool
-	// RenewInterval is how often, at most, a session is renewed in the store.
-	// Default min(1 minute, SessionDuration/5).
-	RenewInterval time.Duration
-	// QueueingMethod: FIFO (default), Random (each free slot to a random live waiter),
-	// Passthrough or Reject.
-	QueueingMethod Method
-	// QueueAll stops admissions: everyone new queues, with the wait unknown. Admitted
-	// visitors keep their sessions, unless QueueAllEndsSessions.
-	QueueAll bool
-	// QueueAllEndsSessions makes QueueAll fair to those who queue: while it is on, passes
-	// are not valid either, and their holders queue like everyone else (exempt requests
-	// with the middleware's bypass hook). Their slots free up as the sessions expire.
-	QueueAllEndsSessions bool
-	// Suspended turns the room off: traffic passes untouched, uncounted, without cookies.
-	Suspended bool
-	// RefreshInterval is how often a waiting page polls. Each answer says when to poll next
-	// (Status.RefreshInterval): this interval, or sooner when the visitor's slot is due
-	// sooner (FIFO), or spread over half to one and a half of it (Random). Polls that come
-	// before that are answered from the ticket without a store operation. Default 20
-	// seconds; 1 second to 5 minutes.
-	RefreshInterval time.Duration
-	// QueueingStatusCode is the HTTP status of a waiting answer: 200 (default), 202 or 429.
-	QueueingStatusCode int
-	// QueueHold is how long a waiter keeps the place without polling. Default 5 minutes;
-	// at least twice RefreshInterval.
-	QueueHold time.Duration
-	// ArrivalGrace is how long a slot granted to a waiter is held for it to arrive; after
-	// that the slot is given to the next waiter. Default twice RefreshInterval; from
-	// RefreshInterval to QueueHold.
-	ArrivalGrace time.Duration
-	// TypicalSession is how long an admitted visitor usually stays (say, the time to fill
-	// in the booking form). With it, the wait shown is estimated from the settings from the
-	// first visitor on, and what the room observes takes over after a few sessions (see
-	// estimate.Live); without it (the default), the wait is unknown until the first
-	// admissions while people wait. Up to 24 hours.
-	TypicalSession time.Duration
-	// Events are the room's scheduled events (see Event), in any order; Config returns
-	// them sorted by start.
-	Events []Event
-}
-
 // Errors. Failures of the store wrap ErrStore, and the store's own error (for example
 // context.DeadlineExceeded) stays visible to errors.Is.
 var (
-	ErrConfig      = errors.New("waitingroom: invalid config")
-	ErrInvalidRoom = errors.New("waitingroom: room id must be 1 to 64 of A-Z a-z 0-9 - _ .")
+	ErrConfig = errors.New("waitingroom: invalid config")
+	// ErrInvalidRoom is the stores' own: a room ID must be 1 to 64 of A-Z a-z 0-9 - _ .
+	ErrInvalidRoom = store.ErrInvalidRoom
 	ErrStore       = errors.New("waitingroom: store failed")
 )
 
@@ -196,6 +141,10 @@ func New(id string, s store.Store, cfg Config, opts ...Option) (*Room, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: nil store", ErrConfig)
 	}
+	if v := reflect.ValueOf(s); v.Kind() == reflect.Pointer && v.IsNil() {
+		// A nil *redis.Store (its constructor's error dropped) would panic at the first request.
+		return nil, fmt.Errorf("%w: the store is a nil %T", ErrConfig, s)
+	}
 	r := &Room{id: id, store: s, timeout: 500 * time.Millisecond, clock: time.Now}
 	for _, o := range opts {
 		if err := o(r); err != nil {
@@ -234,7 +183,7 @@ func (r *Room) Config() Config {
 // SetConfig validates cfg and applies it from the next request on. The visitors already
 // queued keep their places.
 func (r *Room) SetConfig(cfg Config) error {
-	s, err := r.newSettings(cfg)
+	s, err := newSettings(cfg, r.id, r.codec)
 	if err != nil {
 		return err
 	}
@@ -255,7 +204,8 @@ const (
 	Rejected
 	// Suspended: the room is off; serve the request without touching cookies.
 	Suspended
-	// Refused: a BeforeJoin hook turned the request away and answered it itself.
+	// Refused: a BeforeJoin check turned the request away (Visit.Refusal says why); the
+	// caller answers it.
 	Refused
 )
 
@@ -263,17 +213,18 @@ const (
 type EnterOption func(*enterOptions)
 
 type enterOptions struct {
-	beforeJoin func() bool
+	beforeJoin func() error
 }
 
-// BeforeJoin has Enter call allow just before it would give the request a new place in the
-// queue: the request carries no valid ticket or pass, or its session is over. If allow
-// returns false, Enter takes no place, makes no store call and returns Outcome Refused;
-// allow has answered the request (a challenge, a 429). Holders of valid tokens, and rooms
-// that take no places (suspended, rejecting), never reach it. It serves bot checks and
-// per-client limits without a second look at the visitor's token.
-func BeforeJoin(allow func() bool) EnterOption {
-	return func(o *enterOptions) { o.beforeJoin = allow }
+// BeforeJoin has Enter call check just before it would give the request a new place in the
+// queue: the request carries no valid ticket or pass, or its session is over. If check
+// returns an error, Enter takes no place, makes no store call and returns Outcome Refused
+// with the error as Visit.Refusal; the caller answers the request (a challenge, a 429).
+// Holders of valid tokens, and rooms that take no places (suspended, rejecting), never reach
+// it. It serves bot checks and per-client limits without a second look at the visitor's
+// token.
+func BeforeJoin(check func() error) EnterOption {
+	return func(o *enterOptions) { o.beforeJoin = check }
 }
 
 // Visit is the answer to Enter.
@@ -290,6 +241,8 @@ type Visit struct {
 	// Degraded is a store failure that did not change the outcome: a renewal that failed
 	// while the pass was still valid. It will be tried again on the next request.
 	Degraded error
+	// Refusal is why a BeforeJoin check refused the request, when Outcome is Refused.
+	Refusal error
 }
 
 // Enter decides what happens to a request that carries raw, the visitor's ticket or pass
@@ -487,8 +440,10 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions) (Visit, e
 	if ph := s.at(now); ph.method == Reject && !ph.prequeue {
 		return r.rejected(s, ph, now), nil
 	}
-	if o.beforeJoin != nil && !o.beforeJoin() {
-		return Visit{Outcome: Refused}, nil
+	if o.beforeJoin != nil {
+		if err := o.beforeJoin(); err != nil {
+			return Visit{Outcome: Refused, Refusal: err}, nil
+		}
 	}
 	var res store.Result
 	err := r.call(ctx, func(ctx context.Context) (err error) {
@@ -621,19 +576,6 @@ func (r *Room) status(s *settings, ph phase, ahead int64, t time.Time) Status {
 	return st
 }
 
-// paceOf is what limits of capacity and perMinute, with c's typical session and refresh
-// interval, say about the rate of admissions.
-func paceOf(capacity, perMinute int, c *Config) estimate.Pace {
-	p := estimate.Pace{
-		Prior:   estimate.Throughput(capacity, perMinute, c.TypicalSession, c.RefreshInterval),
-		Ceiling: float64(perMinute),
-	}
-	if c.TypicalSession > 0 {
-		p.Period = c.TypicalSession + c.RefreshInterval
-	}
-	return p
-}
-
 // pollTolerance is how early before its NextPoll a poll still reaches the store: the app's
 // clock, corrected by the store's answers, may run a little behind the store's.
 const pollTolerance = 50 * time.Millisecond
@@ -684,111 +626,4 @@ func (r *Room) observeEpoch(epoch int64, at time.Time) {
 		}
 	}
 	r.epochSeen.Store(at.UnixMilli())
-}
-
-// settings is a validated Config with what is derived from it.
-type settings struct {
-	cfg     Config
-	limits  admission.Limits
-	minPoll time.Duration // polls sooner than this after the last are answered from the ticket
-	base    phase         // the room's own settings, outside events
-	events  []*eventSettings
-	adm     []admission.Event // the events as the store applies them, in the same order
-}
-
-// limitsProblem says what is wrong with the limits a room or an event admits by, or "".
-func limitsProblem(total, perMinute int, session time.Duration, m Method, allowRateAboveCapacity bool) string {
-	switch {
-	case total < 1:
-		return fmt.Sprintf("TotalActiveUsers must be at least 1, got %d", total)
-	case perMinute < 1:
-		return fmt.Sprintf("NewUsersPerMinute must be at least 1, got %d", perMinute)
-	case perMinute > total && !allowRateAboveCapacity:
-		return fmt.Sprintf("NewUsersPerMinute (%d) exceeds TotalActiveUsers (%d); set AllowRateAboveCapacity if sessions end within a minute", perMinute, total)
-	case session < 10*time.Second || session > 24*time.Hour:
-		return fmt.Sprintf("SessionDuration must be from 10s to 24h, got %v", session)
-	case m > Reject:
-		return fmt.Sprintf("unknown QueueingMethod %v", m)
-	}
-	return ""
-}
-
-// defaultRenew is RenewInterval's default for a session length.
-func defaultRenew(session time.Duration) time.Duration { return min(time.Minute, session/5) }
-
-func (r *Room) newSettings(c Config) (*settings, error) {
-	renewSet := c.RenewInterval != 0
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&c.SessionDuration, 5*time.Minute)
-	def(&c.RefreshInterval, 20*time.Second)
-	def(&c.QueueHold, 5*time.Minute)
-	def(&c.ArrivalGrace, 2*c.RefreshInterval)
-	def(&c.RenewInterval, defaultRenew(c.SessionDuration))
-	if c.QueueingStatusCode == 0 {
-		c.QueueingStatusCode = http.StatusOK
-	}
-	bad := func(format string, args ...any) (*settings, error) {
-		return nil, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
-	}
-	if p := limitsProblem(c.TotalActiveUsers, c.NewUsersPerMinute, c.SessionDuration, c.QueueingMethod, c.AllowRateAboveCapacity); p != "" {
-		return bad("%s", p)
-	}
-	switch {
-	case c.RenewInterval <= 0 || c.RenewInterval > c.SessionDuration:
-		return bad("RenewInterval must be positive and at most SessionDuration, got %v", c.RenewInterval)
-	case admission.PollingProblem(c.RefreshInterval, c.QueueHold, c.ArrivalGrace) != "":
-		return bad("%s", admission.PollingProblem(c.RefreshInterval, c.QueueHold, c.ArrivalGrace))
-	case c.QueueingStatusCode != http.StatusOK && c.QueueingStatusCode != http.StatusAccepted && c.QueueingStatusCode != http.StatusTooManyRequests:
-		return bad("QueueingStatusCode must be 200, 202 or 429, got %d", c.QueueingStatusCode)
-	case c.TypicalSession < 0 || c.TypicalSession > 24*time.Hour:
-		return bad("TypicalSession must be from 0 (unknown) to 24h, got %v", c.TypicalSession)
-	}
-	l := admission.Limits{
-		Capacity:  int64(c.TotalActiveUsers),
-		PerMinute: int64(c.NewUsersPerMinute),
-		Session:   c.SessionDuration,
-		Renewal:   !c.DisableSessionRenewal,
-		Hold:      c.QueueHold,
-		Grace:     c.ArrivalGrace,
-		Refresh:   c.RefreshInterval,
-		Method:    c.QueueingMethod,
-		QueueAll:  c.QueueAll,
-		// After a store loss, admitted visitors renew within RenewInterval and waiters
-		// poll within RefreshInterval: by then everyone still there is counted again.
-		Recovery: c.RenewInterval + c.RefreshInterval,
-	}
-	base := phase{
-		method:     c.QueueingMethod,
-		capacity:   c.TotalActiveUsers,
-		perMinute:  c.NewUsersPerMinute,
-		renewal:    !c.DisableSessionRenewal,
-		renewEvery: c.RenewInterval,
-		pace:       paceOf(c.TotalActiveUsers, c.NewUsersPerMinute, &c),
-	}
-	events, err := validEvents(&c, base, renewSet, r.id, r.codec)
-	if err != nil {
-		return nil, err
-	}
-	adm := make([]admission.Event, len(events))
-	for i, e := range events {
-		adm[i] = e.adm
-		l.Recovery = max(l.Recovery, e.phase.renewEvery+c.RefreshInterval)
-	}
-	check := l
-	check.Events = adm
-	if err := check.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	return &settings{
-		cfg:     c,
-		limits:  l,
-		minPoll: c.RefreshInterval * 9 / 10,
-		base:    base,
-		events:  events,
-		adm:     adm,
-	}, nil
 }

@@ -363,7 +363,14 @@ func TestBeforeJoin(t *testing.T) {
 	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, 0)
 	asked := 0
 	allow := true
-	hook := waitingroom.BeforeJoin(func() bool { asked++; return allow })
+	refusal := errors.New("not now")
+	hook := waitingroom.BeforeJoin(func() error {
+		asked++
+		if allow {
+			return nil
+		}
+		return refusal
+	})
 	enter := func(raw string) (waitingroom.Visit, map[string]int) {
 		t.Helper()
 		f.store.take()
@@ -381,8 +388,8 @@ func TestBeforeJoin(t *testing.T) {
 		t.Fatalf("pass holder: %v, asked %d; want admitted without asking", v.Outcome, asked)
 	}
 	allow = false
-	if v, c := enter(""); v.Outcome != waitingroom.Refused || v.Token != "" || calls(c) != 0 || asked != 2 {
-		t.Fatalf("refused join: %v, token %q, calls %v, asked %d", v.Outcome, v.Token, c, asked)
+	if v, c := enter(""); v.Outcome != waitingroom.Refused || v.Refusal != refusal || v.Token != "" || calls(c) != 0 || asked != 2 {
+		t.Fatalf("refused join: %v (%v), token %q, calls %v, asked %d", v.Outcome, v.Refusal, v.Token, c, asked)
 	}
 	cfg := f.room.Config()
 	cfg.QueueingMethod = waitingroom.Reject

@@ -71,7 +71,9 @@ func (f JoinVerifierFunc) VerifyJoin(r *http.Request) Verdict { return f(r) }
 // token. It is not signed, because it can only harm its holder: whoever forges it puts
 // themselves in a queue that never moves, and whoever drops it is a new join, verified again.
 // Without a verifier the marker is ignored and its holder joins as anyone new.
-func WithJoinVerifier(v JoinVerifier) Option { return func(m *handler) { m.verifier = v } }
+func WithJoinVerifier(v JoinVerifier) Option {
+	return func(m *handler) error { m.verifier = v; return nil }
+}
 
 // WithChallengePage sets the handler that answers a join the verifier challenged. It writes
 // its own status code and may read the Status with StatusFromContext; Cache-Control:
@@ -79,10 +81,11 @@ func WithJoinVerifier(v JoinVerifier) Option { return func(m *handler) { m.verif
 // Default: a plain 403 page saying the visit could not be verified, with no way to prove
 // otherwise; a verifier that challenges should come with a page that lets people pass.
 func WithChallengePage(h http.Handler) Option {
-	return func(m *handler) {
+	return func(m *handler) error {
 		if h != nil {
 			m.challenge = h
 		}
+		return nil
 	}
 }
 
@@ -132,34 +135,36 @@ func (l JoinLimit) Validate() error {
 	return nil
 }
 
-// WithJoinLimit limits joins per client. Default: no limit. Check l with Validate when it
-// comes from configuration: a field that is out of range here takes its default instead.
+// WithJoinLimit limits joins per client. Default: no limit. Zero fields take their
+// defaults; a value out of range (see Validate) is refused.
 func WithJoinLimit(l JoinLimit) Option {
-	if !(l.PerMinute > 0) || math.IsInf(l.PerMinute, 1) {
-		l.PerMinute = 10
-	}
-	if l.Burst < 0 {
-		l.Burst = 0
-	}
-	if l.MaxClients < 2 {
-		l.MaxClients = 100_000
-	}
-	if l.Burst == 0 {
-		l.Burst = int(min(math.Ceil(l.PerMinute), math.MaxInt32))
-	}
-	if l.Key == nil {
-		trusted := slices.Clone(l.TrustedProxies)
-		l.Key = func(r *http.Request) string { return clientKey(clientAddr(r, trusted)) }
-	}
-	return func(m *handler) {
-		// Each Protect gets its own clients, even when two share this Option.
+	return func(m *handler) error {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("%w: WithJoinLimit: %w", ErrOption, err)
+		}
+		if l.PerMinute == 0 {
+			l.PerMinute = 10
+		}
+		if l.MaxClients == 0 {
+			l.MaxClients = 100_000
+		}
+		if l.Burst == 0 {
+			l.Burst = int(min(math.Ceil(l.PerMinute), math.MaxInt32))
+		}
+		key := l.Key
+		if key == nil {
+			trusted := slices.Clone(l.TrustedProxies)
+			key = func(r *http.Request) string { return clientKey(clientAddr(r, trusted)) }
+		}
+		// Each handler gets its own clients, even when two share this Option.
 		m.limits = &clientLimits{
 			limit: rate.Limit(l.PerMinute / 60),
 			burst: l.Burst,
-			key:   l.Key,
+			key:   key,
 			half:  l.MaxClients / 2,
 			cur:   map[string]*rate.Limiter{},
 		}
+		return nil
 	}
 }
 
@@ -167,10 +172,11 @@ func WithJoinLimit(l JoinLimit) Option {
 // cookies of the room's name (see WithCookie), and the infinite queue's lastUpdated. Give it
 // the room's clock (waitingroom.WithClock). Default (and nil): time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(m *handler) {
+	return func(m *handler) error {
 		if now != nil {
 			m.clock = now
 		}
+		return nil
 	}
 }
 
@@ -228,30 +234,63 @@ func (m *handler) inInfiniteQueue(w http.ResponseWriter, r *http.Request, raw st
 	return true
 }
 
-// guardJoin runs the join guards on a request the room is about to give a new place (it
-// calls this through waitingroom.BeforeJoin, so valid tokens never get here and are not
-// parsed twice), and reports whether it answered the request itself.
-func (m *handler) guardJoin(w http.ResponseWriter, r *http.Request) bool {
+// checkJoin runs the join guards on a request the room is about to give a new place (the
+// room calls it through waitingroom.BeforeJoin, so valid tokens never get here and are not
+// parsed twice) and returns why they refuse it, or nil. It writes nothing: refuse does,
+// once Enter has returned.
+func (m *handler) checkJoin(r *http.Request) error {
 	now := m.clock()
 	if m.limits != nil {
 		if ok, retry := m.limits.allow(m.limits.key(r), now); !ok {
-			tooManyJoins(w, retry)
-			return true
+			return &joinRefusal{retry: retry, at: now}
 		}
 	}
 	if m.verifier == nil {
-		return false
+		return nil
+	}
+	switch v := m.verifier.VerifyJoin(r); v {
+	case Allow:
+		return nil
+	case InfiniteQueue:
+		return &joinRefusal{verdict: InfiniteQueue, at: now}
+	default:
+		return &joinRefusal{verdict: Challenge, at: now}
+	}
+}
+
+// joinRefusal is why the join guards turned a request away: over the join limit (retry
+// after), or the verifier's verdict.
+type joinRefusal struct {
+	verdict Verdict // 0: over the join limit
+	retry   time.Duration
+	at      time.Time
+}
+
+func (j *joinRefusal) Error() string {
+	switch j.verdict {
+	case 0:
+		return "middleware: too many joins from this client"
+	case InfiniteQueue:
+		return "middleware: the join verifier sent the request to the infinite queue"
+	}
+	return "middleware: the join verifier challenged the request"
+}
+
+// refuse answers a request the join guards refused.
+func (m *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	j, ok := err.(*joinRefusal)
+	if !ok {
+		j = &joinRefusal{verdict: Challenge, at: m.clock()}
 	}
 	cfg := m.room.Config()
-	switch m.verifier.VerifyJoin(r) {
-	case Allow:
-		return false
+	switch j.verdict {
+	case 0:
+		tooManyJoins(w, j.retry)
 	case InfiniteQueue:
-		m.serveInfiniteQueue(w, r, cfg, now)
+		m.serveInfiniteQueue(w, r, cfg, j.at)
 	default:
-		m.serveChallenge(w, r, cfg, now)
+		m.serveChallenge(w, r, cfg, j.at)
 	}
-	return true
 }
 
 // infiniteQueueMarker is the cookie value of a visitor in the infinite queue; no token

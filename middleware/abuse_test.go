@@ -630,15 +630,17 @@ func TestJoinLimitValidate(t *testing.T) {
 		if err := l.Validate(); !errors.Is(err, middleware.ErrJoinLimit) {
 			t.Errorf("%+v.Validate() = %v, want ErrJoinLimit", l, err)
 		}
-		middleware.WithJoinLimit(l) // takes the defaults instead; never panics
+		if _, err := middleware.New(oneRoom(t), middleware.WithJoinLimit(l)); !errors.Is(err, middleware.ErrJoinLimit) {
+			t.Errorf("WithJoinLimit(%+v): %v, want ErrJoinLimit", l, err) // refused, not replaced
+		}
 	}
 	if err := (middleware.JoinLimit{}).Validate(); err != nil {
 		t.Errorf("the zero JoinLimit (all defaults): %v", err)
 	}
-	// Out-of-range fields take their defaults: 10 a minute, a burst of 10.
+	// Zero fields take their defaults: 10 a minute, a burst of 10.
 	e := newEnv(t)
 	room := e.room("r", oneAtATime())
-	h := e.protect(room, &app{}, middleware.WithJoinLimit(middleware.JoinLimit{PerMinute: -1, Burst: -1}), middleware.WithClock(e.clock.Now))
+	h := e.protect(room, &app{}, middleware.WithJoinLimit(middleware.JoinLimit{}), middleware.WithClock(e.clock.Now))
 	refused := 0
 	for range 12 {
 		var v visitor
@@ -649,6 +651,11 @@ func TestJoinLimitValidate(t *testing.T) {
 	if refused != 2 {
 		t.Errorf("%d of 12 joins refused, want 2 (the default burst is 10)", refused)
 	}
+}
+
+func oneRoom(t *testing.T) *waitingroom.Room {
+	t.Helper()
+	return newEnv(t).room("r", oneAtATime())
 }
 
 // BenchmarkAdmittedRequestJoinGuarded is BenchmarkAdmittedRequest with a verifier and a join

@@ -1,11 +1,14 @@
 package middleware_test
 
 import (
+	"errors"
 	"fmt"
 	"log"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/middleware"
@@ -17,7 +20,11 @@ func TestNewServesAsProtect(t *testing.T) {
 	e := newEnv(t)
 	room := e.room("r", oneAtATime())
 	var site app
-	h := middleware.New(room, middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))(&site)
+	protect, err := middleware.New(room, middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := protect(&site)
 
 	var first, second visitor
 	if resp := first.get(h, "/"); resp.StatusCode != http.StatusOK || resp.body != "app" {
@@ -49,7 +56,10 @@ func TestNewSharesTheJoinLimit(t *testing.T) {
 		return rec.Code
 	}
 
-	protect := middleware.New(room, opts...)
+	protect, err := middleware.New(room, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, b := protect(&app{}), protect(&app{})
 	if got := join(a); got != http.StatusOK {
 		t.Fatalf("first join: %d, want 200", got)
@@ -76,7 +86,10 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	protect := middleware.New(room, middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))
+	protect, err := middleware.New(room, middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))
+	if err != nil {
+		log.Fatal(err)
+	}
 	logRequests := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Print(r.Method, " ", r.URL.Path, " ")
@@ -97,4 +110,35 @@ func ExampleNew() {
 	// GET / 200
 	// GET / 429
 	// GET /healthz 200
+}
+
+// Options refuse values out of range: New says which, Protect stops the program.
+func TestOptionsRefuseBadValues(t *testing.T) {
+	e := newEnv(t)
+	room := e.room("r", oneAtATime())
+	for name, opt := range map[string]middleware.Option{
+		"negative join rate":       middleware.WithJoinLimit(middleware.JoinLimit{PerMinute: -1}),
+		"infinite join rate":       middleware.WithJoinLimit(middleware.JoinLimit{PerMinute: math.Inf(1)}),
+		"negative burst":           middleware.WithJoinLimit(middleware.JoinLimit{Burst: -2}),
+		"one client remembered":    middleware.WithJoinLimit(middleware.JoinLimit{MaxClients: 1}),
+		"negative grace for posts": middleware.WithPostGrace(-time.Second),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := middleware.New(room, opt); !errors.Is(err, middleware.ErrOption) {
+				t.Errorf("New: %v, want ErrOption", err)
+			}
+			defer func() {
+				if recover() == nil {
+					t.Error("Protect with a bad option did not panic")
+				}
+			}()
+			middleware.Protect(room, &app{}, opt)
+		})
+	}
+	if _, err := middleware.New(room, middleware.WithJoinLimit(middleware.JoinLimit{})); err != nil {
+		t.Errorf("a join limit of defaults: %v", err)
+	}
+	if _, err := middleware.New(nil); !errors.Is(err, middleware.ErrOption) {
+		t.Errorf("New(nil room): %v, want ErrOption", err)
+	}
 }

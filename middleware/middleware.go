@@ -22,6 +22,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -44,17 +45,18 @@ import (
 const CommandHeader = "Waiting-Room-Command"
 
 // Option configures the middleware.
-type Option func(*handler)
+type Option func(*handler) error
 
 // WithWaitingPage sets the handler that renders the waiting page, the pre-queue's included;
 // it reads the Status with StatusFromContext (and InterruptionFromContext, for a form that
 // was not sent). Its status code 200 is replaced by the room's QueueingStatusCode, and
 // Cache-Control: no-store is set. Default (and nil): the built-in page (see Pages).
 func WithWaitingPage(h http.Handler) Option {
-	return func(m *handler) {
+	return func(m *handler) error {
 		if h != nil {
 			m.waiting = h
 		}
+		return nil
 	}
 }
 
@@ -63,27 +65,32 @@ func WithWaitingPage(h http.Handler) Option {
 // opens its pre-queue or starts, else 5 minutes. Default (and nil): the built-in page,
 // which says when the next event opens and reloads itself then.
 func WithClosedPage(h http.Handler) Option {
-	return func(m *handler) {
+	return func(m *handler) error {
 		if h != nil {
 			m.closed = h
 		}
+		return nil
 	}
 }
 
 // WithBypass lets requests for which f returns true skip the room, uncounted: health checks,
 // static assets, staff. Default: none.
-func WithBypass(f func(*http.Request) bool) Option { return func(m *handler) { m.bypass = f } }
+func WithBypass(f func(*http.Request) bool) Option {
+	return func(m *handler) error { m.bypass = f; return nil }
+}
 
 // WithErrorHandler is called with every store failure (after the room's deadline). Default:
 // logs with slog.Default at level Error. It must not write the response.
 func WithErrorHandler(f func(*http.Request, error)) Option {
-	return func(m *handler) { m.onError = f }
+	return func(m *handler) error { m.onError = f; return nil }
 }
 
 // WithFailOpen lets visitors through, uncounted, when the store fails. Default: fail closed,
 // answering 503 with the outage page (WithOutagePage) and Retry-After (the admitted keep
 // going on their passes).
-func WithFailOpen(open bool) Option { return func(m *handler) { m.failOpen = open } }
+func WithFailOpen(open bool) Option {
+	return func(m *handler) error { m.failOpen = open; return nil }
+}
 
 // Cookie sets how the visitor's ticket or pass is stored.
 type Cookie struct {
@@ -99,13 +106,51 @@ type Cookie struct {
 // earlier Path or Domain. The middleware looks at the first four and uses the first that
 // holds a valid pass, else a valid ticket, else an expired one (the room's clock, corrected
 // by the store's, may disagree with WithClock's), else the first.
-func WithCookie(c Cookie) Option { return func(m *handler) { m.cookie = c } }
+func WithCookie(c Cookie) Option {
+	return func(m *handler) error { m.cookie = c; return nil }
+}
 
-// Protect returns next behind room.
+// New returns the room's middleware in the shape routers and chains take,
+// func(http.Handler) http.Handler: chi's Use, alice.New, or a call by hand. Each handler it
+// wraps is served as Protect serves next, except that all of them share one join limit
+// (WithJoinLimit): a client's joins count against one bucket whichever of the wrapped
+// handlers they reach. It returns the error of the first option that refuses its value.
+func New(room *waitingroom.Room, opts ...Option) (func(http.Handler) http.Handler, error) {
+	shared, err := build(room, nil, opts)
+	if err != nil {
+		return nil, err
+	}
+	return func(next http.Handler) http.Handler {
+		h := *shared
+		h.next = next
+		return &h
+	}, nil
+}
+
+// Protect returns next behind room. It is New for one handler, for options written in the
+// program: it panics if one refuses its value (as regexp.MustCompile does with a bad
+// expression), so that a misconfigured server stops at its start. Use New for options that
+// come from configuration.
 func Protect(room *waitingroom.Room, next http.Handler, opts ...Option) http.Handler {
+	h, err := build(room, next, opts)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// ErrOption wraps the error of an option that refuses its value.
+var ErrOption = errors.New("middleware: invalid option")
+
+func build(room *waitingroom.Room, next http.Handler, opts []Option) (*handler, error) {
+	if room == nil {
+		return nil, fmt.Errorf("%w: nil room", ErrOption)
+	}
 	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: noRevive}
 	for _, o := range opts {
-		o(m)
+		if err := o(m); err != nil {
+			return nil, err
+		}
 	}
 	if m.pages == nil {
 		WithPages(Pages{})(m)
@@ -127,7 +172,7 @@ func Protect(room *waitingroom.Room, next http.Handler, opts ...Option) http.Han
 			slog.Default().ErrorContext(r.Context(), "waiting room store failure", "room", room.ID(), "err", err)
 		}
 	}
-	return m
+	return m, nil
 }
 
 // StatusFromContext returns the Status of a waiting, rejected or challenged visitor, for the
@@ -209,7 +254,7 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if m.inInfiniteQueue(w, r, raw) {
 			return
 		}
-		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() bool { return !m.guardJoin(w, r) }))
+		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error { return m.checkJoin(r) }))
 	} else {
 		v, err = m.room.Enter(r.Context(), raw)
 	}
@@ -231,7 +276,8 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.setCookie(w, r, v.Token, m.cookieAge(v))
 	}
 	switch v.Outcome {
-	case waitingroom.Refused: // a join guard answered
+	case waitingroom.Refused: // a join guard said no
+		m.refuse(w, r, v.Refusal)
 	case waitingroom.Suspended:
 		// The room is off and touches no cookies: a revoke is removed, not acted on.
 		m.serveNext(&responseWriter{ResponseWriter: w}, r)

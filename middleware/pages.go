@@ -138,7 +138,7 @@ type Announcement struct {
 // WithWaitingPage, WithClosedPage or WithOutagePage are not affected, but JSON answers
 // still carry the Announcement.
 func WithPages(p Pages) Option {
-	return func(m *handler) {
+	return func(m *handler) error {
 		if p.Catalog == nil {
 			p.Catalog = DefaultCatalog()
 		}
@@ -146,6 +146,7 @@ func WithPages(p Pages) Option {
 			p.Location = time.Local
 		}
 		m.pages = &p
+		return nil
 	}
 }
 
@@ -155,10 +156,11 @@ func WithPages(p Pages) Option {
 // Cache-Control: no-store are set. JSON clients get 503 with the status, "outage": true.
 // Default (and nil): the built-in page, which tries again by itself.
 func WithOutagePage(h http.Handler) Option {
-	return func(m *handler) {
+	return func(m *handler) error {
 		if h != nil {
 			m.outage = h
 		}
+		return nil
 	}
 }
 

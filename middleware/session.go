@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -76,17 +77,28 @@ type KeepFunc func(w http.ResponseWriter, r *http.Request, in Interruption) bool
 // WithKeep calls keep for every request that sent data and gets the waiting, closed or
 // outage page instead of the site. Default: none; the page says that what was typed could
 // not be kept.
-func WithKeep(keep KeepFunc) Option { return func(m *handler) { m.keep = keep } }
+func WithKeep(keep KeepFunc) Option {
+	return func(m *handler) error { m.keep = keep; return nil }
+}
 
 // WithPostGrace lets a request that sends data (a form) through when it carries a pass that
 // expired less than grace ago and the room revives its session, capacity allowing; the
 // keepalive endpoint revives such sessions too. Otherwise the request goes on as without a
 // grace (WithKeep). A pass's cookie outlives the pass by the grace, or an hour if longer,
 // so that a late request is told its session ended rather than taken for a stranger's.
-// Default 0: no grace.
+// Default 0: no grace; a negative grace is refused.
 func WithPostGrace(grace time.Duration) Option {
-	return func(m *handler) { m.grace = max(grace, 0) }
+	return func(m *handler) error {
+		if grace < 0 {
+			return fmt.Errorf("%w: WithPostGrace: negative grace %v", ErrOption, grace)
+		}
+		m.grace = grace
+		return nil
+	}
 }
+
+// errNoJoin keeps the keepalive endpoint from taking a place in the queue.
+var errNoJoin = errors.New("middleware: the keepalive endpoint takes no place")
 
 // passCookieLinger is how long, at least, a pass's cookie outlives the pass.
 const passCookieLinger = time.Hour
@@ -101,7 +113,9 @@ const passCookieLinger = time.Hour
 // the room did not renew), or {"active":false} once the session is over (beyond WithPostGrace). It never takes a
 // place in the queue, so a page left open does not join it. KeepaliveScript calls it.
 // Default: none.
-func WithKeepalive(path string) Option { return func(m *handler) { m.keepalive = path } }
+func WithKeepalive(path string) Option {
+	return func(m *handler) error { m.keepalive = path; return nil }
+}
 
 // PassFromContext returns the pass of an admitted request: its Expires is when the session
 // ends unless renewed (after this request's renewal, if it made one), for a countdown.
@@ -263,7 +277,7 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		var err error
 		// Never a join: an open page must not take a place in the queue by itself.
-		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() bool { return false }))
+		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error { return errNoJoin }))
 		if err != nil {
 			m.onError(r, err)
 			w.Header().Set("Retry-After", strconv.Itoa(int(m.room.Config().RefreshInterval/time.Second)))

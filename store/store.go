@@ -68,7 +68,7 @@ type Stats = admission.Stats
 var (
 	// ErrInvalidRoom is returned for an empty room ID or one with characters a key or a
 	// cookie cannot carry. Valid: 1 to 64 of A-Z a-z 0-9 - _ .
-	ErrInvalidRoom = errors.New("store: invalid room id")
+	ErrInvalidRoom = errors.New("invalid room id: want 1 to 64 of A-Z a-z 0-9 - _ .")
 )
 
 // ValidRoom reports whether id is a usable room ID.
