@@ -1,7 +1,6 @@
 package admission
 
 import (
-	"container/heap"
 	"slices"
 	"time"
 )
@@ -112,6 +111,9 @@ func Open(now int64, q Queue, l Limits) *Room {
 
 // Epoch returns the store time at which this epoch began, which names it.
 func (r *Room) Epoch() int64 { return r.epoch }
+
+// Held returns the slots held (sessions and pending grants) as of the latest operation.
+func (r *Room) Held() int64 { return int64(len(r.sessions)) }
 
 // Idle reports whether the room holds nothing worth keeping at now: every session has run
 // out, and nobody has come for max(hold, RateWindow) plus a liveness bucket, so every place
@@ -530,7 +532,7 @@ func (r *Room) setSession(k Ref, s session) {
 	}
 	r.sessions[k] = s
 	r.maxExp = max(r.maxExp, s.exp)
-	heap.Push(&r.expiries, expiryAt{s.exp, k})
+	r.expiries.push(expiryAt{s.exp, k})
 }
 
 func (r *Room) dropSession(k Ref) {
@@ -544,7 +546,7 @@ func (r *Room) dropSession(k Ref) {
 
 func (r *Room) pruneSessions(now int64) {
 	for len(r.expiries) > 0 && r.expiries[0].at <= now {
-		e := heap.Pop(&r.expiries).(expiryAt)
+		e := r.expiries.pop()
 		if ss, ok := r.sessions[e.k]; ok && ss.exp == e.at {
 			r.dropSession(e.k)
 		}
@@ -586,16 +588,44 @@ type expiryAt struct {
 	k  Ref
 }
 
-// expiryHeap orders session expiries; entries made stale by renewal or release are skipped.
+// expiryHeap orders session expiries, earliest first; entries made stale by renewal or
+// release are skipped when they come out. (A heap of its own: container/heap's interface
+// would allocate for every push.)
 type expiryHeap []expiryAt
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at < h[j].at }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryAt)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h *expiryHeap) push(e expiryAt) {
+	*h = append(*h, e)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if a[p].at <= a[i].at {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
+}
+
+func (h *expiryHeap) pop() expiryAt {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && a[c+1].at < a[c].at {
+			c++
+		}
+		if a[i].at <= a[c].at {
+			break
+		}
+		a[i], a[c] = a[c], a[i]
+		i = c
+	}
+	*h = a
+	return top
 }

@@ -1,7 +1,6 @@
 package estimate
 
 import (
-	"container/heap"
 	"fmt"
 	"math"
 	"slices"
@@ -127,14 +126,14 @@ func (m *simulation) run() error {
 func (m *simulation) tick() {
 	t := m.now
 	for len(m.deaths) > 0 && m.deaths[0].at <= t {
-		m.lapse(heap.Pop(&m.deaths).(simEvent).v)
+		m.lapse(m.deaths.pop().v)
 	}
 	for len(m.quit) > 0 && m.vs[m.quit[0]].giveUp <= t {
 		m.giveUp(m.quit[0])
 		m.quit = m.quit[1:]
 	}
 	for len(m.leaving) > 0 && m.leaving[0].at <= t {
-		i := heap.Pop(&m.leaving).(simEvent).v
+		i := m.leaving.pop().v
 		m.room.Release(admission.Ref{Number: int64(i), Epoch: simBase}, simBase+t)
 	}
 	for m.arrived < len(m.vs) && m.vs[m.arrived].join <= t {
@@ -142,8 +141,20 @@ func (m *simulation) tick() {
 		m.arrived++
 	}
 	for len(m.polling) > 0 && m.polling[0].at <= t {
-		e := heap.Pop(&m.polling).(simEvent)
+		e := m.polling.pop()
 		if v := &m.vs[e.v]; v.state == waiting && v.band && v.next == e.at {
+			if free, inert := m.inert(e.v); inert {
+				// Its poll cannot change a thing the engine would answer for it: it is
+				// not granted, and the site has no room for those ahead of it, so no
+				// grant and no earlier poll. Its liveness is worked out; what its poll
+				// would admit, the step does.
+				v.last, v.next = t, t+m.refresh
+				m.polling.push(simEvent{at: v.next, v: e.v})
+				if free > 0 {
+					m.room.Step(simBase+t, m.limits)
+				}
+				continue
+			}
 			m.poll(e.v)
 		}
 	}
@@ -156,12 +167,21 @@ func (m *simulation) tick() {
 	}
 }
 
-// nextEvent is the next instant anything happens: at most a second on while visitors
+// nextEvent is the next instant anything happens: the next second on which visitors
 // behind the band poll, and at most the next minute's sample.
 func (m *simulation) nextEvent() int64 {
 	next := (m.now/60000 + 1) * 60000
 	if m.behind > 0 {
-		next = min(next, (m.now/1000+1)*1000)
+		sec := m.now/1000 + 1
+		if m.polls != nil {
+			for k := int64(0); k < int64(len(m.polls)); k++ {
+				if m.polls[(sec+k)%int64(len(m.polls))] > 0 {
+					sec += k
+					break
+				}
+			}
+		}
+		next = min(next, sec*1000)
 	}
 	if m.arrived < len(m.vs) {
 		next = min(next, m.vs[m.arrived].join)
@@ -212,7 +232,7 @@ func (m *simulation) answer(i int, res admission.Result) {
 	}
 	v.next = res.NextPoll.UnixMilli() - simBase
 	if v.band {
-		heap.Push(&m.polling, simEvent{at: v.next, v: i})
+		m.polling.push(simEvent{at: v.next, v: i})
 	} else if m.polls != nil {
 		m.polls[v.next/1000%int64(len(m.polls))]++
 	}
@@ -226,7 +246,7 @@ func (m *simulation) enter(i int) {
 	m.admitted++
 	m.lastIn, m.drain = m.now, m.now
 	m.minute = append(m.minute, time.Duration(m.now-v.join)*time.Millisecond)
-	heap.Push(&m.leaving, simEvent{at: m.now + v.session, v: i})
+	m.leaving.push(simEvent{at: m.now + v.session, v: i})
 }
 
 // giveUp takes visitor i out of the queue (if it is still there); its place lapses a hold
@@ -242,7 +262,7 @@ func (m *simulation) giveUp(i int) {
 	m.gaveUp++
 	m.drain = max(m.drain, v.giveUp)
 	lapse := (admission.Bucket(simBase+last)+admission.HoldBuckets(m.limits)+1)*admission.LiveBucket.Milliseconds() - simBase
-	heap.Push(&m.deaths, simEvent{at: lapse, v: i})
+	m.deaths.push(simEvent{at: lapse, v: i})
 }
 
 // off stops visitor i polling.
@@ -283,8 +303,22 @@ func (m *simulation) fillBand() {
 		v.last, v.next = m.lastPoll(v, m.now), m.nextPollAfter(v, m.now)
 		v.band = true
 		m.bandLive++
-		heap.Push(&m.polling, simEvent{at: v.next, v: m.bandEnd - 1})
+		m.polling.push(simEvent{at: v.next, v: m.bandEnd - 1})
 	}
+}
+
+// inert reports whether band visitor i, polling now, would get from the engine only a
+// regular next poll: its place is ahead of the cursor (not granted), and more live places
+// are ahead of it (by the engine's own reckoning, UsersAhead) than the site has room for, so
+// the engine neither grants it a slot nor schedules an earlier poll (Room.nextPoll).
+// It returns the room the site has, too.
+func (m *simulation) inert(i int) (free int64, inert bool) {
+	free = m.limits.Capacity - m.room.Held()
+	if int64(i) < m.q.cursor {
+		return free, false
+	}
+	turn := admission.UsersAhead(int64(i), m.q.cursor, m.q.next, m.q.Live(0, m.limits))
+	return free, turn+1 > free
 }
 
 // lastPoll is when visitor v last polled at or before t, and before it gave up.
@@ -406,17 +440,43 @@ type simEvent struct {
 // simHeap orders events by time, then visitor.
 type simHeap []simEvent
 
-func (h simHeap) Len() int { return len(h) }
-func (h simHeap) Less(i, j int) bool {
-	return h[i].at < h[j].at || h[i].at == h[j].at && h[i].v < h[j].v
+func (a simEvent) before(b simEvent) bool { return a.at < b.at || a.at == b.at && a.v < b.v }
+
+func (h *simHeap) push(e simEvent) {
+	*h = append(*h, e)
+	a := *h
+	for i := len(a) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !a[i].before(a[p]) {
+			break
+		}
+		a[p], a[i] = a[i], a[p]
+		i = p
+	}
 }
-func (h simHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *simHeap) Push(x any)   { *h = append(*h, x.(simEvent)) }
-func (h *simHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+
+func (h *simHeap) pop() simEvent {
+	a := *h
+	top := a[0]
+	n := len(a) - 1
+	a[0] = a[n]
+	a = a[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && a[c+1].before(a[c]) {
+			c++
+		}
+		if !a[c].before(a[i]) {
+			break
+		}
+		a[i], a[c] = a[c], a[i]
+		i = c
+	}
+	*h = a
+	return top
 }
 
 func ceilSecond(ms int64) int64 { return (ms + 999) / 1000 * 1000 }

@@ -166,7 +166,7 @@ func runManyProcesses(t *testing.T, client goredis.UniversalClient, target strin
 		Target:    target,
 		Prefix:    "wrtest-" + randomHex(6),
 		Room:      "many-processes",
-		Keys:      key.String(),
+		Keys:      token.FormatKeys(key),
 		Procs:     mpProcs,
 		Visitors:  mpVisitors,
 		Seed:      uint64(time.Now().UnixNano()),
