@@ -273,6 +273,36 @@ func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visi
 	return r.join(ctx, s, &o)
 }
 
+// Revive brings back the session of pass p, which has run out, if the room has room for
+// it: for a visitor whose booking form arrives just after its session ended. It does not
+// count as an admission and takes no slot granted to anyone else (see
+// admission.Room.Revive). The caller decides which passes may come back: p must have been
+// verified (token.ErrExpired is the only error its parse may have had), and the middleware
+// revives only passes that ran out less than WithPostGrace ago, on requests that send data.
+// The visit is Admitted with a new pass when the session came back; its Outcome is zero
+// otherwise.
+func (r *Room) Revive(ctx context.Context, p token.Pass) (Visit, error) {
+	s := r.settings.Load()
+	now := r.now()
+	if p.Room != r.id || s.cfg.Suspended || p.Scope != s.at(now).scope() || s.cfg.QueueAll && s.cfg.QueueAllEndsSessions {
+		return Visit{}, nil
+	}
+	var ren store.Renewal
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		ren, err = r.store.Revive(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, r.limits(s))
+		return err
+	})
+	if err != nil {
+		return Visit{}, err
+	}
+	r.observeClock(ren.Now)
+	if !ren.Active {
+		return Visit{}, nil
+	}
+	r.renewals.forget(renewKey{p.Epoch, p.Session})
+	return r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires, p.Scope)
+}
+
 // Release ends the session of pass p at once, freeing its slot.
 func (r *Room) Release(ctx context.Context, p token.Pass) error {
 	// Forgotten before and after: a renewal that ran in between must not stand either.

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"math"
 	"slices"
 	"time"
 )
@@ -166,6 +167,10 @@ func (r *Room) Step(now int64, l Limits) {
 // store lost it, and it is counted again.
 func (r *Room) Renew(s Ref, now int64, l Limits) Renewal {
 	now, l = r.begin(now, l)
+	return r.renew(s, now, l)
+}
+
+func (r *Room) renew(s Ref, now int64, l Limits) Renewal {
 	out := Renewal{Now: msTime(now)}
 	ss, ok := r.sessions[s]
 	switch {
@@ -181,6 +186,28 @@ func (r *Room) Renew(s Ref, now int64, l Limits) Renewal {
 	default:
 		return out
 	}
+	out.Active, out.Expires = true, msTime(r.sessions[s].exp)
+	return out
+}
+
+// Revive brings back session s if it has ended and the site has room for it: for a visitor
+// whose pass ran out just before the form it filled in was sent (the caller checks the pass
+// and how long ago it ran out). The session lasts l.Session from now. It is not an
+// admission, so the rate window does not count it; nor does it take a place ahead of
+// anyone: a slot another waiter was granted is held, and a free slot is free. A session still
+// active is renewed as Renew would. Nothing is revived while the room admits nobody (queue
+// all, reject, a pre-queue, recovery), nor a session of another epoch.
+func (r *Room) Revive(s Ref, now int64, l Limits) Renewal {
+	now, l = r.begin(now, l)
+	if ss, ok := r.sessions[s]; ok && ss.claimed {
+		return r.renew(s, now, l)
+	}
+	out := Renewal{Now: msTime(now)}
+	if _, pending := r.sessions[s]; pending || s.Epoch != r.epoch || s.Number < 0 || s.Number >= r.next ||
+		Allowance(State{Active: int64(len(r.sessions)), Recovering: now < r.recoverUntil}, Limits{Capacity: l.Capacity, PerMinute: math.MaxInt64, Method: l.Method, QueueAll: l.QueueAll}) <= 0 {
+		return out
+	}
+	r.setSession(s, session{exp: expiry(now, l.Session), claimed: true})
 	out.Active, out.Expires = true, msTime(r.sessions[s].exp)
 	return out
 }

@@ -146,7 +146,7 @@ func build(room *waitingroom.Room, next http.Handler, opts []Option) (*handler, 
 	if room == nil {
 		return nil, fmt.Errorf("%w: nil room", ErrOption)
 	}
-	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: noRevive}
+	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: room.Revive}
 	for _, o := range opts {
 		if err := o(m); err != nil {
 			return nil, err
@@ -219,8 +219,8 @@ type handler struct {
 	grace     time.Duration
 	keepalive string
 	// revive brings back the session of a pass that expired less than the grace ago, when
-	// capacity allows: the visit with a new pass, Admitted, when it did. The store-level
-	// revival plugs in here; until then no session is revived (noRevive).
+	// capacity allows: the visit with a new pass, Admitted, when it did (room.Revive; tests
+	// put a stand-in here).
 	revive func(ctx context.Context, p token.Pass) (waitingroom.Visit, error)
 }
 

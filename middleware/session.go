@@ -184,11 +184,6 @@ func sendsData(r *http.Request) bool {
 	return true
 }
 
-// noRevive is the default revive: no session is revived.
-func noRevive(context.Context, token.Pass) (waitingroom.Visit, error) {
-	return waitingroom.Visit{}, nil
-}
-
 // tryRevive asks the room to revive the session of raw, a pass that expired less than the
 // grace ago: the visit, Admitted when it did.
 func (m *handler) tryRevive(r *http.Request, raw string) (waitingroom.Visit, bool) {

@@ -229,3 +229,33 @@ func TestKeepalive(t *testing.T) {
 		t.Errorf("script without a session: %q", s)
 	}
 }
+
+// The room itself revives a late form's session while the site has room for it, and not
+// once another visitor has taken the place.
+func TestPostGraceWithTheRoom(t *testing.T) {
+	e := newEnv(t)
+	room := e.room("r", oneAtATime())
+	h := e.protect(room, &app{}, middleware.WithClock(e.clock.Now), middleware.WithPostGrace(2*time.Minute))
+	var alice, bob visitor
+	alice.get(h, "/")
+	pass := alice.cookies["wr_r"]
+
+	e.clock.Advance(5*time.Minute + 30*time.Second) // the session ended 30 s ago, the room is empty
+	resp := postAs(h, pass)
+	if resp.body != "app" {
+		t.Fatalf("a form 30 s late into an empty room: %d %q, want it let through", resp.StatusCode, resp.body)
+	}
+	if c := lastCookie(resp, "wr_r"); c == nil || c.Value == pass {
+		t.Fatalf("no new pass for the revived session: %v", resp.Header.Values("Set-Cookie"))
+	}
+	revived := lastCookie(resp, "wr_r").Value
+
+	// The revived session ends too, and bob takes the place before the next late form.
+	e.clock.Advance(5*time.Minute + 10*time.Second)
+	if resp := bob.get(h, "/"); resp.body != "app" {
+		t.Fatalf("bob: %d %q, want the app", resp.StatusCode, resp.body)
+	}
+	if resp := postAs(h, revived); resp.body == "app" || !strings.Contains(resp.body, "ran out") {
+		t.Errorf("a late form with the room full: %d %q, want the page saying the time ran out", resp.StatusCode, resp.body)
+	}
+}

@@ -43,6 +43,12 @@ type Store interface {
 	// counted again.
 	Renew(ctx context.Context, room string, s Ref, l admission.Limits) (Renewal, error)
 
+	// Revive brings back session s if it has ended and the room has room for it, as
+	// admission.Room.Revive says: for a visitor whose pass ran out just before a form was
+	// sent. The caller passes only passes it has verified. A session still active is
+	// renewed.
+	Revive(ctx context.Context, room string, s Ref, l admission.Limits) (Renewal, error)
+
 	// Release ends a session (or an unclaimed grant) at once; its slot is free for the next
 	// admission. Releasing an unknown session is not an error.
 	Release(ctx context.Context, room string, s Ref) error

@@ -81,6 +81,16 @@ func (s *Store) Renew(ctx context.Context, id string, ref store.Ref, l admission
 	return r.Renew(ref, now, l), nil
 }
 
+// Revive implements store.Store.
+func (s *Store) Revive(ctx context.Context, id string, ref store.Ref, l admission.Limits) (store.Renewal, error) {
+	r, now, err := s.acquire(ctx, id, l, false)
+	if err != nil || r == nil {
+		return store.Renewal{Now: time.UnixMilli(now)}, err
+	}
+	defer r.mu.Unlock()
+	return r.Revive(ref, now, l), nil
+}
+
 // Release implements store.Store.
 func (s *Store) Release(ctx context.Context, id string, ref store.Ref) error {
 	r, now, err := s.acquire(ctx, id, admission.Limits{}, false)

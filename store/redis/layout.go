@@ -21,6 +21,7 @@ const (
 	opRenew
 	opRelease
 	opStats
+	opRevive
 )
 
 // argFields is the argument's layout: little-endian int64s, none negative. A Ref's number
@@ -49,23 +50,22 @@ var (
 var luaHeader = func() string {
 	var b strings.Builder
 	b.WriteString("-- Made by layout.go from Go's constants and layouts: do not edit.\n")
-	def := func(names []string, prefix string, first int) {
-		up := make([]string, len(names))
-		nums := make([]string, len(names))
+	// Each layout is one table of field positions (A.OP == 1, ...): a chunk may have at most
+	// 200 locals, and room.lua needs most of them.
+	def := func(table string, names []string, first int) {
+		fields := make([]string, len(names))
 		for i, n := range names {
-			up[i] = prefix + strings.ToUpper(n)
-			nums[i] = fmt.Sprint(first + i)
+			fields[i] = fmt.Sprintf("%s = %d", strings.ToUpper(n), first+i)
 		}
-		fmt.Fprintf(&b, "local %s = %s\n", strings.Join(up, ", "), strings.Join(nums, ", "))
+		fmt.Fprintf(&b, "local %s = {%s}\n", table, strings.Join(fields, ", "))
 	}
-	def(argFields, "A_", 1)
+	def("A", argFields, 1)
 	fmt.Fprintf(&b, "local A_COUNT, E_COUNT = %d, %d\n", len(argFields), len(eventFields))
-	def(eventFields, "E_", 0)
-	def(resultFields, "R_", 1)
-	def(statsFields, "S_", 1)
-	def(renewalFields, "N_", 1)
-	fmt.Fprintf(&b, "local OP_JOIN, OP_POLL, OP_RENEW, OP_RELEASE, OP_STATS = %d, %d, %d, %d, %d\n",
-		opJoin, opPoll, opRenew, opRelease, opStats)
+	def("E", eventFields, 0)
+	def("R", resultFields, 1)
+	def("S", statsFields, 1)
+	def("N", renewalFields, 1)
+	def("OP", []string{"join", "poll", "renew", "release", "stats", "revive"}, opJoin)
 	fmt.Fprintf(&b, "local FIFO, RANDOM, PASSTHROUGH, REJECT = %d, %d, %d, %d\n",
 		admission.FIFO, admission.Random, admission.Passthrough, admission.Reject)
 	fmt.Fprintf(&b, "local BUCKET, TAKEN, MAXSCAN, WINDOW, MINGAP, PICK_P = %d, %d, %d, %d, %d, %d\n",

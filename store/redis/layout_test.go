@@ -72,7 +72,8 @@ end)()
 // The header defines every field of the layouts, in order.
 func TestLuaHeader(t *testing.T) {
 	for _, want := range []string{
-		"local A_OP, A_NOW, A_CAPACITY,", "local R_TICKET, R_EPOCH, R_JOINED,", "local S_NOW, S_ACTIVE,",
+		"local A = {OP = 1, NOW = 2, CAPACITY = 3,", "local R = {TICKET = 1, EPOCH = 2, JOINED = 3,", "local S = {NOW = 1, ACTIVE = 2,",
+		fmt.Sprintf("local OP = {JOIN = %d, POLL = %d, RENEW = %d, RELEASE = %d, STATS = %d, REVIVE = %d}", opJoin, opPoll, opRenew, opRelease, opStats, opRevive),
 		fmt.Sprintf("local A_COUNT, E_COUNT = %d, %d", len(argFields), len(eventFields)),
 		fmt.Sprintf("local BUCKET, TAKEN, MAXSCAN, WINDOW, MINGAP, PICK_P = %d, %d, %d, %d, %d,",
 			admission.LiveBucket.Milliseconds(), admission.Taken, admission.MaxScan, admission.RateWindow.Milliseconds(), admission.MinPollGap.Milliseconds()),

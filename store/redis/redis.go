@@ -122,6 +122,15 @@ func (s *Store) Renew(ctx context.Context, room string, ref store.Ref, l admissi
 	return decodeRenewal(v)
 }
 
+// Revive implements store.Store.
+func (s *Store) Revive(ctx context.Context, room string, ref store.Ref, l admission.Limits) (store.Renewal, error) {
+	v, err := s.run(ctx, opRevive, room, l, ref)
+	if err != nil {
+		return store.Renewal{}, err
+	}
+	return decodeRenewal(v)
+}
+
 // Release implements store.Store.
 func (s *Store) Release(ctx context.Context, room string, ref store.Ref) error {
 	_, err := s.run(ctx, opRelease, room, admission.Limits{}, ref)
@@ -277,7 +286,7 @@ func (s *Store) run(ctx context.Context, op int, room string, l admission.Limits
 		if _, ok := ctx.Deadline(); ok && cerr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
 			cerr = context.DeadlineExceeded
 		}
-		name := [...]string{opJoin: "join", opPoll: "poll", opRenew: "renew", opRelease: "release", opStats: "stats"}[op]
+		name := [...]string{opJoin: "join", opPoll: "poll", opRenew: "renew", opRelease: "release", opStats: "stats", opRevive: "revive"}[op]
 		if cerr != nil {
 			return nil, fmt.Errorf("store/redis: %s: %w (%w)", name, cerr, err)
 		}

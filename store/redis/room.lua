@@ -465,25 +465,25 @@ local function result(e, n, look)
     pollerGranted = false
     nG = nG - 1
     nS = nS + 1
-    out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
-    addSession(KS, out[R_EXPIRES], mem)
+    out[R.ADMITTED], out[R.EXPIRES] = 1, expiry(sessMs)
+    addSession(KS, out[R.EXPIRES], mem)
     windowAdd()
     admitted = admitted + 1
   elseif look then
     local claimed = redis.call('ZSCORE', KS, mem)
     if claimed then
-      out[R_ADMITTED], out[R_EXPIRES] = 1, tonumber(claimed)
+      out[R.ADMITTED], out[R.EXPIRES] = 1, tonumber(claimed)
     elseif redis.call('ZSCORE', KG, mem) then
       redis.call('ZREM', KG, mem)
       nG = nG - 1
       nS = nS + 1
-      out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
-      addSession(KS, out[R_EXPIRES], mem)
+      out[R.ADMITTED], out[R.EXPIRES] = 1, expiry(sessMs)
+      addSession(KS, out[R.EXPIRES], mem)
       windowAdd()
       admitted = admitted + 1
     end
   end
-  if out[R_ADMITTED] == 0 then
+  if out[R.ADMITTED] == 0 then
     local turn = -1
     if e == epoch then
       -- In a shuffled pre-queue, places count by their turn in the shuffled order.
@@ -493,13 +493,13 @@ local function result(e, n, look)
         if cursor == p0 then cur = p0 + sc end
       end
       turn = usersAhead(pos, cur, liveSum)
-      out[R_AHEAD] = liveRec + turn
+      out[R.AHEAD] = liveRec + turn
     else
-      out[R_AHEAD] = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
+      out[R.AHEAD] = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
     end
-    out[R_NEXTPOLL] = nextPoll(n, turn)
+    out[R.NEXTPOLL] = nextPoll(n, turn)
   end
-  stats(out, R_NOW)
+  stats(out, R.NOW)
   return out
 end
 
@@ -520,7 +520,7 @@ local function join()
     if ttl then chunkTB, chunkC = b, c end
   end
   local out = result(epoch, n, false)
-  out[R_JOINED] = now
+  out[R.JOINED] = now
   return out
 end
 
@@ -574,7 +574,7 @@ local function poll()
     end
   end
   local out = join()
-  out[R_REQUEUED] = 1
+  out[R.REQUEUED] = 1
   return out
 end
 
@@ -603,6 +603,27 @@ local function renew()
   return {now, 1, exp}
 end
 
+-- revive is Room.Revive: an ended session comes back while the room has room for it.
+local function revive()
+  local mem = member(refE, refN)
+  if redis.call('ZSCORE', KS, mem) then return renew() end
+  local allow
+  if queueAll == 1 or method == REJECT or now < recoverUntil then
+    allow = 0
+  elseif method == PASSTHROUGH then
+    allow = 1
+  else
+    allow = cap - nS - nG
+  end
+  if allow <= 0 or refE ~= epoch or refN < 0 or refN >= nxt or redis.call('ZSCORE', KG, mem) then
+    return {now, 0, 0}
+  end
+  local exp = expiry(sessMs)
+  nS = nS + 1
+  addSession(KS, exp, mem)
+  return {now, 1, exp}
+end
+
 local function release()
   local mem = member(refE, refN)
   nS = nS - redis.call('ZREM', KS, mem)
@@ -618,13 +639,13 @@ local function schedule()
   local evStart, evShuffle, evSeed, prequeue
   for i = 0, nEvents - 1 do
     local e = {su(EVENT_FMT, arg, 8 * (A_COUNT + i * E_COUNT) + 1)}
-    if now < e[E_END + 1] then
-      if now >= e[E_START + 1] then
-        evStart, evShuffle, evSeed = e[E_START + 1], e[E_SHUFFLE + 1] == 1, e[E_SEED + 1]
-        cap, perMin, sessMs = e[E_CAPACITY + 1], e[E_PERMINUTE + 1], e[E_SESSIONMS + 1]
-        renewal, method = e[E_RENEWAL + 1], e[E_METHOD + 1]
-      elseif now >= e[E_PREQUEUE + 1] then
-        evStart, prequeue, queueAll = e[E_START + 1], true, 1
+    if now < e[E.END + 1] then
+      if now >= e[E.START + 1] then
+        evStart, evShuffle, evSeed = e[E.START + 1], e[E.SHUFFLE + 1] == 1, e[E.SEED + 1]
+        cap, perMin, sessMs = e[E.CAPACITY + 1], e[E.PERMINUTE + 1], e[E.SESSIONMS + 1]
+        renewal, method = e[E.RENEWAL + 1], e[E.METHOD + 1]
+      elseif now >= e[E.PREQUEUE + 1] then
+        evStart, prequeue, queueAll = e[E.START + 1], true, 1
       end
       break
     end
@@ -748,8 +769,9 @@ local function run(KEYS, ARGV)
   local f1, f0 = fmt('l%d', w1), fmt('l%d', math.floor((now - refreshMs) / BUCKET) + 1)
   local v = redis.call('HMGET', KM, 'h', f1, f0)
   if not v[1] then
-    if op == OP_STATS then return {now, 0, 0, 0, 0, 0} end
-    if op == OP_RELEASE then return {} end
+    if op == OP.STATS then return {now, 0, 0, 0, 0, 0} end
+    if op == OP.REVIVE then return {now, 0, 0} end
+    if op == OP.RELEASE then return {} end
   end
   liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
   load(v[1])
@@ -762,25 +784,27 @@ local function run(KEYS, ARGV)
     liveFields[f1] = tonumber(v[2]) or 0
     liveFields[f0] = tonumber(v[3]) or 0
   end
-  if op ~= OP_RELEASE then
+  if op ~= OP.RELEASE then
     -- A release is room.Release: it ends one session, and neither the schedule nor what
     -- expired moves (it carries no limits).
     schedule()
     prune()
   end
   local out
-  if op == OP_JOIN then
+  if op == OP.JOIN then
     out = join()
-  elseif op == OP_POLL then
+  elseif op == OP.POLL then
     out = poll()
-  elseif op == OP_RENEW then
+  elseif op == OP.RENEW then
     out = renew()
-  elseif op == OP_RELEASE then
+  elseif op == OP.REVIVE then
+    out = revive()
+  elseif op == OP.RELEASE then
     release()
     out = {}
-  elseif op == OP_STATS then
+  elseif op == OP.STATS then
     out = {}
-    stats(out, S_NOW)
+    stats(out, S.NOW)
   else
     return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))
   end

@@ -254,6 +254,11 @@ func (f *Forgetful) Renew(ctx context.Context, room string, s store.Ref, l admis
 	return f.store().Renew(ctx, room, s, l)
 }
 
+// Revive implements store.Store.
+func (f *Forgetful) Revive(ctx context.Context, room string, s store.Ref, l admission.Limits) (store.Renewal, error) {
+	return f.store().Revive(ctx, room, s, l)
+}
+
 // Release implements store.Store.
 func (f *Forgetful) Release(ctx context.Context, room string, s store.Ref) error {
 	return f.store().Release(ctx, room, s)
@@ -285,6 +290,7 @@ var tests = []struct {
 	{"renew_disabled", testRenewDisabled},
 	{"renew_unknown", testRenewUnknown},
 	{"renew_pending_grant", testRenewPending},
+	{"revive_ended_session", testRevive},
 	{"session_expiry", testSessionExpiry},
 	{"queue_all", testQueueAll},
 	{"method_reject", testReject},
@@ -1573,6 +1579,21 @@ func (r *roomTest) renew(ref store.Ref, l admission.Limits) store.Renewal {
 	return rn
 }
 
+func (r *roomTest) revive(ref store.Ref, l admission.Limits) store.Renewal {
+	r.t.Helper()
+	rn, err := r.h.Store.Revive(r.ctx, r.room, ref, l)
+	if err != nil {
+		r.t.Fatalf("Revive(%+v): %v", ref, err)
+	}
+	if !sameMs(rn.Now, r.h.Now()) {
+		r.t.Errorf("Revive(%+v): Now %s, want the harness clock %s", ref, ts(rn.Now), ts(r.h.Now()))
+	}
+	if rn.Active != !rn.Expires.IsZero() {
+		r.t.Errorf("Revive(%+v): active %t, expires %s", ref, rn.Active, ts(rn.Expires))
+	}
+	return rn
+}
+
 func (r *roomTest) release(ref store.Ref) {
 	r.t.Helper()
 	if err := r.h.Store.Release(r.ctx, r.room, ref); err != nil {
@@ -1908,4 +1929,58 @@ func BurstThroughput(t *testing.T, h Harness, room string, n int, perMinute int6
 		b.Busiest = max(b.Busiest, j-i)
 	}
 	return b
+}
+
+// 8f. Revive brings back a session that ended, while the room has room for it, without
+// counting an admission or taking a slot granted to someone else; never one of another
+// epoch, nor while the room admits nobody.
+func testRevive(r *roomTest) {
+	l := limits()
+	x := r.fill(l, 3)
+	w := r.join(l)
+	r.wantWaiting("the waiter", w, 0)
+
+	// Active: Revive renews it, as Renew does.
+	r.h.Advance(10 * time.Second)
+	rv := r.revive(refOf(x[0]), l)
+	r.wantActive("Revive of an active session", rv, expiry(r.h.Now(), l.Session))
+
+	// Every session ends; the waiter polls first and is granted a slot (not yet claimed).
+	r.advanceTo(rv.Expires)
+	r.h.Advance(time.Second)
+	pw := r.poll(refOf(w), l)
+	r.wantAdmitted("the waiter after the sessions ended", pw)
+	st := r.stats(l)
+	r.wantStats("one session", st, 1, 0, 4, -1)
+
+	// Two slots are free: two ended sessions come back, the third finds none.
+	for i := range 2 {
+		rv := r.revive(refOf(x[i]), l)
+		r.wantActive(fmt.Sprintf("Revive %d with room", i), rv, expiry(r.h.Now(), l.Session))
+	}
+	if rv := r.revive(refOf(x[2]), l); rv.Active {
+		r.t.Errorf("Revive in a full room: active until %s", ts(rv.Expires))
+	}
+	r.wantStats("after the revivals", r.stats(l), 3, 0, 4, -1) // no admission counted
+
+	// Never another epoch's or a ticket never issued; never while the room admits nobody.
+	r.release(refOf(x[0]))
+	for _, ref := range []store.Ref{
+		{Number: x[0].Ticket, Epoch: x[0].Epoch + 1},
+		{Number: w.Ticket + 10, Epoch: w.Epoch},
+		{Number: -1, Epoch: w.Epoch},
+	} {
+		if rv := r.revive(ref, l); rv.Active {
+			r.t.Errorf("Revive of %+v: active", ref)
+		}
+	}
+	q := l
+	q.QueueAll = true
+	if rv := r.revive(refOf(x[0]), q); rv.Active {
+		r.t.Error("Revive under QueueAll: active")
+	}
+	r.wantActive("Revive after QueueAll is lifted", r.revive(refOf(x[0]), l), expiry(r.h.Now(), l.Session))
+	if _, err := r.h.Store.Revive(r.ctx, roomID(r.t), refOf(x[0]), l); err != nil {
+		r.t.Errorf("Revive in a room never used: %v", err)
+	}
 }
