@@ -8,14 +8,17 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// dumpRoom prints a room's header and rate window, for a failure's log.
+// dumpRoom prints a room's header (hot fields, then cold: see room.lua's load) and rate
+// window, for a failure's log.
 func dumpRoom(c goredis.UniversalClient, prefix, room string) string {
 	ctx := context.Background()
 	base := prefix + ":{" + room + "}:"
-	h, _ := c.HGet(ctx, base+"m", "h").Bytes()
 	var vals []int64
-	for i := 0; i+8 <= len(h); i += 8 {
-		vals = append(vals, int64(binary.LittleEndian.Uint64(h[i:])))
+	for _, f := range []string{"h", "c"} {
+		h, _ := c.HGet(ctx, base+"m", f).Bytes()
+		for i := 0; i+8 <= len(h); i += 8 {
+			vals = append(vals, int64(binary.LittleEndian.Uint64(h[i:])))
+		}
 	}
 	w, _ := c.Get(ctx, base+"w").Bytes()
 	var ws []int64

@@ -80,7 +80,7 @@ return (function()
     if w1 == b then liveFields[f1] = tonumber(v[2]) or 0; liveFields[f0] = tonumber(v[3]) or 0 end
     mark('load')
     schedule(); prune(); mark('schedule, prune')
-    if op == OP_POLL then
+    if op == OP.POLL then
       local w = getWord(epoch, refN); mark('read the word')
       if w ~= b then addLive(w, -1); addLive(b, 1) end; mark('move the count')
       local nw = step(refN, b); mark('step')

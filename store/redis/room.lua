@@ -58,7 +58,8 @@ local function polyPack(fmt, ...)
   return table.concat(parts)
 end
 local function i8s(n) return '<' .. string.rep('i8', n) end
-local ARGS_FMT, EVENT_FMT, H_FMT -- made at the first call, as su and sp
+-- made at the first call, as su and sp: the argument, an event, the header's two fields
+local ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT
 
 -- One operation's arguments, its room and time.
 local op, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll
@@ -458,7 +459,7 @@ end
 -- those taken out of order and the poller whose own operation granted it.
 local function result(e, n, look)
   flushGrants() -- a recovered place may have been granted just now
-  local out = {n, e, 0, 0, 0, 0, 0, 0}
+  local out = {n, e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} -- made whole at once: no regrowing
   local mem = (pollerGranted or look) and member(e, n)
   if pollerGranted then
     -- Granted by its own operation: claimed at once.
@@ -665,17 +666,23 @@ local function schedule()
   end
 end
 
-local function load(h)
+-- The header is two fields: "h", what most operations change, and "c", what few do, which
+-- save writes only when it changed (coldRead is it as read).
+local coldRead
+local function load(h, c)
   created = not h
   if h then
-    epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering,
-    mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle,
-    wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned = su(H_FMT, h)
+    prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive,
+    wlo, wtlo, maxExp, mUntil = su(HOT_FMT, h)
+    epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1, sc, seed, shuffle,
+    wbase, wttl, ksUntil, kgUntil, chunkTB, chunkC, ringHB = su(COLD_FMT, c)
+    coldRead = c
     p1 = p1 - 1
     now = math.max(now, prev)
   else
     -- A new epoch: leftovers of an expired one must not count.
     redis.call('DEL', KS, KG, KR, KW)
+    coldRead = nil
     epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering = now, now, 0, 0, 0, 0, 0, 0, 0, 0
     mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
     wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, HB, now
@@ -728,9 +735,13 @@ local function save()
   local need = math.max(now + math.max(holdMs, WINDOW) + 2 * BUCKET + 1000, maxExp + 1000)
   local renewTTL = created or need > mUntil
   if renewTTL then mUntil = need + BUCKET end
-  local k, args = 2, {'h', sp(H_FMT, epoch, now, nxt, cursor, admitted, granted, nS, nG,
-    recoverUntil, recovering, mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1 + 1, sc, seed,
-    shuffle, wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned)}
+  local k, args = 2, {'h', sp(HOT_FMT, now, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum,
+    lowBucket, headLive, wlo, wtlo, maxExp, mUntil)}
+  local c = sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1 + 1, sc, seed,
+    shuffle, wbase, wttl, ksUntil, kgUntil, chunkTB, chunkC, ringHB)
+  if c ~= coldRead then
+    args[3], args[4], k = 'c', c, 4
+  end
   -- A count that fell to 0 is written as 0: prune deletes it with its bucket.
   for i = 1, nDirty do
     local f = dirty[i]
@@ -759,7 +770,7 @@ local function run(KEYS, ARGV)
   if not su then
     local st = getStruct()
     if st then su, sp = st.unpack, st.pack else su, sp = polyUnpack, polyPack end
-    ARGS_FMT, EVENT_FMT, H_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(33)
+    ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(15), i8s(18)
     fmt = string.format
   end
   args(KEYS, ARGV)
@@ -767,22 +778,22 @@ local function run(KEYS, ARGV)
   -- now, and that of a poll a refresh interval ago (a waiter that polls as told).
   local w1 = math.floor(now / BUCKET) + 1
   local f1, f0 = fmt('l%d', w1), fmt('l%d', math.floor((now - refreshMs) / BUCKET) + 1)
-  local v = redis.call('HMGET', KM, 'h', f1, f0)
+  local v = redis.call('HMGET', KM, 'h', 'c', f1, f0)
   if not v[1] then
     if op == OP.STATS then return {now, 0, 0, 0, 0, 0} end
     if op == OP.REVIVE then return {now, 0, 0} end
     if op == OP.RELEASE then return {} end
   end
   liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
-  load(v[1])
+  load(v[1], v[2])
   if KM ~= chunkKM or epoch ~= chunkEpoch then
     -- A Function keeps this between calls: a busy room formats it once.
     chunkKM, chunkEpoch, chunkBase, lastChunk = KM, epoch, fmt('%sq:%d:', base, epoch), nil
   end
   if w1 == b then
     -- (now did not step back to the room's clock)
-    liveFields[f1] = tonumber(v[2]) or 0
-    liveFields[f0] = tonumber(v[3]) or 0
+    liveFields[f1] = tonumber(v[3]) or 0
+    liveFields[f0] = tonumber(v[4]) or 0
   end
   if op ~= OP.RELEASE then
     -- A release is room.Release: it ends one session, and neither the schedule nor what
