@@ -71,13 +71,13 @@ return (function()
     args(KEYS, A); mark('args (with TIME)')
     local w1 = math.floor(now / BUCKET) + 1
     local f1, f0 = fmt('l%d', w1), fmt('l%d', math.floor((now - refreshMs) / BUCKET) + 1)
-    local v = redis.call('HMGET', KM, 'h', f1, f0); mark('HMGET header and counts')
+    local v = redis.call('HMGET', KM, 'h', 'c', f1, f0); mark('HMGET header and counts')
     liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
-    load(v[1])
+    load(v[1], v[2])
     if KM ~= chunkKM or epoch ~= chunkEpoch then
       chunkKM, chunkEpoch, chunkBase, lastChunk = KM, epoch, fmt('%sq:%d:', base, epoch), nil
     end
-    if w1 == b then liveFields[f1] = tonumber(v[2]) or 0; liveFields[f0] = tonumber(v[3]) or 0 end
+    if w1 == b then liveFields[f1] = tonumber(v[3]) or 0; liveFields[f0] = tonumber(v[4]) or 0 end
     mark('load')
     schedule(); prune(); mark('schedule, prune')
     if op == OP.POLL then

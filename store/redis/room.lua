@@ -69,6 +69,11 @@ local epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recover
 local mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle
 local wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned
 local created, b, liveFields, dirty, nDirty, grants, nGrants, pollerGranted
+-- The header is two fields: "h", what most operations change, and "c", what few do, which
+-- save writes only when something set coldDirty: every assignment to those variables
+-- (recovery, the schedule and a shuffle, recovered places, the window's base, the hold)
+-- does.
+local coldDirty
 local chunkKM, chunkEpoch, chunkBase
 
 -- ---------------------------------------------------------------------------------------
@@ -205,7 +210,7 @@ local function addLive(w, d, rec)
     dirty[nDirty] = f
   end
   liveFields[f] = v + d
-  if rec then liveRec = liveRec + d else liveSum = liveSum + d end
+  if rec then liveRec, coldDirty = liveRec + d, true else liveSum = liveSum + d end
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -254,7 +259,7 @@ local function windowAdd()
   if wlo == admitted then
     -- Empty (and maybe expired): start afresh at this admission.
     redis.call('SET', KW, sp('<i8', now), 'PX', WINDOW + SLACK)
-    wbase, wlo, wtlo, wttl = admitted, admitted, now, b
+    wbase, wlo, wtlo, wttl, coldDirty = admitted, admitted, now, b, true
     return
   end
   if wlo - wbase > math.max(64, admitted - wlo) then
@@ -262,7 +267,7 @@ local function windowAdd()
     local off = (wlo - wbase) * 8
     local keep = redis.call('GETRANGE', KW, off, -1)
     redis.call('SET', KW, keep .. sp('<i8', now), 'PX', WINDOW + SLACK)
-    wbase, wttl = wlo, b
+    wbase, wttl, coldDirty = wlo, b, true
     return
   end
   redis.call('APPEND', KW, sp('<i8', now))
@@ -310,7 +315,7 @@ end
 local function shufflePending() return shuffle == 1 and sc < p1 - p0 end
 local function older(e, n) return e > 0 and e < epoch and n >= 0 end
 local function recover()
-  if recovering == 0 then recovering, recoverUntil = 1, now + recoveryMs end
+  if recovering == 0 then recovering, recoverUntil, coldDirty = 1, now + recoveryMs, true end
 end
 local function noticeLoss()
   if now - epoch < holdMs then recover() end
@@ -336,7 +341,7 @@ local function step(poller, pollerWord)
     while scanned < MAXSCAN do
       local head = redis.call('ZRANGE', KR, 0, 0)[1]
       if not head then
-        mayRecover = 0
+        mayRecover, coldDirty = 0, true
         break
       end
       local e, n = tonumber(string.sub(head, 1, 13)), tonumber(string.sub(head, 15))
@@ -383,7 +388,7 @@ local function step(poller, pollerWord)
         if w < TAKEN then
           if t == poller then pollerWord = TAKEN + b else setWord(epoch, t, TAKEN + b, false) end
         end
-        sc = sc + 1
+        sc, coldDirty = sc + 1, true
         scanned = scanned + 1
       end
       if sc < n then return pollerWord end
@@ -536,7 +541,7 @@ local function poll()
     if not (v ~= 0 and (v >= TAKEN or not live(v))) then
       if v == 0 then
         redis.call('ZADD', KR, 0, rqMember(refE, refN))
-        mayRecover = 1
+        mayRecover, coldDirty = 1, true
       else
         addLive(v, -1, true)
       end
@@ -652,11 +657,11 @@ local function schedule()
     end
   end
   if evStart then
-    if ev ~= evStart then ev, p0, p1, sc, shuffle = evStart, nxt, -1, 0, 0 end
+    if ev ~= evStart then ev, p0, p1, sc, shuffle, coldDirty = evStart, nxt, -1, 0, 0, true end
     if not prequeue and p1 < 0 then
       -- The pre-queue closes. The cursor may have skipped abandoned places of it meanwhile.
       p0 = math.max(p0, cursor)
-      p1, seed = nxt, evSeed
+      p1, seed, coldDirty = nxt, evSeed, true
       shuffle = (evShuffle and p1 > p0) and 1 or 0
       if shuffle == 1 then headLive = 0 end
       -- Sessions and grants from before the start are not valid inside the event.
@@ -666,23 +671,20 @@ local function schedule()
   end
 end
 
--- The header is two fields: "h", what most operations change, and "c", what few do, which
--- save writes only when it changed (coldRead is it as read).
-local coldRead
 local function load(h, c)
   created = not h
   if h then
     prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive,
-    wlo, wtlo, maxExp, mUntil = su(HOT_FMT, h)
+    wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC = su(HOT_FMT, h)
     epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1, sc, seed, shuffle,
-    wbase, wttl, ksUntil, kgUntil, chunkTB, chunkC, ringHB = su(COLD_FMT, c)
-    coldRead = c
+    wbase, ringHB = su(COLD_FMT, c)
+    coldDirty = false
     p1 = p1 - 1
     now = math.max(now, prev)
   else
     -- A new epoch: leftovers of an expired one must not count.
     redis.call('DEL', KS, KG, KR, KW)
-    coldRead = nil
+    coldDirty = true
     epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering = now, now, 0, 0, 0, 0, 0, 0, 0, 0
     mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
     wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, HB, now
@@ -709,7 +711,7 @@ local function prune()
       if now >= kgUntil then nG = 0 end
     end
   end
-  if ringHB ~= HB then headLive, ringHB = 0, HB end
+  if ringHB ~= HB then headLive, ringHB, coldDirty = 0, HB, true end
   local oldest = b - HB
   if lowBucket < oldest then
     -- Counts exist from lowBucket to the last operation's word: at most a hold's worth.
@@ -719,6 +721,7 @@ local function prune()
       if v[1] or v[2] then
         liveSum = liveSum - (tonumber(v[1]) or 0)
         liveRec = liveRec - (tonumber(v[2]) or 0)
+        if v[2] then coldDirty = true end
         redis.call('HDEL', KM, fl, fr)
         liveFields[fl], liveFields[fr] = nil, nil -- never dirty: prune runs first
       end
@@ -736,11 +739,10 @@ local function save()
   local renewTTL = created or need > mUntil
   if renewTTL then mUntil = need + BUCKET end
   local k, args = 2, {'h', sp(HOT_FMT, now, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum,
-    lowBucket, headLive, wlo, wtlo, maxExp, mUntil)}
-  local c = sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1 + 1, sc, seed,
-    shuffle, wbase, wttl, ksUntil, kgUntil, chunkTB, chunkC, ringHB)
-  if c ~= coldRead then
-    args[3], args[4], k = 'c', c, 4
+    lowBucket, headLive, wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC)}
+  if coldDirty then
+    args[3], args[4], k = 'c', sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev,
+      p0, p1 + 1, sc, seed, shuffle, wbase, ringHB), 4
   end
   -- A count that fell to 0 is written as 0: prune deletes it with its bucket.
   for i = 1, nDirty do
@@ -770,7 +772,7 @@ local function run(KEYS, ARGV)
   if not su then
     local st = getStruct()
     if st then su, sp = st.unpack, st.pack else su, sp = polyUnpack, polyPack end
-    ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(15), i8s(18)
+    ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(20), i8s(13)
     fmt = string.format
   end
   args(KEYS, ARGV)
