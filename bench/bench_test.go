@@ -228,24 +228,42 @@ func newStore(tb testing.TB, client *goredis.Client, prefix string) *redis.Store
 type scriptCounters struct{ calls, usec int64 }
 
 func scriptTime(tb testing.TB, client *goredis.Client) scriptCounters {
+	sc, err := readScriptTime(client)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sc
+}
+
+// readScriptTime is scriptTime for goroutines other than the test's: it returns its error.
+func readScriptTime(client *goredis.Client) (scriptCounters, error) {
+	info, err := client.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		return scriptCounters{}, err
+	}
 	var sc scriptCounters
-	for name, c := range commandStats(tb, client) {
+	for name, c := range parseCommandStats(info) {
 		if name == "evalsha" || name == "eval" || name == "fcall" {
 			sc.calls += c.calls
 			sc.usec += c.usec
 		}
 	}
-	return sc
+	return sc, nil
 }
 
 type cmdStat struct{ calls, usec int64 }
 
-// commandStats reads INFO commandstats: cmdstat_<name>:calls=..,usec=..,...
+// commandStats reads INFO commandstats.
 func commandStats(tb testing.TB, client *goredis.Client) map[string]cmdStat {
 	info, err := client.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return parseCommandStats(info)
+}
+
+// parseCommandStats parses INFO commandstats: cmdstat_<name>:calls=..,usec=..,...
+func parseCommandStats(info string) map[string]cmdStat {
 	stats := map[string]cmdStat{}
 	for _, line := range strings.Split(info, "\n") {
 		name, fields, ok := strings.Cut(strings.TrimSpace(line), ":")

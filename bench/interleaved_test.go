@@ -14,9 +14,11 @@ import (
 
 // BenchmarkInterleaved runs redis_rate's Allow, Poll and Join by turns, a slice of time
 // each, on the same goroutines, and reports each one's operations per second and Poll's
-// and Join's as a share of Allow's. The separate benchmarks run one after another, and
-// this machine's speed drifts within minutes (see README.md): taking turns every
-// sliceTime puts the same drift on all three. b.N counts the operations of all three.
+// and Join's as a share of Allow's, and the server's own time per call of each (INFO
+// commandstats read at every turn: the calls in flight at a turn, a few in thousands, count
+// to the next). The separate benchmarks run one after another, and this machine's speed
+// drifts within minutes (see README.md): taking turns every sliceTime puts the same drift on
+// all three. b.N counts the operations of all three.
 func BenchmarkInterleaved(b *testing.B) {
 	const sliceTime = 200 * time.Millisecond
 	client, prefix, st := benchStore(b)
@@ -31,23 +33,39 @@ func BenchmarkInterleaved(b *testing.B) {
 	var phase atomic.Int32
 	var ops [3]atomic.Int64
 	var spent [3]time.Duration
+	var server [3]scriptCounters // the server's script calls and usec in each one's turns
+	var serverErr error
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		last := time.Now()
+		lastServer, err := readScriptTime(client)
 		tick := time.NewTicker(sliceTime)
 		defer tick.Stop()
+		turn := func(p int32) {
+			sc, e := readScriptTime(client)
+			if e != nil {
+				err = e
+			}
+			server[p].calls += sc.calls - lastServer.calls
+			server[p].usec += sc.usec - lastServer.usec
+			lastServer = sc
+		}
 		for {
 			select {
 			case <-stop:
-				spent[phase.Load()] += time.Since(last)
+				p := phase.Load()
+				spent[p] += time.Since(last)
+				turn(p)
+				serverErr = err
 				return
 			case now := <-tick.C:
 				p := phase.Load()
 				spent[p] += now.Sub(last)
 				last = now
 				phase.Store((p + 1) % 3)
+				turn(p)
 			}
 		}
 	}()
@@ -97,5 +115,20 @@ func BenchmarkInterleaved(b *testing.B) {
 	if rate[allow] > 0 {
 		b.ReportMetric(100*rate[poll]/rate[allow], "poll-%-of-allow")
 		b.ReportMetric(100*rate[join]/rate[allow], "join-%-of-allow")
+	}
+	if serverErr != nil {
+		b.Fatalf("INFO commandstats: %v", serverErr)
+	}
+	var usec [3]float64
+	for p := range usec {
+		if server[p].calls > 0 {
+			usec[p] = float64(server[p].usec) / float64(server[p].calls)
+			b.ReportMetric(usec[p], names[p]+"-redis-µs")
+		}
+	}
+	if usec[allow] > 0 {
+		// The yardstick: 8 µs of server time where redis_rate takes 3.2 µs.
+		b.ReportMetric(usec[poll]/usec[allow], "poll-redis-x-allow")
+		b.ReportMetric(usec[join]/usec[allow], "join-redis-x-allow")
 	}
 }

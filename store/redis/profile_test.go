@@ -70,10 +70,12 @@ return (function()
     mark('(a TIME call)')
     args(KEYS, A); mark('args (with TIME)')
     local w1 = math.floor(now / BUCKET) + 1
-    local f1, f0 = fmt('l%d', w1), fmt('l%d', math.floor((now - refreshMs) / BUCKET) + 1)
+    local f1, f0 = liveName(w1, false), liveName(math.floor((now - refreshMs) / BUCKET) + 1, false)
     local v = redis.call('HMGET', KM, 'h', 'c', f1, f0); mark('HMGET header and counts')
     liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
-    load(v[1], v[2])
+    local sh, scc = savedH, savedC
+    savedH, savedC = nil, nil
+    load(v[1], v[2], sh, scc)
     if KM ~= chunkKM or epoch ~= chunkEpoch then
       chunkKM, chunkEpoch, chunkBase, lastChunk = KM, epoch, fmt('%sq:%d:', base, epoch), nil
     end

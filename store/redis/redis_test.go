@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/redis"
 	"github.com/waitingroom-go/waitingroom/store/storetest"
 )
@@ -126,4 +129,31 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// TestChunkMadeWhole checks that a liveness chunk is made at its full size by the first
+// waiter in it: grown a word at a time by SETRANGE, Redis would keep doubling its
+// allocation, and a million waiters would take 7 MB instead of 4.
+func TestChunkMadeWhole(t *testing.T) {
+	m := miniredis.RunT(t)
+	m.SetTime(start)
+	client := goredis.NewClient(&goredis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { client.Close() })
+	st, err := redis.New(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := admission.Limits{Capacity: 1, PerMinute: 1, Session: time.Hour, Hold: time.Hour, Grace: 40 * time.Second, Recovery: time.Minute}
+	ctx := context.Background()
+	var last store.Result
+	for range 3 { // one goes in, two wait
+		if last, err = st.Join(ctx, "room", l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := strings.TrimSuffix(redis.Keys("wr", "room")[0], "m")
+	key := fmt.Sprintf("%sq:%d:0", base, last.Epoch)
+	if n, err := client.StrLen(ctx, key).Result(); err != nil || n != 4094*4 {
+		t.Fatalf("STRLEN %s = %d (%v), want a whole chunk of %d", key, n, err, 4094*4)
+	}
 }

@@ -74,6 +74,11 @@ local created, b, liveFields, dirty, nDirty, grants, nGrants, pollerGranted
 -- (recovery, the schedule and a shuffle, recovered places, the window's base, the hold)
 -- does.
 local coldDirty
+-- The header's fields as the last save wrote them (or, "c", as it read it), while the
+-- variables above still hold their values: a header read back unchanged (the same text: Lua
+-- keeps one copy of a string, so comparing is one step) need not be unpacked again. Cleared
+-- at the start of each call, so that a call that fails half-way leaves nothing to trust.
+local savedH, savedC
 local chunkKM, chunkEpoch, chunkBase
 
 -- ---------------------------------------------------------------------------------------
@@ -145,6 +150,32 @@ local function expiry(d) return math.ceil((now + d) / 1000) * 1000 end
 -- with %.14g. Bound at the first call, as su and sp.
 local fmt
 local function member(e, n) return fmt('%d:%d', e, n) end
+-- Numbers go to redis.call as text made here: Redis formats a Lua number with %.17g, which
+-- costs twice what %d does. Small ones (offsets in a chunk) are made once and kept.
+local function d(v) return fmt('%d', v) end
+local small, nSmall = {}, 0
+local function sd(v)
+  local s = small[v]
+  if not s then
+    if nSmall >= 16384 then small, nSmall = {}, 0 end
+    s, nSmall = fmt('%d', v), nSmall + 1
+    small[v] = s
+  end
+  return s
+end
+-- Live count fields by word, made once a word (a word lasts a bucket) and kept.
+local lName, rName, nNames = {}, {}, 0
+local function liveName(w, rec)
+  local t = rec and rName or lName
+  local f = t[w]
+  if not f then
+    if nNames >= 4096 then lName, rName, nNames = {}, {}, 0 end
+    t = rec and rName or lName
+    f, nNames = fmt(rec and 'r%d' or 'l%d', w), nNames + 1
+    t[w] = f
+  end
+  return f
+end
 -- Recovered places sort by epoch, then number: zero-padded, all at score 0.
 local function rqMember(e, n) return string.format('%013d:%015d', e, n) end
 
@@ -176,14 +207,14 @@ end
 local function chunkTTL() return 2 * holdMs + 4 * BUCKET + SLACK end
 local function getWord(e, n)
   local off = (n % CHUNK) * 4
-  local s = redis.call('GETRANGE', chunkKey(e, n), off, off + 3)
+  local s = redis.call('GETRANGE', chunkKey(e, n), sd(off), sd(off + 3))
   if #s < 4 then return 0 end
   return decode(s, 1)
 end
 local function setWord(e, n, v, ttl)
   local k = chunkKey(e, n)
-  redis.call('SETRANGE', k, (n % CHUNK) * 4, encode(v))
-  if ttl then redis.call('PEXPIRE', k, chunkTTL()) end
+  redis.call('SETRANGE', k, sd((n % CHUNK) * 4), encode(v))
+  if ttl then redis.call('PEXPIRE', k, d(chunkTTL())) end
 end
 -- A poll's word write renews its chunk when the waiter's last word was of another period.
 local function period(w) return math.floor(w / HB) end
@@ -202,7 +233,7 @@ end
 local function addLive(w, d, rec)
   w = counted(w)
   if w == 0 or d < 0 and w < lowBucket then return end -- its count was pruned: those no longer count
-  local f = fmt(rec and 'r%d' or 'l%d', w)
+  local f = liveName(w, rec)
   local v = countOf(f)
   if not dirty[f] then
     dirty[f] = true
@@ -402,7 +433,7 @@ local function step(poller, pollerWord)
       local first = cursor % CHUNK
       local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor)
       if shufflePending() and cursor < p0 then count = math.min(count, p0 - cursor) end
-      local s = redis.call('GETRANGE', k, first * 4, (first + count) * 4 - 1)
+      local s = redis.call('GETRANGE', k, sd(first * 4), sd((first + count) * 4 - 1))
       local stop = false
       for i = 0, count - 1 do
         local w = 0
@@ -522,6 +553,11 @@ local function join()
     -- of the newest one, gets its TTL.
     local c = math.floor(n / CHUNK) + 1
     local ttl = c ~= chunkC or period(b) ~= period(chunkTB)
+    if c ~= chunkC then
+      -- A new chunk is made at its full size at once: grown word by word, Redis would
+      -- double its allocation as it went (28 KB for 16).
+      redis.call('SETRANGE', chunkKey(epoch, n), sd(CHUNK * 4 - 1), '\0')
+    end
     setWord(epoch, n, w, ttl)
     if ttl then chunkTB, chunkC = b, c end
   end
@@ -671,15 +707,19 @@ local function schedule()
   end
 end
 
-local function load(h, c)
+local function load(h, c, sh, scc)
   created = not h
   if h then
-    prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive,
-    wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC = su(HOT_FMT, h)
-    epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1, sc, seed, shuffle,
-    wbase, ringHB = su(COLD_FMT, c)
-    coldDirty = false
-    p1 = p1 - 1
+    if h ~= sh then
+      prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive,
+      wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC = su(HOT_FMT, h)
+    end
+    if c ~= scc then
+      epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1, sc, seed, shuffle,
+      wbase, ringHB = su(COLD_FMT, c)
+      p1 = p1 - 1
+    end
+    savedC, coldDirty = c, false
     now = math.max(now, prev)
   else
     -- A new epoch: leftovers of an expired one must not count.
@@ -716,7 +756,7 @@ local function prune()
   if lowBucket < oldest then
     -- Counts exist from lowBucket to the last operation's word: at most a hold's worth.
     for w = lowBucket, math.min(oldest - 1, math.floor(prev / BUCKET) + 1) do
-      local fl, fr = fmt('l%d', w), fmt('r%d', w)
+      local fl, fr = liveName(w, false), liveName(w, true)
       local v = redis.call('HMGET', KM, fl, fr)
       if v[1] or v[2] then
         liveSum = liveSum - (tonumber(v[1]) or 0)
@@ -738,19 +778,23 @@ local function save()
   local need = math.max(now + math.max(holdMs, WINDOW) + 2 * BUCKET + 1000, maxExp + 1000)
   local renewTTL = created or need > mUntil
   if renewTTL then mUntil = need + BUCKET end
-  local k, args = 2, {'h', sp(HOT_FMT, now, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum,
-    lowBucket, headLive, wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC)}
+  prev = now
+  local h = sp(HOT_FMT, prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum,
+    lowBucket, headLive, wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC)
+  local k, args, c = 2, {'h', h}, savedC
   if coldDirty then
-    args[3], args[4], k = 'c', sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev,
-      p0, p1 + 1, sc, seed, shuffle, wbase, ringHB), 4
+    c = sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1 + 1, sc,
+      seed, shuffle, wbase, ringHB)
+    args[3], args[4], k = 'c', c, 4
   end
   -- A count that fell to 0 is written as 0: prune deletes it with its bucket.
   for i = 1, nDirty do
     local f = dirty[i]
-    args[k + 1], args[k + 2], k = f, liveFields[f], k + 2
+    args[k + 1], args[k + 2], k = f, d(liveFields[f]), k + 2
   end
-  redis.call('HSET', KM, unpack(args, 1, k))
-  if renewTTL then redis.call('PEXPIRE', KM, mUntil - now + SLACK) end
+  if k == 2 then redis.call('HSET', KM, 'h', h) else redis.call('HSET', KM, unpack(args, 1, k)) end
+  if renewTTL then redis.call('PEXPIRE', KM, d(mUntil - now + SLACK)) end
+  savedH, savedC = h, c
 end
 
 -- args reads the operation's argument.
@@ -775,11 +819,13 @@ local function run(KEYS, ARGV)
     ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(20), i8s(13)
     fmt = string.format
   end
+  local sh, scc = savedH, savedC
+  savedH, savedC = nil, nil
   args(KEYS, ARGV)
   -- The header, and the live counts a poll or a join will likely move: that of the word of
   -- now, and that of a poll a refresh interval ago (a waiter that polls as told).
   local w1 = math.floor(now / BUCKET) + 1
-  local f1, f0 = fmt('l%d', w1), fmt('l%d', math.floor((now - refreshMs) / BUCKET) + 1)
+  local f1, f0 = liveName(w1, false), liveName(math.floor((now - refreshMs) / BUCKET) + 1, false)
   local v = redis.call('HMGET', KM, 'h', 'c', f1, f0)
   if not v[1] then
     if op == OP.STATS then return {now, 0, 0, 0, 0, 0} end
@@ -787,7 +833,7 @@ local function run(KEYS, ARGV)
     if op == OP.RELEASE then return {} end
   end
   liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
-  load(v[1], v[2])
+  load(v[1], v[2], sh, scc)
   if KM ~= chunkKM or epoch ~= chunkEpoch then
     -- A Function keeps this between calls: a busy room formats it once.
     chunkKM, chunkEpoch, chunkBase, lastChunk = KM, epoch, fmt('%sq:%d:', base, epoch), nil
