@@ -40,6 +40,7 @@ func TestLuaMatchesAdmission(t *testing.T) {
 	}
 	src := luaHeader + "local function getStruct() end\n" + roomLua + `
 return (function()
+  setup()
   local out = {}
   for i = 1, #ARGV, 7 do
     local a, b, c, span, seed, n, k = tonumber(ARGV[i]), tonumber(ARGV[i+1]), tonumber(ARGV[i+2]),

@@ -114,6 +114,71 @@ end)()
 	}
 }
 
+// TestProfileLoop runs a poll and a join many times inside one EVAL, by turns of 100 with a
+// GCRA of redis_rate's shape (GET, TIME, SET), and prints each one's time and the ratio:
+// the cost of room.lua's own work against the yardstick's, without the network, the client
+// or FCALL's overhead, and steady where this VM's speed drifts (both take the same turns).
+func TestProfileLoop(t *testing.T) {
+	c := profileClient(t)
+	ctx := context.Background()
+	prefix := "wrprofile-" + fmt.Sprint(time.Now().UnixNano())
+	s := &Store{client: c, prefix: prefix}
+	keys := Keys(prefix, "room")
+	t.Cleanup(func() { c.Del(ctx, keys...); c.Del(ctx, keys[0]+"gcra") })
+	var refs []store.Ref
+	for range 101 {
+		r, err := s.Join(ctx, "room", profileLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, store.Ref{Number: r.Ticket, Epoch: r.Epoch})
+	}
+	loop := `
+return (function()
+  local N = tonumber(ARGV[2])
+  local function T() local x = redis.call('TIME'); return tonumber(x[1]) * 1e6 + tonumber(x[2]) end
+  local A = {ARGV[1]}
+  local G = {KEYS[1] .. 'gcra'}
+  run(KEYS, A)
+  local tg, to = 0, 0
+  for _ = 1, N / 100 do
+    local t0 = T()
+    for _ = 1, 100 do
+      local tat = redis.call('GET', G[1])
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      tat = math.max(tonumber(tat) or now, now) + 1
+      redis.call('SET', G[1], tat, 'PX', 60000)
+      local r = {1, tat}
+    end
+    local t1 = T()
+    for _ = 1, 100 do run(KEYS, A) end
+    local t2 = T()
+    tg, to = tg + t1 - t0, to + t2 - t1
+  end
+  local t0, t1, t2 = 0, tg, tg + to
+  redis.call('DEL', G[1])
+  return {string.format('gcra %.2f us, op %.2f us, ratio %.2f', (t1 - t0) / N, (t2 - t1) / N, (t2 - t1) / (t1 - t0))}
+end)()
+`
+	src := luaHeader + "local function getStruct() return struct end\n" + roomLua + "\n" + loop
+	for range 3 {
+		for _, op := range []struct {
+			name string
+			arg  []byte
+		}{
+			{"poll", encodeArgs(opPoll, 0, profileLimits, refs[50])},
+			{"join", encodeArgs(opJoin, 0, profileLimits, store.Ref{})},
+		} {
+			lines, err := c.Eval(ctx, src, keys, op.arg, 20000).StringSlice()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s", op.name, lines[0])
+		}
+	}
+}
+
 // TestProfileCalls measures usec_per_call (INFO commandstats) of FCALL for polls and joins,
 // by turns with a GCRA script of redis_rate's shape (GET, TIME, SET) run as EVALSHA: one
 // connection, so that the figures compare within a run.

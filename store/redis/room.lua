@@ -29,6 +29,8 @@ local SLACK = 60000
 -- file. miniredis has no struct library: there, a stand-in for the only format used,
 -- little-endian int64s, not negative, below 2^53.
 local su, sp
+-- Globals as upvalues, bound by setup: in a library they are looked up through a metatable.
+local floor, mmax, mmin, ceil, rcall, tonum
 local function polyUnpack(fmt, s, pos)
   pos = pos or 1
   local out = {}
@@ -68,7 +70,8 @@ local recoveryMs, lastEpoch, refN, refE, nEvents, now, HB, KM, KS, KG, KR, KW, b
 local epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering
 local mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle
 local wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned
-local created, b, liveFields, dirty, nDirty, grants, nGrants, pollerGranted
+local created, b, liveFields, pollerGranted
+local dirty, nDirty, grants, nGrants = {}, 0, {}, 0
 -- The header is two fields: "h", what most operations change, and "c", what few do, which
 -- save writes only when something set coldDirty: every assignment to those variables
 -- (recovery, the schedule and a shuffle, recovered places, the window's base, the hold)
@@ -79,7 +82,7 @@ local coldDirty
 -- keeps one copy of a string, so comparing is one step) need not be unpacked again. Cleared
 -- at the start of each call, so that a call that fails half-way leaves nothing to trust.
 local savedH, savedC
-local chunkKM, chunkEpoch, chunkBase
+local chunkKM, chunkEpoch, chunkBase, baseKM
 
 -- ---------------------------------------------------------------------------------------
 -- Pure helpers: admission's Live, UsersAhead, Pick and Permute.
@@ -90,9 +93,9 @@ local function counted(w) if w == 0 or w >= TAKEN then return 0 end return w end
 local function usersAhead(n, cur, lv)
   local span = nxt - cur - 1
   if n <= cur or span <= 0 or lv <= 1 then return 0 end
-  local others = math.min(lv - 1, span)
-  local ahead = (n - cur) * others + math.floor(span / 2)
-  return math.min(math.floor(ahead / span), others)
+  local others = mmin(lv - 1, span)
+  local ahead = (n - cur) * others + floor(span / 2)
+  return mmin(floor(ahead / span), others)
 end
 
 -- admission's pickLane: rounds of cubing modulo a prime below 2^26 (products stay exact).
@@ -100,9 +103,9 @@ local function hashLane(x, y, z, l)
   local P = PICK_P
   local function cube(v) return v * v % P * v % P end
   local h = cube((x % P + l + 1) % P)
-  h = cube((h + math.floor(x / P) % P + 1) % P)
+  h = cube((h + floor(x / P) % P + 1) % P)
   h = cube((h + y % P + 1) % P)
-  h = cube((h + math.floor(y / P) % P + 1) % P)
+  h = cube((h + floor(y / P) % P + 1) % P)
   h = cube((h + z % P + 1) % P)
   for _ = 1, 3 do h = cube((h + l + 1) % P) end
   return h
@@ -113,13 +116,13 @@ local function pick(x, y, z, span) return (hashLane(x, y, z, 0) * PICK_P + hashL
 -- walking the cycle until the value falls in [0, n). One assignment at a time: gopher-lua
 -- (miniredis) mistakes "a, b = b, a + f(b)".
 local function feistelBase(n)
-  local bb = math.max(math.floor(math.sqrt(n)), 1)
+  local bb = mmax(floor(math.sqrt(n)), 1)
   while bb * bb < n do bb = bb + 1 end
   while bb > 1 and (bb - 1) * (bb - 1) >= n do bb = bb - 1 end
   return bb
 end
 local function feistel(sd, bb, x)
-  local left, right = math.floor(x / bb), x % bb
+  local left, right = floor(x / bb), x % bb
   for round = 0, FEISTEL_ROUNDS - 1 do
     local nr = (left + hashLane(sd, right, round, 2) % bb) % bb
     left = right
@@ -128,7 +131,7 @@ local function feistel(sd, bb, x)
   return left * bb + right
 end
 local function unfeistel(sd, bb, x)
-  local left, right = math.floor(x / bb), x % bb
+  local left, right = floor(x / bb), x % bb
   for round = FEISTEL_ROUNDS - 1, 0, -1 do
     local nl = (right - hashLane(sd, left, round, 2) % bb) % bb
     right = left
@@ -145,12 +148,12 @@ end
 local function permute(sd, n, k) return cycleWalk(sd, n, k, feistel) end
 local function permuteIndex(sd, n, i) return cycleWalk(sd, n, i, unfeistel) end
 
-local function expiry(d) return math.ceil((now + d) / 1000) * 1000 end
+local function expiry(d) return ceil((now + d) / 1000) * 1000 end
 -- Integers as text: string.format('%d') is about twice as fast as tostring, which formats
 -- with %.14g. Bound at the first call, as su and sp.
 local fmt
 local function member(e, n) return fmt('%d:%d', e, n) end
--- Numbers go to redis.call as text made here: Redis formats a Lua number with %.17g, which
+-- Numbers go to rcall as text made here: Redis formats a Lua number with %.17g, which
 -- costs twice what %d does. Small ones (offsets in a chunk) are made once and kept.
 local function d(v) return fmt('%d', v) end
 local small, nSmall = {}, 0
@@ -187,7 +190,7 @@ local function rqMember(e, n) return string.format('%013d:%015d', e, n) end
 
 local lastChunk, lastChunkKey -- of this epoch: a poll reads and writes one word
 local function chunkKey(e, n)
-  local c = math.floor(n / CHUNK)
+  local c = floor(n / CHUNK)
   if e ~= epoch then return fmt('%sq:%d:%d', base, e, c) end
   if c ~= lastChunk then lastChunk, lastChunkKey = c, chunkBase .. fmt('%d', c) end
   return lastChunkKey
@@ -207,17 +210,17 @@ end
 local function chunkTTL() return 2 * holdMs + 4 * BUCKET + SLACK end
 local function getWord(e, n)
   local off = (n % CHUNK) * 4
-  local s = redis.call('GETRANGE', chunkKey(e, n), sd(off), sd(off + 3))
+  local s = rcall('GETRANGE', chunkKey(e, n), sd(off), sd(off + 3))
   if #s < 4 then return 0 end
   return decode(s, 1)
 end
 local function setWord(e, n, v, ttl)
   local k = chunkKey(e, n)
-  redis.call('SETRANGE', k, sd((n % CHUNK) * 4), encode(v))
-  if ttl then redis.call('PEXPIRE', k, d(chunkTTL())) end
+  rcall('SETRANGE', k, sd((n % CHUNK) * 4), encode(v))
+  if ttl then rcall('PEXPIRE', k, d(chunkTTL())) end
 end
 -- A poll's word write renews its chunk when the waiter's last word was of another period.
-local function period(w) return math.floor(w / HB) end
+local function period(w) return floor(w / HB) end
 
 -- Live counts by word: those this operation likely needs were read with the header
 -- (liveFields: the word of now, and of a poll a refresh interval ago); the rest are read
@@ -225,7 +228,7 @@ local function period(w) return math.floor(w / HB) end
 local function countOf(f)
   local v = liveFields[f]
   if v == nil then
-    v = tonumber(redis.call('HGET', KM, f)) or 0
+    v = tonum(rcall('HGET', KM, f)) or 0
     liveFields[f] = v
   end
   return v
@@ -250,15 +253,15 @@ end
 
 local function windowAt(i) -- the time of admission i (wbase <= i < admitted)
   local off = (i - wbase) * 8
-  return (su('<i8', redis.call('GETRANGE', KW, off, off + 7)))
+  return (su('<i8', rcall('GETRANGE', KW, off, off + 7)))
 end
 local function windowCount()
   if admitted > wlo and wtlo <= now - WINDOW then
     -- The oldest left: find the first that has not, 64 at a time.
     while wlo < admitted do
-      local n = math.min(64, admitted - wlo)
+      local n = mmin(64, admitted - wlo)
       local off = (wlo - wbase) * 8
-      local s = redis.call('GETRANGE', KW, off, off + 8 * n - 1)
+      local s = rcall('GETRANGE', KW, off, off + 8 * n - 1)
       if #s < 8 * n then
         -- Expired: the last admission was longer than the window ago.
         wlo = admitted
@@ -282,28 +285,28 @@ end
 -- windowAdd records admission number admitted (before the count moves) at now.
 local function windowAdd()
   windowCount()
-  if admitted - wlo >= math.max(perMin, 1) then
+  if admitted - wlo >= mmax(perMin, 1) then
     -- The window keeps the newest PerMinute: enough to tell what the rate allows.
-    wlo = admitted - math.max(perMin, 1) + 1
+    wlo = admitted - mmax(perMin, 1) + 1
     if wlo < admitted then wtlo = windowAt(wlo) end
   end
   if wlo == admitted then
     -- Empty (and maybe expired): start afresh at this admission.
-    redis.call('SET', KW, sp('<i8', now), 'PX', WINDOW + SLACK)
+    rcall('SET', KW, sp('<i8', now), 'PX', WINDOW + SLACK)
     wbase, wlo, wtlo, wttl, coldDirty = admitted, admitted, now, b, true
     return
   end
-  if wlo - wbase > math.max(64, admitted - wlo) then
+  if wlo - wbase > mmax(64, admitted - wlo) then
     -- Most of the string has left the window: keep the rest.
     local off = (wlo - wbase) * 8
-    local keep = redis.call('GETRANGE', KW, off, -1)
-    redis.call('SET', KW, keep .. sp('<i8', now), 'PX', WINDOW + SLACK)
+    local keep = rcall('GETRANGE', KW, off, -1)
+    rcall('SET', KW, keep .. sp('<i8', now), 'PX', WINDOW + SLACK)
     wbase, wttl, coldDirty = wlo, b, true
     return
   end
-  redis.call('APPEND', KW, sp('<i8', now))
+  rcall('APPEND', KW, sp('<i8', now))
   if wttl ~= b then
-    redis.call('PEXPIRE', KW, WINDOW + SLACK)
+    rcall('PEXPIRE', KW, WINDOW + SLACK)
     wttl = b
   end
 end
@@ -312,12 +315,12 @@ end
 -- Sessions.
 
 local function addSession(key, exp, mem)
-  redis.call('ZADD', key, exp, mem)
-  maxExp = math.max(maxExp, exp)
+  rcall('ZADD', key, exp, mem)
+  maxExp = mmax(maxExp, exp)
   if key == KS and exp > ksUntil then
     -- The set lives a session past its latest: renewed once a session, not at every write.
     ksUntil = exp + sessMs
-    redis.call('PEXPIRE', KS, ksUntil - now + SLACK)
+    rcall('PEXPIRE', KS, ksUntil - now + SLACK)
   end
 end
 
@@ -331,14 +334,14 @@ local function grant(e, n, isPoller)
   nGrants = nGrants + 2
   grants[nGrants - 1] = expiry(graceMs)
   grants[nGrants] = member(e, n)
-  maxExp = math.max(maxExp, grants[nGrants - 1])
+  maxExp = mmax(maxExp, grants[nGrants - 1])
 end
 
 local function flushGrants()
   if nGrants > 0 then
-    redis.call('ZADD', KG, unpack(grants, 1, nGrants))
+    rcall('ZADD', KG, unpack(grants, 1, nGrants))
     kgUntil = now + graceMs + 2000
-    redis.call('PEXPIRE', KG, kgUntil - now + SLACK)
+    rcall('PEXPIRE', KG, kgUntil - now + SLACK)
     nGrants = 0
   end
 end
@@ -365,22 +368,22 @@ local function step(poller, pollerWord)
   elseif now < recoverUntil then
     allow = 0
   else
-    allow = math.max(0, math.min(cap - nS - nG, perMin - windowCount() - nG))
+    allow = mmax(0, mmin(cap - nS - nG, perMin - windowCount() - nG))
   end
   local scanned = 0
   if mayRecover == 1 then
     while scanned < MAXSCAN do
-      local head = redis.call('ZRANGE', KR, 0, 0)[1]
+      local head = rcall('ZRANGE', KR, 0, 0)[1]
       if not head then
         mayRecover, coldDirty = 0, true
         break
       end
-      local e, n = tonumber(string.sub(head, 1, 13)), tonumber(string.sub(head, 15))
+      local e, n = tonum(string.sub(head, 1, 13)), tonum(string.sub(head, 15))
       local v = getWord(e, n)
       if live(v) then
         -- A place whose holder is already in (its pass was counted again) needs no grant.
         local mem = member(e, n)
-        if not (redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem)) then
+        if not (rcall('ZSCORE', KS, mem) or rcall('ZSCORE', KG, mem)) then
           if allow <= 0 then return pollerWord end
           allow = allow - 1
           grant(e, n, false)
@@ -388,7 +391,7 @@ local function step(poller, pollerWord)
         addLive(v, -1, true)
       end
       setWord(e, n, TAKEN + b, false)
-      redis.call('ZREM', KR, head)
+      rcall('ZREM', KR, head)
       scanned = scanned + 1
     end
     if mayRecover == 1 then return pollerWord end
@@ -431,9 +434,9 @@ local function step(poller, pollerWord)
     else
       local k = chunkKey(epoch, cursor)
       local first = cursor % CHUNK
-      local count = math.min(MAXSCAN - scanned, CHUNK - first, nxt - cursor)
-      if shufflePending() and cursor < p0 then count = math.min(count, p0 - cursor) end
-      local s = redis.call('GETRANGE', k, sd(first * 4), sd((first + count) * 4 - 1))
+      local count = mmin(MAXSCAN - scanned, CHUNK - first, nxt - cursor)
+      if shufflePending() and cursor < p0 then count = mmin(count, p0 - cursor) end
+      local s = rcall('GETRANGE', k, sd(first * 4), sd((first + count) * 4 - 1))
       local stop = false
       for i = 0, count - 1 do
         local w = 0
@@ -454,7 +457,7 @@ local function step(poller, pollerWord)
         end
         cursor = cursor + 1
         scanned = scanned + 1
-        if cursor % CHUNK == 0 then redis.call('DEL', k) end
+        if cursor % CHUNK == 0 then rcall('DEL', k) end
       end
       if stop then break end
       headLive = 0
@@ -468,10 +471,10 @@ end
 
 -- nextPoll is Room.nextPoll: turn is the live waiters ahead in this epoch's order (-1: none).
 local function nextPoll(n, turn)
-  local refresh = now + math.max(refreshMs, MINGAP)
+  local refresh = now + mmax(refreshMs, MINGAP)
   if method == RANDOM and not shufflePending() then
-    local span = math.max(refreshMs, 1)
-    return now + math.floor(span / 2) + pick(epoch, n, now, span)
+    local span = mmax(refreshMs, 1)
+    return now + floor(span / 2) + pick(epoch, n, now, span)
   end
   if turn < 0 or queueAll == 1 or method ~= FIFO and not shufflePending() or now < recoverUntil or mayRecover == 1 then
     return refresh
@@ -482,7 +485,7 @@ local function nextPoll(n, turn)
   local w = windowCount()
   if w <= m then return refresh end
   local at = windowAt(wlo + w - m - 1) + WINDOW
-  return math.min(math.max(at, now + MINGAP), refresh)
+  return mmin(mmax(at, now + MINGAP), refresh)
 end
 
 local function stats(out, o)
@@ -507,11 +510,11 @@ local function result(e, n, look)
     windowAdd()
     admitted = admitted + 1
   elseif look then
-    local claimed = redis.call('ZSCORE', KS, mem)
+    local claimed = rcall('ZSCORE', KS, mem)
     if claimed then
-      out[R.ADMITTED], out[R.EXPIRES] = 1, tonumber(claimed)
-    elseif redis.call('ZSCORE', KG, mem) then
-      redis.call('ZREM', KG, mem)
+      out[R.ADMITTED], out[R.EXPIRES] = 1, tonum(claimed)
+    elseif rcall('ZSCORE', KG, mem) then
+      rcall('ZREM', KG, mem)
       nG = nG - 1
       nS = nS + 1
       out[R.ADMITTED], out[R.EXPIRES] = 1, expiry(sessMs)
@@ -532,7 +535,7 @@ local function result(e, n, look)
       turn = usersAhead(pos, cur, liveSum)
       out[R.AHEAD] = liveRec + turn
     else
-      out[R.AHEAD] = redis.call('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
+      out[R.AHEAD] = rcall('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
     end
     out[R.NEXTPOLL] = nextPoll(n, turn)
   end
@@ -551,12 +554,12 @@ local function join()
   if n >= cursor then
     -- Still queued (or taken out of order): its word is kept. A new chunk, or a new period
     -- of the newest one, gets its TTL.
-    local c = math.floor(n / CHUNK) + 1
+    local c = floor(n / CHUNK) + 1
     local ttl = c ~= chunkC or period(b) ~= period(chunkTB)
     if c ~= chunkC then
       -- A new chunk is made at its full size at once: grown word by word, Redis would
       -- double its allocation as it went (28 KB for 16).
-      redis.call('SETRANGE', chunkKey(epoch, n), sd(CHUNK * 4 - 1), '\0')
+      rcall('SETRANGE', chunkKey(epoch, n), sd(CHUNK * 4 - 1), '\0')
     end
     setWord(epoch, n, w, ttl)
     if ttl then chunkTB, chunkC = b, c end
@@ -570,19 +573,19 @@ local function poll()
   if older(refE, refN) then
     noticeLoss()
     local mem = member(refE, refN)
-    if redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem) then
+    if rcall('ZSCORE', KS, mem) or rcall('ZSCORE', KG, mem) then
       return result(refE, refN, true)
     end
     local v = getWord(refE, refN)
     if not (v ~= 0 and (v >= TAKEN or not live(v))) then
       if v == 0 then
-        redis.call('ZADD', KR, 0, rqMember(refE, refN))
+        rcall('ZADD', KR, 0, rqMember(refE, refN))
         mayRecover, coldDirty = 1, true
       else
         addLive(v, -1, true)
       end
       addLive(b, 1, true)
-      redis.call('PEXPIRE', KR, holdMs + 2 * BUCKET + SLACK) -- while any recovered waiter polls
+      rcall('PEXPIRE', KR, holdMs + 2 * BUCKET + SLACK) -- while any recovered waiter polls
       setWord(refE, refN, b, true)
       step(-1, 0)
       return result(refE, refN, true)
@@ -591,7 +594,7 @@ local function poll()
     -- unknown: a new place
   elseif refN < cursor then
     local mem = member(refE, refN)
-    if redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem) then
+    if rcall('ZSCORE', KS, mem) or rcall('ZSCORE', KG, mem) then
       return result(refE, refN, true)
     end
   else
@@ -599,7 +602,7 @@ local function poll()
     if w >= TAKEN then
       -- Admitted out of order (Random, a shuffled pre-queue): in, unless the grant lapsed.
       local mem = member(refE, refN)
-      if redis.call('ZSCORE', KS, mem) or redis.call('ZSCORE', KG, mem) then
+      if rcall('ZSCORE', KS, mem) or rcall('ZSCORE', KG, mem) then
         return result(refE, refN, true)
       end
     elseif not live(w) then
@@ -622,19 +625,19 @@ end
 
 local function renew()
   local mem = member(refE, refN)
-  local s = redis.call('ZSCORE', KS, mem)
+  local s = rcall('ZSCORE', KS, mem)
   local exp
   if s then
-    exp = tonumber(s)
+    exp = tonum(s)
     if renewal == 1 then
       -- Never shorter: an event's longer session runs out as it was given.
-      local nexp = math.max(exp, expiry(sessMs))
+      local nexp = mmax(exp, expiry(sessMs))
       if nexp ~= exp then
         exp = nexp
         addSession(KS, exp, mem)
       end
     end
-  elseif not redis.call('ZSCORE', KG, mem) and older(refE, refN) then
+  elseif not rcall('ZSCORE', KG, mem) and older(refE, refN) then
     noticeLoss() -- the store lost this session; its holder's pass is valid: count it again
     exp = expiry(sessMs)
     nS = nS + 1
@@ -648,7 +651,7 @@ end
 -- revive is Room.Revive: an ended session comes back while the room has room for it.
 local function revive()
   local mem = member(refE, refN)
-  if redis.call('ZSCORE', KS, mem) then return renew() end
+  if rcall('ZSCORE', KS, mem) then return renew() end
   local allow
   if queueAll == 1 or method == REJECT or now < recoverUntil then
     allow = 0
@@ -657,7 +660,7 @@ local function revive()
   else
     allow = cap - nS - nG
   end
-  if allow <= 0 or refE ~= epoch or refN < 0 or refN >= nxt or redis.call('ZSCORE', KG, mem) then
+  if allow <= 0 or refE ~= epoch or refN < 0 or refN >= nxt or rcall('ZSCORE', KG, mem) then
     return {now, 0, 0}
   end
   local exp = expiry(sessMs)
@@ -668,8 +671,8 @@ end
 
 local function release()
   local mem = member(refE, refN)
-  nS = nS - redis.call('ZREM', KS, mem)
-  nG = nG - redis.call('ZREM', KG, mem)
+  nS = nS - rcall('ZREM', KS, mem)
+  nG = nG - rcall('ZREM', KG, mem)
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -696,12 +699,12 @@ local function schedule()
     if ev ~= evStart then ev, p0, p1, sc, shuffle, coldDirty = evStart, nxt, -1, 0, 0, true end
     if not prequeue and p1 < 0 then
       -- The pre-queue closes. The cursor may have skipped abandoned places of it meanwhile.
-      p0 = math.max(p0, cursor)
+      p0 = mmax(p0, cursor)
       p1, seed, coldDirty = nxt, evSeed, true
       shuffle = (evShuffle and p1 > p0) and 1 or 0
       if shuffle == 1 then headLive = 0 end
       -- Sessions and grants from before the start are not valid inside the event.
-      redis.call('DEL', KS, KG)
+      rcall('DEL', KS, KG)
       nS, nG, ksUntil = 0, 0, 0
     end
   end
@@ -720,10 +723,10 @@ local function load(h, c, sh, scc)
       p1 = p1 - 1
     end
     savedC, coldDirty = c, false
-    now = math.max(now, prev)
+    now = mmax(now, prev)
   else
     -- A new epoch: leftovers of an expired one must not count.
-    redis.call('DEL', KS, KG, KR, KW)
+    rcall('DEL', KS, KG, KR, KW)
     coldDirty = true
     epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering = now, now, 0, 0, 0, 0, 0, 0, 0, 0
     mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
@@ -732,7 +735,7 @@ local function load(h, c, sh, scc)
       recover() -- the caller saw this room within the hold: the store lost it
     end
   end
-  b = math.floor(now / BUCKET) + 1
+  b = floor(now / BUCKET) + 1
   if lowBucket == 0 then lowBucket = b - HB end
 end
 
@@ -740,14 +743,14 @@ end
 -- second), and the live counts of words that lapsed. The head's liveness was computed with
 -- the hold of its time: a change of the hold reads it again.
 local function prune()
-  if math.floor(now / 1000) ~= math.floor(pruned / 1000) or created then
+  if floor(now / 1000) ~= floor(pruned / 1000) or created then
     -- Everything in a set has expired by ksUntil or kgUntil, and the set may be gone.
     if nS > 0 then
-      nS = nS - redis.call('ZREMRANGEBYSCORE', KS, '-inf', now)
+      nS = nS - rcall('ZREMRANGEBYSCORE', KS, '-inf', now)
       if now >= ksUntil then nS = 0 end
     end
     if nG > 0 then
-      nG = nG - redis.call('ZREMRANGEBYSCORE', KG, '-inf', now)
+      nG = nG - rcall('ZREMRANGEBYSCORE', KG, '-inf', now)
       if now >= kgUntil then nG = 0 end
     end
   end
@@ -755,14 +758,14 @@ local function prune()
   local oldest = b - HB
   if lowBucket < oldest then
     -- Counts exist from lowBucket to the last operation's word: at most a hold's worth.
-    for w = lowBucket, math.min(oldest - 1, math.floor(prev / BUCKET) + 1) do
+    for w = lowBucket, mmin(oldest - 1, floor(prev / BUCKET) + 1) do
       local fl, fr = liveName(w, false), liveName(w, true)
-      local v = redis.call('HMGET', KM, fl, fr)
+      local v = rcall('HMGET', KM, fl, fr)
       if v[1] or v[2] then
-        liveSum = liveSum - (tonumber(v[1]) or 0)
-        liveRec = liveRec - (tonumber(v[2]) or 0)
+        liveSum = liveSum - (tonum(v[1]) or 0)
+        liveRec = liveRec - (tonum(v[2]) or 0)
         if v[2] then coldDirty = true end
-        redis.call('HDEL', KM, fl, fr)
+        rcall('HDEL', KM, fl, fr)
         liveFields[fl], liveFields[fr] = nil, nil -- never dirty: prune runs first
       end
     end
@@ -775,25 +778,39 @@ local function save()
   -- The room lives while anything in it does: it goes once it has no sessions and nobody
   -- has come for max(hold, the window) plus a bucket. Its TTL is renewed when that moves
   -- past it, a bucket longer, so that a busy room renews it once a bucket.
-  local need = math.max(now + math.max(holdMs, WINDOW) + 2 * BUCKET + 1000, maxExp + 1000)
+  local need = mmax(now + mmax(holdMs, WINDOW) + 2 * BUCKET + 1000, maxExp + 1000)
   local renewTTL = created or need > mUntil
   if renewTTL then mUntil = need + BUCKET end
   prev = now
   local h = sp(HOT_FMT, prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum,
     lowBucket, headLive, wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC)
-  local k, args, c = 2, {'h', h}, savedC
-  if coldDirty then
-    c = sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1 + 1, sc,
-      seed, shuffle, wbase, ringHB)
-    args[3], args[4], k = 'c', c, 4
-  end
+  local c = savedC
   -- A count that fell to 0 is written as 0: prune deletes it with its bucket.
-  for i = 1, nDirty do
-    local f = dirty[i]
-    args[k + 1], args[k + 2], k = f, d(liveFields[f]), k + 2
+  if not coldDirty and nDirty <= 2 then
+    -- What nearly every call writes, without a table of arguments: the header, and the
+    -- counts of a join or of a poll that moved its word.
+    local f1, f2 = dirty[1], dirty[2]
+    if nDirty == 0 then
+      rcall('HSET', KM, 'h', h)
+    elseif nDirty == 1 then
+      rcall('HSET', KM, 'h', h, f1, d(liveFields[f1]))
+    else
+      rcall('HSET', KM, 'h', h, f1, d(liveFields[f1]), f2, d(liveFields[f2]))
+    end
+  else
+    local k, args = 2, {'h', h}
+    if coldDirty then
+      c = sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1 + 1, sc,
+        seed, shuffle, wbase, ringHB)
+      args[3], args[4], k = 'c', c, 4
+    end
+    for i = 1, nDirty do
+      local f = dirty[i]
+      args[k + 1], args[k + 2], k = f, d(liveFields[f]), k + 2
+    end
+    rcall('HSET', KM, unpack(args, 1, k))
   end
-  if k == 2 then redis.call('HSET', KM, 'h', h) else redis.call('HSET', KM, unpack(args, 1, k)) end
-  if renewTTL then redis.call('PEXPIRE', KM, d(mUntil - now + SLACK)) end
+  if renewTTL then rcall('PEXPIRE', KM, d(mUntil - now + SLACK)) end
   savedH, savedC = h, c
 end
 
@@ -804,35 +821,41 @@ local function args(KEYS, ARGV)
   recoveryMs, lastEpoch, refN, refE, nEvents = su(ARGS_FMT, arg)
   refN = refN - 1
   KM, KS, KG, KR, KW = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-  base = string.sub(KM, 1, -2)
-  HB = math.floor((holdMs + BUCKET - 1) / BUCKET)
+  if KM ~= baseKM then baseKM, base = KM, string.sub(KM, 1, -2) end
+  HB = floor((holdMs + BUCKET - 1) / BUCKET)
   if now == 0 then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local t = rcall('TIME')
+    now = tonum(t[1]) * 1000 + floor(tonum(t[2]) / 1000)
   end
 end
 
+-- setup binds what a library being loaded may not read, at the first call.
+local function setup()
+  local st = getStruct()
+  if st then su, sp = st.unpack, st.pack else su, sp = polyUnpack, polyPack end
+  ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(20), i8s(13)
+  fmt = string.format
+  floor, mmax, mmin, ceil, rcall, tonum = math.floor, math.max, math.min, math.ceil, redis.call, tonumber
+end
+
 local function run(KEYS, ARGV)
-  if not su then
-    local st = getStruct()
-    if st then su, sp = st.unpack, st.pack else su, sp = polyUnpack, polyPack end
-    ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(20), i8s(13)
-    fmt = string.format
-  end
+  if not su then setup() end
   local sh, scc = savedH, savedC
   savedH, savedC = nil, nil
   args(KEYS, ARGV)
   -- The header, and the live counts a poll or a join will likely move: that of the word of
   -- now, and that of a poll a refresh interval ago (a waiter that polls as told).
-  local w1 = math.floor(now / BUCKET) + 1
-  local f1, f0 = liveName(w1, false), liveName(math.floor((now - refreshMs) / BUCKET) + 1, false)
-  local v = redis.call('HMGET', KM, 'h', 'c', f1, f0)
+  local w1 = floor(now / BUCKET) + 1
+  local f1, f0 = liveName(w1, false), liveName(floor((now - refreshMs) / BUCKET) + 1, false)
+  local v = rcall('HMGET', KM, 'h', 'c', f1, f0)
   if not v[1] then
     if op == OP.STATS then return {now, 0, 0, 0, 0, 0} end
     if op == OP.REVIVE then return {now, 0, 0} end
     if op == OP.RELEASE then return {} end
   end
-  liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
+  -- dirty and grants are emptied, not made anew: a table costs more than a few stores.
+  for i = 1, nDirty do dirty[dirty[i]], dirty[i] = nil, nil end
+  liveFields, nDirty, nGrants, pollerGranted = {}, 0, 0, false
   load(v[1], v[2], sh, scc)
   if KM ~= chunkKM or epoch ~= chunkEpoch then
     -- A Function keeps this between calls: a busy room formats it once.
@@ -840,8 +863,8 @@ local function run(KEYS, ARGV)
   end
   if w1 == b then
     -- (now did not step back to the room's clock)
-    liveFields[f1] = tonumber(v[3]) or 0
-    liveFields[f0] = tonumber(v[4]) or 0
+    liveFields[f1] = tonum(v[3]) or 0
+    liveFields[f0] = tonum(v[4]) or 0
   end
   if op ~= OP.RELEASE then
     -- A release is room.Release: it ends one session, and neither the schedule nor what
