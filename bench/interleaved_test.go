@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 
+	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/store"
 )
 
@@ -18,8 +19,34 @@ import (
 // commandstats read at every turn: the calls in flight at a turn, a few in thousands, count
 // to the next). The separate benchmarks run one after another, and this machine's speed
 // drifts within minutes (see README.md): taking turns every sliceTime puts the same drift on
-// all three. b.N counts the operations of all three.
+// all three. b.N counts the operations of all three. It runs in a FIFO room, a Random one,
+// and one with an event running.
 func BenchmarkInterleaved(b *testing.B) {
+	client := benchClient(b)
+	now, err := client.Time(context.Background()).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	random := limits
+	random.Method = admission.Random
+	// An event running for the whole run, after one that has ended: the schedule is read
+	// on every call, the event's limits replace the room's.
+	event := limits
+	event.Events = []admission.Event{
+		{Prequeue: now.Add(-3 * time.Hour).UnixMilli(), Start: now.Add(-3 * time.Hour).UnixMilli(), End: now.Add(-2 * time.Hour).UnixMilli(),
+			Capacity: 1, PerMinute: 1, Session: time.Hour, Renewal: true, Method: admission.FIFO},
+		{Prequeue: now.Add(-time.Hour).UnixMilli(), Start: now.Add(-time.Hour).UnixMilli(), End: now.Add(2 * time.Hour).UnixMilli(),
+			Capacity: 1, PerMinute: 1, Session: time.Hour, Renewal: true, Method: admission.FIFO},
+	}
+	for _, c := range []struct {
+		name string
+		l    admission.Limits
+	}{{"fifo", limits}, {"random", random}, {"event", event}} {
+		b.Run(c.name, func(b *testing.B) { interleaved(b, c.l) })
+	}
+}
+
+func interleaved(b *testing.B, limits admission.Limits) {
 	const sliceTime = 200 * time.Millisecond
 	client, prefix, st := benchStore(b)
 	b.Cleanup(func() { deleteKeys(b, client, "rate:"+prefix+":*") })

@@ -680,10 +680,20 @@ end
 
 -- schedule applies the event in force at now (admission.Limits.At): its limits replace the
 -- room's; in its pre-queue nobody is admitted. It opens and closes the pre-queue.
+-- The schedule as last decoded, by its text: every call of a room brings the same one.
+local evText, evList
 local function schedule()
   local evStart, evShuffle, evSeed, prequeue
+  if nEvents > 0 then
+    local text = string.sub(arg, 8 * A_COUNT + 1, 8 * (A_COUNT + nEvents * E_COUNT))
+    if text ~= evText then
+      evText, evList = nil, {}
+      for i = 0, nEvents - 1 do evList[i + 1] = {su(EVENT_FMT, text, 8 * i * E_COUNT + 1)} end
+      evText = text
+    end
+  end
   for i = 0, nEvents - 1 do
-    local e = {su(EVENT_FMT, arg, 8 * (A_COUNT + i * E_COUNT) + 1)}
+    local e = evList[i + 1]
     if now < e[E.END + 1] then
       if now >= e[E.START + 1] then
         evStart, evShuffle, evSeed = e[E.START + 1], e[E.SHUFFLE + 1] == 1, e[E.SEED + 1]
