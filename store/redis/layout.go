@@ -38,7 +38,7 @@ var eventFields = []string{
 	"renewal", "method",
 }
 
-// The replies: integers in these orders.
+// The replies: little-endian int64s in one string, in these orders.
 var (
 	resultFields  = []string{"ticket", "epoch", "joined", "requeued", "admitted", "expires", "ahead", "nextPoll", "now", "active", "waiting", "admissions", "granted", "window"}
 	statsFields   = []string{"now", "active", "waiting", "admissions", "granted", "window"}
@@ -130,6 +130,18 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 }
 
 // decodeResult reads a Join or Poll reply.
+// decodeReply reads a reply's int64s.
+func decodeReply(s string) ([]int64, error) {
+	if len(s)%8 != 0 {
+		return nil, fmt.Errorf("store/redis: a reply of %d bytes", len(s))
+	}
+	v := make([]int64, len(s)/8)
+	for i := range v {
+		v[i] = int64(binary.LittleEndian.Uint64([]byte(s[8*i : 8*i+8])))
+	}
+	return v, nil
+}
+
 func decodeResult(v []int64) (store.Result, error) {
 	if len(v) != len(resultFields) {
 		return store.Result{}, errReply(v)

@@ -146,10 +146,11 @@ func (s *Store) Stats(ctx context.Context, room string, l admission.Limits) (sto
 	return decodeStats(v)
 }
 
-// Keys returns the keys of a room, in the order the script takes them: the meta hash (the
-// room's counters, live waiters by bucket), claimed sessions, pending grants, recovered
-// places and the rate window. They share the hash tag {room}: one Cluster slot. Liveness
-// strings follow the first key's pattern with "q:<epoch>:<chunk>" in place of "m".
+// Keys returns the keys of a room: the meta hash (the room's counters, live waiters by
+// bucket), claimed sessions, pending grants, recovered places and the rate window. They
+// share the hash tag {room}: one Cluster slot. The script is given the first and names the
+// others after it, the last letter replaced; liveness strings likewise, with
+// "q:<epoch>:<chunk>" in place of "m".
 func Keys(prefix, room string) []string {
 	base := prefix + ":{" + room + "}:"
 	return []string{base + "m", base + "s", base + "g", base + "r", base + "w"}
@@ -278,8 +279,8 @@ func (s *Store) run(ctx context.Context, op int, room string, l admission.Limits
 	if s.clock != nil {
 		now = s.clock().UnixMilli()
 	}
-	v, err := s.call(ctx, Keys(s.prefix, room), []any{encodeArgs(op, now, l, ref)}).Int64Slice()
-	if err != nil && !errors.Is(err, goredis.Nil) {
+	reply, err := s.call(ctx, Keys(s.prefix, room)[:1], []any{encodeArgs(op, now, l, ref)}).Text()
+	if err != nil {
 		// At the context's deadline the client reports a bare i/o timeout, often a moment
 		// before the context itself says so; say why it stopped.
 		cerr := ctx.Err()
@@ -292,7 +293,7 @@ func (s *Store) run(ctx context.Context, op int, room string, l admission.Limits
 		}
 		return nil, fmt.Errorf("store/redis: %s: %w", name, err)
 	}
-	return v, nil
+	return decodeReply(reply)
 }
 
 func errReply(v []int64) error {

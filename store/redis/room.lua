@@ -830,13 +830,32 @@ local function args(KEYS, ARGV)
   op, now, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll,
   recoveryMs, lastEpoch, refN, refE, nEvents = su(ARGS_FMT, arg)
   refN = refN - 1
-  KM, KS, KG, KR, KW = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-  if KM ~= baseKM then baseKM, base = KM, string.sub(KM, 1, -2) end
+  KM = KEYS[1]
+  if KM ~= baseKM then
+    -- The room's other keys are named after the first (Go's Keys): one key to pass, and
+    -- names made once for a busy room.
+    baseKM, base = KM, string.sub(KM, 1, -2)
+    KS, KG, KR, KW = base .. 's', base .. 'g', base .. 'r', base .. 'w'
+  end
   HB = floor((holdMs + BUCKET - 1) / BUCKET)
   if now == 0 then
     local t = rcall('TIME')
     now = tonum(t[1]) * 1000 + floor(tonum(t[2]) / 1000)
   end
+end
+
+-- reply packs an answer as int64s in one string: a table of numbers costs Redis more to
+-- turn into its reply than struct costs to pack them.
+local replyFmt = {}
+local function reply(out)
+  local n = #out
+  if n == 0 then return '' end
+  local f = replyFmt[n]
+  if not f then
+    f = i8s(n)
+    replyFmt[n] = f
+  end
+  return sp(f, unpack(out, 1, n))
 end
 
 -- setup binds what a library being loaded may not read, at the first call.
@@ -859,9 +878,9 @@ local function run(KEYS, ARGV)
   local f1, f0 = liveName(w1, false), liveName(floor((now - refreshMs) / BUCKET) + 1, false)
   local v = rcall('HMGET', KM, 'h', 'c', f1, f0)
   if not v[1] then
-    if op == OP.STATS then return {now, 0, 0, 0, 0, 0} end
-    if op == OP.REVIVE then return {now, 0, 0} end
-    if op == OP.RELEASE then return {} end
+    if op == OP.STATS then return reply({now, 0, 0, 0, 0, 0}) end
+    if op == OP.REVIVE then return reply({now, 0, 0}) end
+    if op == OP.RELEASE then return '' end
   end
   -- dirty and grants are emptied, not made anew: a table costs more than a few stores.
   for i = 1, nDirty do dirty[dirty[i]], dirty[i] = nil, nil end
@@ -902,5 +921,5 @@ local function run(KEYS, ARGV)
   end
   flushGrants()
   save()
-  return out
+  return reply(out)
 end
