@@ -99,9 +99,9 @@ local function usersAhead(n, cur, lv)
 end
 
 -- admission's pickLane: rounds of cubing modulo a prime below 2^26 (products stay exact).
+local function cube(v) return v * v % PICK_P * v % PICK_P end
 local function hashLane(x, y, z, l)
   local P = PICK_P
-  local function cube(v) return v * v % P * v % P end
   local h = cube((x % P + l + 1) % P)
   h = cube((h + floor(x / P) % P + 1) % P)
   h = cube((h + y % P + 1) % P)
