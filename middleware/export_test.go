@@ -17,8 +17,8 @@ func ClientKey(r *http.Request, trusted []netip.Prefix) string {
 	return clientKey(clientAddr(r, trusted))
 }
 
-// SetRevive replaces the revival of sessions of h (from Protect), which the store will
-// provide, for the tests of the grace.
+// SetRevive replaces the revival of sessions of h (from Protect; Room.Revive by default),
+// for the tests of the grace that need a revival to succeed or fail on cue.
 func SetRevive(h http.Handler, f func(context.Context, token.Pass) (waitingroom.Visit, error)) {
 	h.(*handler).revive = f
 }

@@ -182,3 +182,27 @@ func TestKeepaliveOutlastsTheSession(t *testing.T) {
 		}
 	}
 }
+
+// TestLateBookingWithinGraceGoesThrough posts the form a little after the session ended
+// (no keepalive), within the example's post grace, when a newcomer would have to wait (the
+// rate is spent): while the site has room, the booking goes through at once. (With the place
+// taken, it is kept: TestLateBookingIsKept.)
+func TestLateBookingWithinGraceGoesThrough(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	clk, srv := serve(t, options{total: 2, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory",
+		appointments: 500, postGrace: 2 * time.Minute})
+	alice, dave := client(t), client(t)
+	if _, body := get(t, alice, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice: %q", body)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, body := get(t, dave, srv.URL+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("dave: %q", body)
+	}
+	// Alice's session ended 30 s ago; one place is free, but the rate lets nobody new in.
+	clk.Advance(30 * time.Second)
+	if code, body := post(t, alice, srv.URL+"/reserve", aliceForm); code != 200 || !strings.Contains(body, "your vaccination is booked for 09:15") {
+		t.Fatalf("alice's booking 30 s after her session ended, within the grace: %d %q", code, body)
+	}
+
+}
