@@ -71,6 +71,7 @@ type phase struct {
 	perMinute  int
 	renewal    bool
 	renewEvery time.Duration
+	session    time.Duration
 	pace       estimate.Pace // what the settings say about the rate of admissions
 }
 

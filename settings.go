@@ -44,6 +44,12 @@ type Config struct {
 	// RenewInterval is how often, at most, a session is renewed in the store.
 	// Default min(1 minute, SessionDuration/5).
 	RenewInterval time.Duration
+	// MaxSessionDuration is the longest a session lasts from admission, however often it is
+	// renewed (by requests, the middleware's keepalive or its post grace): renewals stop
+	// once one would carry the session past it, so the session ends between
+	// MaxSessionDuration-RenewInterval and MaxSessionDuration after admission. Default 0:
+	// no limit; otherwise at least SessionDuration, and every event's.
+	MaxSessionDuration time.Duration
 	// QueueingMethod: FIFO (default), Random (each free slot to a random live waiter),
 	// Passthrough or Reject.
 	QueueingMethod Method
@@ -219,6 +225,8 @@ func newSettings(c Config, room string, codec *token.Codec) (*settings, error) {
 		return nil, configError("QueueingStatusCode", "QueueingStatusCode must be 200, 202 or 429, got %d", c.QueueingStatusCode)
 	case c.TypicalSession < 0 || c.TypicalSession > 24*time.Hour:
 		return nil, configError("TypicalSession", "TypicalSession must be from 0 (unknown) to 24h, got %v", c.TypicalSession)
+	case c.MaxSessionDuration != 0 && c.MaxSessionDuration < c.SessionDuration:
+		return nil, configError("MaxSessionDuration", "MaxSessionDuration must be 0 (no limit) or at least SessionDuration (%v), got %v", c.SessionDuration, c.MaxSessionDuration)
 	}
 	l := admission.Limits{
 		Capacity:  int64(c.TotalActiveUsers),
@@ -240,6 +248,7 @@ func newSettings(c Config, room string, codec *token.Codec) (*settings, error) {
 		perMinute:  c.NewUsersPerMinute,
 		renewal:    !c.DisableSessionRenewal,
 		renewEvery: c.RenewInterval,
+		session:    c.SessionDuration,
 		pace:       paceOf(c.TotalActiveUsers, c.NewUsersPerMinute, &c),
 	}
 	events, err := validEvents(&c, base, renewSet, room, codec)
@@ -325,6 +334,10 @@ func validEvents(c *Config, base phase, renewSet bool, room string, codec *token
 		if problem := limitsProblem(prefix, p.capacity, p.perMinute, session, p.method, c.AllowRateAboveCapacity); problem != nil {
 			problem.Problem = fmt.Sprintf("event %q: %s", e.Name, problem.Problem)
 			return nil, problem
+		}
+		p.session = session
+		if c.MaxSessionDuration != 0 && session > c.MaxSessionDuration {
+			return nil, bad("SessionDuration", "the event's SessionDuration (%v) exceeds MaxSessionDuration (%v)", session, c.MaxSessionDuration)
 		}
 		if session != c.SessionDuration {
 			if !renewSet {

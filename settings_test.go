@@ -30,6 +30,11 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"ArrivalGrace", func(c *waitingroom.Config) { c.ArrivalGrace = time.Hour }},
 		{"QueueingStatusCode", func(c *waitingroom.Config) { c.QueueingStatusCode = 500 }},
 		{"TypicalSession", func(c *waitingroom.Config) { c.TypicalSession = -time.Second }},
+		{"MaxSessionDuration", func(c *waitingroom.Config) { c.MaxSessionDuration = time.Minute }},
+		{`Events["a"].SessionDuration`, func(c *waitingroom.Config) {
+			c.MaxSessionDuration = 10 * time.Minute
+			c.Events = []waitingroom.Event{{Name: "a", Start: start, End: start.Add(time.Hour), SessionDuration: 20 * time.Minute}}
+		}},
 		{`Events[0].Name`, func(c *waitingroom.Config) {
 			c.Events = []waitingroom.Event{{Start: start, End: start.Add(time.Hour)}}
 		}},

@@ -284,7 +284,9 @@ func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visi
 func (r *Room) Revive(ctx context.Context, p token.Pass) (Visit, error) {
 	s := r.settings.Load()
 	now := r.now()
-	if p.Room != r.id || s.cfg.Suspended || p.Scope != s.at(now).scope() || s.cfg.QueueAll && s.cfg.QueueAllEndsSessions {
+	ph := s.at(now)
+	if p.Room != r.id || s.cfg.Suspended || p.Scope != ph.scope() || s.cfg.QueueAll && s.cfg.QueueAllEndsSessions ||
+		s.beyondMax(p, ph, now) {
 		return Visit{}, nil
 	}
 	var ren store.Renewal
@@ -300,7 +302,21 @@ func (r *Room) Revive(ctx context.Context, p token.Pass) (Visit, error) {
 		return Visit{}, nil
 	}
 	r.renewals.forget(renewKey{p.Epoch, p.Session})
-	return r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires, p.Scope)
+	return r.admit(s, p.Session, p.Epoch, admittedAt(p), ren.Now, ren.Expires, p.Scope)
+}
+
+// admittedAt is when p's session began (passes of earlier versions: its Issued).
+func admittedAt(p token.Pass) time.Time {
+	if p.Admitted.IsZero() {
+		return p.Issued
+	}
+	return p.Admitted
+}
+
+// beyondMax reports whether renewing p's session at now would carry it past the room's
+// MaxSessionDuration.
+func (s *settings) beyondMax(p token.Pass, ph phase, now time.Time) bool {
+	return s.cfg.MaxSessionDuration > 0 && now.Add(ph.session).After(admittedAt(p).Add(s.cfg.MaxSessionDuration))
 }
 
 // Release ends the session of pass p at once, freeing its slot.
@@ -365,7 +381,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		// like everyone else.
 		return r.join(ctx, s, o)
 	}
-	if !ph.renewal || now.Before(p.RenewAt) {
+	if !ph.renewal || now.Before(p.RenewAt) || s.beyondMax(p, ph, now) {
 		return Visit{Outcome: Admitted, Pass: p}, nil
 	}
 	c, lead := r.renewals.start(renewKey{p.Epoch, p.Session}, now)
@@ -416,7 +432,7 @@ func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit,
 	if !ren.Active {
 		return Visit{}, false
 	}
-	v, err := r.admit(s, p.Session, p.Epoch, ren.Now, ren.Expires, p.Scope)
+	v, err := r.admit(s, p.Session, p.Epoch, admittedAt(p), ren.Now, ren.Expires, p.Scope)
 	if err != nil {
 		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, true
 	}
@@ -499,7 +515,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 	}
 	r.live.Observe(res.Now, res.Granted, waiting, ph.pace)
 	if res.Admitted {
-		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Expires, ph.scope())
+		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope())
 	}
 	st := r.status(s, ph, res.UsersAhead, res.Now)
 	st.RefreshInterval = res.NextPoll.Sub(res.Now)
@@ -550,16 +566,18 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 	return Visit{Outcome: Waiting, Token: raw, MaxAge: s.cfg.QueueHold, Status: st}, nil
 }
 
-// admit issues a pass for session, scoped to what it was admitted for.
-func (r *Room) admit(s *settings, session, epoch int64, now, expires time.Time, scope string) (Visit, error) {
+// admit issues a pass for session, which began at admitted, scoped to what it was admitted
+// for.
+func (r *Room) admit(s *settings, session, epoch int64, admitted, now, expires time.Time, scope string) (Visit, error) {
 	p := token.Pass{
-		Room:    r.id,
-		Session: session,
-		Epoch:   epoch,
-		Issued:  now,
-		Expires: expires,
-		RenewAt: now.Add(s.at(now).renewEvery),
-		Scope:   scope,
+		Room:     r.id,
+		Session:  session,
+		Epoch:    epoch,
+		Issued:   now,
+		Admitted: admitted,
+		Expires:  expires,
+		RenewAt:  now.Add(s.at(now).renewEvery),
+		Scope:    scope,
 	}
 	if p.RenewAt.After(expires) {
 		p.RenewAt = expires

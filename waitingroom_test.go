@@ -196,6 +196,54 @@ func TestDisableSessionRenewal(t *testing.T) {
 	}
 }
 
+// TestMaxSessionDuration renews a session by requests every 30 s: renewals stop once one
+// would carry it past MaxSessionDuration from admission, so it ends by then, and it cannot
+// be revived (the middleware's post grace) either.
+func TestMaxSessionDuration(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: 2 * time.Minute,
+		RenewInterval: 30 * time.Second, MaxSessionDuration: 5 * time.Minute}, 0)
+	a, _ := f.enter(t, "")
+	admitted := f.clock.Now()
+	last := a
+	for f.clock.Now().Sub(admitted) < 10*time.Minute {
+		f.clock.Advance(30 * time.Second)
+		v, _ := f.enter(t, last.Token)
+		if v.Outcome != waitingroom.Admitted || v.Pass.Session != a.Pass.Session {
+			break
+		}
+		if !v.Pass.Admitted.Equal(admitted.Truncate(time.Millisecond)) {
+			t.Fatalf("renewed pass: admitted %v, want %v", v.Pass.Admitted, admitted)
+		}
+		if end := v.Pass.Expires.Sub(admitted); end > 5*time.Minute {
+			t.Fatalf("renewed to %v after admission, past MaxSessionDuration", end)
+		}
+		if v.Token != "" {
+			last = v
+		}
+	}
+	if d := f.clock.Now().Sub(admitted); d < 5*time.Minute-30*time.Second || d > 5*time.Minute+30*time.Second {
+		t.Fatalf("the session ended %v after admission; want about MaxSessionDuration (5m)", d)
+	}
+	if v, err := f.room.Revive(context.Background(), last.Pass); err != nil || v.Outcome == waitingroom.Admitted {
+		t.Fatalf("revived past MaxSessionDuration: %v, %v", v.Outcome, err)
+	}
+
+	// Without the limit the same requests keep the session for the ten minutes.
+	g := newFixture(t, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: 2 * time.Minute,
+		RenewInterval: 30 * time.Second}, 0)
+	b, _ := g.enter(t, "")
+	for range 20 {
+		g.clock.Advance(30 * time.Second)
+		v, _ := g.enter(t, b.Token)
+		if v.Outcome != waitingroom.Admitted || v.Pass.Session != b.Pass.Session {
+			t.Fatalf("without MaxSessionDuration the session ended after %v", g.clock.Now().Sub(admitted))
+		}
+		if v.Token != "" {
+			b = v
+		}
+	}
+}
+
 func TestBadTokensAreNoTicket(t *testing.T) {
 	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, 0)
 	a, _ := f.enter(t, "")

@@ -105,7 +105,7 @@ const passCookieLinger = time.Hour
 
 // WithKeepalive answers requests for path (say "/waitingroom/keepalive") with the session's
 // state as JSON, renewing the session as any admitted request does (at most once per
-// RenewInterval, never with renewal disabled):
+// RenewInterval, never with renewal disabled nor past the room's MaxSessionDuration):
 //
 //	{"active":true,"expiresInSeconds":287,"renewInSeconds":47}
 //

@@ -170,6 +170,7 @@ type passClaims struct {
 	Sid int64  `json:"sid,omitempty"`
 	Ep  int64  `json:"ep,omitempty"`
 	Is  int64  `json:"is,omitempty"` // Issued, Unix ms
+	Ad  int64  `json:"ad,omitempty"` // Admitted, Unix ms
 	Rn  int64  `json:"rn,omitempty"` // RenewAt, Unix ms
 	Scp string `json:"scp,omitempty"`
 }
@@ -189,6 +190,9 @@ func (c *passClaims) from(p *Pass) error {
 	if c.Is, err = millis("pass", "Issued", p.Issued); err != nil {
 		return err
 	}
+	if c.Ad, err = millis("pass", "Admitted", p.Admitted); err != nil {
+		return err
+	}
 	if c.Rn, err = millis("pass", "RenewAt", p.RenewAt); err != nil {
 		return err
 	}
@@ -199,13 +203,14 @@ func (c *passClaims) from(p *Pass) error {
 
 func (c *passClaims) pass() Pass {
 	return Pass{
-		Room:    c.Aud,
-		Session: c.Sid,
-		Epoch:   c.Ep,
-		Issued:  fromMillis(c.Is),
-		Expires: time.Unix(c.Exp, 0).UTC(),
-		RenewAt: fromMillis(c.Rn),
-		Scope:   c.Scp,
+		Room:     c.Aud,
+		Session:  c.Sid,
+		Epoch:    c.Ep,
+		Issued:   fromMillis(c.Is),
+		Admitted: fromMillis(c.Ad),
+		Expires:  time.Unix(c.Exp, 0).UTC(),
+		RenewAt:  fromMillis(c.Rn),
+		Scope:    c.Scp,
 	}
 }
 
@@ -218,6 +223,7 @@ func (c *passClaims) parse(b []byte, room string) error {
 	c.Sid = r.optInt(`,"sid":`)
 	c.Ep = r.optInt(`,"ep":`)
 	c.Is = r.optInt(`,"is":`)
+	c.Ad = r.optInt(`,"ad":`)
 	c.Rn = r.optInt(`,"rn":`)
 	if r.opt(`,"scp":`) {
 		scp := r.str()
@@ -234,6 +240,7 @@ func (c *passClaims) appendJSON(b []byte) []byte {
 	b = appendInt(b, `,"sid":`, c.Sid)
 	b = appendInt(b, `,"ep":`, c.Ep)
 	b = appendInt(b, `,"is":`, c.Is)
+	b = appendInt(b, `,"ad":`, c.Ad)
 	b = appendInt(b, `,"rn":`, c.Rn)
 	if c.Scp != "" {
 		b = appendString(append(b, `,"scp":`...), c.Scp)

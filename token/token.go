@@ -60,9 +60,13 @@ type Pass struct {
 	Session int64     // session ID in the store
 	Epoch   int64     // store incarnation the session belongs to
 	Issued  time.Time // admission (or renewal) time, store clock
-	Expires time.Time // session expiry in the store; required
-	RenewAt time.Time // when the middleware should renew with the store
-	Scope   string    // what the pass was issued for; "" means the room's base settings
+	// Admitted is when the session began, kept through renewals: a room with a longest
+	// session (waitingroom's MaxSessionDuration) stops renewing from it. Zero in passes of
+	// earlier versions, which read it as Issued.
+	Admitted time.Time
+	Expires  time.Time // session expiry in the store; required
+	RenewAt  time.Time // when the middleware should renew with the store
+	Scope    string    // what the pass was issued for; "" means the room's base settings
 }
 
 // Codec signs and verifies tickets and passes. It is safe for concurrent use.

@@ -87,13 +87,14 @@ func fullTicket() Ticket {
 
 func fullPass() Pass {
 	return Pass{
-		Room:    room,
-		Session: 987_654_321,
-		Epoch:   3,
-		Issued:  t0,
-		Expires: t0.Add(30 * time.Minute),
-		RenewAt: t0.Add(20*time.Minute + 123*time.Millisecond),
-		Scope:   "",
+		Room:     room,
+		Session:  987_654_321,
+		Epoch:    3,
+		Issued:   t0,
+		Admitted: t0.Add(-time.Hour),
+		Expires:  t0.Add(30 * time.Minute),
+		RenewAt:  t0.Add(20*time.Minute + 123*time.Millisecond),
+		Scope:    "",
 	}
 }
 
@@ -111,6 +112,7 @@ func wantTicket(t Ticket) Ticket {
 
 func wantPass(p Pass) Pass {
 	p.Issued = ms(p.Issued)
+	p.Admitted = ms(p.Admitted)
 	p.RenewAt = ms(p.RenewAt)
 	p.Expires = p.Expires.Truncate(time.Second).UTC()
 	return p
@@ -135,8 +137,8 @@ func sameTicket(a, b Ticket) bool {
 
 func samePass(a, b Pass) bool {
 	return a.Room == b.Room && a.Session == b.Session && a.Epoch == b.Epoch &&
-		a.Issued.Equal(b.Issued) && a.Expires.Equal(b.Expires) && a.RenewAt.Equal(b.RenewAt) &&
-		a.Scope == b.Scope
+		a.Issued.Equal(b.Issued) && a.Admitted.Equal(b.Admitted) && a.Expires.Equal(b.Expires) &&
+		a.RenewAt.Equal(b.RenewAt) && a.Scope == b.Scope
 }
 
 func TestTicketRoundTrip(t *testing.T) {
