@@ -12,6 +12,7 @@ package browsertest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -30,8 +31,9 @@ import (
 )
 
 func TestBookingInABrowser(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
-	base := startExample(t)
+	base, _ := startExample(t)
 	shots := os.Getenv("WAITINGROOM_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -39,21 +41,7 @@ func TestBookingInABrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox, // as root in CI
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
+	browser := newBrowser(t, chromium, 150*time.Second)
 	run := func(bctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, actions...); err != nil {
@@ -201,6 +189,74 @@ func TestBookingInABrowser(t *testing.T) {
 	noHorizontalScroll(t, ja, "the Japanese waiting page")
 }
 
+// newBrowser starts a headless Chromium of the test's own, for at most d, and returns its
+// first tab.
+func newBrowser(t *testing.T, chromium string, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox, // as root in CI
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	return browser
+}
+
+// TestWaitingPageOffline stops the room under an open waiting page: the page says it is
+// reconnecting and tries again less and less often (after the refresh, twice it, three
+// times it), not every 100 ms.
+func TestWaitingPageOffline(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	base, stop := startExample(t)
+	browser := newBrowser(t, chromium, 60*time.Second)
+	if body := get(t, visitor(t), base+"/"); !strings.Contains(body, "Book your vaccination") {
+		t.Fatalf("alice: %q", body)
+	}
+	if err := chromedp.Do(browser,
+		headers(network.Headers{"Accept-Language": "en"}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#wr-heading"),
+	); err != nil {
+		t.Fatalf("the waiting page: %v", err)
+	}
+	// Every poll counted, and one answered before the room goes away.
+	evaluate[bool](t, browser, "counting the polls", `window.polls = 0;
+		var f = window.fetch;
+		window.fetch = function () { window.polls++; return f.apply(this, arguments); };
+		true`)
+	if err := chromedp.Do(browser, waitFor(`window.polls >= 1`, 5*time.Second)); err != nil {
+		t.Fatalf("the page did not poll: %v", err)
+	}
+	stop()
+	const reconnecting = "The connection was lost. Trying again… You keep your place."
+	if err := chromedp.Do(browser,
+		waitFor(`!document.getElementById('wr-alert').hidden && document.getElementById('wr-alert').textContent === '`+reconnecting+`'`, 5*time.Second),
+		waitFor(`document.getElementById('wr-announce').textContent === '`+reconnecting+`'`, 2*time.Second),
+	); err != nil {
+		alert := evaluate[string](t, browser, "the alert", `document.getElementById('wr-alert').textContent`)
+		t.Fatalf("offline, the page does not say it is reconnecting: %q (%v)", alert, err)
+	}
+	before := evaluate[int](t, browser, "the polls", `window.polls`)
+	time.Sleep(5 * time.Second)
+	// After the failed poll, the next ones go 2 s and 4 s later: one in 5 s, two with slack.
+	if polls := evaluate[int](t, browser, "the polls", `window.polls`) - before; polls > 2 {
+		t.Errorf("offline with a 2 s refresh, the page polled %d times in 5 s", polls)
+	}
+	if still := evaluate[bool](t, browser, "the page", `window.polls !== undefined && !!document.getElementById('wr-heading')`); !still {
+		t.Error("offline, the page left the waiting page")
+	}
+}
+
 // book books a slot for c, which releases its place.
 func book(t *testing.T, c *http.Client, base, name string) {
 	t.Helper()
@@ -216,6 +272,16 @@ func admit(t *testing.T, c *http.Client, base string) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// evaluate evaluates the JavaScript expression js in ctx's page, awaiting it if a promise.
+func evaluate[T any](t *testing.T, ctx context.Context, what, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
 }
 
 // waitFor polls the JavaScript condition until it holds, for at most d.
@@ -321,15 +387,41 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
+// The booking example, built once for every test.
+var example struct {
+	once sync.Once
+	dir  string // a temporary directory, removed by TestMain
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if example.dir != "" {
+		os.RemoveAll(example.dir)
+	}
+	os.Exit(code)
+}
+
 // startExample builds and starts the booking example on a free port with one place, a
-// 10-second session (the shortest a room takes) and a 2-second refresh, and returns its URL.
-func startExample(t *testing.T) string {
+// 10-second session (the shortest a room takes) and a 2-second refresh, args changing
+// these or adding to them (the last of a flag given twice counts). It returns its URL and
+// stop, which ends the process (at the test's end too, if not called before).
+func startExample(t *testing.T, args ...string) (base string, stop func()) {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "booking")
-	build := exec.Command("go", "build", "-o", bin, "./examples/booking")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./examples/booking: %v\n%s", err, out)
+	example.once.Do(func() {
+		if example.dir, example.err = os.MkdirTemp("", "booking"); example.err != nil {
+			return
+		}
+		example.bin = filepath.Join(example.dir, "booking")
+		build := exec.Command("go", "build", "-o", example.bin, "./examples/booking")
+		build.Dir = ".."
+		if out, err := build.CombinedOutput(); err != nil {
+			example.err = fmt.Errorf("go build ./examples/booking: %v\n%s", err, out)
+		}
+	})
+	if example.err != nil {
+		t.Fatal(example.err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -337,27 +429,33 @@ func startExample(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command(bin, "-addr", addr, "-total-active", "1", "-new-per-minute", "30", "-allow-rate-above-capacity",
-		"-session", "10s", "-refresh", "2s", "-typical-session", "20s")
+	cmd := exec.Command(example.bin, append([]string{"-addr", addr, "-total-active", "1", "-new-per-minute", "30",
+		"-allow-rate-above-capacity", "-session", "10s", "-refresh", "2s", "-typical-session", "20s"}, args...)...)
 	cmd.Env = append(os.Environ(), "WAITINGROOM_KEY=")
 	var log syncBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		stop()
 		if t.Failed() {
-			t.Logf("the example's log:\n%s", log.String())
+			t.Logf("the example's log (%s):\n%s", strings.Join(args, " "), log.String())
 		}
 	})
-	base := "http://" + addr
+	base = "http://" + addr
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if resp, err := http.Get(base + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				return base, stop
 			}
 		}
 		if time.Now().After(deadline) {

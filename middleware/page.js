@@ -1,8 +1,9 @@
 (function () {
   'use strict';
-  // The built-in pages' script: it polls the JSON status after the refreshIntervalSeconds of
-  // the last answer, updates the page in place, tells screen readers what changed, and moves
-  // on when the visitor is let in. Without it the page reloads itself (a meta refresh in noscript).
+  // The built-in pages' script: it polls the JSON status after the refresh interval of the
+  // last answer (refreshIntervalMilliseconds), updates the page in place, tells screen readers
+  // what changed, and moves on when the visitor is let in. Without it the page reloads itself
+  // (a meta refresh in noscript).
   var cfg = JSON.parse(document.getElementById('wr-config').textContent);
   var byId = function (id) { return document.getElementById(id); };
   var live = byId('wr-announce'), alertBox = byId('wr-alert');
@@ -78,7 +79,8 @@
   function lost() {
     failures++;
     if (failures === 1) { showAlert(cfg.reconnecting); say(cfg.reconnecting); }
-    schedule(Math.min(cfg.refresh * Math.min(failures, 3), 60));
+    // Again after the refresh, then twice and three times it; a minute at most (cfg.refresh is in ms).
+    schedule(Math.min(cfg.refresh * Math.min(failures, 3), 60000));
   }
 
   function poll() {
