@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -254,6 +255,129 @@ func TestWaitingPageOffline(t *testing.T) {
 	}
 	if still := evaluate[bool](t, browser, "the page", `window.polls !== undefined && !!document.getElementById('wr-heading')`); !still {
 		t.Error("offline, the page left the waiting page")
+	}
+}
+
+// TestClosedRoom opens a closed room (-method reject) in the browser: the closed page, and
+// the JSON client of examples/jsonclient, which must stop polling with onClosed.
+func TestClosedRoom(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	base, _ := startExample(t, "-method", "reject")
+	browser := newBrowser(t, chromium, 60*time.Second)
+	if err := chromedp.Do(browser,
+		viewport(390, 844),
+		headers(network.Headers{"Accept-Language": "en"}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#wr-heading"),
+	); err != nil {
+		t.Fatalf("the closed page: %v", err)
+	}
+	client, err := os.ReadFile("../examples/jsonclient/waitingroom.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := evaluate[map[string]any](t, browser, "the JSON client", string(client)+`;
+		window.polls = 0;
+		var f = window.fetch;
+		window.fetch = function () { window.polls++; return f.apply(this, arguments); };
+		new Promise((resolve, reject) => {
+			setTimeout(() => reject(new Error('neither closed nor anything else in 10 s')), 10000);
+			WaitingRoom.poll('/', {
+				onWaiting: s => reject(new Error('waiting: ' + JSON.stringify(s))),
+				onAdmitted: r => reject(new Error('admitted: ' + r.status)),
+				onError: e => reject(e),
+				onClosed: (s, r) => resolve({status: r.status, isRejectQueue: s.isRejectQueue, method: s.queueingMethod}),
+			});
+		})`)
+	if closed["status"] != 503.0 || closed["isRejectQueue"] != true || closed["method"] != "reject" {
+		t.Errorf("the JSON client in a closed room: %v", closed)
+	}
+	noSeriousViolations(t, browser, "the closed page")
+	noHorizontalScroll(t, browser, "the closed page")
+	if polls := evaluate[int](t, browser, "the polls", `window.polls`); polls != 1 {
+		t.Errorf("the JSON client polled a closed room %d times", polls)
+	}
+}
+
+// TestJSONClient runs the JSON client against a stand-in for a room, on loopback, that
+// answers in turn: waiting with the next poll due in 150 ms; a proxy's 502 page; an outage
+// (503 in JSON); and the app's own answer.
+func TestJSONClient(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	var (
+		mu    sync.Mutex
+		calls []time.Time
+	)
+	answers := []func(w http.ResponseWriter){
+		func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"cfWaitingRoom":{"inWaitingRoom":true,"waitTimeKnown":true,"waitTimeFormatted":"1 minute",` +
+				`"refreshIntervalSeconds":1,"refreshIntervalMilliseconds":150,"queueingMethod":"fifo","isFIFOQueue":true,"usersAhead":1}}`))
+		},
+		func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadGateway)
+			w.Write([]byte("<html><body><h1>502 Bad Gateway</h1></body></html>"))
+		},
+		func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"cfWaitingRoom":{"inWaitingRoom":true,"waitTimeFormatted":"unavailable",` +
+				`"refreshIntervalSeconds":1,"refreshIntervalMilliseconds":300,"queueingMethod":"fifo","isFIFOQueue":true,"outage":true}}`))
+		},
+		func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"booked":false}`))
+		},
+	}
+	room := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Path != "/api" {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(`<!doctype html><html lang="en"><title>The app</title><main><h1>The app</h1></main></html>`))
+			return
+		}
+		mu.Lock()
+		n := len(calls)
+		calls = append(calls, time.Now())
+		mu.Unlock()
+		answers[min(n, len(answers)-1)](w)
+	}))
+	t.Cleanup(room.Close)
+	browser := newBrowser(t, chromium, 60*time.Second)
+	if err := chromedp.Do(browser, chromedp.Navigate(room.URL+"/")); err != nil {
+		t.Fatalf("the app's page: %v", err)
+	}
+	client, err := os.ReadFile("../examples/jsonclient/waitingroom.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := evaluate[[]string](t, browser, "the JSON client", string(client)+`;
+		new Promise((resolve, reject) => {
+			var seen = [];
+			setTimeout(() => reject(new Error('not admitted in 10 s: ' + seen.join(', '))), 10000);
+			WaitingRoom.poll('/api', {
+				onWaiting: s => seen.push('waiting ' + s.usersAhead),
+				onError: (e, s) => seen.push('error' + (s && s.outage ? ' outage' : '')),
+				onClosed: s => { seen.push('closed'); resolve(seen); },
+				onAdmitted: r => r.text().then(b => { seen.push('admitted ' + r.status + ' ' + b); resolve(seen); }),
+			});
+		})`)
+	want := []string{"waiting 1", "error", "error outage", `admitted 200 {"booked":false}`}
+	if strings.Join(seen, "; ") != strings.Join(want, "; ") {
+		t.Errorf("the JSON client saw %q, want %q", seen, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// The waiting answer asked for the next poll in 150 ms (refreshIntervalMilliseconds), not
+	// its refreshIntervalSeconds' 1 s.
+	if len(calls) >= 2 {
+		if gap := calls[1].Sub(calls[0]); gap > 700*time.Millisecond {
+			t.Errorf("the poll after a 150 ms refresh came %v later", gap)
+		}
 	}
 }
 
