@@ -112,9 +112,28 @@ func TestBookingInABrowser(t *testing.T) {
 		waitFor(`document.getElementById('wr-announce').textContent.indexOf('You are next') === 0`, 5*time.Second),
 	)
 
-	// Carol books too: the browser goes to the form by itself.
+	// The tab goes to the background. Carol books too: the browser's turn comes, which the
+	// tab's title says, but the page waits for the person to look before it moves on.
+	evaluate[bool](t, browser, "hiding the tab", `window.stayed = true;
+		Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+		Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+		document.dispatchEvent(new Event('visibilitychange'));
+		true`)
 	book(t, carol, base, "Carol")
-	run(browser, "the browser moves on to the form", chromedp.WaitVisible("#name"))
+	run(browser, "the title says it is the browser's turn",
+		waitFor(`document.title.indexOf('Your turn – ') === 0`, 15*time.Second),
+		chromedp.Sleep(2500*time.Millisecond), // a visible tab moves on after 1.5 s
+	)
+	if stayed := evaluate[bool](t, browser, "the hidden tab", `window.stayed === true && !!document.getElementById('wr-heading') && !document.getElementById('name')`); !stayed {
+		t.Fatal("a hidden tab moved on to the form before the person looked")
+	}
+	evaluate[bool](t, browser, "showing the tab", `Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});
+		Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'visible'});
+		document.dispatchEvent(new Event('visibilitychange'));
+		true`)
+	shown, cancelShown := context.WithTimeout(browser, 10*time.Second) // well before the 30 s a hidden tab waits at most
+	run(shown, "the browser moves on to the form once the tab is seen", chromedp.WaitVisible("#name"))
+	cancelShown()
 	noSeriousViolations(t, browser, "the form")
 
 	// Slowly past the session (10 s), with the keepalive renewing it as the person types.
