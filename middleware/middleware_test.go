@@ -1638,13 +1638,32 @@ func serve(h http.Handler, req *http.Request) reply {
 	return reply{resp, string(b)}
 }
 
-// visitor is a browser: it keeps the cookies it is given and sends them back.
+// visitor is a browser: it keeps the cookies it is given and sends them back. With a clock
+// it also drops each cookie when its Max-Age has passed on that clock, as a browser does.
 type visitor struct {
 	cookies map[string]string
+	clock   func() time.Time
+	expires map[string]time.Time // with a clock: when each cookie with a Max-Age goes
 }
 
 func (v *visitor) get(h http.Handler, target string, mods ...func(*http.Request)) reply {
-	req := httptest.NewRequest(http.MethodGet, target, nil)
+	return v.do(h, httptest.NewRequest(http.MethodGet, target, nil), mods...)
+}
+
+// do sends req to h with v's cookies and keeps the cookies of the answer.
+func (v *visitor) do(h http.Handler, req *http.Request, mods ...func(*http.Request)) reply {
+	if v.cookies == nil {
+		v.cookies = map[string]string{}
+	}
+	if v.expires == nil {
+		v.expires = map[string]time.Time{}
+	}
+	for name, at := range v.expires {
+		if !v.clock().Before(at) {
+			delete(v.cookies, name)
+			delete(v.expires, name)
+		}
+	}
 	for name, value := range v.cookies {
 		req.AddCookie(&http.Cookie{Name: name, Value: value})
 	}
@@ -1652,15 +1671,16 @@ func (v *visitor) get(h http.Handler, target string, mods ...func(*http.Request)
 		m(req)
 	}
 	resp := serve(h, req)
-	if v.cookies == nil {
-		v.cookies = map[string]string{}
-	}
 	for _, c := range resp.Cookies() {
-		if c.MaxAge < 0 {
+		delete(v.expires, c.Name)
+		switch {
+		case c.MaxAge < 0:
 			delete(v.cookies, c.Name)
-		} else {
-			v.cookies[c.Name] = c.Value
+			continue
+		case c.MaxAge > 0 && v.clock != nil:
+			v.expires[c.Name] = v.clock().Add(time.Duration(c.MaxAge) * time.Second)
 		}
+		v.cookies[c.Name] = c.Value
 	}
 	return resp
 }

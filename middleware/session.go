@@ -286,7 +286,8 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 	switch v.Outcome {
 	case waitingroom.Admitted:
 		if v.Token != "" {
-			m.setCookie(w, r, v.Token, v.MaxAge)
+			// As on any admitted request, the cookie outlives the pass (WithPostGrace).
+			m.setCookie(w, r, v.Token, m.cookieAge(v))
 		}
 		now := m.clock()
 		exp, renew := seconds(v.Pass.Expires.Sub(now)), secondsUp(v.Pass.RenewAt.Sub(now))

@@ -161,6 +161,13 @@ func TestPostGrace(t *testing.T) {
 }
 
 func keepaliveOf(h http.Handler, raw string) (int, map[string]any) {
+	_, code, a := keepaliveReply(h, raw)
+	return code, a
+}
+
+// keepaliveReply calls the keepalive endpoint with the cookie value raw ("" for none): the
+// response, its status and its JSON.
+func keepaliveReply(h http.Handler, raw string) (reply, int, map[string]any) {
 	r := httptest.NewRequest(http.MethodPost, "/keepalive", nil)
 	if raw != "" {
 		r.AddCookie(&http.Cookie{Name: "wr_r", Value: raw})
@@ -168,7 +175,7 @@ func keepaliveOf(h http.Handler, raw string) (int, map[string]any) {
 	resp := serve(h, r)
 	var a map[string]any
 	json.Unmarshal([]byte(resp.body), &a)
-	return resp.StatusCode, a
+	return resp, resp.StatusCode, a
 }
 
 func TestKeepalive(t *testing.T) {
@@ -197,8 +204,14 @@ func TestKeepalive(t *testing.T) {
 	}
 	e.wantCalls(calls{})
 	e.clock.Advance(61 * time.Second)
-	if _, a := keepaliveOf(h, alice.cookies["wr_r"]); a["expiresInSeconds"] != 300.0 {
+	resp, _, a = keepaliveReply(h, alice.cookies["wr_r"])
+	if a["expiresInSeconds"] != 300.0 {
 		t.Errorf("after the renew interval: %v, want renewed to 300 s", a)
+	}
+	// The renewed pass's cookie outlives the pass, as an ordinary request's does, so that a
+	// form sent after the session is told so, or let through within the post grace.
+	if c := lastCookie(resp, "wr_r"); c == nil || c.MaxAge != 300+3600 {
+		t.Errorf("the keepalive's cookie should outlive its pass by an hour: %v", resp.Header.Values("Set-Cookie"))
 	}
 	e.wantCalls(calls{"Renew": 1})
 	// Nothing with a ticket, no cookie, or an expired pass: no place taken, no store call.
@@ -257,5 +270,44 @@ func TestPostGraceWithTheRoom(t *testing.T) {
 	}
 	if resp := postAs(h, revived); resp.body == "app" || !strings.Contains(resp.body, "ran out") {
 		t.Errorf("a late form with the room full: %d %q, want the page saying the time ran out", resp.StatusCode, resp.body)
+	}
+}
+
+// TestKeepaliveThenLateForm follows a form page whose keepalive renewed the session, then
+// sat idle past the session's end: the form sent within the post grace is let through, in a
+// browser that drops each cookie at its Max-Age (on the test's clock).
+func TestKeepaliveThenLateForm(t *testing.T) {
+	e := newEnv(t)
+	room := e.room("r", waitingroom.Config{TotalActiveUsers: 3, NewUsersPerMinute: 1}) // sessions of 5 minutes
+	h := e.protect(room, &app{}, middleware.WithClock(e.clock.Now), middleware.WithKeepalive("/keepalive"),
+		middleware.WithPostGrace(2*time.Minute))
+	alice := visitor{clock: e.clock.Now}
+	if resp := alice.get(h, "/"); resp.body != "app" {
+		t.Fatalf("alice: %q", resp.body)
+	}
+	e.clock.Advance(61 * time.Second) // the renewal is due; the person types
+	resp := alice.do(h, httptest.NewRequest(http.MethodPost, "/keepalive", nil))
+	var a map[string]any
+	if err := json.Unmarshal([]byte(resp.body), &a); err != nil || a["expiresInSeconds"] != 300.0 {
+		t.Fatalf("keepalive: %q", resp.body)
+	}
+	// Then nothing until 30 s after the renewed session ended (at 9:06:01). Bob and carol
+	// came in meanwhile, carol 20 s before the form: the rate lets nobody new in for a
+	// minute, so a stranger would wait though the site has room for one more.
+	var bob, carol visitor
+	e.clock.Advance(time.Minute)
+	if resp := bob.get(h, "/"); resp.body != "app" {
+		t.Fatalf("bob: %q", resp.body)
+	}
+	e.clock.Advance(4*time.Minute + 10*time.Second)
+	if resp := carol.get(h, "/"); resp.body != "app" {
+		t.Fatalf("carol: %q", resp.body)
+	}
+	e.clock.Advance(20 * time.Second)
+	form := httptest.NewRequest(http.MethodPost, "/reserve", strings.NewReader("name=Alice"))
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp := alice.do(h, form); resp.body != "app" {
+		t.Errorf("a form 30 s after the session that the keepalive renewed: %d, want it let through within the grace: %.300q",
+			resp.StatusCode, resp.body)
 	}
 }
