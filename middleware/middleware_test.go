@@ -1476,6 +1476,11 @@ func (s *countingStore) Renew(ctx context.Context, room string, r store.Ref, l a
 	return s.Store.Renew(ctx, room, r, l)
 }
 
+func (s *countingStore) Revive(ctx context.Context, room string, r store.Ref, l admission.Limits) (store.Renewal, error) {
+	s.add("Revive")
+	return s.Store.Revive(ctx, room, r, l)
+}
+
 func (s *countingStore) Release(ctx context.Context, room string, r store.Ref) error {
 	s.add("Release")
 	return s.Store.Release(ctx, room, r)
@@ -1524,6 +1529,13 @@ func (s *failingStore) Renew(ctx context.Context, room string, r store.Ref, l ad
 		return store.Renewal{}, err
 	}
 	return s.Store.Renew(ctx, room, r, l)
+}
+
+func (s *failingStore) Revive(ctx context.Context, room string, r store.Ref, l admission.Limits) (store.Renewal, error) {
+	if err := s.fail(ctx); err != nil {
+		return store.Renewal{}, err
+	}
+	return s.Store.Revive(ctx, room, r, l)
 }
 
 func (s *failingStore) Release(ctx context.Context, room string, r store.Ref) error {

@@ -3,6 +3,7 @@ package middleware_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -236,6 +237,33 @@ func TestKeepalive(t *testing.T) {
 	if _, a := keepaliveOf(h, carol.cookies["wr_r"]); a["active"] != true || a["expiresInSeconds"] != 180.0 {
 		t.Errorf("renewal disabled: %v, want 180 s left", a)
 	}
+	// Under MaxSessionDuration the renewals stop once one would carry the session past it:
+	// the end stays put and the renewal stays due (renewInSeconds 0), which the script reads
+	// as "cannot be extended".
+	cfg.DisableSessionRenewal, cfg.MaxSessionDuration = false, 7*time.Minute
+	h = e.protect(e.room("max", cfg), site, clock, middleware.WithKeepalive("/keepalive"), middleware.WithCookie(middleware.Cookie{Name: "wr_r"}))
+	var dave visitor
+	dave.get(h, "/")
+	e.calls.take()
+	e.clock.Advance(61 * time.Second)
+	if resp, _, a := keepaliveReply(h, dave.cookies["wr_r"]); a["expiresInSeconds"] != 300.0 || a["renewInSeconds"] != 60.0 || lastCookie(resp, "wr_r") == nil {
+		t.Errorf("a renewal within MaxSessionDuration: %v, want renewed to 300 s", a)
+	} else {
+		dave.cookies["wr_r"] = lastCookie(resp, "wr_r").Value
+	}
+	// At 2m02s a renewal would carry the session (now ending at 6m01s) to 7m02s.
+	for _, step := range []struct {
+		after time.Duration
+		left  float64
+	}{{61 * time.Second, 239}, {2 * time.Minute, 119}} {
+		e.clock.Advance(step.after)
+		resp, _, a := keepaliveReply(h, dave.cookies["wr_r"])
+		if a["active"] != true || a["expiresInSeconds"] != step.left || a["renewInSeconds"] != 0.0 || lastCookie(resp, "wr_r") != nil {
+			t.Errorf("at %v, past MaxSessionDuration's last renewal: %v, %q; want %v s left, the renewal due, no new pass",
+				e.clock.Now().Sub(t0), a, resp.Header.Values("Set-Cookie"), step.left)
+		}
+	}
+	e.wantCalls(calls{"Renew": 1})
 	// The script is inert outside a session.
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	if s := string(middleware.KeepaliveScript(r, "/keepalive", "")); !strings.Contains(s, `"expiresIn":-1`) || strings.Contains(s, "nonce") {
@@ -309,5 +337,103 @@ func TestKeepaliveThenLateForm(t *testing.T) {
 	if resp := alice.do(h, form); resp.body != "app" {
 		t.Errorf("a form 30 s after the session that the keepalive renewed: %d, want it let through within the grace: %.300q",
 			resp.StatusCode, resp.body)
+	}
+}
+
+// TestFormDuringOutage sends forms while the store is down: the keep hook keeps each one,
+// and the outage page says the form was not sent, why, and that it was kept.
+func TestFormDuringOutage(t *testing.T) {
+	e := newEnv(t)
+	room := e.room("r", oneAtATime())
+	var kept []middleware.Interruption
+	keep := func(w http.ResponseWriter, r *http.Request, in middleware.Interruption) bool {
+		if r.FormValue("name") != "Alice" {
+			t.Errorf("the hook cannot read the form")
+		}
+		kept = append(kept, in)
+		return true
+	}
+	h := e.protect(room, &app{}, middleware.WithClock(e.clock.Now), middleware.WithKeep(keep),
+		middleware.WithPostGrace(2*time.Minute), middleware.WithPages(middleware.Pages{Location: time.UTC}))
+	var alice, bob, carol visitor
+	alice.get(h, "/")
+	pass := alice.cookies["wr_r"]
+	bob.get(h, "/")
+	carol.get(h, "/")
+	e.clock.Advance(5*time.Minute + 30*time.Second) // alice's session ended 30 s ago
+	bob.get(h, "/")                                 // bob takes her place
+	carol.get(h, "/")                               // carol still waits
+	ticket := carol.cookies["wr_r"]
+	e.calls.take()
+	e.flaky.err = errors.New("connection refused")
+	e.flaky.failing.Store(true)
+	e.clock.Advance(20 * time.Second) // carol's next poll is due: the store is asked
+
+	for _, tt := range []struct {
+		name, raw, says string
+		want            middleware.Interruption
+		errs            int
+	}{
+		{"no cookie", "", "we could not recognise your visit", middleware.Interruption{Reason: middleware.NoCookie}, 1},
+		{"a ticket", ticket, "you are still in the queue", middleware.Interruption{Reason: middleware.InQueue}, 1},
+		// The revival and the room's answer both fail.
+		{"a pass in the grace", pass, "ran out at 9:05 AM", middleware.Interruption{Reason: middleware.SessionEnded, Ended: t0.Add(5 * time.Minute)}, 2},
+	} {
+		kept = nil
+		resp := postAs(h, tt.raw)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(resp.body, "Sorry, something went wrong on our side") ||
+			!strings.Contains(resp.body, tt.says) || !strings.Contains(resp.body, "What you typed has been kept") {
+			t.Errorf("%s: %d %.2000q", tt.name, resp.StatusCode, resp.body)
+		}
+		if len(kept) != 1 || kept[0] != tt.want {
+			t.Errorf("%s: the hook saw %v, want %v", tt.name, kept, tt.want)
+		}
+		if errs := e.takeErrors(); len(errs) != tt.errs {
+			t.Errorf("%s: %d store failures reported, want %d: %v", tt.name, len(errs), tt.errs, errs)
+		}
+	}
+}
+
+// TestFormToClosedRoom sends forms to a room that rejects everyone: the keep hook keeps
+// them, and the closed page says the form was not sent and why.
+func TestFormToClosedRoom(t *testing.T) {
+	e := newEnv(t)
+	cfg := oneAtATime()
+	room := e.room("r", cfg)
+	var kept []middleware.Interruption
+	keep := func(w http.ResponseWriter, r *http.Request, in middleware.Interruption) bool {
+		if r.FormValue("name") != "Alice" {
+			t.Errorf("the hook cannot read the form")
+		}
+		kept = append(kept, in)
+		return true
+	}
+	opts := []middleware.Option{middleware.WithClock(e.clock.Now), middleware.WithKeep(keep), middleware.WithPages(middleware.Pages{Location: time.UTC})}
+	h := e.protect(room, &app{}, opts...)
+	var alice visitor
+	alice.get(h, "/")
+	pass := alice.cookies["wr_r"]
+	e.clock.Advance(6 * time.Minute) // alice's session ended a minute ago; then the room closes
+	cfg.QueueingMethod = waitingroom.Reject
+	if err := room.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name, raw, says string
+		want            middleware.Interruption
+	}{
+		{"no cookie", "", "we could not recognise your visit", middleware.Interruption{Reason: middleware.NoCookie}},
+		{"an expired pass", pass, "ran out at 9:05 AM", middleware.Interruption{Reason: middleware.SessionEnded, Ended: t0.Add(5 * time.Minute)}},
+	} {
+		kept = nil
+		resp := postAs(h, tt.raw)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(resp.body, "Closed for now") ||
+			!strings.Contains(resp.body, tt.says) || !strings.Contains(resp.body, "What you typed has been kept") {
+			t.Errorf("%s: %d %.2000q", tt.name, resp.StatusCode, resp.body)
+		}
+		if len(kept) != 1 || kept[0] != tt.want {
+			t.Errorf("%s: the hook saw %v, want %v", tt.name, kept, tt.want)
+		}
 	}
 }

@@ -183,6 +183,28 @@ func TestKeepaliveOutlastsTheSession(t *testing.T) {
 	}
 }
 
+// TestKeepaliveStopsAtMaxSession types in the form with -max-session 3m: the keepalive
+// renews the session until a renewal would carry it past three minutes from admission, then
+// tells the script the end stands (the renewal due, renewInSeconds 0: "cannot be extended").
+func TestKeepaliveStopsAtMaxSession(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	o := flagOptions(t, []string{"-total-active", "1", "-new-per-minute", "1", "-session", "2m", "-max-session", "3m", "-refresh", "5s"})
+	clk, srv := serve(t, o)
+	alice := client(t)
+	get(t, alice, srv.URL+"/")
+	clk.Advance(30 * time.Second) // renewed until 2m30s: within three minutes
+	if a := keepalive(t, alice, srv.URL); a["active"] != true || a["expiresInSeconds"] != 120.0 || a["renewInSeconds"] != 24.0 {
+		t.Fatalf("keepalive at 30 s: %v; want renewed, 120 s left, the next renewal in 24 s", a)
+	}
+	clk.Advance(31 * time.Second) // at 61 s a renewal would reach 3m01s
+	for _, left := range []float64{89, 59} {
+		if a := keepalive(t, alice, srv.URL); a["active"] != true || a["expiresInSeconds"] != left || a["renewInSeconds"] != 0.0 {
+			t.Fatalf("keepalive past the last renewal: %v; want %v s left and the renewal due", a, left)
+		}
+		clk.Advance(30 * time.Second)
+	}
+}
+
 // TestLateBookingWithinGraceGoesThrough posts the form a little after the session ended
 // (no keepalive), within the example's post grace, when a newcomer would have to wait (the
 // rate is spent): while the site has room, the booking goes through at once. (With the place

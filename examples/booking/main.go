@@ -75,6 +75,7 @@ type options struct {
 	perMinute int
 	rateAbove bool
 	session   time.Duration
+	maxSess   time.Duration
 	typical   time.Duration
 	refresh   time.Duration
 	method    waitingroom.Method
@@ -145,6 +146,7 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.IntVar(&o.perMinute, "new-per-minute", 2, "NewUsersPerMinute: admissions in any 60 seconds")
 	fs.BoolVar(&o.rateAbove, "allow-rate-above-capacity", false, "AllowRateAboveCapacity: -new-per-minute may exceed -total-active (a booking releases its visitor's place at once)")
 	fs.DurationVar(&o.session, "session", 2*time.Minute, "SessionDuration")
+	fs.DurationVar(&o.maxSess, "max-session", 0, "MaxSessionDuration: the longest a session lasts from admission, however often the form's keepalive renews it; 0: no limit")
 	fs.DurationVar(&o.typical, "typical-session", 2*time.Minute, "TypicalSession: how long a visitor usually takes to fill in the booking form, so the waiting page estimates the wait from the first visitor on; 0: unknown, the wait shows as unavailable until the room has watched people go in")
 	fs.DurationVar(&o.refresh, "refresh", 5*time.Second, "RefreshInterval of the waiting page")
 	fs.TextVar(&o.method, "method", waitingroom.FIFO, "QueueingMethod: fifo, random, passthrough or reject")
@@ -290,6 +292,7 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 		TotalActiveUsers:       o.total,
 		NewUsersPerMinute:      o.perMinute,
 		SessionDuration:        o.session,
+		MaxSessionDuration:     o.maxSess,
 		AllowRateAboveCapacity: o.rateAbove,
 		TypicalSession:         o.typical,
 		RefreshInterval:        o.refresh,

@@ -105,6 +105,7 @@ func TestBadFlags(t *testing.T) {
 		{"-prequeue-start", "0s"}, {"-shuffle"},
 		{"-event-start", "2m", "-event-total-active", "5"},
 		{"-event-start", "2m", "-prequeue-start", "3m"},
+		{"-max-session", "1m"}, // shorter than the session
 	} {
 		if err := run(args, io.Discard); err == nil {
 			t.Errorf("run(%q) succeeded", args)
