@@ -384,7 +384,7 @@ func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waiti
 		if !info.opens.IsZero() {
 			retry = info.opens.Sub(st.LastUpdated)
 		}
-		h.Set("Retry-After", strconv.FormatInt(max(int64((retry+time.Second-1)/time.Second), 1), 10))
+		h.Set("Retry-After", retryAfter(retry))
 	}
 	if wantsJSON(r) {
 		c := NewCloudflareStatus(*st)
@@ -600,7 +600,7 @@ func (m *handler) serveOutage(w http.ResponseWriter, r *http.Request) {
 	cfg := m.room.Config()
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
-	h.Set("Retry-After", strconv.Itoa(int(cfg.RefreshInterval/time.Second)))
+	h.Set("Retry-After", retryAfter(cfg.RefreshInterval))
 	st := &waitingroom.Status{
 		Room:            m.room.ID(),
 		Method:          cfg.QueueingMethod,
@@ -622,6 +622,10 @@ func (m *handler) serveOutage(w http.ResponseWriter, r *http.Request) {
 		sw.WriteHeader(http.StatusOK)
 	}
 }
+
+// retryAfter is d as a Retry-After value: whole seconds, rounded up, at least 1, so that a
+// client never comes back before d.
+func retryAfter(d time.Duration) string { return strconv.FormatInt(max(secondsUp(d), 1), 10) }
 
 // nextOpening is when the first of events after now opens its pre-queue, or starts; zero
 // for none.

@@ -1234,6 +1234,23 @@ func TestStoreFailure(t *testing.T) {
 		}
 	})
 
+	t.Run("Retry-After rounds up", func(t *testing.T) {
+		e := newEnv(t)
+		cfg := oneAtATime()
+		cfg.RefreshInterval = 1500 * time.Millisecond
+		h := e.protect(e.room("r", cfg), &app{})
+		e.flaky.err = errDown
+		e.flaky.failing.Store(true)
+		var v visitor
+		resp := v.get(h, "/")
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" ||
+			!strings.Contains(resp.body, "tries again by itself in 2 seconds") {
+			t.Errorf("a refresh of 1.5 s: %d, Retry-After %q, want 2 (never before the refresh): %.3000q",
+				resp.StatusCode, resp.Header.Get("Retry-After"), resp.body)
+		}
+		e.takeErrors()
+	})
+
 	t.Run("fails open", func(t *testing.T) {
 		e := newEnv(t)
 		room := e.room("r", oneAtATime())

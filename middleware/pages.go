@@ -235,7 +235,7 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 		t.Announce = t.Heading + " " + t.Intro
 	case outageKind:
 		t.Heading = msg.OutageTitle
-		t.Intro = fill(msg.Outage, "n", msg.number(int64(st.RefreshInterval/time.Second)))
+		t.Intro = fill(msg.Outage, "n", msg.number(max(secondsUp(st.RefreshInterval), 1))) // as Retry-After says
 		t.Updated = fill(msg.Updated, "time", msg.clockSeconds(at(st.LastUpdated)))
 		t.Announce = t.Heading
 	default:
@@ -394,7 +394,7 @@ func (p *Pages) page(cookie Cookie) http.Handler {
 			},
 		}
 		if info.kind != closedKind {
-			secs := max(int64((st.RefreshInterval+time.Second-1)/time.Second), 1)
+			secs := max(secondsUp(st.RefreshInterval), 1)
 			v.Config.Refresh, v.Config.NeedsCookies = max(st.RefreshInterval.Milliseconds(), 100), info.kind == waitingKind
 			v.NoScriptRefresh = strconv.FormatInt(secs, 10)
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
@@ -275,7 +274,7 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error { return errNoJoin }))
 		if err != nil {
 			m.onError(r, err)
-			w.Header().Set("Retry-After", strconv.Itoa(int(m.room.Config().RefreshInterval/time.Second)))
+			w.Header().Set("Retry-After", retryAfter(m.room.Config().RefreshInterval))
 			m.writeKeepalive(w, http.StatusServiceUnavailable, keepaliveAnswer{Active: true})
 			return
 		}
