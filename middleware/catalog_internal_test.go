@@ -31,7 +31,7 @@ func TestWords(t *testing.T) {
 			"announce": "12 people ahead of you. Estimated wait 10 to 15 minutes."}},
 		{"fifo ja", &Japanese, base, waitingKind, map[string]string{
 			"heading": "順番にご案内しています", "ahead": "12人", "wait": "10～15分", "around": "9:12頃",
-			"progressText": "前にいた40人のうち、28人が入場しました。", "joined": "08:50に順番待ちを始めました。", "updated": "最終更新：09:00:00",
+			"progressText": "お並びいただいた時点で前にお待ちだった40人のうち、28人のご案内が済みました。", "joined": "08:50に順番待ちを始めました。", "updated": "最終更新：09:00:00",
 			"announce": "あなたより前に12人お待ちです。 待ち時間の目安は10～15分です。"}},
 		{"next", &English, with(func(s *waitingroom.Status) { s.UsersAhead = 0 }), waitingKind, map[string]string{
 			"ahead": "You are next", "wait": "10 to 15 minutes", "announce": "You are next. Estimated wait"}},

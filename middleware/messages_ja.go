@@ -34,7 +34,7 @@ var Japanese = Messages{
 	Around:        "{time}頃",
 	WaitUnknown:   "まだお知らせできません",
 	Progress:      "順番待ちの進み具合",
-	ProgressValue: "お並びになったときに前にいた{total}人のうち、{gone}人が入場しました。",
+	ProgressValue: "お並びいただいた時点で前にお待ちだった{total}人のうち、{gone}人のご案内が済みました。",
 	Joined:        "{time}に順番待ちを始めました。",
 	Updated:       "最終更新：{time}",
 	AnnounceAhead: Plural{Other: "あなたより前に{n}人お待ちです。"},
