@@ -20,7 +20,7 @@ import (
 // The zero value is not usable; call Open. A Room is not safe for concurrent use.
 type Room struct {
 	epoch int64 // the store time this epoch began; never 0
-	last  int64 // latest store time seen: the clock never runs backwards here
+	last  int64 // latest store time seen: the clock never runs back past its second (see begin)
 	hold  time.Duration
 
 	next, cursor int64 // the next ticket number; tickets from cursor on may wait
@@ -215,7 +215,7 @@ func (r *Room) Revive(s Ref, now int64, l Limits) Renewal {
 // Release ends a session (or an unclaimed grant) at once; its slot is free for the next
 // admission. Releasing an unknown session does nothing.
 func (r *Room) Release(s Ref, now int64) {
-	r.last = max(r.last, now)
+	r.clock(now)
 	r.dropSession(s)
 }
 
@@ -225,10 +225,22 @@ func (r *Room) Stats(now int64, l Limits) Stats {
 	return r.stats(now)
 }
 
+// clock is the room's time for an operation at store time now. It never runs back past the
+// start of the latest second the room has seen; within that second it may (a store clock
+// stepped back by less than a second is taken as it is). So a store need not write the
+// room's clock on every operation: room.lua writes its header only when something in it
+// changed, which the clock does once a second. Expiries are whole seconds and the liveness
+// buckets whole multiples of one, so nothing they decide runs back.
+func (r *Room) clock(now int64) int64 {
+	now = max(now, r.last-r.last%1000)
+	r.last = max(r.last, now)
+	return now
+}
+
 // begin starts an operation: the room's clock, the event in force and what expired.
 func (r *Room) begin(now int64, l Limits) (int64, Limits) {
-	now = max(now, r.last)
-	r.last, r.hold = now, l.Hold
+	now = r.clock(now)
+	r.hold = l.Hold
 	l = r.schedule(now, l)
 	r.prune(now, l)
 	return now, l

@@ -234,8 +234,13 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 			b, err = rs.Stats(ctx, room, l)
 		case r < 97:
 			d := time.Duration(rng.Int64N(int64(15 * time.Second)))
-			if rng.IntN(40) == 0 {
+			switch rng.IntN(40) {
+			case 0:
 				d = -d // a clock that jumps back: the stores stand still
+			case 1:
+				// A step back of under a second: the rooms' clocks go back to the start of
+				// their latest second, no further (admission.Room.clock).
+				d = -time.Duration(rng.Int64N(int64(time.Second)))
 			}
 			op = fmt.Sprintf("advance %v", d)
 			clock.Advance(d)

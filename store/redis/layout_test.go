@@ -30,7 +30,7 @@ func TestLuaMatchesAdmission(t *testing.T) {
 	for range 200 {
 		n := 1 + rng.Int64N(5000)
 		cases = append(cases, tc{
-			a: 1795683600000 + rng.Int64N(1e9), b: rng.Int64N(1e6), c: 1795683600000 + rng.Int64N(1e9),
+			a: 1795683600000 + rng.Int64N(1e9), b: rng.Int64N(1e12), c: 1795683600000 + rng.Int64N(1e9),
 			span: 1 + rng.Int64N(1e6), seed: rng.Int64N(admission.MaxSeed), n: n, k: rng.Int64N(n),
 		})
 	}

@@ -162,13 +162,17 @@ return (function()
 end)()
 `
 	src := luaHeader + "local function getStruct() return struct end\n" + roomLua + "\n" + loop
+	random := profileLimits
+	random.Method = admission.Random
 	for range 3 {
 		for _, op := range []struct {
 			name string
 			arg  []byte
 		}{
-			{"poll", encodeArgs(opPoll, 0, profileLimits, refs[50])},
-			{"join", encodeArgs(opJoin, 0, profileLimits, store.Ref{})},
+			{"fifo poll", encodeArgs(opPoll, 0, profileLimits, refs[50])},
+			{"fifo join", encodeArgs(opJoin, 0, profileLimits, store.Ref{})},
+			{"random poll", encodeArgs(opPoll, 0, random, refs[50])},
+			{"random join", encodeArgs(opJoin, 0, random, store.Ref{})},
 		} {
 			lines, err := c.Eval(ctx, src, keys, op.arg, 20000).StringSlice()
 			if err != nil {
