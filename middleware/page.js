@@ -10,7 +10,7 @@
   var title = document.title, timer = 0, failures = 0, lastSaid = 0, gone = false;
   var fields = ['heading', 'intro', 'opens', 'aheadLabel', 'ahead', 'wait', 'around', 'progressText',
     'note', 'slots', 'keep', 'joined', 'updated', 'message'];
-  var shown = key(current());
+  var shown = key(current()), shownMessage = byId('wr-message').textContent;
 
   function current() {
     var t = {};
@@ -45,12 +45,18 @@
     var bar = byId('wr-bar');
     if (bar && t.progress >= 0) bar.value = t.progress;
     if (t.title) { title = t.title; document.title = title; }
-    var k = key(t);
+    var k = key(t), message = t.message || '', said = [];
     // Only changes are announced, and a new count at most every 30 s.
     if (k !== shown && (changed || Date.now() - lastSaid > 30000)) {
       shown = k;
-      say(t.announce);
+      said.push(t.announce);
     }
+    // The site's message once, when it changes.
+    if (message !== shownMessage) {
+      shownMessage = message;
+      if (message) said.push(t.announceMessage || message);
+    }
+    say(said.join(' '));
   }
 
   function schedule(ms) {

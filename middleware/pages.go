@@ -219,6 +219,10 @@ type texts struct {
 	Joined       string `json:"joined"`
 	Updated      string `json:"updated"`
 	Announce     string `json:"announce"` // what a screen reader hears when this changes
+	// AnnounceMessage is what a screen reader hears when Message changes, once: the page's
+	// one live region says it, as it says Announce (a live region inside the message's box,
+	// hidden until there is a message, would miss it).
+	AnnounceMessage string `json:"announceMessage,omitempty"`
 }
 
 // words words the state st of a page of kind.
@@ -242,6 +246,9 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 		p.wordsWaiting(msg, st, &t, at)
 	}
 	t.Message = info.announce.Message
+	if t.Message != "" {
+		t.AnnounceMessage = msg.MessageLabel + ": " + t.Message
+	}
 	if info.announce.ShowSlots {
 		t.Slots = msg.count(msg.SlotsLeft, max(info.announce.SlotsLeft, 0))
 		t.Announce += " " + t.Slots // said with the count, as often

@@ -89,6 +89,7 @@ func TestBuiltInWaitingPage(t *testing.T) {
 		},
 	}))
 	resp := v.get(h, "/?lang=ja", func(r *http.Request) { r.Header.Set("Accept-Language", "en") })
+	page := resp.body
 	for _, want := range []string{`<html lang="ja">`, `<h1 id="wr-heading">順番にご案内しています</h1>`, `id="wr-ahead">次はあなたの番です<`,
 		`aria-live="polite"`, "Second doses from 1 December.", "残り42枠", `<noscript><meta http-equiv="refresh" content="20"></noscript>`,
 		`href="/?lang=en"`, `aria-current="true">日本語`} {
@@ -119,6 +120,17 @@ func TestBuiltInWaitingPage(t *testing.T) {
 	if doc.Page["heading"] != "順番にご案内しています" || doc.Page["slots"] != "残り42枠" || doc.Room["message"] != "Second doses from 1 December." ||
 		doc.Room["slotsLeft"] != 42.0 || doc.Room["usersAhead"] != 0.0 {
 		t.Errorf("JSON with the page's texts: %s", resp.body)
+	}
+	// The site's message is said through the page's one live region, which is always there:
+	// its own box is hidden until there is a message, and a live region that appears with
+	// its text is not announced. The script says announceMessage when the message changes.
+	if doc.Page["announceMessage"] != "サイトからのお知らせ: Second doses from 1 December." ||
+		strings.Contains(doc.Page["announce"].(string), "Second doses") {
+		t.Errorf("the message for screen readers: announceMessage %q, announce %q", doc.Page["announceMessage"], doc.Page["announce"])
+	}
+	if live := regexp.MustCompile(`<[^>]*aria-live[^>]*>`).FindAllString(page, -1); len(live) != 1 ||
+		!strings.Contains(live[0], `id="wr-announce"`) || strings.Contains(live[0], "hidden") {
+		t.Errorf("live regions %q, want #wr-announce alone, not hidden", live)
 	}
 	// Without the header, the hosted rooms' object alone.
 	resp = v.get(h, "/", accept("application/json"))
