@@ -58,9 +58,13 @@ func (a *app) routes() http.Handler {
 // left is how many appointments can still be booked.
 func (a *app) left() int64 { return max(a.total-a.booked.Load(), 0) }
 
-// announce tells waiting visitors how many appointments are left.
-func (a *app) announce(*http.Request) middleware.Announcement {
-	return middleware.Announcement{SlotsLeft: a.left(), ShowSlots: true}
+// announce tells waiting visitors how many appointments are left, and when there are none.
+func (a *app) announce(r *http.Request) middleware.Announcement {
+	m := middleware.Announcement{SlotsLeft: a.left(), ShowSlots: true}
+	if m.SlotsLeft == 0 {
+		m.Message = texts(catalog.Pick(r).Tag.String()).SoldOut
+	}
+	return m
 }
 
 // formView is what the form page shows.
@@ -106,6 +110,14 @@ func (a *app) reserve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n := a.booked.Add(1)
+	if n > a.total {
+		a.booked.Add(-1)
+		v := a.view(w, r)
+		v.Error, v.Name, v.Slot = v.T.SoldOut, name, slot
+		w.WriteHeader(http.StatusConflict)
+		pages.ExecuteTemplate(w, "form", v)
+		return
+	}
 	a.drafts.drop(w, r)
 	// Booking done: give the place to the next person in the queue.
 	if err := middleware.Release(r); err != nil {
@@ -225,6 +237,7 @@ func (d *drafts) drop(w http.ResponseWriter, r *http.Request) {
 // formText is the form's own texts in one language.
 type formText struct {
 	Title, Heading, Intro, Name, Slot, Book, Missing, Restored, Left     string
+	SoldOut                                                              string
 	SessionLeft, SessionWarning, KeepSession, SessionEnded, SessionFixed string
 	BookedTitle, BookedText, Number                                      string
 }
@@ -237,6 +250,7 @@ var formTexts = map[string]*formText{
 		Missing:        "Please give your name and choose a time.",
 		Restored:       "We kept what you typed before. Please check it and press Book.",
 		Left:           "Appointments left: %d",
+		SoldOut:        "All the appointments have been booked. We are sorry.",
 		SessionLeft:    "Time left to send the form:",
 		SessionWarning: "Your session ends soon. Keep typing, or press “Keep my session”.",
 		KeepSession:    "Keep my session",
@@ -251,6 +265,7 @@ var formTexts = map[string]*formText{
 		Missing:        "お名前を入力し、時間帯をお選びください。",
 		Restored:       "前回ご入力いただいた内容を保存してあります。内容をご確認のうえ、「予約する」を押してください。",
 		Left:           "残りの予約枠：%d",
+		SoldOut:        "ご用意した予約枠はすべて埋まりました。申し訳ありません。",
 		SessionLeft:    "フォーム送信までの残り時間：",
 		SessionWarning: "まもなくご利用時間が終了します。入力を続けるか、「時間を延長する」を押してください。",
 		KeepSession:    "時間を延長する",

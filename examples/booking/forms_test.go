@@ -228,3 +228,32 @@ func TestLateBookingWithinGraceGoesThrough(t *testing.T) {
 	}
 
 }
+
+// TestSoldOut books the last appointment: those waiting are told so in the waiting page's
+// message (in their language), and a booking sent after that is refused, its form kept.
+func TestSoldOut(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	clk, srv := serve(t, options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory",
+		appointments: 1, postGrace: 2 * time.Minute})
+	alice, bob := client(t), client(t)
+	get(t, alice, srv.URL+"/")
+	if _, body := get(t, bob, srv.URL+"/"); !strings.Contains(body, "1 place left") || strings.Contains(body, "All the appointments") {
+		t.Fatalf("bob before the last booking: %q", body)
+	}
+	if code, body := post(t, alice, srv.URL+"/reserve", aliceForm); code != 200 || !strings.Contains(body, "booked for 09:15") {
+		t.Fatalf("the last appointment: %d %q", code, body)
+	}
+	clk.Advance(5 * time.Second)
+	if st := getJSON(t, bob, srv.URL+"/"); st["message"] != "All the appointments have been booked. We are sorry." || st["slotsLeft"] != 0.0 {
+		t.Fatalf("bob's status once they are all booked: %v", st)
+	}
+	clk.Advance(5 * time.Second)
+	if _, body := get(t, bob, srv.URL+"/?lang=ja"); !strings.Contains(body, "ご用意した予約枠はすべて埋まりました。") {
+		t.Fatalf("bob in Japanese: %q", body)
+	}
+	clk.Advance(61 * time.Second)
+	code, body := post(t, bob, srv.URL+"/reserve", url.Values{"name": {"Bob"}, "slot": {"09:00"}})
+	if code != http.StatusConflict || !strings.Contains(body, "ご用意した予約枠はすべて埋まりました。") || !strings.Contains(body, `value="Bob"`) {
+		t.Fatalf("a booking with none left: %d %q", code, body)
+	}
+}

@@ -5,7 +5,7 @@
 // GET / shows the booking form, POST /reserve books a slot and releases the visitor's
 // session so the next person can come in, GET /healthz bypasses the room. The pages are in
 // English and Japanese (Accept-Language, or ?lang=ja); the waiting pages are the built-in
-// ones, which show how many appointments are left.
+// ones, which show how many appointments are left and say when none are (Pages.Announce).
 //
 // Nobody loses a form: the form page keeps its session alive while the person types
 // (middleware.KeepaliveScript) and shows the time left with a "keep my session" button. A

@@ -338,7 +338,8 @@ func TestTwoProcessesShareOneRoom(t *testing.T) {
 	m := miniredis.RunT(t)
 	clk := &clock{now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}
 	m.SetTime(clk.Now())
-	o := options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "redis://" + m.Addr() + "/0"}
+	o := options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "redis://" + m.Addr() + "/0",
+		appointments: 500}
 	var srv [2]*httptest.Server
 	for i := range srv {
 		h, err := build(o, clk.Now)
