@@ -1,14 +1,18 @@
 // Package browsertest walks the booking example in headless Chromium, as a visitor would:
-// the waiting page, its live updates, reduced motion, the turn coming in a background tab,
-// the form with the keepalive, Japanese, and axe-core's accessibility rules; the waiting
-// page when the room goes away; a closed room; and the JSON client of examples/jsonclient.
+// the waiting page, its live updates and what its live region says, reduced motion, the
+// turn coming in a background tab, the form with the keepalive, Japanese, and axe-core's
+// accessibility rules; the waiting page when the room goes away; a closed room; the
+// pre-queue; the site's message; a form sent after an idle spell, and a session that cannot
+// be extended; and the JSON client of examples/jsonclient.
 // It is a module of its own so that chromedp stays out of the library.
 //
 //	cd browsertest && go test ./...
 //
 // It needs Chromium (/usr/bin/chromium, or CHROMIUM=path) and skips without it, unless
 // WAITINGROOM_BROWSER=required (as in .ci/run). WAITINGROOM_SCREENSHOTS=dir keeps the
-// screenshots there.
+// screenshots there; the README shows waiting-en-1280x800.png and waiting-ja-390x844.png
+// (docs/waiting-en.png, docs/waiting-ja.png), taken with a Japanese font installed
+// (Debian's fonts-noto-cjk).
 package browsertest
 
 import (
@@ -23,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -33,13 +38,16 @@ import (
 	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
 func TestBookingInABrowser(t *testing.T) {
 	t.Parallel()
 	chromium := findChromium(t)
-	base, _ := startExample(t)
+	// A typical session of two minutes (the example's default): with two people ahead the
+	// estimate is a range of minutes.
+	base, _ := startExample(t, "-typical-session", "2m")
 	shots := os.Getenv("WAITINGROOM_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -83,6 +91,7 @@ func TestBookingInABrowser(t *testing.T) {
 		}
 	}
 	run(browser, "the waiting page",
+		recordAnnouncements(),
 		viewport(390, 844),
 		headers(network.Headers{"Accept-Language": "en-GB,en;q=0.9"}),
 		chromedp.Navigate(base+"/"),
@@ -90,12 +99,14 @@ func TestBookingInABrowser(t *testing.T) {
 	)
 	ahead, wait, around := text(browser, "#wr-ahead"), text(browser, "#wr-wait"), text(browser, "#wr-around")
 	progress, progressValue := text(browser, "#wr-progressText"), attr(browser, "#wr-bar", "value")
-	if ahead != "2" || !strings.Contains(wait, "minute") || !strings.HasPrefix(around, "around ") ||
+	if ahead != "2" || !waitRangeEn.MatchString(wait) || !aroundEn.MatchString(around) ||
 		progress != "0 of the 2 people ahead of you when you arrived have gone in." || progressValue != "0" {
-		t.Fatalf("waiting: ahead %q, wait %q %q, progress %q (%s)", ahead, wait, around, progress, progressValue)
+		t.Fatalf("waiting: ahead %q, wait %q %q (want a range of minutes and a time of day), progress %q (%s)", ahead, wait, around, progress, progressValue)
 	}
 	noSeriousViolations(t, browser, "the waiting page")
 	t.Run("reduced motion", func(t *testing.T) { reducedMotion(t, browser) })
+	// Two polls before anything changes: the page says nothing of its own.
+	run(browser, "two polls", waitFor(`wrEvents.filter(e => e.kind === 'poll').length >= 2`, 6*time.Second))
 
 	// Alice books, which frees her place: bob goes in, and the page moves along by itself.
 	book(t, alice, base, "Alice")
@@ -117,6 +128,10 @@ func TestBookingInABrowser(t *testing.T) {
 		waitFor(`document.getElementById('wr-bar').value === 100`, 5*time.Second),
 		waitFor(`document.getElementById('wr-announce').textContent.indexOf('You are next') === 0`, 5*time.Second),
 	)
+	if said := onlyChangesAnnounced(t, browser); len(said) != 2 || !strings.HasPrefix(said[0], "1 person ahead of you.") ||
+		!strings.HasPrefix(said[1], "You are next.") {
+		t.Errorf("announced %q, want 1 person ahead, then next", said)
+	}
 
 	// The tab goes to the background. Carol books too: the browser's turn comes, which the
 	// tab's title says, but the page waits for the person to look before it moves on.
@@ -180,9 +195,9 @@ func TestBookingInABrowser(t *testing.T) {
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible("#wr-heading"),
 	)
-	lang, heading, jaAhead := attr(ja, "html", "lang"), text(ja, "#wr-heading"), text(ja, "#wr-ahead")
-	if lang != "ja" || heading != "順番にご案内しています" || jaAhead != "2人" {
-		t.Fatalf("Japanese: lang %q, heading %q, ahead %q", lang, heading, jaAhead)
+	lang, heading, jaAhead, jaWait := attr(ja, "html", "lang"), text(ja, "#wr-heading"), text(ja, "#wr-ahead"), text(ja, "#wr-wait")
+	if lang != "ja" || heading != "順番にご案内しています" || jaAhead != "2人" || !waitRangeJa.MatchString(jaWait) {
+		t.Fatalf("Japanese: lang %q, heading %q, ahead %q, wait %q (want a range of minutes)", lang, heading, jaAhead, jaWait)
 	}
 	book(t, dave, base, "Dave")
 	admit(t, erin, base)
@@ -213,6 +228,222 @@ func TestBookingInABrowser(t *testing.T) {
 	screenshot(t, ja, filepath.Join(shots, "waiting-ja-390x844.png"), 390, 844)
 	screenshot(t, ja, filepath.Join(shots, "waiting-ja-1280x800.png"), 1280, 800)
 	noHorizontalScroll(t, ja, "the Japanese waiting page")
+}
+
+// The estimated wait as a range of whole minutes (the catalogues' MinutesRange), and the
+// time of day it ends.
+var (
+	waitRangeEn = regexp.MustCompile(`^\d+ to \d+ minutes$`)
+	aroundEn    = regexp.MustCompile(`^around \d{1,2}:\d\d [AP]M$`)
+	waitRangeJa = regexp.MustCompile(`^\d+～\d+分$`)
+)
+
+// recordAnnouncements makes the tab record, from the first moment of each page, what its
+// live region (#wr-announce) says and when what it shows changes: window.wrEvents gets, in
+// order, {kind: 'poll'} for each fetch, {kind: 'change'} when the heading, the people
+// ahead, the wait, the opening, the places left or the message change, and {kind: 'say',
+// text} for each announcement.
+func recordAnnouncements() chromedp.Action[chromedp.Void] {
+	const recorder = `(function () {
+		var events = window.wrEvents = [], lastKey = null, lastSaid = '', fetch = window.fetch;
+		window.fetch = function () { events.push({kind: 'poll'}); return fetch.apply(this, arguments); };
+		var text = function (id) { var el = document.getElementById(id); return el ? el.textContent : ''; };
+		new MutationObserver(function () {
+			if (!document.getElementById('wr-announce')) return;
+			var key = ['heading', 'ahead', 'wait', 'opens', 'slots', 'message'].map(function (f) { return text('wr-' + f); }).join('|');
+			if (lastKey !== null && key !== lastKey) events.push({kind: 'change', text: key});
+			lastKey = key;
+			var said = text('wr-announce');
+			if (said && said !== lastSaid) events.push({kind: 'say', text: said});
+			lastSaid = said;
+		}).observe(document, {subtree: true, childList: true, characterData: true});
+	})()`
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: recorder})
+		return err
+	})
+}
+
+// onlyChangesAnnounced checks what recordAnnouncements saw on the page: nothing said at
+// load, nor after a poll that changed nothing (one at least), and each change said once at
+// most. It returns the announcements.
+func onlyChangesAnnounced(t *testing.T, ctx context.Context) []string {
+	t.Helper()
+	type event struct{ Kind, Text string }
+	events := evaluate[[]event](t, ctx, "the page's events", `wrEvents`)
+	changed, quiet := false, 0
+	var said []string
+	for i, e := range events {
+		switch e.Kind {
+		case "change":
+			changed = true
+		case "say":
+			if !changed {
+				t.Errorf("announced %q with nothing changed since the page loaded or since the last announcement: %v", e.Text, events[:i+1])
+			}
+			changed = false
+			said = append(said, e.Text)
+		case "poll":
+			if i > 0 && events[i-1].Kind == "poll" {
+				quiet++ // the poll before it changed nothing, and nothing was said
+			}
+		}
+	}
+	if quiet == 0 {
+		t.Errorf("no poll that changed nothing to check: %v", events)
+	}
+	return said
+}
+
+// TestSoldOutIsAnnounced books the last appointment (-appointments 1) while the browser
+// waits: the site's message that none are left appears, and the live region says it once.
+func TestSoldOutIsAnnounced(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	base, _ := startExample(t, "-appointments", "1")
+	browser := newBrowser(t, chromium, 60*time.Second)
+	alice, bob := visitor(t), visitor(t)
+	get(t, alice, base+"/")
+	get(t, bob, base+"/")
+	const soldOut = "All the appointments have been booked. We are sorry."
+	if err := chromedp.Do(browser,
+		recordAnnouncements(),
+		headers(network.Headers{"Accept-Language": "en"}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#wr-heading"),
+	); err != nil {
+		t.Fatalf("the waiting page: %v", err)
+	}
+	book(t, alice, base, "Alice")
+	admit(t, bob, base)
+	if err := chromedp.Do(browser,
+		waitFor(`!document.getElementById('wr-message-box').hidden && document.getElementById('wr-message').textContent === '`+soldOut+`'`, 10*time.Second),
+		waitFor(`document.getElementById('wr-ahead').textContent === 'You are next'`, 5*time.Second),
+	); err != nil {
+		t.Fatalf("the message does not show: %v", err)
+	}
+	polls := evaluate[int](t, browser, "the polls", `wrEvents.filter(e => e.kind === 'poll').length`)
+	if err := chromedp.Do(browser, waitFor(fmt.Sprintf(`wrEvents.filter(e => e.kind === 'poll').length >= %d`, polls+2), 6*time.Second)); err != nil {
+		t.Fatalf("the page stopped polling: %v", err)
+	}
+	said := onlyChangesAnnounced(t, browser)
+	if n := strings.Count(strings.Join(said, "\n"), "Message from the site: "+soldOut); n != 1 {
+		t.Errorf("the message was announced %d times, want once: %q", n, said)
+	}
+}
+
+// TestFormAfterAnIdleSpell renews the session with the form's "Keep my session" button,
+// then leaves the form until the session is over and sends it: within the example's post
+// grace (2 minutes) the booking goes through, though the rate (one a minute) keeps anyone
+// new waiting. For that the cookie of the keepalive's pass must outlive the pass, or the
+// browser drops it and the form arrives from a stranger.
+func TestFormAfterAnIdleSpell(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	base, _ := startExample(t, "-total-active", "2", "-new-per-minute", "1")
+	browser := newBrowser(t, chromium, 60*time.Second)
+	secondsLeft := `(function () {
+		var s = document.querySelector('[data-wr-session-left]').textContent.split(':');
+		return s.length === 2 ? +s[0] * 60 + +s[1] : -1;
+	})()`
+	if err := chromedp.Do(browser,
+		headers(network.Headers{"Accept-Language": "en"}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#name"),
+		chromedp.SendKeys("#name", "Idle"),
+		chromedp.SetValue("#slot", "09:45"),
+		chromedp.Sleep(2200*time.Millisecond), // the renewal is due after 2 s (a fifth of the session)
+		chromedp.Click("[data-wr-keep-session]"),
+		waitFor(secondsLeft+` >= 9`, 3*time.Second),
+	); err != nil {
+		t.Fatalf("the form, renewed: %v", err)
+	}
+	// Then the page loses the server (a phone asleep, a train in a tunnel) and nobody
+	// touches it until the session is over, and a moment more. (Online, the script would
+	// renew the session near its end for a minute after the last keystroke.)
+	evaluate[bool](t, browser, "cutting off the keepalive", `var f = window.fetch;
+		window.fetch = function (u) { return String(u).endsWith('/keepalive') ? Promise.reject(new TypeError('offline')) : f.apply(this, arguments); };
+		true`)
+	if err := chromedp.Do(browser, waitFor(`!document.querySelector('[data-wr-session-ended]').hidden`, 15*time.Second),
+		chromedp.Sleep(1500*time.Millisecond)); err != nil {
+		t.Fatalf("the session did not end on the page: %v", err)
+	}
+	if err := chromedp.Do(browser, chromedp.Click(`button[type=submit]`), chromedp.WaitVisible("#booked, #wr-heading")); err != nil {
+		t.Fatalf("sending the form: %v", err)
+	}
+	if booked, err := chromedp.Run(browser, chromedp.Text("body")); err != nil || !strings.Contains(booked, "Idle, your vaccination is booked for 09:45") {
+		t.Errorf("the form sent after the session, within the grace: %q (%v)", booked, err)
+	}
+}
+
+// TestSessionCannotBeExtended opens the form in Japanese in a room whose sessions last 12 s
+// at most (-max-session 12s, sessions of 10 s): the first renewal, asked for with the
+// button once it is due, would go past that, so the page says the session cannot be
+// extended. The Japanese form passes axe and fits 320 px.
+func TestSessionCannotBeExtended(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	base, _ := startExample(t, "-max-session", "12s")
+	browser := newBrowser(t, chromium, 60*time.Second)
+	if err := chromedp.Do(browser,
+		viewport(390, 844),
+		headers(network.Headers{"Accept-Language": "ja"}),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible("#name"),
+	); err != nil {
+		t.Fatalf("the Japanese form: %v", err)
+	}
+	start := time.Now()
+	if heading, err := chromedp.Run(browser, chromedp.Text("h1")); err != nil || heading != "ワクチン接種のご予約" {
+		t.Fatalf("the Japanese form's heading: %q (%v)", heading, err)
+	}
+	noSeriousViolations(t, browser, "the Japanese form")
+	noHorizontalScroll(t, browser, "the Japanese form")
+	if err := chromedp.Do(browser,
+		chromedp.Sleep(max(2200*time.Millisecond-time.Since(start), 0)), // the renewal is due after 2 s
+		chromedp.Click("[data-wr-keep-session]"),
+		waitFor(`!document.querySelector('[data-wr-session-fixed]').hidden`, 5*time.Second),
+	); err != nil {
+		t.Fatalf("the page does not say the session cannot be extended: %v", err)
+	}
+	if fixed, err := chromedp.Run(browser, chromedp.Text("[data-wr-session-fixed]")); err != nil || fixed != "このご利用時間は延長できません。" {
+		t.Errorf("the session cannot be extended: %q (%v)", fixed, err)
+	}
+}
+
+// TestPrequeuePage opens the pre-queue of an event whose order will be drawn (-shuffle), in
+// English and Japanese: its texts, axe-core, and 320 px.
+func TestPrequeuePage(t *testing.T) {
+	t.Parallel()
+	chromium := findChromium(t)
+	base, _ := startExample(t, "-prequeue-start", "0s", "-event-start", "10m", "-shuffle")
+	browser := newBrowser(t, chromium, 60*time.Second)
+	for _, tt := range []struct{ lang, heading, intro, opens string }{
+		{"en", "Not open yet", "random order", "in 10 minutes."},
+		{"ja", "まだ受付開始前です", "抽選", "（あと10分）。"},
+	} {
+		tab := browser
+		if tt.lang != "en" { // a browser context of its own, once the browser has started
+			var cancel context.CancelFunc
+			tab, cancel = chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+			defer cancel()
+		}
+		if err := chromedp.Do(tab,
+			viewport(390, 844),
+			headers(network.Headers{"Accept-Language": tt.lang}),
+			chromedp.Navigate(base+"/"),
+			chromedp.WaitVisible("#wr-heading"),
+		); err != nil {
+			t.Fatalf("the pre-queue page in %s: %v", tt.lang, err)
+		}
+		texts := evaluate[map[string]string](t, tab, "the page's texts", `({heading: document.getElementById('wr-heading').textContent,
+			intro: document.getElementById('wr-intro').textContent, opens: document.getElementById('wr-opens').textContent})`)
+		if texts["heading"] != tt.heading || !strings.Contains(texts["intro"], tt.intro) || !strings.HasSuffix(texts["opens"], tt.opens) {
+			t.Errorf("the pre-queue page in %s: %q", tt.lang, texts)
+		}
+		noSeriousViolations(t, tab, "the pre-queue page in "+tt.lang)
+		noHorizontalScroll(t, tab, "the pre-queue page in "+tt.lang)
+	}
 }
 
 // newBrowser starts a headless Chromium of the test's own, for at most d, and returns its
