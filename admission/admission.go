@@ -219,6 +219,15 @@ func Pick(a, b, c, span int64) int64 {
 	return (pickLane(a, b, c, 0)*pickP + pickLane(a, b, c, 1)) % span
 }
 
+// RandomPoll is when a waiter of a Random room polls next: uniform over [R/2, 3R/2) after
+// now for refresh R, by Pick of the room's epoch, the waiter's ticket and now.
+// Exchangeable poll times make the first poller after a slot frees a uniformly random
+// waiter. A store may leave it to its client (store/redis does: it is pure arithmetic).
+func RandomPoll(epoch, ticket, now int64, refresh time.Duration) int64 {
+	span := max(refresh.Milliseconds(), 1)
+	return now + span/2 + Pick(epoch, ticket, now, span)
+}
+
 // pickP is a prime below 2^26 with pickP % 3 == 2, so that cubing permutes [0, pickP).
 const pickP = 67108859
 

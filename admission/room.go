@@ -450,10 +450,7 @@ func (r *Room) nextPoll(k Ref, turn, now int64, l Limits) int64 {
 	refresh := now + max(l.Refresh.Milliseconds(), MinPollGap.Milliseconds())
 	switch {
 	case l.Method == Random && !r.shufflePending():
-		// Uniform over [R/2, 3R/2): exchangeable poll times make the first poller after a
-		// slot frees a uniformly random waiter.
-		span := max(l.Refresh.Milliseconds(), 1)
-		return now + span/2 + Pick(r.epoch, k.Number, now, span)
+		return RandomPoll(r.epoch, k.Number, now, l.Refresh)
 	case turn < 0 || l.QueueAll || l.Method != FIFO && !r.shufflePending() || now < r.recoverUntil || len(r.rq) > 0:
 		return refresh
 	}

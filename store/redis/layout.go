@@ -142,7 +142,10 @@ func decodeReply(s string) ([]int64, error) {
 	return v, nil
 }
 
-func decodeResult(v []int64) (store.Result, error) {
+// A negative nextPoll is Random's spread, which the script leaves to its caller:
+// admission.RandomPoll of the room's epoch (negated there), the ticket and now, by the
+// limits' refresh.
+func decodeResult(v []int64, refresh time.Duration) (store.Result, error) {
 	if len(v) != len(resultFields) {
 		return store.Result{}, errReply(v)
 	}
@@ -164,7 +167,11 @@ func decodeResult(v []int64) (store.Result, error) {
 	if r.Admitted {
 		r.Expires = time.UnixMilli(at("expires"))
 	} else {
-		r.NextPoll = time.UnixMilli(at("nextPoll"))
+		next := at("nextPoll")
+		if next < 0 {
+			next = admission.RandomPoll(-next, r.Ticket, at("now"), refresh)
+		}
+		r.NextPoll = time.UnixMilli(next)
 	}
 	return r, nil
 }

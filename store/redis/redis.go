@@ -101,7 +101,7 @@ func (s *Store) Join(ctx context.Context, room string, l admission.Limits) (stor
 	if err != nil {
 		return store.Result{}, err
 	}
-	return decodeResult(v)
+	return decodeResult(v, l.Refresh)
 }
 
 // Poll implements store.Store.
@@ -110,7 +110,7 @@ func (s *Store) Poll(ctx context.Context, room string, t store.Ref, l admission.
 	if err != nil {
 		return store.Result{}, err
 	}
-	return decodeResult(v)
+	return decodeResult(v, l.Refresh)
 }
 
 // Renew implements store.Store.

@@ -131,9 +131,10 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// TestChunkMadeWhole checks that a liveness chunk is made at its full size by the first
-// waiter in it: grown a word at a time by SETRANGE, Redis would keep doubling its
-// allocation, and a million waiters would take 7 MB instead of 4.
+// TestChunkMadeWhole checks that a liveness chunk is made at its full size when the first
+// words are written in it (the joins of a bucket, once a join comes in the next): grown a
+// word at a time by SETRANGE, Redis would keep doubling its allocation, and a million
+// waiters would take 7 MB instead of 4. The words written are the joins' buckets.
 func TestChunkMadeWhole(t *testing.T) {
 	m := miniredis.RunT(t)
 	m.SetTime(start)
@@ -153,7 +154,26 @@ func TestChunkMadeWhole(t *testing.T) {
 	}
 	base := strings.TrimSuffix(redis.Keys("wr", "room")[0], "m")
 	key := fmt.Sprintf("%sq:%d:0", base, last.Epoch)
+	if n, _ := client.Exists(ctx, key).Result(); n != 0 {
+		t.Fatalf("%s exists after the joins of one bucket; they are written with the next bucket's first join", key)
+	}
+	m.SetTime(start.Add(admission.LiveBucket))
+	if _, err = st.Join(ctx, "room", l); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := client.StrLen(ctx, key).Result(); err != nil || n != 4094*4 {
 		t.Fatalf("STRLEN %s = %d (%v), want a whole chunk of %d", key, n, err, 4094*4)
+	}
+	words, err := client.GetRange(ctx, key, 4, 11).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := start.UnixMilli()/admission.LiveBucket.Milliseconds() + 1 // the joins' word
+	word := string([]byte{byte(b >> 24), byte(b >> 16), byte(b >> 8), byte(b)})
+	if words != word+word {
+		t.Errorf("the waiters' words are %x, want %x twice (their join's bucket)", words, word)
+	}
+	if ttl, _ := client.PTTL(ctx, key).Result(); ttl <= 0 {
+		t.Errorf("PTTL %s = %v: the chunk must expire", key, ttl)
 	}
 }

@@ -30,7 +30,7 @@ local SLACK = 60000
 -- little-endian int64s, not negative, below 2^53.
 local su, sp
 -- Globals as upvalues, bound by setup: in a library they are looked up through a metatable.
-local floor, mmax, mmin, ceil, rcall, tonum
+local floor, mmax, mmin, rcall, tonum
 local function polyUnpack(fmt, s, pos)
   pos = pos or 1
   local out = {}
@@ -71,6 +71,8 @@ local epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recover
 local mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle
 local wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned
 local created, b, liveFields, pollerGranted
+-- Joins not yet written: tickets [pj, nxt) of this epoch all hold word pb (see flushJoins).
+local pj, pb
 local dirty, nDirty, grants, nGrants = {}, 0, {}, 0
 -- The header is two fields: "h", what most operations change, and "c", what few do, which
 -- save writes only when something set coldDirty: every assignment to those variables
@@ -85,7 +87,7 @@ local savedH, savedC
 local chunkKM, chunkEpoch, chunkBase, baseKM
 
 -- ---------------------------------------------------------------------------------------
--- Pure helpers: admission's Live, UsersAhead, Pick and Permute.
+-- Pure helpers: admission's Live, UsersAhead and Permute (with Pick's lanes).
 
 local function live(w) return w > 0 and w < TAKEN and b - w <= HB end
 local function counted(w) if w == 0 or w >= TAKEN then return 0 end return w end
@@ -93,9 +95,12 @@ local function counted(w) if w == 0 or w >= TAKEN then return 0 end return w end
 local function usersAhead(n, cur, lv)
   local span = nxt - cur - 1
   if n <= cur or span <= 0 or lv <= 1 then return 0 end
-  local others = mmin(lv - 1, span)
-  local ahead = (n - cur) * others + floor(span / 2)
-  return mmin(floor(ahead / span), others)
+  local others = lv - 1
+  if span < others then others = span end
+  local ahead = (n - cur) * others + (span - span % 2) / 2
+  ahead = (ahead - ahead % span) / span
+  if ahead < others then return ahead end
+  return others
 end
 
 -- admission's pickLane: rounds of cubing modulo a prime below 2^26 (products stay exact).
@@ -109,38 +114,6 @@ local function hashLane(x, y, z, l)
   h = cube((h + z % P + 1) % P)
   for _ = 1, 3 do h = cube((h + l + 1) % P) end
   return h
-end
--- Pick, both lanes at once and written out: the same numbers as hashLane's, without its
--- 18 calls (a function call is the costliest step here; Random runs it on every poll).
-local function pick(x, y, z, span)
-  local P = PICK_P
-  local v1, v2, v3, v4 = floor(x / P) % P + 1, y % P + 1, floor(y / P) % P + 1, z % P + 1
-  local h, g = (x % P + 1) % P, (x % P + 2) % P
-  h = h * h % P * h % P
-  g = g * g % P * g % P
-  h = (h + v1) % P
-  g = (g + v1) % P
-  h = h * h % P * h % P
-  g = g * g % P * g % P
-  h = (h + v2) % P
-  g = (g + v2) % P
-  h = h * h % P * h % P
-  g = g * g % P * g % P
-  h = (h + v3) % P
-  g = (g + v3) % P
-  h = h * h % P * h % P
-  g = g * g % P * g % P
-  h = (h + v4) % P
-  g = (g + v4) % P
-  h = h * h % P * h % P
-  g = g * g % P * g % P
-  for _ = 1, 3 do
-    h = (h + 1) % P
-    g = (g + 2) % P
-    h = h * h % P * h % P
-    g = g * g % P * g % P
-  end
-  return (h * P + g) % span
 end
 
 -- admission.Permute and PermuteIndex: a Feistel network over [0, B*B), B = ceil(sqrt(n)),
@@ -179,7 +152,14 @@ end
 local function permute(sd, n, k) return cycleWalk(sd, n, k, feistel) end
 local function permuteIndex(sd, n, i) return cycleWalk(sd, n, i, unfeistel) end
 
-local function expiry(d) return ceil((now + d) / 1000) * 1000 end
+-- (Here and on the paths every call takes, x - x % m stands for floor: math's functions
+-- are calls into C, which cost twice that.)
+local function expiry(d)
+  local t = now + d
+  local r = t % 1000
+  if r == 0 then return t end
+  return t - r + 1000
+end
 -- Integers as text: string.format('%d') is about twice as fast as tostring, which formats
 -- with %.14g. Bound at the first call, as su and sp.
 local fmt
@@ -221,7 +201,7 @@ local function rqMember(e, n) return string.format('%013d:%015d', e, n) end
 
 local lastChunk, lastChunkKey -- of this epoch: a poll reads and writes one word
 local function chunkKey(e, n)
-  local c = floor(n / CHUNK)
+  local c = (n - n % CHUNK) / CHUNK
   if e ~= epoch then return fmt('%sq:%d:%d', base, e, c) end
   if c ~= lastChunk then lastChunk, lastChunkKey = c, chunkBase .. fmt('%d', c) end
   return lastChunkKey
@@ -239,19 +219,49 @@ local function encode(v)
   return string.char((v - x2) / 256, x2, x3, x4)
 end
 local function chunkTTL() return 2 * holdMs + 4 * BUCKET + SLACK end
+-- A poll's word write renews its chunk when the waiter's last word was of another period.
+local function period(w) return (w - w % HB) / HB end
+-- Joins are not written one by one. Tickets that joined in one bucket have one word, so the
+-- newest of them, [pj, nxt), are kept as that range and their word pb in the header, and
+-- written at once (a SETRANGE a chunk) when a join comes in another bucket or a word in the
+-- range must change: a join is then one write (the header), not two. Until then their words
+-- are read from the range; those the cursor has passed need none.
+local function flushJoins()
+  local from = mmax(pj, cursor)
+  if from < nxt then
+    local word = encode(pb)
+    local c = floor(from / CHUNK)
+    while c * CHUNK < nxt do
+      local lo, hi = mmax(from, c * CHUNK), mmin(nxt, (c + 1) * CHUNK)
+      local k = chunkKey(epoch, lo)
+      -- A new chunk is made at its full size at once: grown word by word, Redis would
+      -- double its allocation as it went (28 KB for 16). A new chunk, or a new period of the
+      -- newest one, gets its TTL, so that it outlives every place in it.
+      local ttl = c + 1 ~= chunkC or period(pb) ~= period(chunkTB)
+      if c + 1 > chunkC then rcall('SETRANGE', k, sd(CHUNK * 4 - 1), '\0') end
+      rcall('SETRANGE', k, sd((lo % CHUNK) * 4), string.rep(word, hi - lo))
+      if ttl then
+        rcall('PEXPIRE', k, d(chunkTTL()))
+        if c + 1 >= chunkC then chunkTB, chunkC = pb, c + 1 end
+      end
+      c = c + 1
+    end
+  end
+  pj = nxt
+end
 local function getWord(e, n)
+  if n >= pj and e == epoch and n < nxt then return pb end
   local off = (n % CHUNK) * 4
   local s = rcall('GETRANGE', chunkKey(e, n), sd(off), sd(off + 3))
   if #s < 4 then return 0 end
   return decode(s, 1)
 end
 local function setWord(e, n, v, ttl)
+  if n >= pj and e == epoch and n < nxt then flushJoins() end
   local k = chunkKey(e, n)
   rcall('SETRANGE', k, sd((n % CHUNK) * 4), encode(v))
   if ttl then rcall('PEXPIRE', k, d(chunkTTL())) end
 end
--- A poll's word write renews its chunk when the waiter's last word was of another period.
-local function period(w) return floor(w / HB) end
 
 -- Live counts by word: those this operation likely needs were read with the header
 -- (liveFields: the word of now, and of a poll a refresh interval ago); the rest are read
@@ -347,7 +357,7 @@ end
 
 local function addSession(key, exp, mem)
   rcall('ZADD', key, exp, mem)
-  maxExp = mmax(maxExp, exp)
+  if exp > maxExp then maxExp = exp end
   if key == KS and exp > ksUntil then
     -- The set lives a session past its latest: renewed once a session, not at every write.
     ksUntil = exp + sessMs
@@ -399,7 +409,15 @@ local function step(poller, pollerWord)
   elseif now < recoverUntil then
     allow = 0
   else
-    allow = mmax(0, mmin(cap - nS - nG, perMin - windowCount() - nG))
+    -- min(free slots, what the rate allows), at least 0; no slot free: the rate is not read
+    allow = cap - nS - nG
+    if allow > 0 then
+      local r = perMin - windowCount() - nG
+      if r < allow then allow = r end
+      if allow < 0 then allow = 0 end
+    else
+      allow = 0
+    end
   end
   local scanned = 0
   if mayRecover == 1 then
@@ -467,12 +485,17 @@ local function step(poller, pollerWord)
       local first = cursor % CHUNK
       local count = mmin(MAXSCAN - scanned, CHUNK - first, nxt - cursor)
       if shufflePending() and cursor < p0 then count = mmin(count, p0 - cursor) end
-      local s = rcall('GETRANGE', k, sd(first * 4), sd((first + count) * 4 - 1))
+      -- Words of the joins not yet written are known: read only those before them.
+      local nr = mmin(count, pj - cursor)
+      local s = ''
+      if nr > 0 then s = rcall('GETRANGE', k, sd(first * 4), sd((first + nr) * 4 - 1)) end
       local stop = false
       for i = 0, count - 1 do
         local w = 0
         if cursor == poller then
           w = pollerWord
+        elseif i >= nr then
+          w = pb
         elseif 4 * i + 4 <= #s then
           w = decode(s, 4 * i + 1)
         end
@@ -502,10 +525,12 @@ end
 
 -- nextPoll is Room.nextPoll: turn is the live waiters ahead in this epoch's order (-1: none).
 local function nextPoll(n, turn)
-  local refresh = now + mmax(refreshMs, MINGAP)
+  local refresh = now + (refreshMs > MINGAP and refreshMs or MINGAP)
   if method == RANDOM and not shufflePending() then
-    local span = mmax(refreshMs, 1)
-    return now + floor(span / 2) + pick(epoch, n, now, span)
+    -- admission.RandomPoll(epoch, n, now, refresh): the caller works it out (decodeResult),
+    -- told so by the epoch negated. It is pure arithmetic, and was the costliest part of a
+    -- Random poll here.
+    return -epoch
   end
   if turn < 0 or queueAll == 1 or method ~= FIFO and not shufflePending() or now < recoverUntil or mayRecover == 1 then
     return refresh
@@ -527,51 +552,56 @@ end
 -- result answers for ticket n of epoch e, claiming its slot if it was granted. look says
 -- whether it may hold one: slots go only to tickets behind the cursor, recovered ones,
 -- those taken out of order and the poller whose own operation granted it.
-local function result(e, n, look)
-  flushGrants() -- a recovered place may have been granted just now
-  local out = {n, e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} -- made whole at once: no regrowing
-  local mem = (pollerGranted or look) and member(e, n)
-  if pollerGranted then
-    -- Granted by its own operation: claimed at once.
-    pollerGranted = false
-    nG = nG - 1
-    nS = nS + 1
-    out[R.ADMITTED], out[R.EXPIRES] = 1, expiry(sessMs)
-    addSession(KS, out[R.EXPIRES], mem)
-    windowAdd()
-    admitted = admitted + 1
-  elseif look then
-    local claimed = rcall('ZSCORE', KS, mem)
-    if claimed then
-      out[R.ADMITTED], out[R.EXPIRES] = 1, tonum(claimed)
-    elseif rcall('ZSCORE', KG, mem) then
-      rcall('ZREM', KG, mem)
+local result
+do
+  -- The reply's places as upvalues: R.X is a lookup by name on every use.
+  local R_ADMITTED, R_EXPIRES, R_AHEAD, R_NEXTPOLL, R_NOW = R.ADMITTED, R.EXPIRES, R.AHEAD, R.NEXTPOLL, R.NOW
+  function result(e, n, look)
+    flushGrants() -- a recovered place may have been granted just now
+    local out = {n, e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} -- made whole at once: no regrowing
+    local mem = (pollerGranted or look) and member(e, n)
+    if pollerGranted then
+      -- Granted by its own operation: claimed at once.
+      pollerGranted = false
       nG = nG - 1
       nS = nS + 1
-      out[R.ADMITTED], out[R.EXPIRES] = 1, expiry(sessMs)
-      addSession(KS, out[R.EXPIRES], mem)
+      out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
+      addSession(KS, out[R_EXPIRES], mem)
       windowAdd()
       admitted = admitted + 1
-    end
-  end
-  if out[R.ADMITTED] == 0 then
-    local turn = -1
-    if e == epoch then
-      -- In a shuffled pre-queue, places count by their turn in the shuffled order.
-      local pos, cur = n, cursor
-      if shufflePending() then
-        if n >= p0 and n < p1 then pos = p0 + permuteIndex(seed, p1 - p0, n - p0) end
-        if cursor == p0 then cur = p0 + sc end
+    elseif look then
+      local claimed = rcall('ZSCORE', KS, mem)
+      if claimed then
+        out[R_ADMITTED], out[R_EXPIRES] = 1, tonum(claimed)
+      elseif rcall('ZSCORE', KG, mem) then
+        rcall('ZREM', KG, mem)
+        nG = nG - 1
+        nS = nS + 1
+        out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
+        addSession(KS, out[R_EXPIRES], mem)
+        windowAdd()
+        admitted = admitted + 1
       end
-      turn = usersAhead(pos, cur, liveSum)
-      out[R.AHEAD] = liveRec + turn
-    else
-      out[R.AHEAD] = rcall('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
     end
-    out[R.NEXTPOLL] = nextPoll(n, turn)
+    if out[R_ADMITTED] == 0 then
+      local turn = -1
+      if e == epoch then
+        -- In a shuffled pre-queue, places count by their turn in the shuffled order.
+        local pos, cur = n, cursor
+        if shufflePending() then
+          if n >= p0 and n < p1 then pos = p0 + permuteIndex(seed, p1 - p0, n - p0) end
+          if cursor == p0 then cur = p0 + sc end
+        end
+        turn = usersAhead(pos, cur, liveSum)
+        out[R_AHEAD] = liveRec + turn
+      else
+        out[R_AHEAD] = rcall('ZLEXCOUNT', KR, '-', '(' .. rqMember(e, n))
+      end
+      out[R_NEXTPOLL] = nextPoll(n, turn)
+    end
+    stats(out, R_NOW)
+    return out
   end
-  stats(out, R.NOW)
-  return out
 end
 
 -- ---------------------------------------------------------------------------------------
@@ -583,17 +613,11 @@ local function join()
   addLive(b, 1)
   local w = step(n, b)
   if n >= cursor then
-    -- Still queued (or taken out of order): its word is kept. A new chunk, or a new period
-    -- of the newest one, gets its TTL.
-    local c = floor(n / CHUNK) + 1
-    local ttl = c ~= chunkC or period(b) ~= period(chunkTB)
-    if c ~= chunkC then
-      -- A new chunk is made at its full size at once: grown word by word, Redis would
-      -- double its allocation as it went (28 KB for 16).
-      rcall('SETRANGE', chunkKey(epoch, n), sd(CHUNK * 4 - 1), '\0')
-    end
-    setWord(epoch, n, w, ttl)
-    if ttl then chunkTB, chunkC = b, c end
+    -- Still queued (or taken out of order): its word is kept, with the joins of its bucket.
+    if pj < cursor then pj = cursor end -- those passed need no word
+    if pj < n and pb ~= w then flushJoins() end
+    if pj >= n then pj, pb = n, w end
+    if w ~= b then flushJoins() end -- taken out of order: written at once
   end
   local out = result(epoch, n, false)
   out[R.JOINED] = now
@@ -716,22 +740,29 @@ local evText, evList
 local function schedule()
   local evStart, evShuffle, evSeed, prequeue
   if nEvents > 0 then
-    local text = string.sub(arg, 8 * A_COUNT + 1, 8 * (A_COUNT + nEvents * E_COUNT))
-    if text ~= evText then
+    -- The same text as the last call's, checked where it lies in arg without copying it out.
+    local at = 8 * A_COUNT + 1
+    if not (evText and #arg == at - 1 + #evText and string.find(arg, evText, at, true) == at) then
+      local text = string.sub(arg, at, 8 * (A_COUNT + nEvents * E_COUNT))
       evText, evList = nil, {}
-      for i = 0, nEvents - 1 do evList[i + 1] = {su(EVENT_FMT, text, 8 * i * E_COUNT + 1)} end
+      for i = 0, nEvents - 1 do
+        local e = {su(EVENT_FMT, text, 8 * i * E_COUNT + 1)}
+        -- Each event's fields at fixed places: read below with no lookup of E.
+        evList[i + 1] = {e[E.END + 1], e[E.START + 1], e[E.PREQUEUE + 1], e[E.SHUFFLE + 1] == 1,
+          e[E.SEED + 1], e[E.CAPACITY + 1], e[E.PERMINUTE + 1], e[E.SESSIONMS + 1],
+          e[E.RENEWAL + 1], e[E.METHOD + 1]}
+      end
       evText = text
     end
   end
-  for i = 0, nEvents - 1 do
-    local e = evList[i + 1]
-    if now < e[E.END + 1] then
-      if now >= e[E.START + 1] then
-        evStart, evShuffle, evSeed = e[E.START + 1], e[E.SHUFFLE + 1] == 1, e[E.SEED + 1]
-        cap, perMin, sessMs = e[E.CAPACITY + 1], e[E.PERMINUTE + 1], e[E.SESSIONMS + 1]
-        renewal, method = e[E.RENEWAL + 1], e[E.METHOD + 1]
-      elseif now >= e[E.PREQUEUE + 1] then
-        evStart, prequeue, queueAll = e[E.START + 1], true, 1
+  for i = 1, nEvents do
+    local e = evList[i]
+    if now < e[1] then
+      if now >= e[2] then
+        evStart, evShuffle, evSeed = e[2], e[4], e[5]
+        cap, perMin, sessMs, renewal, method = e[6], e[7], e[8], e[9], e[10]
+      elseif now >= e[3] then
+        evStart, prequeue, queueAll = e[2], true, 1
       end
       break
     end
@@ -752,18 +783,26 @@ local function schedule()
 end
 
 -- The header's hot fields as read, or as last written: an operation that moved none of them
--- (a poll that waits, within the second of the room's clock) leaves "h" as it is.
-local H0, loadedH = {}, nil
-local function hotSnap()
-  H0[1], H0[2], H0[3], H0[4], H0[5], H0[6], H0[7], H0[8], H0[9], H0[10], H0[11], H0[12], H0[13], H0[14], H0[15], H0[16], H0[17], H0[18], H0[19], H0[20] =
-    prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive, wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC
-end
-local function hotSame()
-  return prev == H0[1] and pruned == H0[2] and nxt == H0[3] and cursor == H0[4] and
-    admitted == H0[5] and granted == H0[6] and nS == H0[7] and nG == H0[8] and
-    liveSum == H0[9] and lowBucket == H0[10] and headLive == H0[11] and wlo == H0[12] and
-    wtlo == H0[13] and maxExp == H0[14] and mUntil == H0[15] and wttl == H0[16] and
-    ksUntil == H0[17] and kgUntil == H0[18] and chunkTB == H0[19] and chunkC == H0[20]
+-- (a poll that waits, within the second of the room's clock) leaves "h" as it is. Kept in
+-- upvalues, which cost half what a table does here, in a block of their own (a chunk may
+-- have at most 200 locals).
+local loadedH, hotSnap, hotSame
+do
+  local o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11
+  local o12, o13, o14, o15, o16, o17, o18, o19, o20, o21, o22
+  hotSnap = function()
+    o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11 =
+      prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive
+    o12, o13, o14, o15, o16, o17, o18, o19, o20, o21, o22 =
+      wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC, pj, pb
+  end
+  hotSame = function()
+    return prev == o1 and pruned == o2 and nxt == o3 and cursor == o4 and admitted == o5 and
+      granted == o6 and nS == o7 and nG == o8 and liveSum == o9 and lowBucket == o10 and
+      headLive == o11 and wlo == o12 and wtlo == o13 and maxExp == o14 and mUntil == o15 and
+      wttl == o16 and ksUntil == o17 and kgUntil == o18 and chunkTB == o19 and chunkC == o20 and
+      pj == o21 and pb == o22
+  end
 end
 
 local function load(h, c, sh, scc)
@@ -771,7 +810,7 @@ local function load(h, c, sh, scc)
   if h then
     if h ~= sh then
       prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive,
-      wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC = su(HOT_FMT, h)
+      wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC, pj, pb = su(HOT_FMT, h)
       hotSnap()
     end
     loadedH = h
@@ -781,7 +820,7 @@ local function load(h, c, sh, scc)
       p1 = p1 - 1
     end
     savedC, coldDirty = c, false
-    now = mmax(now, prev)
+    if prev > now then now = prev end
   else
     -- A new epoch: leftovers of an expired one must not count.
     rcall('DEL', KS, KG, KR, KW)
@@ -789,12 +828,13 @@ local function load(h, c, sh, scc)
     epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering = now, now, 0, 0, 0, 0, 0, 0, 0, 0
     mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
     wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, HB, now
-    H0[1], loadedH = nil, nil
+    pj, pb = 0, 0
+    loadedH = nil
     if lastEpoch > 0 and lastEpoch < now then
       recover() -- the caller saw this room within the hold: the store lost it
     end
   end
-  b = floor(now / BUCKET) + 1
+  b = (now - now % BUCKET) / BUCKET + 1
   if lowBucket == 0 then lowBucket = b - HB end
 end
 
@@ -802,7 +842,7 @@ end
 -- second), and the live counts of words that lapsed. The head's liveness was computed with
 -- the hold of its time: a change of the hold reads it again.
 local function prune()
-  if floor(now / 1000) ~= floor(pruned / 1000) or created then
+  if now - now % 1000 ~= pruned - pruned % 1000 or created then
     -- Everything in a set has expired by ksUntil or kgUntil, and the set may be gone.
     if nS > 0 then
       nS = nS - rcall('ZREMRANGEBYSCORE', KS, '-inf', now)
@@ -837,7 +877,8 @@ local function save()
   -- The room lives while anything in it does: it goes once it has no sessions and nobody
   -- has come for max(hold, the window) plus a bucket. Its TTL is renewed when that moves
   -- past it, a bucket longer, so that a busy room renews it once a bucket.
-  local need = mmax(now + mmax(holdMs, WINDOW) + 2 * BUCKET + 1000, maxExp + 1000)
+  local need = now + (holdMs > WINDOW and holdMs or WINDOW) + 2 * BUCKET + 1000
+  if maxExp + 1000 > need then need = maxExp + 1000 end
   local renewTTL = created or need > mUntil
   if renewTTL then mUntil = need + BUCKET end
   -- The room's clock is kept to the second (admission.Room.clock).
@@ -859,7 +900,7 @@ local function save()
     return
   end
   local h = sp(HOT_FMT, prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum,
-    lowBucket, headLive, wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC)
+    lowBucket, headLive, wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC, pj, pb)
   local c = savedC
   -- A count that fell to 0 is written as 0: prune deletes it with its bucket.
   if not coldDirty and nDirty <= 2 then
@@ -904,10 +945,12 @@ local function args(KEYS, ARGV)
     baseKM, base = KM, string.sub(KM, 1, -2)
     KS, KG, KR, KW = base .. 's', base .. 'g', base .. 'r', base .. 'w'
   end
-  HB = floor((holdMs + BUCKET - 1) / BUCKET)
+  local hb = holdMs + BUCKET - 1
+  HB = (hb - hb % BUCKET) / BUCKET
   if now == 0 then
     local t = rcall('TIME')
-    now = tonum(t[1]) * 1000 + floor(tonum(t[2]) / 1000)
+    local us = tonum(t[2])
+    now = tonum(t[1]) * 1000 + (us - us % 1000) / 1000
   end
 end
 
@@ -929,9 +972,9 @@ end
 local function setup()
   local st = getStruct()
   if st then su, sp = st.unpack, st.pack else su, sp = polyUnpack, polyPack end
-  ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(20), i8s(13)
+  ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(22), i8s(13)
   fmt = string.format
-  floor, mmax, mmin, ceil, rcall, tonum = math.floor, math.max, math.min, math.ceil, redis.call, tonumber
+  floor, mmax, mmin, rcall, tonum = math.floor, math.max, math.min, redis.call, tonumber
 end
 
 local function run(KEYS, ARGV)
@@ -942,10 +985,11 @@ local function run(KEYS, ARGV)
   -- The header, and the live counts a poll or a join will likely move: that of the word of
   -- now (a join's, and a poll's), and that of a poll a refresh interval ago (a waiter that
   -- polls as told). Each field read costs a quarter of a microsecond: only those needed.
-  local w1 = floor(now / BUCKET) + 1
+  local w1 = (now - now % BUCKET) / BUCKET + 1
   local f1, f0, v
   if op == OP.POLL then
-    f1, f0 = liveName(w1, false), liveName(floor((now - refreshMs) / BUCKET) + 1, false)
+    local t0 = now - refreshMs
+    f1, f0 = liveName(w1, false), liveName((t0 - t0 % BUCKET) / BUCKET + 1, false)
     v = rcall('HMGET', KM, 'h', 'c', f1, f0)
   elseif op == OP.JOIN then
     f1 = liveName(w1, false)
