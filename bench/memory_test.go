@@ -14,6 +14,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/redis"
 )
@@ -36,21 +37,40 @@ func TestMemoryWaiters(t *testing.T) {
 	m := startMeasurement(t)
 	st, ctx := m.store, context.Background()
 	const room = "crowd"
-	if r, err := st.Join(ctx, room, limits); err != nil || !r.Admitted {
-		t.Fatalf("first visitor: admitted %v, %v", r.Admitted, err)
+	first, err := st.Join(ctx, room, limits)
+	if err != nil || !first.Admitted {
+		t.Fatalf("first visitor: admitted %v, %v", first.Admitted, err)
 	}
 
 	start := time.Now()
-	var done atomic.Int64
+	var done, last atomic.Int64
 	parallel(t, waiters, func(int) error {
 		r, err := st.Join(ctx, room, limits)
 		if err == nil && r.Admitted {
 			err = fmt.Errorf("join into a full room admitted: %+v", r)
 		}
-		done.Add(1)
+		if err == nil {
+			last.Store(r.Ticket)
+			done.Add(1)
+		}
 		return err
 	})
 	took := time.Since(start)
+	// The joins of the last bucket are written together once a word changes: the poll of one
+	// of them in the next bucket (a store on a clock a bucket ahead of the server's) makes
+	// the server hold every waiter's word, as it would a moment later anyway.
+	serverNow, err := m.probe.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead, err := redis.New(m.probe, redis.WithPrefix(m.prefix),
+		redis.WithClock(func() time.Time { return serverNow.Add(admission.LiveBucket) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ahead.Poll(ctx, room, store.Ref{Number: last.Load(), Epoch: first.Epoch}, limits); err != nil {
+		t.Fatal(err)
+	}
 	used := m.stop()
 	if t.Failed() {
 		return
