@@ -90,7 +90,6 @@ local chunkKM, chunkEpoch, chunkBase, baseKM
 -- Pure helpers: admission's Live, UsersAhead and Permute (with Pick's lanes).
 
 local function live(w) return w > 0 and w < TAKEN and b - w <= HB end
-local function counted(w) if w == 0 or w >= TAKEN then return 0 end return w end
 
 local function usersAhead(n, cur, lv)
   local span = nxt - cur - 1
@@ -275,10 +274,10 @@ local function countOf(f)
   return v
 end
 local function addLive(w, d, rec)
-  w = counted(w)
-  if w == 0 or d < 0 and w < lowBucket then return end -- its count was pruned: those no longer count
+  if w == 0 or w >= TAKEN or d < 0 and w < lowBucket then return end -- (counted; a count pruned no longer counts)
   local f = liveName(w, rec)
-  local v = countOf(f)
+  local v = liveFields[f]
+  if v == nil then v = countOf(f) end
   if not dirty[f] then
     dirty[f] = true
     nDirty = nDirty + 1
@@ -454,7 +453,7 @@ local function step(poller, pollerWord)
     if poller == cursor then headLive = 0 end
   end
   while cursor < nxt and scanned < MAXSCAN do
-    if shufflePending() and cursor == p0 then
+    if cursor == p0 and shufflePending() then
       -- The pre-queue in its shuffled order: places granted or passed are marked taken,
       -- and the cursor jumps over the whole pre-queue once it is through.
       local n = p1 - p0
@@ -557,7 +556,7 @@ do
   -- The reply's places as upvalues: R.X is a lookup by name on every use.
   local R_ADMITTED, R_EXPIRES, R_AHEAD, R_NEXTPOLL, R_NOW = R.ADMITTED, R.EXPIRES, R.AHEAD, R.NEXTPOLL, R.NOW
   function result(e, n, look)
-    flushGrants() -- a recovered place may have been granted just now
+    if nGrants > 0 then flushGrants() end -- a recovered place may have been granted just now
     local out = {n, e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} -- made whole at once: no regrowing
     local mem = (pollerGranted or look) and member(e, n)
     if pollerGranted then
@@ -588,7 +587,7 @@ do
       if e == epoch then
         -- In a shuffled pre-queue, places count by their turn in the shuffled order.
         local pos, cur = n, cursor
-        if shufflePending() then
+        if shuffle == 1 and shufflePending() then
           if n >= p0 and n < p1 then pos = p0 + permuteIndex(seed, p1 - p0, n - p0) end
           if cursor == p0 then cur = p0 + sc end
         end
@@ -1039,7 +1038,7 @@ local function run(KEYS, ARGV)
   else
     return redis.error_reply('waitingroom: unknown operation ' .. tostring(op))
   end
-  flushGrants()
+  if nGrants > 0 then flushGrants() end
   save()
   return reply(out)
 end
