@@ -321,7 +321,11 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 		}
 		history = append(history, fmt.Sprintf("op %d %s %s %s: %s", i, room, op, clock.Now().Format("15:04:05.000"), show(a)))
 		if show(a) != show(b) {
-			fail("op %d %s on %s differs:\n memory: %s\n redis:  %s", i, op, room, show(a), show(b))
+			if tg.client != nil {
+				t.Log(dumpRoom(tg.client, "wr", room))
+				t.Log(dumpSets(tg.client, "wr", room))
+			}
+			fail("op %d %s on %s differs (limits %+v):\n memory: %s\n redis:  %s", i, op, room, l, show(a), show(b))
 		}
 		if os.Getenv("DIFF_STATS") != "" {
 			sa, _ := mem.Stats(ctx, room, l)

@@ -706,11 +706,13 @@ end
 local function revive()
   local mem = member(refE, refN)
   if rcall('ZSCORE', KS, mem) then return renew() end
-  local allow
-  if queueAll == 1 or method == REJECT or now < recoverUntil then
+  local allow -- admission.Allowance, as step's: a passthrough room admits in recovery too
+  if queueAll == 1 or method == REJECT then
     allow = 0
   elseif method == PASSTHROUGH then
     allow = 1
+  elseif now < recoverUntil then
+    allow = 0
   else
     allow = cap - nS - nG
   end
@@ -786,6 +788,9 @@ end
 -- upvalues, which cost half what a table does here, in a block of their own (a chunk may
 -- have at most 200 locals).
 local loadedH, hotSnap, hotSame
+-- Whether the snapshot holds the header as Redis has it. It is taken when an operation that
+-- may leave the header alone begins (a join never does: it moves nxt), not at every save.
+local snapValid = false
 do
   local o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11
   local o12, o13, o14, o15, o16, o17, o18, o19, o20, o21, o22
@@ -810,7 +815,7 @@ local function load(h, c, sh, scc)
     if h ~= sh then
       prev, pruned, nxt, cursor, admitted, granted, nS, nG, liveSum, lowBucket, headLive,
       wlo, wtlo, maxExp, mUntil, wttl, ksUntil, kgUntil, chunkTB, chunkC, pj, pb = su(HOT_FMT, h)
-      hotSnap()
+      snapValid = false
     end
     loadedH = h
     if c ~= scc then
@@ -882,7 +887,7 @@ local function save()
   if renewTTL then mUntil = need + BUCKET end
   -- The room's clock is kept to the second (admission.Room.clock).
   prev = now - now % 1000
-  if not coldDirty and hotSame() then
+  if not coldDirty and snapValid and hotSame() then
     -- Only counts moved, if anything: a poll that waits.
     if nDirty == 1 then
       local f1 = dirty[1]
@@ -928,7 +933,7 @@ local function save()
   end
   if renewTTL then rcall('PEXPIRE', KM, d(mUntil - now + SLACK)) end
   savedH, savedC = h, c
-  hotSnap()
+  snapValid = false
 end
 
 -- args reads the operation's argument.
@@ -1005,6 +1010,10 @@ local function run(KEYS, ARGV)
   for i = 1, nDirty do dirty[dirty[i]], dirty[i] = nil, nil end
   liveFields, nDirty, nGrants, pollerGranted = {}, 0, 0, false
   load(v[1], v[2], sh, scc)
+  if op ~= OP.JOIN and not snapValid and not created then
+    hotSnap()
+    snapValid = true
+  end
   if KM ~= chunkKM or epoch ~= chunkEpoch then
     -- A Function keeps this between calls: a busy room formats it once.
     chunkKM, chunkEpoch, chunkBase, lastChunk = KM, epoch, fmt('%sq:%d:', base, epoch), nil

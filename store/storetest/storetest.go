@@ -1983,4 +1983,21 @@ func testRevive(r *roomTest) {
 	if _, err := r.h.Store.Revive(r.ctx, roomID(r.t), refOf(x[0]), l); err != nil {
 		r.t.Errorf("Revive in a room never used: %v", err)
 	}
+
+	// In recovery (a caller saw the room's lost epoch) nobody is revived, unless the room
+	// lets everyone through: Passthrough admits in recovery too (admission.Allowance).
+	rec := l
+	rec.LastEpoch, rec.Recovery = r.h.Now().Add(-time.Minute).UnixMilli(), time.Minute
+	lost := roomID(r.t) // a room of its own, as a store that lost it finds it
+	j, err := r.h.Store.Join(r.ctx, lost, rec)
+	if err != nil || j.Admitted {
+		r.t.Fatalf("Join in recovery: admitted %t, %v", j.Admitted, err)
+	}
+	if rv, err := r.h.Store.Revive(r.ctx, lost, refOf(j), rec); err != nil || rv.Active {
+		r.t.Errorf("Revive in recovery: active %t, %v", rv.Active, err)
+	}
+	rec.Method = admission.Passthrough
+	if rv, err := r.h.Store.Revive(r.ctx, lost, refOf(j), rec); err != nil || !rv.Active {
+		r.t.Errorf("Revive in recovery, Passthrough: active %t, %v; want active", rv.Active, err)
+	}
 }
