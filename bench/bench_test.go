@@ -56,8 +56,8 @@ func BenchmarkRedisRateAllow(b *testing.B) {
 // BenchmarkPoll is a waiter refreshing its page in a full room: each goroutine polls a
 // waiting ticket of its own, which stays live and is never admitted.
 func BenchmarkPoll(b *testing.B) {
-	client, _, st := benchStore(b)
-	_, tickets := fullRoom(b, st, "bench", limits, goroutines())
+	client, prefix, st := benchStore(b)
+	_, tickets := fullRoom(b, client, prefix, "bench", limits, goroutines())
 	benchPoll(b, client, st, "bench", limits, tickets)
 }
 
@@ -82,8 +82,8 @@ func BenchmarkPollAfterHold(b *testing.B) {
 // BenchmarkJoin is a crowd arriving at a full room: every call queues a new visitor, so the
 // queue grows by b.N.
 func BenchmarkJoin(b *testing.B) {
-	client, _, st := benchStore(b)
-	fullRoom(b, st, "bench", limits, 0)
+	client, prefix, st := benchStore(b)
+	fullRoom(b, client, prefix, "bench", limits, 0)
 	ctx := context.Background()
 
 	run(b, client, func(*testing.PB) func() error {
@@ -141,8 +141,24 @@ func run(b *testing.B, client *goredis.Client, newOp func(*testing.PB) func() er
 }
 
 // fullRoom gives the room's one seat to a first visitor and queues n more: it returns the
-// session and the tickets.
-func fullRoom(tb testing.TB, st store.Store, room string, l admission.Limits, n int) (store.Ref, []store.Ref) {
+// session and the tickets. They join a liveness bucket before the server's now (through a
+// store on a clock that far back), so that the first poll of each is in a later bucket and
+// writes the joins' words: a poll then reads its word, as in a room that has run a while.
+func fullRoom(tb testing.TB, client *goredis.Client, prefix, room string, l admission.Limits, n int) (store.Ref, []store.Ref) {
+	now, err := client.Time(context.Background()).Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := redis.New(client, redis.WithPrefix(prefix),
+		redis.WithClock(func() time.Time { return now.Add(-admission.LiveBucket) }))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return seatAndQueue(tb, st, room, l, n)
+}
+
+// seatAndQueue is fullRoom on st's clock.
+func seatAndQueue(tb testing.TB, st store.Store, room string, l admission.Limits, n int) (store.Ref, []store.Ref) {
 	ctx := context.Background()
 	r, err := st.Join(ctx, room, l)
 	if err != nil || !r.Admitted {
@@ -175,7 +191,7 @@ func agedRoom(tb testing.TB, client *goredis.Client, prefix, room string, l admi
 	if err != nil {
 		tb.Fatal(err)
 	}
-	seat, tickets := fullRoom(tb, st, room, l, n)
+	seat, tickets := seatAndQueue(tb, st, room, l, n)
 	for ; !now.After(end); now = now.Add(admission.LiveBucket) {
 		if r, err := st.Renew(ctx, room, seat, l); err != nil || !r.Active {
 			tb.Fatalf("renew at %v: active %v, %v", now, r.Active, err)

@@ -51,8 +51,8 @@ func interleaved(b *testing.B, limits admission.Limits) {
 	client, prefix, st := benchStore(b)
 	b.Cleanup(func() { deleteKeys(b, client, "rate:"+prefix+":*") })
 	limiter := redis_rate.NewLimiter(client)
-	_, tickets := fullRoom(b, st, "poll", limits, goroutines())
-	fullRoom(b, st, "join", limits, 0)
+	_, tickets := fullRoom(b, client, prefix, "poll", limits, goroutines())
+	fullRoom(b, client, prefix, "join", limits, 0)
 	ctx := context.Background()
 
 	const allow, poll, join = 0, 1, 2

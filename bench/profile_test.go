@@ -30,7 +30,7 @@ func TestProfile(t *testing.T) {
 		const calls = 20000
 		for _, op := range []string{"poll", "join"} {
 			room := "commands-" + op
-			_, tickets := fullRoom(t, st, room, limits, pollers)
+			_, tickets := fullRoom(t, client, prefix, room, limits, pollers)
 			before := commandStats(t, client)
 			var wg sync.WaitGroup
 			for w := range pollers {

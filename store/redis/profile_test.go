@@ -164,6 +164,12 @@ end)()
 	src := luaHeader + "local function getStruct() return struct end\n" + roomLua + "\n" + loop
 	random := profileLimits
 	random.Method = admission.Random
+	event := profileLimits // an event running, after one that ended, as bench's
+	start := time.Now().Add(-time.Hour).UnixMilli()
+	event.Events = []admission.Event{
+		{Prequeue: start - 2*3600e3, Start: start - 2*3600e3, End: start - 3600e3, Capacity: 1, PerMinute: 1, Session: time.Hour, Renewal: true},
+		{Prequeue: start, Start: start, End: start + 3*3600e3, Capacity: 1, PerMinute: 1, Session: time.Hour, Renewal: true},
+	}
 	for range 3 {
 		for _, op := range []struct {
 			name string
@@ -173,6 +179,8 @@ end)()
 			{"fifo join", encodeArgs(opJoin, 0, profileLimits, store.Ref{})},
 			{"random poll", encodeArgs(opPoll, 0, random, refs[50])},
 			{"random join", encodeArgs(opJoin, 0, random, store.Ref{})},
+			{"event poll", encodeArgs(opPoll, 0, event, refs[50])},
+			{"event join", encodeArgs(opJoin, 0, event, store.Ref{})},
 		} {
 			lines, err := c.Eval(ctx, src, keys, op.arg, 20000).StringSlice()
 			if err != nil {
