@@ -16,7 +16,9 @@
 // tickets) until admission passes its ticket; the rest is per room and small (see README).
 //
 // The store applies the rules of package admission exactly as store/memory does; a
-// differential test holds the two to the same answers.
+// differential test holds the two to the same answers. One piece of pure arithmetic, Random's
+// spread of poll times (admission.RandomPoll), is worked out here in Go from the script's
+// reply rather than in the script, where it cost more than the rest of a poll's logic.
 package redis
 
 import (

@@ -10,11 +10,13 @@
 -- in strings KEYS[1] minus "m" .. "q:<epoch>:<chunk>", 4 bytes a ticket, CHUNK tickets each.
 --
 -- Every redis.call costs about a microsecond, and they are the cost here: a poll that
--- waits is the header and two live counts read in one HMGET, its word read and written,
--- and one HSET; a join one call fewer. Expiries are whole seconds (as admission.Room makes
--- them), so what expired is looked for once a second; the head of the queue is known live
--- until its word lapses, so it is not read again on every call; numbers go in and out of the
--- header with struct, which costs far less than a field each.
+-- waits is TIME, the header and two live counts read in one HMGET, and its word read; it
+-- writes only what moved (its word and two counts once a bucket, the header once a second:
+-- the room's clock is kept to the second). A join is TIME, the HMGET and one HSET: the words
+-- of a bucket's joins are written together (flushJoins). Expiries are whole seconds (as
+-- admission.Room makes them), so what expired is looked for once a second; the head of the
+-- queue is known live until its word lapses, so it is not read again on every call; numbers
+-- go in and out of the header with struct, which costs far less than a field each.
 --
 -- The file is a library: the functions are made once and run(KEYS, ARGV) does one operation.
 -- The store loads it as a Redis Function (FUNCTION LOAD, Redis 7) with a footer that
