@@ -241,6 +241,10 @@ type Visit struct {
 	// Degraded is a store failure that did not change the outcome: a renewal that failed
 	// while the pass was still valid. It will be tried again on the next request.
 	Degraded error
+	// Final, when Admitted, says that the room will not renew this pass: renewal is off (by
+	// Config or the event in force) or a renewal would carry the session past
+	// MaxSessionDuration. Its Expires is the session's end.
+	Final bool
 	// Refusal is why a BeforeJoin check refused the request, when Outcome is Refused.
 	Refusal error
 }
@@ -381,7 +385,10 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		// like everyone else.
 		return r.join(ctx, s, o)
 	}
-	if !ph.renewal || now.Before(p.RenewAt) || s.beyondMax(p, ph, now) {
+	if !ph.renewal || s.beyondMax(p, ph, now) {
+		return Visit{Outcome: Admitted, Pass: p, Final: true}, nil
+	}
+	if now.Before(p.RenewAt) {
 		return Visit{Outcome: Admitted, Pass: p}, nil
 	}
 	c, lead := r.renewals.start(renewKey{p.Epoch, p.Session}, now)

@@ -217,6 +217,10 @@ func TestMaxSessionDuration(t *testing.T) {
 		if end := v.Pass.Expires.Sub(admitted); end > 5*time.Minute {
 			t.Fatalf("renewed to %v after admission, past MaxSessionDuration", end)
 		}
+		// Final once a renewal would carry the session past the limit, and only then.
+		if past := f.clock.Now().Add(2 * time.Minute).After(admitted.Add(5 * time.Minute)); v.Final != past {
+			t.Fatalf("%v after admission: Final %t, want %t", f.clock.Now().Sub(admitted), v.Final, past)
+		}
 		if v.Token != "" {
 			last = v
 		}
@@ -235,8 +239,8 @@ func TestMaxSessionDuration(t *testing.T) {
 	for range 20 {
 		g.clock.Advance(30 * time.Second)
 		v, _ := g.enter(t, b.Token)
-		if v.Outcome != waitingroom.Admitted || v.Pass.Session != b.Pass.Session {
-			t.Fatalf("without MaxSessionDuration the session ended after %v", g.clock.Now().Sub(admitted))
+		if v.Outcome != waitingroom.Admitted || v.Pass.Session != b.Pass.Session || v.Final {
+			t.Fatalf("without MaxSessionDuration the session ended after %v (Final %t)", g.clock.Now().Sub(admitted), v.Final)
 		}
 		if v.Token != "" {
 			b = v

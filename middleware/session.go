@@ -109,9 +109,11 @@ const passCookieLinger = time.Hour
 //	{"active":true,"expiresInSeconds":287,"renewInSeconds":47}
 //
 // (renewInSeconds, rounded up, is when a renewal is due; 0 after a renewal was due means
-// the room did not renew), or {"active":false} once the session is over (beyond WithPostGrace). It never takes a
-// place in the queue, so a page left open does not join it. KeepaliveScript calls it.
-// Default: none.
+// the room will not renew: Visit.Final), or {"active":false} once the session is over
+// (beyond WithPostGrace). A renewal that was due and failed in the store answers 503 with
+// Retry-After and {"active":true}: the session runs on and the script asks again. It never
+// takes a place in the queue, so a page left open does not join it. KeepaliveScript calls
+// it. Default: none.
 func WithKeepalive(path string) Option {
 	return func(m *handler) error { m.keepalive = path; return nil }
 }
@@ -289,6 +291,14 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 			m.setCookie(w, r, v.Token, m.cookieAge(v))
 		}
 		now := m.clock()
+		if v.Token == "" && !v.Final && !now.Before(v.Pass.RenewAt) {
+			// The renewal was due and did not happen: the store failed, for this request or
+			// one alongside it. The session runs on; the script asks again (a renewal due
+			// with renewInSeconds 0 would tell it the session cannot be extended).
+			w.Header().Set("Retry-After", retryAfter(m.room.Config().RefreshInterval))
+			m.writeKeepalive(w, http.StatusServiceUnavailable, keepaliveAnswer{Active: true})
+			return
+		}
 		exp, renew := seconds(v.Pass.Expires.Sub(now)), secondsUp(v.Pass.RenewAt.Sub(now))
 		m.writeKeepalive(w, http.StatusOK, keepaliveAnswer{Active: true, ExpiresIn: &exp, RenewIn: &renew})
 	case waitingroom.Suspended:

@@ -215,6 +215,25 @@ func TestKeepalive(t *testing.T) {
 		t.Errorf("the keepalive's cookie should outlive its pass by an hour: %v", resp.Header.Values("Set-Cookie"))
 	}
 	e.wantCalls(calls{"Renew": 1})
+	// A renewal due while the store is down: 503 with Retry-After, the session still active
+	// and no renewInSeconds 0 (which the script would take for "cannot be extended"); once
+	// the store is back, the next call renews.
+	e.clock.Advance(61 * time.Second)
+	e.flaky.err = errors.New("connection reset")
+	e.flaky.failing.Store(true)
+	resp, _, a = keepaliveReply(h, alice.cookies["wr_r"])
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || a["active"] != true || a["renewInSeconds"] != nil {
+		t.Errorf("a renewal due with the store down: %d %q %s, want 503 with Retry-After and active", resp.StatusCode, resp.Header.Get("Retry-After"), resp.body)
+	}
+	if errs := e.takeErrors(); len(errs) != 1 || !errors.Is(errs[0], waitingroom.ErrStore) {
+		t.Errorf("errors reported: %v, want the store's failure once", errs)
+	}
+	e.flaky.failing.Store(false)
+	e.clock.Advance(31 * time.Second) // past the room's pause before it tries again
+	if code, a := keepaliveOf(h, alice.cookies["wr_r"]); code != 200 || a["expiresInSeconds"] != 300.0 || a["renewInSeconds"] != 60.0 {
+		t.Errorf("the store back: %d %v, want renewed", code, a)
+	}
+	e.calls.take()
 	// Nothing with a ticket, no cookie, or an expired pass: no place taken, no store call.
 	for name, raw := range map[string]string{"ticket": bob.cookies["wr_r"], "none": "", "garbage": "x.y.z"} {
 		if code, a := keepaliveOf(h, raw); code != 200 || a["active"] != false {
