@@ -65,7 +65,7 @@ type Messages struct {
 	Full          string // the wait is over a day
 	MessageLabel  string // the site's announcement
 	SlotsLeft     Plural // "{n} places left"
-	NoScript      string // without JavaScript: "This page reloads every {n} seconds."
+	NoScript      string // without JavaScript: "This page reloads every {time}." ({time}: Seconds of {n})
 
 	// Scheduled events.
 	PrequeueTitle string // heading before the opening
@@ -80,7 +80,7 @@ type Messages struct {
 	Closed      string
 	ClosedOpens string // "It opens on {date} at {time}."
 	OutageTitle string
-	Outage      string // "This page tries again by itself in {n} seconds."
+	Outage      string // "This page tries again by itself in {time}." ({time}: Seconds of {n})
 
 	// A form (a POST) that could not be let through, and why.
 	NotSentEnded      string // the session had ended: "... at {time}."

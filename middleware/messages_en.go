@@ -48,7 +48,7 @@ var English = Messages{
 	Full:          "The queue is very long: at the current pace the wait is more than a day. You keep your place if you stay, but you may prefer to come back another day.",
 	MessageLabel:  "Message from the site",
 	SlotsLeft:     Plural{One: "{n} place left", Other: "{n} places left"},
-	NoScript:      "This page reloads itself every {n} seconds.",
+	NoScript:      "This page reloads itself every {time}.",
 
 	PrequeueTitle: "Not open yet",
 	Opens:         "Opens at {time}, in {in}.",
@@ -61,7 +61,7 @@ var English = Messages{
 	Closed:      "The site is not taking visitors at the moment. Please come back later.",
 	ClosedOpens: "It opens on {date} at {time}.",
 	OutageTitle: "Sorry, something went wrong on our side",
-	Outage:      "We cannot check the queue at the moment. This page tries again by itself in {n} seconds. If you were in the queue, you keep your place.",
+	Outage:      "We cannot check the queue at the moment. This page tries again by itself in {time}. If you were in the queue, you keep your place.",
 
 	NotSentEnded:      "Your form was not sent: your time on the site ran out at {time}, before it arrived.",
 	NotSentEndedEarly: "Your form was not sent: your time on the site had ended.",

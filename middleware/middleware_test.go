@@ -1249,6 +1249,14 @@ func TestStoreFailure(t *testing.T) {
 				resp.StatusCode, resp.Header.Get("Retry-After"), resp.body)
 		}
 		e.takeErrors()
+		// One second is said as such, in the page and in its noscript line.
+		cfg.RefreshInterval = time.Second
+		h = e.protect(e.room("one", cfg), &app{})
+		resp = v.get(h, "/")
+		if !strings.Contains(resp.body, "tries again by itself in 1 second.") || !strings.Contains(resp.body, "reloads itself every 1 second.") {
+			t.Errorf("a refresh of 1 s: %.3000q", resp.body)
+		}
+		e.takeErrors()
 	})
 
 	t.Run("fails open", func(t *testing.T) {

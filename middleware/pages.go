@@ -239,7 +239,8 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 		t.Announce = t.Heading + " " + t.Intro
 	case outageKind:
 		t.Heading = msg.OutageTitle
-		t.Intro = fill(msg.Outage, "n", msg.number(max(secondsUp(st.RefreshInterval), 1))) // as Retry-After says
+		n := max(secondsUp(st.RefreshInterval), 1) // as Retry-After says
+		t.Intro = fill(msg.Outage, "time", msg.count(msg.Seconds, n), "n", msg.number(n))
 		t.Updated = fill(msg.Updated, "time", msg.clockSeconds(at(st.LastUpdated)))
 		t.Announce = t.Heading
 	default:
@@ -407,7 +408,7 @@ func (p *Pages) page(cookie Cookie) http.Handler {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				v.NoScriptRefresh += "; url=" + next
 			}
-			v.NoScriptText = fill(msg.NoScript, "n", msg.number(secs))
+			v.NoScriptText = fill(msg.NoScript, "time", msg.count(msg.Seconds, secs), "n", msg.number(secs))
 		} else if !info.opens.IsZero() && !st.LastUpdated.IsZero() {
 			v.Config.Reopen = int64(info.opens.Sub(st.LastUpdated)/time.Second) + 1
 		}
