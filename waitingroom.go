@@ -59,6 +59,10 @@ var (
 	// ErrInvalidRoom is the stores' own: a room ID must be 1 to 64 of A-Z a-z 0-9 - _ .
 	ErrInvalidRoom = store.ErrInvalidRoom
 	ErrStore       = errors.New("waitingroom: store failed")
+	// ErrCanceled is a call the request's own context ended (the client went away or
+	// half-closed its connection) before the store answered. It is the client's failure, not
+	// the store's: it does not wrap ErrStore, is no reason to fail open, and admits nobody.
+	ErrCanceled = errors.New("waitingroom: request canceled")
 )
 
 // Room is one waiting room. It is safe for concurrent use; many rooms may share one store
@@ -396,7 +400,9 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		select {
 		case <-c.done:
 		case <-ctx.Done():
-			return Visit{Outcome: Admitted, Pass: p, Degraded: ctx.Err()}, nil
+			// The client left while another request renewed: its pass is valid; no store
+			// failure to report.
+			return Visit{Outcome: Admitted, Pass: p}, nil
 		}
 	} else {
 		c.visit, c.active = r.renewOnce(ctx, s, p)
@@ -428,7 +434,9 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 // old one and Degraded set when the store failed; active false when the session is over.
 func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit, bool) {
 	var ren store.Renewal
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	// A renewal serves every request of the session, so the one that runs it does not end it
+	// by going away: it runs to the room's deadline (a store failure is then the store's).
+	err := r.call(context.WithoutCancel(ctx), func(ctx context.Context) (err error) {
 		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, r.limits(s))
 		return err
 	})
@@ -640,9 +648,18 @@ func queueIsFull(w estimate.Wait) bool { return w.Known && w.P50 > 24*time.Hour 
 
 // call runs one store operation under the room's deadline.
 func (r *Room) call(ctx context.Context, op func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCanceled, err) // no store call for a client already gone
+	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	if err := op(ctx); err != nil {
+		if parent.Err() != nil {
+			// The request's own context ended, not the room's deadline: whatever the store
+			// said, the client is gone.
+			return fmt.Errorf("%w: %w", ErrCanceled, context.Cause(parent))
+		}
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	return nil

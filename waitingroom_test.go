@@ -582,3 +582,19 @@ func TestStalledRoom(t *testing.T) {
 		}
 	}
 }
+
+// A call whose own context has ended is the client's failure: ErrCanceled, never ErrStore,
+// and no store call is made for it.
+func TestCanceledIsNotAStoreFailure(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, 0)
+	f.enter(t, "") // the seat is taken
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	v, err := f.room.Enter(ctx, "")
+	if !errors.Is(err, waitingroom.ErrCanceled) || errors.Is(err, waitingroom.ErrStore) || v.Outcome == waitingroom.Admitted {
+		t.Fatalf("Enter with a cancelled context: %v, %v; want ErrCanceled and no admission", v.Outcome, err)
+	}
+	if st, err := f.room.Stats(context.Background()); err != nil || st.Waiting != 0 {
+		t.Errorf("a cancelled Enter took a place: %+v, %v", st, err)
+	}
+}

@@ -259,6 +259,10 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v, err = m.room.Enter(r.Context(), raw)
 	}
 	if err != nil {
+		if errors.Is(err, waitingroom.ErrCanceled) {
+			clientGone(w)
+			return
+		}
 		m.onError(r, err)
 		if m.failOpen {
 			// No valid pass here (a pass holder is admitted even when its renewal fails),
@@ -287,6 +291,18 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.serveWaiting(w, r, &v.Status, false)
 	}
 }
+
+// clientGone answers a request whose own context ended before the room could decide it (the
+// client went away or half-closed its connection): not a store failure, so nothing is
+// reported and nobody is let in, fail-open or not. 499 is the code proxies log for a client
+// that closed its request.
+func clientGone(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, "request canceled", statusClientClosed)
+}
+
+// statusClientClosed is nginx's 499, Client Closed Request.
+const statusClientClosed = 499
 
 func (m *handler) serveAdmitted(w http.ResponseWriter, r *http.Request, p token.Pass) {
 	a := &admittance{m: m, pass: p, w: w, r: r}

@@ -1522,11 +1522,15 @@ type failingStore struct {
 	store.Store
 	err     error
 	failing atomic.Bool
+	entered chan struct{} // if set, told of each failing call as it begins
 }
 
 func (s *failingStore) fail(ctx context.Context) error {
 	if !s.failing.Load() {
 		return nil
+	}
+	if s.entered != nil {
+		s.entered <- struct{}{}
 	}
 	if s.err != nil {
 		return s.err
@@ -1786,4 +1790,64 @@ type deadlineRecorder struct {
 func (d *deadlineRecorder) SetWriteDeadline(t time.Time) error {
 	d.deadline = t
 	return nil
+}
+
+// A client that goes away (a cancelled or half-closed request) is not a store failure: with
+// fail-open on, such a request is never let through, never reported, and does not reach the
+// store once its context is over. A pass holder's due renewal still runs to the room's
+// deadline.
+func TestCanceledRequestsAreNotStoreFailures(t *testing.T) {
+	e := newEnv(t)
+	var served atomic.Int32
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		io.WriteString(w, "app")
+	})
+	cfg := oneAtATime()
+	h := e.protect(e.room("r", cfg), site, middleware.WithFailOpen(true), middleware.WithClock(e.clock.Now))
+	var holder visitor
+	if resp := holder.get(h, "/"); resp.body != "app" {
+		t.Fatalf("the first visitor: %d %q", resp.StatusCode, resp.body)
+	}
+	served.Store(0)
+	e.calls.take()
+
+	e.flaky.entered = make(chan struct{}, 1)
+	e.flaky.failing.Store(true) // every store call now waits for its context to end
+	for i := range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+		if i%2 == 0 {
+			cancel() // gone before the request is served
+		} else {
+			go func() { <-e.flaky.entered; cancel() }() // gone while the store is asked
+		}
+		resp := serve(h, r)
+		cancel()
+		if resp.StatusCode != 499 || resp.body == "app" {
+			t.Fatalf("request %d, cancelled: %d %q, want 499 and not the app", i, resp.StatusCode, resp.body)
+		}
+	}
+	if n := served.Load(); n != 0 {
+		t.Errorf("%d cancelled requests reached the app with fail-open on", n)
+	}
+	if errs := e.takeErrors(); len(errs) != 0 {
+		t.Errorf("cancelled requests reported as store failures: %v", errs)
+	}
+	if got := e.calls.take(); got["Join"] != 100 {
+		t.Errorf("store calls %v: want 100 joins (those cancelled before being served make none)", got)
+	}
+
+	// A due renewal does not stop with the client that asked for it.
+	e.flaky.failing.Store(false)
+	e.flaky.entered = nil
+	e.clock.Advance(61 * time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+	r.AddCookie(&http.Cookie{Name: "wr_r", Value: holder.cookies["wr_r"]})
+	if resp := serve(h, r); resp.body != "app" || lastCookie(resp, "wr_r") == nil {
+		t.Errorf("a pass holder whose client left: %d %q, want the app and the renewed pass", resp.StatusCode, resp.body)
+	}
+	e.wantCalls(calls{"Renew": 1})
 }

@@ -198,7 +198,9 @@ func (m *handler) tryRevive(r *http.Request, raw string) (waitingroom.Visit, boo
 	}
 	v, err := m.revive(r.Context(), p)
 	if err != nil {
-		m.onError(r, err)
+		if !errors.Is(err, waitingroom.ErrCanceled) {
+			m.onError(r, err)
+		}
 		return waitingroom.Visit{}, false
 	}
 	return v, v.Outcome == waitingroom.Admitted
@@ -274,6 +276,10 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 		var err error
 		// Never a join: an open page must not take a place in the queue by itself.
 		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error { return errNoJoin }))
+		if errors.Is(err, waitingroom.ErrCanceled) {
+			clientGone(w)
+			return
+		}
 		if err != nil {
 			m.onError(r, err)
 			w.Header().Set("Retry-After", retryAfter(m.room.Config().RefreshInterval))
