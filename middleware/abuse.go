@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"math"
 	"net/http"
 	"net/netip"
@@ -278,6 +279,16 @@ func (j *joinRefusal) Error() string {
 
 // refuse answers a request the join guards refused.
 func (m *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if err == errPlaceless {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("Retry-After", retryAfter(m.room.Config().RefreshInterval))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		if r.Method != http.MethodHead {
+			io.WriteString(w, "This request takes no place in the queue: open the page to join it.\n")
+		}
+		return
+	}
 	j, ok := err.(*joinRefusal)
 	if !ok {
 		j = &joinRefusal{verdict: Challenge, at: m.clock()}

@@ -85,6 +85,37 @@ func WithErrorHandler(f func(*http.Request, error)) Option {
 	return func(m *handler) error { m.onError = f; return nil }
 }
 
+// WithPlaceless names the requests that never take a place in the queue: ones that cannot
+// carry the room's cookie back to a visitor. Such a request without a valid ticket or pass
+// is answered 503 with Retry-After and nothing cached (no body for HEAD), instead of
+// joining; with one, it is served as any other. Default: Placeless (OPTIONS, HEAD and
+// prefetches). Nil lets every request join. A CORS preflight never carries cookies: to
+// let preflights reach a protected API, add them to WithBypass.
+func WithPlaceless(f func(*http.Request) bool) Option {
+	return func(m *handler) error { m.placeless = f; return nil }
+}
+
+// Placeless reports whether r is a CORS preflight or other OPTIONS request, a HEAD request,
+// or a prefetch (Sec-Purpose or Purpose "prefetch", X-Moz "prefetch"): requests whose
+// response no person reads, so that a script or a browser's speculation cannot queue
+// places that nobody holds.
+func Placeless(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodOptions, http.MethodHead:
+		return true
+	}
+	h := r.Header
+	for _, k := range [...]string{"Sec-Purpose", "Purpose", "X-Moz"} {
+		if v := h[k]; len(v) > 0 && strings.Contains(strings.ToLower(v[0]), "prefetch") {
+			return true
+		}
+	}
+	return false
+}
+
+// errPlaceless refuses a join to a request WithPlaceless names.
+var errPlaceless = errors.New("middleware: this request takes no place")
+
 // WithFailOpen lets visitors through, uncounted, when the store fails. Default: fail closed,
 // answering 503 with the outage page (WithOutagePage) and Retry-After (the admitted keep
 // going on their passes).
@@ -146,7 +177,7 @@ func build(room *waitingroom.Room, next http.Handler, opts []Option) (*handler, 
 	if room == nil {
 		return nil, fmt.Errorf("%w: nil room", ErrOption)
 	}
-	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: room.Revive}
+	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: room.Revive, placeless: Placeless}
 	for _, o := range opts {
 		if err := o(m); err != nil {
 			return nil, err
@@ -206,6 +237,8 @@ type handler struct {
 	bypass   func(*http.Request) bool
 	onError  func(*http.Request, error)
 	failOpen bool
+	// placeless names requests that never join (WithPlaceless).
+	placeless func(*http.Request) bool
 	cookie   Cookie
 
 	// Join guards (abuse.go).
@@ -250,11 +283,17 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var v waitingroom.Visit
 	var err error
-	if m.joinGuarded() {
+	placeless := m.placeless != nil && m.placeless(r)
+	if m.joinGuarded() || placeless {
 		if m.inInfiniteQueue(w, r, raw) {
 			return
 		}
-		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error { return m.checkJoin(r) }))
+		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error {
+			if placeless {
+				return errPlaceless
+			}
+			return m.checkJoin(r)
+		}))
 	} else {
 		v, err = m.room.Enter(r.Context(), raw)
 	}

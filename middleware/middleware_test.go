@@ -1851,3 +1851,72 @@ func TestCanceledRequestsAreNotStoreFailures(t *testing.T) {
 	}
 	e.wantCalls(calls{"Renew": 1})
 }
+
+// Requests no person reads (HEAD, OPTIONS, prefetches) take no place: a script of 1,000 of
+// them, without cookies, puts nobody ahead of the next real visitor and calls the store
+// for none. With a ticket or a pass they are served as any other; WithPlaceless(nil) lets
+// them join.
+func TestPlacelessRequests(t *testing.T) {
+	e := newEnv(t)
+	var seen waitingroom.Status
+	waiting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen, _ = middleware.StatusFromContext(r.Context())
+	})
+	room := e.room("r", oneAtATime())
+	h := e.protect(room, &app{}, middleware.WithWaitingPage(waiting))
+	var holder visitor
+	holder.get(h, "/") // the seat
+	e.calls.take()
+	kinds := []func() *http.Request{
+		func() *http.Request { return httptest.NewRequest(http.MethodHead, "/", nil) },
+		func() *http.Request {
+			r := httptest.NewRequest(http.MethodOptions, "/", nil)
+			r.Header.Set("Origin", "https://other.example")
+			r.Header.Set("Access-Control-Request-Method", "POST")
+			return r
+		},
+		func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("Sec-Purpose", "prefetch;prerender")
+			return r
+		},
+		func() *http.Request {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header.Set("Purpose", "prefetch")
+			return r
+		},
+	}
+	for i := range 1000 {
+		r := kinds[i%len(kinds)]()
+		if i%8 == 7 {
+			r.AddCookie(&http.Cookie{Name: "wr_r", Value: "junk"}) // a junk cookie is no ticket
+		}
+		resp := serve(h, r)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" ||
+			resp.Header.Get("Cache-Control") != "no-store" || len(resp.Cookies()) != 0 {
+			t.Fatalf("%s %v: %d %v, want 503 with Retry-After, no-store and no cookie", r.Method, r.Header, resp.StatusCode, resp.Header)
+		}
+		if r.Method == http.MethodHead && resp.body != "" {
+			t.Fatalf("HEAD with a body: %q", resp.body)
+		}
+	}
+	e.wantCalls(calls{})
+	var next visitor
+	next.get(h, "/")
+	if seen.UsersAhead != 0 {
+		t.Errorf("after 1,000 placeless requests the next visitor has %d ahead, want 0", seen.UsersAhead)
+	}
+	// With a ticket a HEAD polls; with a pass it is served.
+	if resp := next.do(h, httptest.NewRequest(http.MethodHead, "/", nil)); resp.StatusCode == http.StatusServiceUnavailable {
+		t.Errorf("HEAD with a ticket: %d, want the waiting answer", resp.StatusCode)
+	}
+	if resp := holder.do(h, httptest.NewRequest(http.MethodHead, "/", nil)); resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD with a pass: %d, want the app", resp.StatusCode)
+	}
+	// Without the default, a HEAD joins.
+	h = e.protect(room, &app{}, middleware.WithWaitingPage(waiting), middleware.WithPlaceless(nil))
+	var script visitor
+	if resp := script.do(h, httptest.NewRequest(http.MethodHead, "/", nil)); resp.StatusCode == http.StatusServiceUnavailable || script.cookies["wr_r"] == "" {
+		t.Errorf("HEAD with WithPlaceless(nil): %d, cookies %v; want a place", resp.StatusCode, script.cookies)
+	}
+}
