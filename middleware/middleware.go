@@ -239,7 +239,7 @@ type handler struct {
 	failOpen bool
 	// placeless names requests that never join (WithPlaceless).
 	placeless func(*http.Request) bool
-	cookie   Cookie
+	cookie    Cookie
 
 	// Join guards (abuse.go).
 	verifier  JoinVerifier
