@@ -10,6 +10,7 @@ package memory
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -21,14 +22,17 @@ import (
 type Store struct {
 	clock func() time.Time
 
-	mu        sync.Mutex // guards rooms, lastSweep
+	// mu guards rooms; an operation holds it only to look its room up (shared), never while
+	// it waits for the room's own lock, so that a busy room does not hold up the map.
+	mu        sync.RWMutex
 	rooms     map[string]*room
-	lastSweep int64
+	lastSweep atomic.Int64
 }
 
 type room struct {
 	mu sync.Mutex
 	*admission.Room
+	gone bool // dropped by a sweep (under mu): whoever locks it afterwards looks again
 }
 
 // Option configures a Store.
@@ -117,6 +121,7 @@ func (s *Store) Rooms() int {
 	now := s.clock().UnixMilli()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.lastSweep.Store(now)
 	s.sweep(now)
 	return len(s.rooms)
 }
@@ -135,26 +140,42 @@ func (s *Store) acquire(ctx context.Context, id string, l admission.Limits, crea
 	if !store.ValidRoom(id) {
 		return nil, now, store.ErrInvalidRoom
 	}
-	s.mu.Lock()
-	if now-s.lastSweep >= sweepEvery {
-		s.lastSweep = now
+	if last := s.lastSweep.Load(); now-last >= sweepEvery && s.lastSweep.CompareAndSwap(last, now) {
+		s.mu.Lock()
 		s.sweep(now)
+		s.mu.Unlock()
 	}
-	r := s.rooms[id]
-	if r == nil {
-		if !create {
+	for {
+		s.mu.RLock()
+		r := s.rooms[id]
+		s.mu.RUnlock()
+		if r == nil {
+			if !create {
+				return nil, now, nil
+			}
+			s.mu.Lock()
+			if r = s.rooms[id]; r == nil {
+				// The epoch is the room's creation time: a room is dropped only after its
+				// hold, so a room of the same name never gets the same epoch twice.
+				r = &room{Room: admission.Open(now, new(admission.MemQueue), l)}
+				s.rooms[id] = r
+			}
 			s.mu.Unlock()
-			return nil, now, nil
 		}
-		// The epoch is the room's creation time: a room is dropped only after its hold, so
-		// a room of the same name never gets the same epoch twice.
-		r = &room{Room: admission.Open(now, new(admission.MemQueue), l)}
-		s.rooms[id] = r
+		if testHookLookedUp != nil {
+			testHookLookedUp(r)
+		}
+		r.mu.Lock()
+		if !r.gone {
+			return r, now, nil
+		}
+		r.mu.Unlock() // swept between the lookup and the lock: look again
 	}
-	r.mu.Lock()
-	s.mu.Unlock()
-	return r, now, nil
 }
+
+// testHookLookedUp, when set by a test, runs between an operation's lookup of its room and
+// its taking the room's lock.
+var testHookLookedUp func(*room)
 
 // sweep drops idle rooms; s.mu is held. A busy room is skipped and looked at next time.
 func (s *Store) sweep(now int64) {
@@ -163,6 +184,7 @@ func (s *Store) sweep(now int64) {
 			continue
 		}
 		if r.Idle(now) {
+			r.gone = true
 			delete(s.rooms, id)
 		}
 		r.mu.Unlock()
