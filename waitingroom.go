@@ -278,7 +278,7 @@ func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visi
 			return r.poll(ctx, s, t, now)
 		}
 	}
-	return r.join(ctx, s, &o)
+	return r.join(ctx, s, &o, now)
 }
 
 // Revive brings back the session of pass p, which has run out, if the room has room for
@@ -387,7 +387,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 	if p.Scope != ph.scope() && ph.ev != nil && !ph.prequeue || s.cfg.QueueAll && s.cfg.QueueAllEndsSessions {
 		// Issued before this event (or before queue-all): not valid now. The holder queues
 		// like everyone else.
-		return r.join(ctx, s, o)
+		return r.join(ctx, s, o, now)
 	}
 	if !ph.renewal || s.beyondMax(p, ph, now) {
 		return Visit{Outcome: Admitted, Pass: p, Final: true}, nil
@@ -417,7 +417,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 	}
 	if !c.active {
 		// Released, expired or forgotten: the visitor comes in as anyone new would.
-		return r.join(ctx, s, o)
+		return r.join(ctx, s, o, r.now())
 	}
 	v := c.visit
 	if !lead {
@@ -496,8 +496,8 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 	return r.answer(s, res, &t)
 }
 
-func (r *Room) join(ctx context.Context, s *settings, o *enterOptions) (Visit, error) {
-	now := r.now()
+// join gives the visitor a place, now being the room's time (read once per Enter).
+func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.Time) (Visit, error) {
 	if ph := s.at(now); ph.method == Reject && !ph.prequeue {
 		return r.rejected(s, ph, now), nil
 	}

@@ -433,13 +433,12 @@ func clientKey(addr netip.Addr) string {
 
 // parseAddr reads "addr", "addr:port" or "[addr]:port", unmapping IPv4-in-IPv6.
 func parseAddr(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		ap, err := netip.ParseAddrPort(s)
-		if err != nil {
-			return netip.Addr{}, false
-		}
+	// RemoteAddr has a port: tried first, so that the common case makes no error value.
+	var a netip.Addr
+	if ap, err := netip.ParseAddrPort(s); err == nil {
 		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(s); err != nil {
+		return netip.Addr{}, false
 	}
 	return a.Unmap().WithZone(""), true
 }

@@ -116,6 +116,8 @@ func Placeless(r *http.Request) bool {
 // errPlaceless refuses a join to a request WithPlaceless names.
 var errPlaceless = errors.New("middleware: this request takes no place")
 
+func refusePlaceless() error { return errPlaceless }
+
 // WithFailOpen lets visitors through, uncounted, when the store fails. Default: fail closed,
 // answering 503 with the outage page (WithOutagePage) and Retry-After (the admitted keep
 // going on their passes).
@@ -288,12 +290,11 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if m.inInfiniteQueue(w, r, raw) {
 			return
 		}
-		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error {
-			if placeless {
-				return errPlaceless
-			}
-			return m.checkJoin(r)
-		}))
+		check := refusePlaceless
+		if !placeless {
+			check = func() error { return m.checkJoin(r) }
+		}
+		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(check))
 	} else {
 		v, err = m.room.Enter(r.Context(), raw)
 	}
