@@ -269,6 +269,13 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.serveNext(&responseWriter{ResponseWriter: w}, r)
 		return
 	}
+	if cookiesTooLarge(r) {
+		// Before the cookies are parsed: a request stuffed with them would cost more than
+		// every other check together.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "Request cookies too large", http.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	if m.keepalive != "" && r.URL.Path == m.keepalive {
 		m.serveKeepalive(w, r)
 		return
@@ -362,19 +369,64 @@ func (m *handler) serveNext(rw *responseWriter, r *http.Request) {
 	}
 }
 
-// maxCookies bounds the cookies of the room's name that are looked at, so that a request
-// stuffed with them costs at most a few token checks.
+// maxCookies bounds the cookies of the room's name whose tokens are checked, so that a
+// request stuffed with them costs at most a few token checks. Values that cannot be a token
+// (not three base64url parts) are passed over without counting: junk cookies set by a
+// sibling subdomain do not push a real pass out of reach.
 const maxCookies = 4
+
+// MaxCookieHeader is the most the Cookie header may hold, in bytes, all lines together; a
+// request with more is answered 431 before its cookies are parsed. Browsers send a few
+// kilobytes; 32 KiB leaves room for many.
+const MaxCookieHeader = 32 << 10
+
+func cookiesTooLarge(r *http.Request) bool {
+	n := 0
+	for _, line := range r.Header["Cookie"] {
+		if n += len(line); n > MaxCookieHeader {
+			return true
+		}
+	}
+	return false
+}
+
+// jwtShaped reports whether s has the shape of a compact JWT: three non-empty base64url
+// parts. It does no decoding.
+func jwtShaped(s string) bool {
+	dots, run := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if run == 0 {
+				return false
+			}
+			dots, run = dots+1, 0
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+			run++
+		default:
+			return false
+		}
+	}
+	return dots == 2 && run > 0
+}
 
 // token returns the visitor's ticket or pass from the room's cookie, or "" for none. Of
 // several cookies of that name (see WithCookie) it prefers a pass to a ticket: a visitor
 // holds a ticket before its pass, and polling with a ticket whose place became a session
 // would put the visitor at the back.
 func (m *handler) token(r *http.Request) string {
+	cookies := r.CookiesNamed(m.cookie.Name)
+	if len(cookies) == 1 {
+		// The usual case: the room checks the one value (and refuses junk) by itself.
+		if v := cookies[0].Value; len(v) <= token.MaxSize {
+			return v
+		}
+		return ""
+	}
 	var values [maxCookies]string
 	n := 0
-	for _, c := range r.CookiesNamed(m.cookie.Name) {
-		if c.Value == "" || len(c.Value) > token.MaxSize {
+	for _, c := range cookies {
+		if c.Value == "" || len(c.Value) > token.MaxSize || c.Value != infiniteQueueMarker && !jwtShaped(c.Value) {
 			continue
 		}
 		values[n] = c.Value
