@@ -65,6 +65,9 @@ var (
 	ErrCanceled = errors.New("waitingroom: request canceled")
 )
 
+// errStorePanic marks a store failure that was a panic in the store.
+var errStorePanic = errors.New("store panicked")
+
 // Room is one waiting room. It is safe for concurrent use; many rooms may share one store
 // and one process.
 type Room struct {
@@ -647,7 +650,14 @@ const pollTolerance = 50 * time.Millisecond
 func queueIsFull(w estimate.Wait) bool { return w.Known && w.P50 > 24*time.Hour }
 
 // call runs one store operation under the room's deadline.
-func (r *Room) call(ctx context.Context, op func(context.Context) error) error {
+func (r *Room) call(ctx context.Context, op func(context.Context) error) (err error) {
+	defer func() {
+		// A store that panics fails this call like any other failure: a renewal in flight
+		// still finishes (others wait on it), and the caller reports it.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %w: %v", ErrStore, errStorePanic, p)
+		}
+	}()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%w: %w", ErrCanceled, err) // no store call for a client already gone
 	}

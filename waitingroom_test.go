@@ -7,10 +7,12 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/estimate"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
@@ -596,5 +598,66 @@ func TestCanceledIsNotAStoreFailure(t *testing.T) {
 	}
 	if st, err := f.room.Stats(context.Background()); err != nil || st.Waiting != 0 {
 		t.Errorf("a cancelled Enter took a place: %+v, %v", st, err)
+	}
+}
+
+// panicStore panics in every call once panicking is set.
+type panicStore struct {
+	store.Store
+	panicking atomic.Bool
+}
+
+func (s *panicStore) check() {
+	if s.panicking.Load() {
+		panic("the store's bug")
+	}
+}
+
+func (s *panicStore) Join(ctx context.Context, room string, l admission.Limits) (store.Result, error) {
+	s.check()
+	return s.Store.Join(ctx, room, l)
+}
+
+func (s *panicStore) Renew(ctx context.Context, room string, r store.Ref, l admission.Limits) (store.Renewal, error) {
+	s.check()
+	return s.Store.Renew(ctx, room, r, l)
+}
+
+// A store that panics fails the call as any store failure does (ErrStore), and leaves
+// nothing half-done: a renewal that panicked finishes, so the next request of the session
+// does not wait on it, and is tried again once the store is well.
+func TestStorePanicIsAStoreFailure(t *testing.T) {
+	clock := storetest.NewClock(time.UnixMilli(1795683600000))
+	st := &panicStore{Store: memory.New(memory.WithClock(clock.Now))}
+	room, err := waitingroom.New("room", st, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2,
+		SessionDuration: 2 * time.Minute, RenewInterval: 30 * time.Second}, waitingroom.WithClock(clock.Now), simStoreTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := room.Enter(ctx, "")
+	if err != nil || a.Outcome != waitingroom.Admitted {
+		t.Fatalf("first visitor: %v, %v", a.Outcome, err)
+	}
+	st.panicking.Store(true)
+	if _, err := room.Enter(ctx, ""); !errors.Is(err, waitingroom.ErrStore) {
+		t.Errorf("Join panicked: %v, want ErrStore", err)
+	}
+	clock.Advance(31 * time.Second)
+	v, err := room.Enter(ctx, a.Token)
+	if err != nil || v.Outcome != waitingroom.Admitted || !errors.Is(v.Degraded, waitingroom.ErrStore) {
+		t.Fatalf("renewal panicked: %v, degraded %v, %v; want admitted on the pass, the failure reported", v.Outcome, v.Degraded, err)
+	}
+	// Not left hanging: the next request answers at once (a renewal that never finished
+	// would hold it until its context ended).
+	ctx2, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if v, err := room.Enter(ctx2, a.Token); err != nil || v.Outcome != waitingroom.Admitted || ctx2.Err() != nil {
+		t.Fatalf("after the panic: %v, %v", v.Outcome, err)
+	}
+	st.panicking.Store(false)
+	clock.Advance(10 * time.Second) // past the pause after a failed renewal
+	if v, err := room.Enter(ctx, a.Token); err != nil || v.Token == "" {
+		t.Errorf("the store well again: %v, token %q; want the pass renewed", err, v.Token)
 	}
 }
