@@ -257,3 +257,34 @@ func TestSoldOut(t *testing.T) {
 		t.Fatalf("a booking with none left: %d %q", code, body)
 	}
 }
+
+// TestCrossSitePostIsRefused: a form posted from another site is refused before the room
+// (net/http's CrossOriginProtection): it takes no place and sets no cookie. The same form
+// from the site itself goes on as usual.
+func TestCrossSitePostIsRefused(t *testing.T) {
+	_, srv := serve(t, options{total: 1, perMinute: 1, session: 2 * time.Minute, refresh: 5 * time.Second, store: "memory"})
+	for _, site := range []string{"cross-site", "same-site"} {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/reserve", strings.NewReader(aliceForm.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", site)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("a %s POST: %d, cookies %v; want 403 and none", site, resp.StatusCode, resp.Cookies())
+		}
+	}
+	// Nobody took a place: the first real visitor is let in at once, and books.
+	bob := client(t)
+	if _, body := get(t, bob, srv.URL+"/"); !strings.Contains(body, "<form") {
+		t.Errorf("the first real visitor waits: %.200q", body)
+	}
+	if code, body := post(t, bob, srv.URL+"/reserve", url.Values{"name": {"Bob"}, "slot": {"09:00"}}); code != http.StatusOK {
+		t.Errorf("the site's own form: %d %.200q", code, body)
+	}
+}

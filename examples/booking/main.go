@@ -318,14 +318,17 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 		log.Printf("booking: %s", describe(e, now))
 	}
 	app := newApp(o.appointments, clock)
-	return middleware.Protect(room, app.routes(),
+	// Cross-origin form posts are refused (403) before they reach the room, so a page on
+	// another site can neither take a place in the queue nor replace a visitor's cookie.
+	cop := http.NewCrossOriginProtection()
+	return cop.Handler(middleware.Protect(room, app.routes(),
 		middleware.WithPages(middleware.Pages{Catalog: catalog, Announce: app.announce}),
 		middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }),
 		middleware.WithKeepalive(keepalivePath),
 		middleware.WithPostGrace(o.postGrace),
 		middleware.WithKeep(app.keepDraft),
 		middleware.WithClock(clock),
-	), nil
+	)), nil
 }
 
 func openStore(u string, clock func() time.Time) (store.Store, error) {
