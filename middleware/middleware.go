@@ -27,6 +27,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,17 +132,64 @@ type Cookie struct {
 	Name   string // default "wr_" + room ID
 	Path   string // default "/"
 	Domain string // default none (host-only)
-	Secure bool   // always Secure; by default only when the request came over TLS
+	Secure bool   // always Secure; by default only when the request is known to be HTTPS
+	// HostPrefix names the cookie "__Host-" + Name. Browsers keep such a cookie only if it
+	// is Secure, host-only and for Path "/", so no sibling subdomain can set or shadow it.
+	// It implies Secure (the site must be served over HTTPS), and WithCookie refuses it with
+	// a Domain or a Path other than "/". Default: false.
+	HostPrefix bool
+	// TrustedProxies are the proxies (by RemoteAddr) that end TLS for the site: a request
+	// from one of them with X-Forwarded-Proto: https is known to be HTTPS, so its cookies
+	// are Secure. Default: none (only a request over TLS to this server is known to be).
+	TrustedProxies []netip.Prefix
+}
+
+// secure reports whether the cookies set for r are Secure: always with Secure (or
+// HostPrefix), else when r came over TLS or, from a trusted proxy, as https.
+func (c *Cookie) secure(r *http.Request) bool {
+	if c.Secure || r.TLS != nil {
+		return true
+	}
+	if len(c.TrustedProxies) == 0 {
+		return false
+	}
+	addr, ok := parseAddr(r.RemoteAddr)
+	if !ok || !isTrusted(addr, c.TrustedProxies) {
+		return false
+	}
+	// The last value is the one the nearest proxy wrote.
+	v := r.Header.Values("X-Forwarded-Proto")
+	if len(v) == 0 {
+		return false
+	}
+	last := v[len(v)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.EqualFold(strings.TrimSpace(last), "https")
 }
 
 // WithCookie sets the cookie's name and scope. It is always HttpOnly and SameSite=Lax.
 //
 // A request may carry several cookies of the name, when the browser still holds one of an
-// earlier Path or Domain. The middleware looks at the first four and uses the first that
-// holds a valid pass, else a valid ticket, else an expired one (the room's clock, corrected
-// by the store's, may disagree with WithClock's), else the first.
+// earlier Path or Domain (or a sibling subdomain set some: HostPrefix stops that). The
+// middleware passes over values that cannot be a token, looks at the first four others and
+// uses the first that holds a valid pass, else a valid ticket, else an expired one (the
+// room's clock, corrected by the store's, may disagree with WithClock's), else the first.
 func WithCookie(c Cookie) Option {
-	return func(m *handler) error { m.cookie = c; return nil }
+	return func(m *handler) error {
+		if c.HostPrefix && (c.Domain != "" || c.Path != "" && c.Path != "/") {
+			return fmt.Errorf("%w: WithCookie: HostPrefix needs no Domain and the Path \"/\"", ErrOption)
+		}
+		for _, p := range c.TrustedProxies {
+			if !p.IsValid() {
+				return fmt.Errorf("%w: WithCookie: an invalid trusted proxy prefix", ErrOption)
+			}
+		}
+		c.TrustedProxies = slices.Clone(c.TrustedProxies)
+		m.cookie = c
+		return nil
+	}
 }
 
 // New returns the room's middleware in the shape routers and chains take,
@@ -188,17 +237,20 @@ func build(room *waitingroom.Room, next http.Handler, opts []Option) (*handler, 
 	if m.pages == nil {
 		WithPages(Pages{})(m)
 	}
-	page := m.pages.page(m.cookie)
-	for _, h := range []*http.Handler{&m.waiting, &m.closed, &m.outage} {
-		if *h == nil {
-			*h = page
-		}
-	}
 	if m.cookie.Name == "" {
 		m.cookie.Name = "wr_" + room.ID()
 	}
 	if m.cookie.Path == "" {
 		m.cookie.Path = "/"
+	}
+	if m.cookie.HostPrefix {
+		m.cookie.Name, m.cookie.Secure = "__Host-"+m.cookie.Name, true
+	}
+	page := m.pages.page(m.cookie)
+	for _, h := range []*http.Handler{&m.waiting, &m.closed, &m.outage} {
+		if *h == nil {
+			*h = page
+		}
 	}
 	if m.onError == nil {
 		m.onError = func(r *http.Request, err error) {
@@ -515,7 +567,7 @@ func (m *handler) setCookie(w http.ResponseWriter, r *http.Request, value string
 		Path:     m.cookie.Path,
 		Domain:   m.cookie.Domain,
 		HttpOnly: true,
-		Secure:   m.cookie.Secure || r.TLS != nil,
+		Secure:   m.cookie.secure(r),
 		SameSite: http.SameSiteLaxMode,
 	}
 	if maxAge > 0 {

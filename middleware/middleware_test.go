@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,15 +32,30 @@ import (
 // The store and the rooms share it, so every token time and admission decision is exact.
 
 func TestTransparentWhenCapacityIsFree(t *testing.T) {
+	proxy := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	tests := []struct {
 		name       string
 		tls        bool
+		remote     string // RemoteAddr; default httptest's 192.0.2.1:1234
+		proto      string // X-Forwarded-Proto
 		cookie     middleware.Cookie
+		wantName   string
 		wantSecure bool
 	}{
 		{name: "plain HTTP", wantSecure: false},
 		{name: "TLS", tls: true, wantSecure: true},
 		{name: "Cookie.Secure over plain HTTP", cookie: middleware.Cookie{Secure: true}, wantSecure: true},
+		// TLS ends at a proxy: its X-Forwarded-Proto counts only if the proxy is trusted.
+		{name: "https from a trusted proxy", remote: "10.1.2.3:4567", proto: "https",
+			cookie: middleware.Cookie{TrustedProxies: proxy}, wantSecure: true},
+		{name: "https through two proxies, the nearest trusted", remote: "10.1.2.3:4567", proto: "http, https",
+			cookie: middleware.Cookie{TrustedProxies: proxy}, wantSecure: true},
+		{name: "http from a trusted proxy", remote: "10.1.2.3:4567", proto: "http",
+			cookie: middleware.Cookie{TrustedProxies: proxy}, wantSecure: false},
+		{name: "https claimed by an untrusted client", proto: "https",
+			cookie: middleware.Cookie{TrustedProxies: proxy}, wantSecure: false},
+		{name: "https claimed with no proxy trusted", remote: "10.1.2.3:4567", proto: "https", wantSecure: false},
+		{name: "HostPrefix", cookie: middleware.Cookie{HostPrefix: true}, wantName: "__Host-wr_r", wantSecure: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,14 +68,21 @@ func TestTransparentWhenCapacityIsFree(t *testing.T) {
 			if tt.tls {
 				req.TLS = &tls.ConnectionState{}
 			}
+			if tt.remote != "" {
+				req.RemoteAddr = tt.remote
+			}
+			if tt.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tt.proto)
+			}
 			resp := serve(h, req)
 
 			if resp.StatusCode != http.StatusOK || resp.body != "app" || site.hits.Load() != 1 {
 				t.Fatalf("got %d %q with %d app hits, want 200 from the app", resp.StatusCode, resp.body, site.hits.Load())
 			}
-			c := lastCookie(resp, "wr_r")
+			name := cmp.Or(tt.wantName, "wr_r")
+			c := lastCookie(resp, name)
 			if c == nil {
-				t.Fatalf("no wr_r cookie in %q", resp.Header.Values("Set-Cookie"))
+				t.Fatalf("no %s cookie in %q", name, resp.Header.Values("Set-Cookie"))
 			}
 			if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.Domain != "" {
 				t.Errorf("cookie %q: want HttpOnly, SameSite=Lax, Path=/, host-only", c.Raw)
@@ -75,6 +99,30 @@ func TestTransparentWhenCapacityIsFree(t *testing.T) {
 			e.wantCalls(calls{"Join": 1})
 		})
 	}
+}
+
+// A __Host- cookie must be host-only with Path "/": WithCookie refuses anything else, and a
+// pass in the prefixed cookie is read back.
+func TestHostPrefixCookie(t *testing.T) {
+	e := newEnv(t)
+	room := e.room("r", oneAtATime())
+	for _, c := range []middleware.Cookie{{HostPrefix: true, Domain: "example.com"}, {HostPrefix: true, Path: "/book"}} {
+		if _, err := middleware.New(room, middleware.WithCookie(c)); !errors.Is(err, middleware.ErrOption) {
+			t.Errorf("WithCookie(%+v): %v, want ErrOption", c, err)
+		}
+	}
+	var site app
+	h := e.protect(room, &site, middleware.WithCookie(middleware.Cookie{HostPrefix: true}))
+	var v visitor
+	v.get(h, "/")
+	if v.cookies["__Host-wr_r"] == "" {
+		t.Fatalf("cookies %v, want __Host-wr_r", v.cookies)
+	}
+	v.get(h, "/")
+	if site.hits.Load() != 2 {
+		t.Errorf("the second request with the __Host- pass: %d app hits, want 2", site.hits.Load())
+	}
+	e.wantCalls(calls{"Join": 1})
 }
 
 func TestCookieOptions(t *testing.T) {

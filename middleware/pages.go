@@ -383,7 +383,7 @@ func (p *Pages) page(cookie Cookie) http.Handler {
 		h := w.Header()
 		if chosen != "" {
 			http.SetCookie(w, &http.Cookie{Name: langCookie, Value: chosen, Path: "/", MaxAge: 365 * 24 * 3600,
-				HttpOnly: true, Secure: cookie.Secure || r.TLS != nil, SameSite: http.SameSiteLaxMode})
+				HttpOnly: true, Secure: cookie.secure(r), SameSite: http.SameSiteLaxMode})
 		}
 		nonce := p.nonce(w, r)
 		h.Set("Content-Type", "text/html; charset=utf-8")
