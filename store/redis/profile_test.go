@@ -34,17 +34,21 @@ var profileLimits = admission.Limits{
 	Grace: 40 * time.Second, Recovery: time.Minute, Refresh: 20 * time.Second,
 }
 
-// TestProfilePhases runs room.lua's own functions, phase by phase, many times inside one
-// EVAL, with a TIME reading after each phase: what each costs inside the server, the network,
-// the client and FCALL's own overhead aside. Each phase's figure includes one TIME call,
-// which the "(a TIME call)" line measures.
-func TestProfilePhases(t *testing.T) {
+// profileRoom is a room of its own on the profile's server, full, with 101 waiters (their
+// tickets): the keys are deleted when the test ends.
+func profileRoom(t *testing.T) (*goredis.Client, []string, []store.Ref) {
 	c := profileClient(t)
 	ctx := context.Background()
 	prefix := "wrprofile-" + fmt.Sprint(time.Now().UnixNano())
 	s := &Store{client: c, prefix: prefix}
 	keys := Keys(prefix, "room")
-	t.Cleanup(func() { c.Del(ctx, keys...) })
+	t.Cleanup(func() {
+		// The room's keys and its liveness chunks, which Keys does not name.
+		iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	})
 	var refs []store.Ref
 	for range 101 {
 		r, err := s.Join(ctx, "room", profileLimits)
@@ -53,6 +57,16 @@ func TestProfilePhases(t *testing.T) {
 		}
 		refs = append(refs, store.Ref{Number: r.Ticket, Epoch: r.Epoch})
 	}
+	return c, keys, refs
+}
+
+// TestProfilePhases runs room.lua's own functions, phase by phase, many times inside one
+// EVAL, with a TIME reading after each phase: what each costs inside the server, the network,
+// the client and FCALL's own overhead aside. Each phase's figure includes one TIME call,
+// which the "(a TIME call)" line measures.
+func TestProfilePhases(t *testing.T) {
+	c, keys, refs := profileRoom(t)
+	ctx := context.Background()
 	phased := `
 return (function()
   local N = tonumber(ARGV[2])
@@ -68,19 +82,11 @@ return (function()
   for _ = 1, N do
     last = T()
     mark('(a TIME call)')
-    args(KEYS, A); mark('args (with TIME)')
-    local w1 = math.floor(now / BUCKET) + 1
-    local f1, f0 = liveName(w1, false), liveName(math.floor((now - refreshMs) / BUCKET) + 1, false)
-    local v = redis.call('HMGET', KM, 'h', 'c', f1, f0); mark('HMGET header and counts')
-    liveFields, dirty, nDirty, grants, nGrants, pollerGranted = {}, {}, 0, {}, 0, false
     local sh, scc = savedH, savedC
     savedH, savedC = nil, nil
-    load(v[1], v[2], sh, scc)
-    if KM ~= chunkKM or epoch ~= chunkEpoch then
-      chunkKM, chunkEpoch, chunkBase, lastChunk = KM, epoch, fmt('%sq:%d:', base, epoch), nil
-    end
-    if w1 == b then liveFields[f1] = tonumber(v[3]) or 0; liveFields[f0] = tonumber(v[4]) or 0 end
-    mark('load')
+    args(KEYS, A); mark('args (with TIME)')
+    local v, w1, f1, f0 = readHeader(); mark('HMGET header and counts')
+    begin(v, w1, f1, f0, sh, scc); mark('load')
     schedule(); prune(); mark('schedule, prune')
     if op == OP.POLL then
       local w = getWord(epoch, refN); mark('read the word')
@@ -91,7 +97,7 @@ return (function()
     else
       join(); mark('join')
     end
-    flushGrants(); save(); mark('save')
+    if nGrants > 0 then flushGrants() end; save(); mark('save')
   end
   local out = {}
   for _, k in ipairs(order) do out[#out + 1] = string.format('%-26s %6.2f us', k, acc[k] / N) end
@@ -119,20 +125,9 @@ end)()
 // the cost of room.lua's own work against the yardstick's, without the network, the client
 // or FCALL's overhead, and steady where this VM's speed drifts (both take the same turns).
 func TestProfileLoop(t *testing.T) {
-	c := profileClient(t)
+	c, keys, refs := profileRoom(t)
 	ctx := context.Background()
-	prefix := "wrprofile-" + fmt.Sprint(time.Now().UnixNano())
-	s := &Store{client: c, prefix: prefix}
-	keys := Keys(prefix, "room")
-	t.Cleanup(func() { c.Del(ctx, keys...); c.Del(ctx, keys[0]+"gcra") })
-	var refs []store.Ref
-	for range 101 {
-		r, err := s.Join(ctx, "room", profileLimits)
-		if err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, store.Ref{Number: r.Ticket, Epoch: r.Epoch})
-	}
+	t.Cleanup(func() { c.Del(ctx, keys[0]+"gcra") })
 	loop := `
 return (function()
   local N = tonumber(ARGV[2])

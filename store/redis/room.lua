@@ -401,25 +401,25 @@ end
 -- Admission (Room.step): recovered places first, then the lottery (Random), then the
 -- cursor in ticket order, a shuffled pre-queue in its order.
 
-local function step(poller, pollerWord)
-  local allow
-  if queueAll == 1 or method == REJECT then
-    allow = 0
-  elseif method == PASSTHROUGH then
-    allow = math.huge
-  elseif now < recoverUntil then
-    allow = 0
-  else
-    -- min(free slots, what the rate allows), at least 0; no slot free: the rate is not read
-    allow = cap - nS - nG
-    if allow > 0 then
-      local r = perMin - windowCount() - nG
-      if r < allow then allow = r end
-      if allow < 0 then allow = 0 end
-    else
-      allow = 0
-    end
+-- allowance is admission.Allowance: how many the room may admit now (math.huge: all). A
+-- Passthrough room admits in recovery too. rated says whether the rate counts (a revival is
+-- no admission); with no slot free the rate window is not read.
+local function allowance(rated)
+  if queueAll == 1 or method == REJECT then return 0 end
+  if method == PASSTHROUGH then return math.huge end
+  if now < recoverUntil then return 0 end
+  local allow = cap - nS - nG
+  if allow <= 0 then return 0 end
+  if rated then
+    local r = perMin - windowCount() - nG
+    if r < allow then allow = r end
+    if allow < 0 then allow = 0 end
   end
+  return allow
+end
+
+local function step(poller, pollerWord)
+  local allow = allowance(true)
   local scanned = 0
   if mayRecover == 1 then
     while scanned < MAXSCAN do
@@ -561,28 +561,26 @@ do
     if nGrants > 0 then flushGrants() end -- a recovered place may have been granted just now
     local out = {n, e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} -- made whole at once: no regrowing
     local mem = (pollerGranted or look) and member(e, n)
-    if pollerGranted then
-      -- Granted by its own operation: claimed at once.
+    local claim = pollerGranted -- granted by its own operation: claimed at once
+    if claim then
       pollerGranted = false
-      nG = nG - 1
-      nS = nS + 1
-      out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
-      addSession(KS, out[R_EXPIRES], mem)
-      windowAdd()
-      admitted = admitted + 1
     elseif look then
       local claimed = rcall('ZSCORE', KS, mem)
       if claimed then
         out[R_ADMITTED], out[R_EXPIRES] = 1, tonum(claimed)
       elseif rcall('ZSCORE', KG, mem) then
         rcall('ZREM', KG, mem)
-        nG = nG - 1
-        nS = nS + 1
-        out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
-        addSession(KS, out[R_EXPIRES], mem)
-        windowAdd()
-        admitted = admitted + 1
+        claim = true
       end
+    end
+    if claim then
+      -- A grant claimed: a session from now, and an admission in the rate window.
+      nG = nG - 1
+      nS = nS + 1
+      out[R_ADMITTED], out[R_EXPIRES] = 1, expiry(sessMs)
+      addSession(KS, out[R_EXPIRES], mem)
+      windowAdd()
+      admitted = admitted + 1
     end
     if out[R_ADMITTED] == 0 then
       local turn = -1
@@ -708,17 +706,7 @@ end
 local function revive()
   local mem = member(refE, refN)
   if rcall('ZSCORE', KS, mem) then return renew() end
-  local allow -- admission.Allowance, as step's: a passthrough room admits in recovery too
-  if queueAll == 1 or method == REJECT then
-    allow = 0
-  elseif method == PASSTHROUGH then
-    allow = 1
-  elseif now < recoverUntil then
-    allow = 0
-  else
-    allow = cap - nS - nG
-  end
-  if allow <= 0 or refE ~= epoch or refN < 0 or refN >= nxt or rcall('ZSCORE', KG, mem) then
+  if allowance(false) <= 0 or refE ~= epoch or refN < 0 or refN >= nxt or rcall('ZSCORE', KG, mem) then
     return {now, 0, 0}
   end
   local exp = expiry(sessMs)
@@ -983,14 +971,11 @@ local function setup()
   floor, mmax, mmin, rcall, tonum = math.floor, math.max, math.min, redis.call, tonumber
 end
 
-local function run(KEYS, ARGV)
-  if not su then setup() end
-  local sh, scc = savedH, savedC
-  savedH, savedC = nil, nil
-  args(KEYS, ARGV)
-  -- The header, and the live counts a poll or a join will likely move: that of the word of
-  -- now (a join's, and a poll's), and that of a poll a refresh interval ago (a waiter that
-  -- polls as told). Each field read costs a quarter of a microsecond: only those needed.
+-- readHeader reads the header, and the live counts a poll or a join will likely move: that
+-- of the word of now (a join's, and a poll's), and that of a poll a refresh interval ago (a
+-- waiter that polls as told). Each field read costs a quarter of a microsecond: only those
+-- needed. It returns the fields read, the word of now and the counts' names.
+local function readHeader()
   local w1 = (now - now % BUCKET) / BUCKET + 1
   local f1, f0, v
   if op == OP.POLL then
@@ -1003,11 +988,13 @@ local function run(KEYS, ARGV)
   else
     v = rcall('HMGET', KM, 'h', 'c')
   end
-  if not v[1] then
-    if op == OP.STATS then return reply({now, 0, 0, 0, 0, 0}) end
-    if op == OP.REVIVE then return reply({now, 0, 0}) end
-    if op == OP.RELEASE then return '' end
-  end
+  return v, w1, f1, f0
+end
+
+-- begin starts an operation on what readHeader read (sh and scc: the header as the last
+-- call left it): the per-call state emptied, the room loaded, its snapshot taken for an
+-- operation that may leave the header alone.
+local function begin(v, w1, f1, f0, sh, scc)
   -- dirty and grants are emptied, not made anew: a table costs more than a few stores.
   for i = 1, nDirty do dirty[dirty[i]], dirty[i] = nil, nil end
   liveFields, nDirty, nGrants, pollerGranted = {}, 0, 0, false
@@ -1025,6 +1012,20 @@ local function run(KEYS, ARGV)
     liveFields[f1] = tonum(v[3]) or 0
     if f0 then liveFields[f0] = tonum(v[4]) or 0 end
   end
+end
+
+local function run(KEYS, ARGV)
+  if not su then setup() end
+  local sh, scc = savedH, savedC
+  savedH, savedC = nil, nil
+  args(KEYS, ARGV)
+  local v, w1, f1, f0 = readHeader()
+  if not v[1] then
+    if op == OP.STATS then return reply({now, 0, 0, 0, 0, 0}) end
+    if op == OP.REVIVE then return reply({now, 0, 0}) end
+    if op == OP.RELEASE then return '' end
+  end
+  begin(v, w1, f1, f0, sh, scc)
   if op ~= OP.RELEASE then
     -- A release is room.Release: it ends one session, and neither the schedule nor what
     -- expired moves (it carries no limits).
