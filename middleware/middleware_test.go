@@ -1961,10 +1961,20 @@ func TestPlacelessRequests(t *testing.T) {
 	if resp := holder.do(h, httptest.NewRequest(http.MethodHead, "/", nil)); resp.StatusCode != http.StatusOK {
 		t.Errorf("HEAD with a pass: %d, want the app", resp.StatusCode)
 	}
-	// Without the default, a HEAD joins.
-	h = e.protect(room, &app{}, middleware.WithWaitingPage(waiting), middleware.WithPlaceless(nil))
-	var script visitor
-	if resp := script.do(h, httptest.NewRequest(http.MethodHead, "/", nil)); resp.StatusCode == http.StatusServiceUnavailable || script.cookies["wr_r"] == "" {
-		t.Errorf("HEAD with WithPlaceless(nil): %d, cookies %v; want a place", resp.StatusCode, script.cookies)
+	// Without the default, each takes a place: the same 1,000 put 1,000 people ahead of the
+	// next visitor (the figure the README gives for before).
+	other := e.room("other", oneAtATime())
+	h = e.protect(other, &app{}, middleware.WithWaitingPage(waiting), middleware.WithPlaceless(nil))
+	var seat visitor
+	seat.get(h, "/")
+	for i := range 1000 {
+		if resp := serve(h, kinds[i%len(kinds)]()); resp.StatusCode == http.StatusServiceUnavailable || len(resp.Cookies()) == 0 {
+			t.Fatalf("with WithPlaceless(nil), request %d: %d, cookies %v; want a place", i, resp.StatusCode, resp.Cookies())
+		}
+	}
+	var late visitor
+	late.get(h, "/")
+	if seen.UsersAhead != 1000 {
+		t.Errorf("with WithPlaceless(nil) the next visitor has %d ahead, want 1,000", seen.UsersAhead)
 	}
 }

@@ -282,8 +282,7 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			m.onError(r, err)
-			w.Header().Set("Retry-After", retryAfter(m.room.Config().RefreshInterval))
-			m.writeKeepalive(w, http.StatusServiceUnavailable, keepaliveAnswer{Active: true})
+			m.keepaliveLater(w)
 			return
 		}
 	}
@@ -301,8 +300,7 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 			// The renewal was due and did not happen: the store failed, for this request or
 			// one alongside it. The session runs on; the script asks again (a renewal due
 			// with renewInSeconds 0 would tell it the session cannot be extended).
-			w.Header().Set("Retry-After", retryAfter(m.room.Config().RefreshInterval))
-			m.writeKeepalive(w, http.StatusServiceUnavailable, keepaliveAnswer{Active: true})
+			m.keepaliveLater(w)
 			return
 		}
 		exp, renew := seconds(v.Pass.Expires.Sub(now)), secondsUp(v.Pass.RenewAt.Sub(now))
@@ -312,6 +310,13 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 	default:
 		m.writeKeepalive(w, http.StatusOK, keepaliveAnswer{})
 	}
+}
+
+// keepaliveLater answers a keepalive the store could not serve: the session runs on, and
+// the script asks again (503, Retry-After).
+func (m *handler) keepaliveLater(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", retryAfter(m.room.Config().RefreshInterval))
+	m.writeKeepalive(w, http.StatusServiceUnavailable, keepaliveAnswer{Active: true})
 }
 
 func (m *handler) writeKeepalive(w http.ResponseWriter, code int, a keepaliveAnswer) {
