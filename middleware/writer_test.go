@@ -321,8 +321,8 @@ func TestHugeCookieHeader(t *testing.T) {
 	e.calls.take()
 }
 
-// BenchmarkHugeCookieHeader is a request with a 900 KB Cookie header (12 ms before it was
-// cut early, against 0.15 ms for an ordinary one).
+// BenchmarkHugeCookieHeader is a request with a 900 KB Cookie header: 154 µs before it was
+// cut early (2-core AMD EPYC VM), 0.3 µs now.
 func BenchmarkHugeCookieHeader(b *testing.B) {
 	h := middleware.Protect(benchRoom(b, 1), ok)
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
