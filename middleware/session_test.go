@@ -37,13 +37,7 @@ func TestInterruptions(t *testing.T) {
 	e := newEnv(t)
 	room := e.room("r", oneAtATime()) // sessions of 5 minutes
 	var kept []middleware.Interruption
-	keep := func(w http.ResponseWriter, r *http.Request, in middleware.Interruption) bool {
-		if r.FormValue("name") != "Alice" {
-			t.Errorf("the hook cannot read the form")
-		}
-		kept = append(kept, in)
-		return true
-	}
+	keep := keepAlices(t, &kept)
 	clock := middleware.WithClock(e.clock.Now)
 	h := e.protect(room, &app{}, clock, middleware.WithKeep(keep), middleware.WithPages(middleware.Pages{Location: time.UTC}))
 	var alice, bob visitor
@@ -365,13 +359,7 @@ func TestFormDuringOutage(t *testing.T) {
 	e := newEnv(t)
 	room := e.room("r", oneAtATime())
 	var kept []middleware.Interruption
-	keep := func(w http.ResponseWriter, r *http.Request, in middleware.Interruption) bool {
-		if r.FormValue("name") != "Alice" {
-			t.Errorf("the hook cannot read the form")
-		}
-		kept = append(kept, in)
-		return true
-	}
+	keep := keepAlices(t, &kept)
 	h := e.protect(room, &app{}, middleware.WithClock(e.clock.Now), middleware.WithKeep(keep),
 		middleware.WithPostGrace(2*time.Minute), middleware.WithPages(middleware.Pages{Location: time.UTC}))
 	var alice, bob, carol visitor
@@ -420,13 +408,7 @@ func TestFormToClosedRoom(t *testing.T) {
 	cfg := oneAtATime()
 	room := e.room("r", cfg)
 	var kept []middleware.Interruption
-	keep := func(w http.ResponseWriter, r *http.Request, in middleware.Interruption) bool {
-		if r.FormValue("name") != "Alice" {
-			t.Errorf("the hook cannot read the form")
-		}
-		kept = append(kept, in)
-		return true
-	}
+	keep := keepAlices(t, &kept)
 	opts := []middleware.Option{middleware.WithClock(e.clock.Now), middleware.WithKeep(keep), middleware.WithPages(middleware.Pages{Location: time.UTC})}
 	h := e.protect(room, &app{}, opts...)
 	var alice visitor
@@ -454,5 +436,17 @@ func TestFormToClosedRoom(t *testing.T) {
 		if len(kept) != 1 || kept[0] != tt.want {
 			t.Errorf("%s: the hook saw %v, want %v", tt.name, kept, tt.want)
 		}
+	}
+}
+
+// keepAlices is a keep hook that records each interruption in kept and checks that it can
+// read the form's name field, Alice's; it says the form was kept.
+func keepAlices(t *testing.T, kept *[]middleware.Interruption) func(http.ResponseWriter, *http.Request, middleware.Interruption) bool {
+	return func(w http.ResponseWriter, r *http.Request, in middleware.Interruption) bool {
+		if r.FormValue("name") != "Alice" {
+			t.Errorf("the hook cannot read the form")
+		}
+		*kept = append(*kept, in)
+		return true
 	}
 }
