@@ -20,7 +20,7 @@ import (
 // The zero value is not usable; call Open. A Room is not safe for concurrent use.
 type Room struct {
 	epoch int64 // the store time this epoch began; never 0
-	last  int64 // latest store time seen: the clock never runs back past its second (see begin)
+	last  int64 // latest store time seen: the clock never runs back past its second (see clock)
 	hold  time.Duration
 
 	next, cursor int64 // the next ticket number; tickets from cursor on may wait
