@@ -43,7 +43,7 @@ func (r *Room) updateEvents(change func([]Event) ([]Event, error)) error {
 			return err
 		}
 		cfg.Events = evs
-		s, err := newSettings(cfg, r.id, r.codec)
+		s, err := r.replaced(cur, cfg)
 		if err != nil {
 			return err
 		}

@@ -400,9 +400,9 @@ func TestEventValidation(t *testing.T) {
 	if len(evs) != 1000 || evs[0].Name != "e0" || evs[999].Name != "e999" {
 		t.Fatalf("a thousand events: %d, first %q", len(evs), evs[0].Name)
 	}
-	// An explicit RenewInterval longer than an event's session is refused; the default
-	// follows the event's session.
-	_, err = waitingroom.New("r", memory.New(), waitingroom.Config{TotalActiveUsers: 5, NewUsersPerMinute: 5, RenewInterval: time.Minute,
+	// An explicit RenewInterval longer than an event's session is refused; the default (and
+	// a value equal to it, as Config returns it) follows the event's session.
+	_, err = waitingroom.New("r", memory.New(), waitingroom.Config{TotalActiveUsers: 5, NewUsersPerMinute: 5, RenewInterval: 50 * time.Second,
 		Events: []waitingroom.Event{mod(func(e *waitingroom.Event) { e.SessionDuration = 30 * time.Second })}})
 	if !errors.Is(err, waitingroom.ErrConfig) {
 		t.Errorf("RenewInterval beyond an event's session: %v", err)

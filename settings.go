@@ -172,6 +172,13 @@ type settings struct {
 	base    phase         // the room's own settings, outside events
 	events  []*eventSettings
 	adm     []admission.Event // the events as the store applies them, in the same order
+
+	// The settings as the store keeps them (see control.go): EncodeConfig of cfg, the
+	// stored version they are (0: not yet stored), and whether they are this instance's
+	// change, to be stored as the next version.
+	doc     []byte
+	version int64
+	push    bool
 }
 
 // limitsProblem says what is wrong with the limits a room or an event admits by, or nil;
@@ -198,13 +205,16 @@ func defaultRenew(session time.Duration) time.Duration { return min(time.Minute,
 // newSettings checks c, fills in its defaults and derives what the room runs by. room and
 // codec key the shuffles of events (codec nil: the check alone, as Validate makes it).
 func newSettings(c Config, room string, codec *token.Codec) (*settings, error) {
-	renewSet := c.RenewInterval != 0
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v
 		}
 	}
 	def(&c.SessionDuration, 5*time.Minute)
+	// A RenewInterval equal to its default is the default: Config returns it filled in, and
+	// those settings, given back (through the admin API, or stored and read by another
+	// instance), must mean the same, events with shorter sessions included.
+	renewSet := c.RenewInterval != 0 && c.RenewInterval != defaultRenew(c.SessionDuration)
 	def(&c.RefreshInterval, 20*time.Second)
 	def(&c.QueueHold, 5*time.Minute)
 	def(&c.ArrivalGrace, 2*c.RefreshInterval)

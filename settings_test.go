@@ -2,6 +2,7 @@ package waitingroom_test
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -82,5 +83,37 @@ func TestNewRefusesANilStore(t *testing.T) {
 	}
 	if _, err := waitingroom.New("a b", memory.New(), cfg); !errors.Is(err, store.ErrInvalidRoom) || !errors.Is(err, waitingroom.ErrInvalidRoom) {
 		t.Errorf("invalid ID: %v, want the one ErrInvalidRoom", err)
+	}
+}
+
+// The settings Config returns, defaults filled in, are valid settings that mean the same:
+// an event with a shorter session than the default RenewInterval included.
+func TestConfigRoundTrip(t *testing.T) {
+	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	cfg := waitingroom.Config{TotalActiveUsers: 10, NewUsersPerMinute: 10, Events: []waitingroom.Event{
+		{Name: "short", Start: start, End: start.Add(time.Hour), SessionDuration: 30 * time.Second},
+	}}
+	r, err := waitingroom.New("rt", memory.New(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := r.Config()
+	if err := back.Validate(); err != nil {
+		t.Fatalf("Config() does not validate again: %v", err)
+	}
+	doc, err := waitingroom.EncodeConfig(back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := waitingroom.DecodeConfig(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := waitingroom.New("rt", memory.New(), dec)
+	if err != nil {
+		t.Fatalf("the decoded settings: %v", err)
+	}
+	if !reflect.DeepEqual(r2.Events(), r.Events()) || r2.Config().RenewInterval != back.RenewInterval {
+		t.Errorf("the settings given back differ: %+v, want %+v", r2.Config(), back)
 	}
 }

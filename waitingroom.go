@@ -84,6 +84,10 @@ type Room struct {
 	live      estimate.Live
 	codecSet  bool // WithCodec was given: WithKeys does not replace its codec
 	renewals  renewals
+
+	overwrite   bool        // WithOverwrite: the first settings replace the stored ones
+	pushing     atomic.Bool // a store call carries this instance's change (see offer)
+	undecodable atomic.Int64
 }
 
 // Option configures a Room.
@@ -187,15 +191,20 @@ func (r *Room) Config() Config {
 	return c
 }
 
-// SetConfig validates cfg and applies it from the next request on. The visitors already
-// queued keep their places.
+// SetConfig validates cfg and applies it from the next request on, here and, once the next
+// store call has stored it as the room's next version, on every instance: it replaces what
+// was stored (see WithOverwrite). The visitors already queued keep their places.
 func (r *Room) SetConfig(cfg Config) error {
-	s, err := newSettings(cfg, r.id, r.codec)
-	if err != nil {
-		return err
+	for {
+		cur := r.settings.Load()
+		s, err := r.replaced(cur, cfg)
+		if err != nil {
+			return err
+		}
+		if r.settings.CompareAndSwap(cur, s) {
+			return nil
+		}
 	}
-	r.settings.Store(s)
-	return nil
 }
 
 // Outcome is what happens to a visitor's request.
@@ -301,10 +310,12 @@ func (r *Room) Revive(ctx context.Context, p token.Pass) (Visit, error) {
 		return Visit{}, nil
 	}
 	var ren store.Renewal
+	l, pushed := r.offer(s)
 	err := r.call(ctx, func(ctx context.Context) (err error) {
-		ren, err = r.store.Revive(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, r.limits(s))
+		ren, err = r.store.Revive(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, l)
 		return err
 	})
+	s, _ = r.learn(ren.Settings, pushed)
 	if err != nil {
 		return Visit{}, err
 	}
@@ -348,7 +359,9 @@ func (r *Room) Release(ctx context.Context, p token.Pass) error {
 func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	st, err := r.store.Stats(ctx, r.id, r.limits(r.settings.Load()))
+	l, pushed := r.offer(r.settings.Load())
+	st, err := r.store.Stats(ctx, r.id, l)
+	r.learn(st.Settings, pushed)
 	if err != nil {
 		return st, fmt.Errorf("%w: %w", ErrStore, err)
 	}
@@ -437,12 +450,14 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 // old one and Degraded set when the store failed; active false when the session is over.
 func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit, bool) {
 	var ren store.Renewal
+	l, pushed := r.offer(s)
 	// A renewal serves every request of the session, so the one that runs it does not end it
 	// by going away: it runs to the room's deadline (a store failure is then the store's).
 	err := r.call(context.WithoutCancel(ctx), func(ctx context.Context) (err error) {
-		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, r.limits(s))
+		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, l)
 		return err
 	})
+	s, _ = r.learn(ren.Settings, pushed)
 	if err != nil {
 		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, true
 	}
@@ -485,10 +500,12 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 		return Visit{Outcome: Waiting, Status: st}, nil
 	}
 	var res store.Result
+	l, pushed := r.offer(s)
 	err := r.call(ctx, func(ctx context.Context) (err error) {
-		res, err = r.store.Poll(ctx, r.id, store.Ref{Number: t.Number, Epoch: t.Epoch}, r.limits(s))
+		res, err = r.store.Poll(ctx, r.id, store.Ref{Number: t.Number, Epoch: t.Epoch}, l)
 		return err
 	})
+	s, _ = r.learn(res.Settings, pushed)
 	if err != nil {
 		return Visit{}, err
 	}
@@ -510,10 +527,12 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 		}
 	}
 	var res store.Result
+	l, pushed := r.offer(s)
 	err := r.call(ctx, func(ctx context.Context) (err error) {
-		res, err = r.store.Join(ctx, r.id, r.limits(s))
+		res, err = r.store.Join(ctx, r.id, l)
 		return err
 	})
+	s, _ = r.learn(res.Settings, pushed)
 	if err != nil {
 		return Visit{}, err
 	}

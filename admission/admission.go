@@ -115,6 +115,10 @@ type Limits struct {
 	// the one in force on its own clock (see At). A caller passes a few, not the whole
 	// schedule: those that end after its clock less any skew it allows for.
 	Events []Event
+
+	// Offer says which stored settings these limits come from (see Settle). The zero Offer
+	// (no stored version, no document) runs by these limits wherever nothing is stored.
+	Offer Offer
 }
 
 // Shared constants of the model. The Redis script uses the same values (a test checks).

@@ -80,6 +80,9 @@ type Renewal struct {
 	Now     time.Time
 	Active  bool
 	Expires time.Time
+	// Settings are the room's stored settings when the caller's Offer held another
+	// version (see Settle): the limits that applied, for the caller to adopt.
+	Settings *Settings
 }
 
 // Stats are a room's counters at the store's Now.
@@ -93,6 +96,9 @@ type Stats struct {
 	// queue ahead of a waiter goes by, including those who left but still held a place.
 	Granted int64
 	Window  int64 // admissions in the last 60 s plus pending grants: what the rate counts
+	// Settings are the room's stored settings when the caller's Offer held another
+	// version (see Settle): the limits that applied, for the caller to adopt.
+	Settings *Settings
 }
 
 // MinPollGap is the shortest wait Result.NextPoll asks for: a poll is never scheduled

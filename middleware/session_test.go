@@ -243,7 +243,8 @@ func TestKeepalive(t *testing.T) {
 
 	// With renewal disabled the end does not move: the script sees it and stops.
 	cfg.DisableSessionRenewal = true
-	h = e.protect(e.room("r", cfg), site, clock, middleware.WithKeepalive("/keepalive"))
+	// A deploy with new settings: WithOverwrite makes them replace the stored ones.
+	h = e.protect(e.room("r", cfg, waitingroom.WithOverwrite()), site, clock, middleware.WithKeepalive("/keepalive"))
 	var carol visitor
 	carol.get(h, "/")
 	e.clock.Advance(2 * time.Minute)

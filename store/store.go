@@ -12,6 +12,8 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
+	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
 )
@@ -90,3 +92,74 @@ func ValidRoom(id string) bool {
 	}
 	return true
 }
+
+// Settings are a room's stored settings (see admission.Settle).
+type Settings = admission.Settings
+
+// Control is what a store keeps for the control plane: each room's settings as a versioned
+// document, a bounded trail of their changes, and the list of rooms an operator created.
+// Both stores implement it. Each method is one atomic operation on its room; a change of a
+// room's settings applies to that room's next operation on every instance (the store runs
+// by the stored version, see admission.Settle).
+type Control interface {
+	// Settings reads room's stored settings: nil when it has none.
+	Settings(ctx context.Context, room string) (*Settings, error)
+	// PutSettings stores s's limits and document as room's next version, if the stored
+	// version is ifVersion (0: none stored; AnyVersion: whatever it is), records the
+	// change and lists the room. It returns the new version, or a *VersionError.
+	PutSettings(ctx context.Context, room string, s Settings, ifVersion int64, c Change) (int64, error)
+	// DeleteSettings removes room's settings and unlists it, if the stored version is
+	// ifVersion (AnyVersion: whatever it is); the trail keeps the deletion. The room's
+	// visitors' state lapses as an idle room's does. Deleting a room without settings
+	// returns a *VersionError with Stored 0.
+	DeleteSettings(ctx context.Context, room string, ifVersion int64, c Change) error
+	// Changes returns room's recent changes, newest first: at most MaxChanges.
+	Changes(ctx context.Context, room string) ([]Change, error)
+	// ListRooms lists the rooms created through PutSettings (not those only seeded by a Room's
+	// code) with their versions, and the generation (see Generation).
+	ListRooms(ctx context.Context) (gen int64, rooms map[string]int64, err error)
+	// Generation is a number that changes whenever a listed room's settings change, is
+	// created or deleted: one cheap read, for instances that watch once a second.
+	Generation(ctx context.Context) (int64, error)
+	// Touch restarts the expiry (SettingsTTL) of the settings, trail and listing of rooms,
+	// and of the room list: what instances that hold rooms call now and then (hourly).
+	Touch(ctx context.Context, rooms []string) error
+}
+
+// Change is one entry of a room's settings trail.
+type Change struct {
+	Version  int64     // the version it made; 0 for a deletion
+	Previous int64     // the version it replaced; 0 for a creation
+	At       time.Time // the store's time (set by the store)
+	By       string    // who: an admin token's name, "code" for a Room's own settings
+	What     string    // "create", "replace", "patch", "delete", "seed", "overwrite"
+	Prior    []byte    // the replaced version's document (nil for a creation)
+}
+
+// MaxChanges bounds a room's settings trail.
+const MaxChanges = 50
+
+// AnyVersion, as PutSettings's or DeleteSettings's ifVersion, applies the change whatever
+// the stored version.
+const AnyVersion int64 = -1
+
+// SettingsTTL is how long a store keeps a room's settings, trail and the room list after
+// the last change or Touch: every key expires.
+const SettingsTTL = 30 * 24 * time.Hour
+
+// VersionError is a change refused because the room's stored version is not the one the
+// change was made against. It wraps ErrVersion.
+type VersionError struct{ Stored int64 }
+
+func (e *VersionError) Error() string {
+	if e.Stored == 0 {
+		return "store: the room has no stored settings"
+	}
+	return "store: the room's settings are at version " + strconv.FormatInt(e.Stored, 10)
+}
+
+// Unwrap returns ErrVersion.
+func (e *VersionError) Unwrap() error { return ErrVersion }
+
+// ErrVersion is a change made against another version of a room's settings.
+var ErrVersion = errors.New("store: settings version mismatch")

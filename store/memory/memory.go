@@ -27,6 +27,18 @@ type Store struct {
 	mu        sync.RWMutex
 	rooms     map[string]*room
 	lastSweep atomic.Int64
+
+	// The control plane (under mu): settings outlive the rooms' state, which is dropped
+	// when idle. An operation reads its room's settings while it holds the room's lock, and
+	// a change takes that lock too, so that no operation runs by settings already replaced.
+	cfgs   map[string]*cfgRecord
+	listed map[string]bool
+	gen    int64
+}
+
+type cfgRecord struct {
+	s       *admission.Settings // nil once deleted (the trail stays while the store runs)
+	changes []store.Change      // newest last, at most store.MaxChanges
 }
 
 type room struct {
@@ -45,7 +57,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = 
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
-	s := &Store{clock: time.Now, rooms: make(map[string]*room)}
+	s := &Store{clock: time.Now, rooms: make(map[string]*room), cfgs: make(map[string]*cfgRecord), listed: make(map[string]bool)}
 	for _, o := range opts {
 		o(s)
 	}
@@ -62,7 +74,10 @@ func (s *Store) Join(ctx context.Context, id string, l admission.Limits) (store.
 		return store.Result{}, err
 	}
 	defer r.mu.Unlock()
-	return r.Join(now, l), nil
+	l, stale := s.settle(id, l, now)
+	res := r.Join(now, l)
+	res.Settings = stale
+	return res, nil
 }
 
 // Poll implements store.Store.
@@ -72,7 +87,10 @@ func (s *Store) Poll(ctx context.Context, id string, t store.Ref, l admission.Li
 		return store.Result{}, err
 	}
 	defer r.mu.Unlock()
-	return r.Poll(t, now, l), nil
+	l, stale := s.settle(id, l, now)
+	res := r.Poll(t, now, l)
+	res.Settings = stale
+	return res, nil
 }
 
 // Renew implements store.Store.
@@ -82,7 +100,10 @@ func (s *Store) Renew(ctx context.Context, id string, ref store.Ref, l admission
 		return store.Renewal{}, err
 	}
 	defer r.mu.Unlock()
-	return r.Renew(ref, now, l), nil
+	l, stale := s.settle(id, l, now)
+	ren := r.Renew(ref, now, l)
+	ren.Settings = stale
+	return ren, nil
 }
 
 // Revive implements store.Store.
@@ -92,7 +113,10 @@ func (s *Store) Revive(ctx context.Context, id string, ref store.Ref, l admissio
 		return store.Renewal{Now: time.UnixMilli(now)}, err
 	}
 	defer r.mu.Unlock()
-	return r.Revive(ref, now, l), nil
+	l, stale := s.settle(id, l, now)
+	ren := r.Revive(ref, now, l)
+	ren.Settings = stale
+	return ren, nil
 }
 
 // Release implements store.Store.
@@ -108,12 +132,20 @@ func (s *Store) Release(ctx context.Context, id string, ref store.Ref) error {
 
 // Stats implements store.Store. An unknown room has zero counters and is not created.
 func (s *Store) Stats(ctx context.Context, id string, l admission.Limits) (store.Stats, error) {
+	l.Offer.Doc = nil // a reading stores nothing
 	r, now, err := s.acquire(ctx, id, l, false)
 	if err != nil || r == nil {
-		return store.Stats{Now: time.UnixMilli(now)}, err
+		st := store.Stats{Now: time.UnixMilli(now)}
+		if err == nil {
+			_, st.Settings = s.settle(id, l, now)
+		}
+		return st, err
 	}
 	defer r.mu.Unlock()
-	return r.Stats(now, l), nil
+	l, stale := s.settle(id, l, now)
+	st := r.Stats(now, l)
+	st.Settings = stale
+	return st, nil
 }
 
 // Rooms reports how many rooms the store holds, after dropping idle ones (see the package doc).

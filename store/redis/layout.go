@@ -29,7 +29,7 @@ const (
 var argFields = []string{
 	"op", "now", "capacity", "perMinute", "sessionMs", "renewal", "holdMs", "graceMs",
 	"refreshMs", "method", "queueAll", "recoveryMs", "lastEpoch", "refNumber", "refEpoch",
-	"events",
+	"settings", "overwrite", "events",
 }
 
 // eventFields is the layout of each event, after the argument's fields.
@@ -72,6 +72,7 @@ var luaHeader = func() string {
 		admission.LiveBucket.Milliseconds(), admission.Taken, admission.MaxScan,
 		admission.RateWindow.Milliseconds(), admission.MinPollGap.Milliseconds(), pickP)
 	fmt.Fprintf(&b, "local FEISTEL_ROUNDS = %d\n", feistelRounds)
+	fmt.Fprintf(&b, "local SETTINGS_TTL, MAX_CHANGES = %d, %d\n", store.SettingsTTL.Milliseconds(), store.MaxChanges)
 	return b.String()
 }()
 
@@ -113,6 +114,8 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 	put(l.LastEpoch)
 	put(refNumber)
 	put(ref.Epoch)
+	put(l.Offer.Version)
+	flag(l.Offer.Overwrite)
 	put(int64(len(l.Events)))
 	for _, e := range l.Events {
 		put(e.Prequeue)
@@ -130,16 +133,26 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 }
 
 // decodeResult reads a Join or Poll reply.
-// decodeReply reads a reply's int64s.
-func decodeReply(s string) ([]int64, error) {
-	if len(s)%8 != 0 {
-		return nil, fmt.Errorf("store/redis: a reply of %d bytes", len(s))
+// decodeReply reads a reply's n int64s, and the stored settings that follow them when the
+// caller's version differed (admission.Settle's stale): their version, the refresh interval
+// (what a Random poll's spread needs of the limits that applied), then their document.
+func decodeReply(s string, n int) ([]int64, *admission.Settings, error) {
+	if len(s) < 8*n || len(s) > 8*n && len(s) < 8*n+16 {
+		return nil, nil, fmt.Errorf("store/redis: a reply of %d bytes", len(s))
 	}
-	v := make([]int64, len(s)/8)
+	v := make([]int64, n)
 	for i := range v {
 		v[i] = int64(binary.LittleEndian.Uint64([]byte(s[8*i : 8*i+8])))
 	}
-	return v, nil
+	var stale *admission.Settings
+	if rest := s[8*n:]; rest != "" {
+		stale = &admission.Settings{
+			Version: int64(binary.LittleEndian.Uint64([]byte(rest[:8]))),
+			Limits:  admission.Limits{Refresh: time.Duration(binary.LittleEndian.Uint64([]byte(rest[8:16]))) * time.Millisecond},
+			Doc:     []byte(rest[16:]),
+		}
+	}
+	return v, stale, nil
 }
 
 // A negative nextPoll is Random's spread, which the script leaves to its caller:
@@ -206,4 +219,40 @@ func index(names []string, name string) int {
 		}
 	}
 	panic("store/redis: no field " + name)
+}
+
+// decodeLimits reads the limits of an argument encodeArgs wrote (a room's stored "lim").
+func decodeLimits(b []byte) (admission.Limits, error) {
+	n := len(argFields)
+	if len(b) < 8*n || (len(b)-8*n)%(8*len(eventFields)) != 0 {
+		return admission.Limits{}, fmt.Errorf("store/redis: stored limits of %d bytes", len(b))
+	}
+	at := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8*i:])) }
+	field := func(name string) int64 { return at(index(argFields, name)) }
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	l := admission.Limits{
+		Capacity:  field("capacity"),
+		PerMinute: field("perMinute"),
+		Session:   ms(field("sessionMs")),
+		Renewal:   field("renewal") == 1,
+		Hold:      ms(field("holdMs")),
+		Grace:     ms(field("graceMs")),
+		Refresh:   ms(field("refreshMs")),
+		Method:    admission.Method(field("method")),
+		QueueAll:  field("queueAll") == 1,
+		Recovery:  ms(field("recoveryMs")),
+	}
+	events := field("events")
+	if int64(len(b)-8*n) != events*8*int64(len(eventFields)) {
+		return admission.Limits{}, fmt.Errorf("store/redis: stored limits of %d bytes for %d events", len(b), events)
+	}
+	for i := range int(events) {
+		f := func(name string) int64 { return at(n + i*len(eventFields) + index(eventFields, name)) }
+		l.Events = append(l.Events, admission.Event{
+			Prequeue: f("prequeue"), Start: f("start"), End: f("end"), Shuffle: f("shuffle") == 1,
+			Seed: f("seed"), Capacity: f("capacity"), PerMinute: f("perMinute"),
+			Session: ms(f("sessionMs")), Renewal: f("renewal") == 1, Method: admission.Method(f("method")),
+		})
+	}
+	return l, nil
 }

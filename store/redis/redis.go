@@ -99,53 +99,73 @@ func New(client goredis.UniversalClient, opts ...Option) (*Store, error) {
 
 // Join implements store.Store.
 func (s *Store) Join(ctx context.Context, room string, l admission.Limits) (store.Result, error) {
-	v, err := s.run(ctx, opJoin, room, l, store.Ref{})
+	v, stale, err := s.run(ctx, opJoin, room, l, store.Ref{}, len(resultFields))
 	if err != nil {
 		return store.Result{}, err
 	}
-	return decodeResult(v, l.Refresh)
+	r, err := decodeResult(v, refreshOf(l, stale))
+	r.Settings = stale
+	return r, err
 }
 
 // Poll implements store.Store.
 func (s *Store) Poll(ctx context.Context, room string, t store.Ref, l admission.Limits) (store.Result, error) {
-	v, err := s.run(ctx, opPoll, room, l, t)
+	v, stale, err := s.run(ctx, opPoll, room, l, t, len(resultFields))
 	if err != nil {
 		return store.Result{}, err
 	}
-	return decodeResult(v, l.Refresh)
+	r, err := decodeResult(v, refreshOf(l, stale))
+	r.Settings = stale
+	return r, err
+}
+
+// refreshOf is the refresh interval an operation ran by: the caller's, or the stored
+// settings' when they replaced its limits (their lim, as the script applied it).
+func refreshOf(l admission.Limits, stale *admission.Settings) time.Duration {
+	if stale != nil && stale.Limits.Refresh > 0 {
+		return stale.Limits.Refresh
+	}
+	return l.Refresh
 }
 
 // Renew implements store.Store.
 func (s *Store) Renew(ctx context.Context, room string, ref store.Ref, l admission.Limits) (store.Renewal, error) {
-	v, err := s.run(ctx, opRenew, room, l, ref)
+	v, stale, err := s.run(ctx, opRenew, room, l, ref, len(renewalFields))
 	if err != nil {
 		return store.Renewal{}, err
 	}
-	return decodeRenewal(v)
+	r, err := decodeRenewal(v)
+	r.Settings = stale
+	return r, err
 }
 
 // Revive implements store.Store.
 func (s *Store) Revive(ctx context.Context, room string, ref store.Ref, l admission.Limits) (store.Renewal, error) {
-	v, err := s.run(ctx, opRevive, room, l, ref)
+	v, stale, err := s.run(ctx, opRevive, room, l, ref, len(renewalFields))
 	if err != nil {
 		return store.Renewal{}, err
 	}
-	return decodeRenewal(v)
+	r, err := decodeRenewal(v)
+	r.Settings = stale
+	return r, err
 }
 
 // Release implements store.Store.
 func (s *Store) Release(ctx context.Context, room string, ref store.Ref) error {
-	_, err := s.run(ctx, opRelease, room, admission.Limits{}, ref)
+	_, _, err := s.run(ctx, opRelease, room, admission.Limits{}, ref, 0)
 	return err
 }
 
 // Stats implements store.Store. An unknown room has zero counters and is not created.
 func (s *Store) Stats(ctx context.Context, room string, l admission.Limits) (store.Stats, error) {
-	v, err := s.run(ctx, opStats, room, l, store.Ref{})
+	l.Offer.Doc = nil // a reading stores nothing
+	v, stale, err := s.run(ctx, opStats, room, l, store.Ref{}, len(statsFields))
 	if err != nil {
 		return store.Stats{}, err
 	}
-	return decodeStats(v)
+	st, err := decodeStats(v)
+	st.Settings = stale
+	return st, err
 }
 
 // Keys returns the keys of a room: the meta hash (the room's counters, live waiters by
@@ -270,18 +290,24 @@ func unsupported(err error) bool {
 		strings.HasPrefix(msg, "noperm")
 }
 
-func (s *Store) run(ctx context.Context, op int, room string, l admission.Limits, ref store.Ref) ([]int64, error) {
+// run does one operation of the script, whose reply has n int64s (and, after them, the
+// stored settings when the caller's version differed).
+func (s *Store) run(ctx context.Context, op int, room string, l admission.Limits, ref store.Ref, n int) ([]int64, *admission.Settings, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !store.ValidRoom(room) {
-		return nil, store.ErrInvalidRoom
+		return nil, nil, store.ErrInvalidRoom
 	}
 	var now int64 // 0: the server's TIME
 	if s.clock != nil {
 		now = s.clock().UnixMilli()
 	}
-	reply, err := s.call(ctx, Keys(s.prefix, room)[:1], []any{encodeArgs(op, now, l, ref)}).Text()
+	args := []any{encodeArgs(op, now, l, ref)}
+	if l.Offer.Doc != nil {
+		args = append(args, l.Offer.Doc) // a seed or an overwrite (admission.Settle)
+	}
+	reply, err := s.call(ctx, Keys(s.prefix, room)[:1], args).Text()
 	if err != nil {
 		// At the context's deadline the client reports a bare i/o timeout, often a moment
 		// before the context itself says so; say why it stopped.
@@ -291,11 +317,11 @@ func (s *Store) run(ctx context.Context, op int, room string, l admission.Limits
 		}
 		name := [...]string{opJoin: "join", opPoll: "poll", opRenew: "renew", opRelease: "release", opStats: "stats", opRevive: "revive"}[op]
 		if cerr != nil {
-			return nil, fmt.Errorf("store/redis: %s: %w (%w)", name, cerr, err)
+			return nil, nil, fmt.Errorf("store/redis: %s: %w (%w)", name, cerr, err)
 		}
-		return nil, fmt.Errorf("store/redis: %s: %w", name, err)
+		return nil, nil, fmt.Errorf("store/redis: %s: %w", name, err)
 	}
-	return decodeReply(reply)
+	return decodeReply(reply, n)
 }
 
 func errReply(v []int64) error {

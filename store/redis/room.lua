@@ -68,6 +68,12 @@ local ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT
 -- One operation's arguments, its room and time.
 local op, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll
 local recoveryMs, lastEpoch, refN, refE, nEvents, now, HB, KM, KS, KG, KR, KW, base, arg
+-- The version of the stored settings the caller's limits come from, whether it overwrites
+-- them, and the room's settings keys: KC a hash (v, lim: an argument whose limits they
+-- are, doc), KCH their trail (a list of JSON entries, newest first).
+-- (cp.mine, cp.overwrite, cp.KC, cp.KCH; one table: a chunk may have at most 200 locals),
+-- and the stored settings to hand back to a caller whose version differed (cp.v, cp.doc).
+local cp = {}
 -- The header "h", field by field (see load and save), and what the operation learns.
 local epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering
 local mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle
@@ -926,21 +932,27 @@ local function save()
   snapValid = false
 end
 
+-- parse reads the argument arg.
+local function parse()
+  op, now, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll,
+  recoveryMs, lastEpoch, refN, refE, cp.mine, cp.overwrite, nEvents = su(ARGS_FMT, arg)
+  refN = refN - 1
+  local hb = holdMs + BUCKET - 1
+  HB = (hb - hb % BUCKET) / BUCKET
+end
+
 -- args reads the operation's argument.
 local function args(KEYS, ARGV)
   arg = ARGV[1]
-  op, now, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll,
-  recoveryMs, lastEpoch, refN, refE, nEvents = su(ARGS_FMT, arg)
-  refN = refN - 1
+  parse()
   KM = KEYS[1]
   if KM ~= baseKM then
     -- The room's other keys are named after the first (Go's Keys): one key to pass, and
     -- names made once for a busy room.
     baseKM, base = KM, string.sub(KM, 1, -2)
     KS, KG, KR, KW = base .. 's', base .. 'g', base .. 'r', base .. 'w'
+    cp.KC, cp.KCH = base .. 'cfg', base .. 'chg'
   end
-  local hb = holdMs + BUCKET - 1
-  HB = (hb - hb % BUCKET) / BUCKET
   if now == 0 then
     local t = rcall('TIME')
     local us = tonum(t[2])
@@ -981,12 +993,12 @@ local function readHeader()
   if op == OP.POLL then
     local t0 = now - refreshMs
     f1, f0 = liveName(w1, false), liveName((t0 - t0 % BUCKET) / BUCKET + 1, false)
-    v = rcall('HMGET', KM, 'h', 'c', f1, f0)
+    v = rcall('HMGET', KM, 'h', 'c', 'v', f1, f0)
   elseif op == OP.JOIN then
     f1 = liveName(w1, false)
-    v = rcall('HMGET', KM, 'h', 'c', f1)
+    v = rcall('HMGET', KM, 'h', 'c', 'v', f1)
   else
-    v = rcall('HMGET', KM, 'h', 'c')
+    v = rcall('HMGET', KM, 'h', 'c', 'v')
   end
   return v, w1, f1, f0
 end
@@ -1009,9 +1021,44 @@ local function begin(v, w1, f1, f0, sh, scc)
   end
   if w1 == b and f1 then
     -- (now did not step back to the room's clock)
-    liveFields[f1] = tonum(v[3]) or 0
-    if f0 then liveFields[f0] = tonum(v[4]) or 0 end
+    liveFields[f1] = tonum(v[4]) or 0
+    if f0 then liveFields[f0] = tonum(v[5]) or 0 end
   end
+end
+
+-- settle is admission.Settle: which limits the operation runs by. cached is the stored
+-- version as the room's meta hash keeps it ("v", written here and by a change of the
+-- settings), so that a caller holding it costs nothing more; any other reads the settings.
+local function settle(cached, doc)
+  cp.v, cp.doc = nil, nil
+  local mine, KC, KCH = cp.mine, cp.KC, cp.KCH
+  if cached and tonum(cached) == mine and not (doc and cp.overwrite == 1) then return end
+  local c = rcall('HMGET', KC, 'v', 'lim', 'doc')
+  local cv = tonum(c[1])
+  if doc and (not cv or cp.overwrite == 1) then
+    -- The caller's code seeds the room's settings, or a deploy overwrites them.
+    local nv = (cv or 0) + 1
+    rcall('HSET', KC, 'v', nv, 'lim', arg, 'doc', doc)
+    rcall('PEXPIRE', KC, SETTINGS_TTL)
+    rcall('LPUSH', KCH, cjson.encode({version = nv, previous = cv or 0, at = now, by = 'code',
+      what = cv and 'overwrite' or 'seed', prior = c[3] or nil}))
+    rcall('LTRIM', KCH, 0, MAX_CHANGES - 1)
+    rcall('PEXPIRE', KCH, SETTINGS_TTL)
+    rcall('HSET', KM, 'v', nv)
+    cp.v, cp.doc = nv, doc
+    return
+  end
+  rcall('HSET', KM, 'v', cv or 0)
+  if not cv or cv == mine then return end
+  -- The stored limits (fields capacity to recoveryMs, and the schedule) in place of the
+  -- caller's; its own fields (the operation, time, epoch seen, ticket) stay.
+  local lim = c[2]
+  arg = string.sub(arg, 1, 8 * (A.CAPACITY - 1)) .. string.sub(lim, 8 * (A.CAPACITY - 1) + 1, 8 * A.RECOVERYMS) ..
+    string.sub(arg, 8 * A.RECOVERYMS + 1, 8 * (A.EVENTS - 1)) .. string.sub(lim, 8 * (A.EVENTS - 1) + 1)
+  local t = now
+  parse()
+  now = t
+  cp.v, cp.doc = cv, c[3] or ''
 end
 
 local function run(KEYS, ARGV)
@@ -1025,6 +1072,7 @@ local function run(KEYS, ARGV)
     if op == OP.REVIVE then return reply({now, 0, 0}) end
     if op == OP.RELEASE then return '' end
   end
+  if op ~= OP.RELEASE then settle(v[3], ARGV[2]) end
   begin(v, w1, f1, f0, sh, scc)
   if op ~= OP.RELEASE then
     -- A release is room.Release: it ends one session, and neither the schedule nor what
@@ -1052,5 +1100,6 @@ local function run(KEYS, ARGV)
   end
   if nGrants > 0 then flushGrants() end
   save()
+  if cp.v then return reply(out) .. sp('<i8i8', cp.v, refreshMs) .. cp.doc end
   return reply(out)
 end

@@ -317,6 +317,10 @@ var tests = []struct {
 	{"shuffle_is_uniform", testShuffleUniform},
 	{"shuffle_skips_abandoned", testShuffleAbandoned},
 	{"event_ends_with_pending_shuffle", testShuffleOutlivesEvent},
+	{"stored_settings_win", testStoredSettingsWin},
+	{"settings_change_applies", testSettingsChange},
+	{"settings_overwrite", testSettingsOverwrite},
+	{"settings_trail", testSettingsTrail},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.

@@ -1,0 +1,196 @@
+package memory
+
+import (
+	"context"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/store"
+)
+
+// settle applies admission.Settle to an operation on room id at store time now, storing a
+// seed or an overwrite (the caller learns its version from the settings returned); the
+// caller holds the room's lock (or the room does not exist).
+func (s *Store) settle(id string, l admission.Limits, now int64) (admission.Limits, *admission.Settings) {
+	s.mu.RLock()
+	c := s.cfgs[id]
+	var stored *admission.Settings
+	if c != nil {
+		stored = c.s
+	}
+	s.mu.RUnlock()
+	l, put, stale := admission.Settle(l, stored)
+	if put != nil {
+		what := "seed"
+		if stored != nil {
+			what = "overwrite"
+		}
+		s.mu.Lock()
+		// Another seed may have come in between (two rooms' first calls): the first stays.
+		if c := s.cfgs[id]; c == nil || c.s == stored {
+			s.record(id, put, store.Change{At: time.UnixMilli(now), By: "code", What: what}, stored)
+		} else {
+			l, _, stale = admission.Settle(l, c.s)
+		}
+		s.mu.Unlock()
+	}
+	return l, stale
+}
+
+// record stores settings s (nil: deleted) for room id and appends change c; s.mu is held.
+func (s *Store) record(id string, next *admission.Settings, c store.Change, prev *admission.Settings) {
+	rec := s.cfgs[id]
+	if rec == nil {
+		rec = &cfgRecord{}
+		s.cfgs[id] = rec
+	}
+	if prev != nil {
+		c.Previous, c.Prior = prev.Version, prev.Doc
+	}
+	if next != nil {
+		c.Version = next.Version
+	}
+	rec.s = next
+	rec.changes = append(rec.changes, c)
+	if n := len(rec.changes) - store.MaxChanges; n > 0 {
+		rec.changes = append(rec.changes[:0:0], rec.changes[n:]...)
+	}
+}
+
+// Settings implements store.Control.
+func (s *Store) Settings(ctx context.Context, id string) (*admission.Settings, error) {
+	if err := check(ctx, id); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if c := s.cfgs[id]; c != nil && c.s != nil {
+		return clone(c.s), nil
+	}
+	return nil, nil
+}
+
+// PutSettings implements store.Control.
+func (s *Store) PutSettings(ctx context.Context, id string, next admission.Settings, ifVersion int64, c store.Change) (int64, error) {
+	var v int64
+	err := s.change(ctx, id, ifVersion, false, func(cur *admission.Settings, now int64) {
+		next.Version = 1
+		if cur != nil {
+			next.Version = cur.Version + 1
+		}
+		next.Limits.Offer, next.Limits.LastEpoch = admission.Offer{}, 0
+		c.At = time.UnixMilli(now)
+		n := clone(&next)
+		s.record(id, n, c, cur)
+		s.listed[id] = true
+		v = n.Version
+	})
+	return v, err
+}
+
+// DeleteSettings implements store.Control.
+func (s *Store) DeleteSettings(ctx context.Context, id string, ifVersion int64, c store.Change) error {
+	return s.change(ctx, id, ifVersion, true, func(cur *admission.Settings, now int64) {
+		c.At = time.UnixMilli(now)
+		s.record(id, nil, c, cur)
+		delete(s.listed, id)
+	})
+}
+
+// change runs f on room id's settings under the room's lock and the store's, if the stored
+// version is ifVersion; a delete needs settings to delete.
+func (s *Store) change(ctx context.Context, id string, ifVersion int64, deleting bool, f func(cur *admission.Settings, now int64)) error {
+	if err := check(ctx, id); err != nil {
+		return err
+	}
+	// The room's lock first (as an operation takes them), so that no operation runs between
+	// the check and the change, or by the old settings after it.
+	r, now, err := s.acquire(ctx, id, admission.Limits{}, false)
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		defer r.mu.Unlock()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur *admission.Settings
+	if rec := s.cfgs[id]; rec != nil {
+		cur = rec.s
+	}
+	var have int64
+	if cur != nil {
+		have = cur.Version
+	}
+	if ifVersion != store.AnyVersion && ifVersion != have || deleting && have == 0 {
+		return &store.VersionError{Stored: have}
+	}
+	s.gen++
+	f(cur, now)
+	return nil
+}
+
+// Changes implements store.Control.
+func (s *Store) Changes(ctx context.Context, id string) ([]store.Change, error) {
+	if err := check(ctx, id); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rec := s.cfgs[id]
+	if rec == nil {
+		return nil, nil
+	}
+	out := make([]store.Change, len(rec.changes))
+	for i, c := range rec.changes {
+		out[len(out)-1-i] = c
+	}
+	return out, nil
+}
+
+// ListRooms implements store.Control.
+func (s *Store) ListRooms(ctx context.Context) (int64, map[string]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]int64, len(s.listed))
+	for id := range s.listed {
+		out[id] = s.cfgs[id].s.Version
+	}
+	return s.gen, out, nil
+}
+
+// Generation implements store.Control.
+func (s *Store) Generation(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen, nil
+}
+
+// Touch implements store.Control: nothing here expires while the store runs.
+func (s *Store) Touch(ctx context.Context, rooms []string) error { return ctx.Err() }
+
+func check(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !store.ValidRoom(id) {
+		return store.ErrInvalidRoom
+	}
+	return nil
+}
+
+// clone copies s, so that no caller shares the store's slices.
+func clone(s *admission.Settings) *admission.Settings {
+	c := *s
+	c.Doc = append([]byte(nil), s.Doc...)
+	c.Limits.Events = append([]admission.Event(nil), s.Limits.Events...)
+	return &c
+}
+
+var _ store.Control = (*Store)(nil)

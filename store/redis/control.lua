@@ -1,0 +1,30 @@
+-- A change of one room's settings, atomically (store.Control's PutSettings and
+-- DeleteSettings): KEYS[1] the settings hash (v, lim, doc), KEYS[2] their trail, KEYS[3]
+-- the room's meta hash, whose "v" caches the stored version for room.lua's operations.
+-- ARGV: the operation ("put" or "delete"), the version it was made against (-1: any), the
+-- limits (an argument of room.lua), the document, who, what, the TTL in ms, the trail's
+-- length, and the time (0: the server's TIME).
+-- Reply: {new version} or {-1, stored version} when the version did not match.
+local op, want = ARGV[1], tonumber(ARGV[2])
+local cur = redis.call('HMGET', KEYS[1], 'v', 'doc')
+local have = tonumber(cur[1]) or 0
+if want ~= -1 and want ~= have or op == 'delete' and have == 0 then return {-1, have} end
+local now = tonumber(ARGV[9])
+if now == 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local nv = 0
+if op == 'put' then
+  nv = have + 1
+  redis.call('HSET', KEYS[1], 'v', nv, 'lim', ARGV[3], 'doc', ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+else
+  redis.call('DEL', KEYS[1])
+end
+redis.call('LPUSH', KEYS[2], cjson.encode({version = nv, previous = have, at = now, by = ARGV[5],
+  what = ARGV[6], prior = cur[2] or nil}))
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[8]) - 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'v', nv) end
+return {nv}
