@@ -3,9 +3,11 @@ package waitingroom
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/waitingroom-go/waitingroom/admission"
+	"github.com/waitingroom-go/waitingroom/estimate"
 	"github.com/waitingroom-go/waitingroom/store"
 )
 
@@ -138,4 +140,86 @@ func (r *Room) replaced(cur *settings, cfg Config) (*settings, error) {
 		s.push = r.overwrite
 	}
 	return s, nil
+}
+
+// Update validates cfg and stores it as the room's settings, if the stored version is
+// ifVersion (0: none stored; store.AnyVersion: whatever it is), recording change c in the
+// trail; the room runs by it at once, every other instance from its next store answer or
+// Sync. It returns the new version, or an error wrapping ErrConfig (a *ConfigError for cfg)
+// or store.ErrVersion (a *store.VersionError). The store must implement store.Control.
+func (r *Room) Update(ctx context.Context, cfg Config, ifVersion int64, c store.Change) (int64, error) {
+	ctl, ok := r.store.(store.Control)
+	if !ok {
+		return 0, fmt.Errorf("%w: the store keeps no settings (store.Control)", ErrConfig)
+	}
+	s, err := r.replaced(nil, cfg)
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	err = r.call(ctx, func(ctx context.Context) (err error) {
+		v, err = ctl.PutSettings(ctx, r.id, store.Settings{Limits: r.stored(s), Doc: s.doc}, ifVersion, c)
+		return err
+	})
+	if err != nil {
+		var ve *store.VersionError
+		if errors.As(err, &ve) {
+			return 0, ve
+		}
+		return 0, err
+	}
+	if _, err := r.learn(&store.Settings{Version: v, Doc: s.doc}, false); err != nil {
+		return v, err
+	}
+	return v, nil
+}
+
+// stored is the limits of settings s as the store keeps them: the room's own and the whole
+// schedule.
+func (r *Room) stored(s *settings) admission.Limits {
+	l := s.limits
+	l.Events = s.adm
+	return l
+}
+
+// Snapshot is a room's live state for operators: its counters in the store and the wait a
+// visitor arriving now would be told.
+type Snapshot struct {
+	store.Stats
+	Version int64 // the stored settings version the room runs by
+	// Wait is the estimated wait of a new arrival (unknown while nobody waits and the room
+	// has room, too: such a visitor goes straight in).
+	Wait estimate.Wait
+}
+
+// Snapshot reads the room's counters (one store call) and estimates the wait of a visitor
+// arriving now, as its waiting page would say. It admits nobody.
+func (r *Room) Snapshot(ctx context.Context) (Snapshot, error) {
+	st, err := r.Stats(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	s := r.settings.Load()
+	ph := s.at(st.Now)
+	out := Snapshot{Stats: st, Version: s.version}
+	out.Stats.Settings = nil
+	switch {
+	case s.cfg.Suspended:
+		out.Wait = estimate.Unknown("suspended")
+	case ph.method == Reject && !ph.prequeue:
+		out.Wait = estimate.Unknown("the room admits nobody")
+	case st.Waiting == 0 && st.Active < int64(ph.capacity) && st.Window < int64(ph.perMinute) && !s.cfg.QueueAll && !ph.prequeue:
+		out.Wait = estimate.Wait{Known: true} // straight in
+	default:
+		w := r.status(s, ph, st.Waiting, st.Now).Wait
+		if w.Reason == "" {
+			if ph.method == Random {
+				w = r.live.EstimateRandom(st.Waiting+1, ph.pace)
+			} else {
+				w = r.live.Estimate(st.Waiting, ph.pace)
+			}
+		}
+		out.Wait = w
+	}
+	return out, nil
 }

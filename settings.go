@@ -341,6 +341,10 @@ func validEvents(c *Config, base phase, renewSet bool, room string, codec *token
 		if e.QueueingMethod != nil {
 			p.method = *e.QueueingMethod
 		}
+		if e.QueueingMethod != nil && p.method == Passthrough && c.QueueingMethod == Passthrough {
+			// Nothing would ever queue: most likely the event was meant to limit the room.
+			return nil, bad("QueueingMethod", "a passthrough event in a passthrough room admits everyone; give the event (or the room) another QueueingMethod")
+		}
 		if problem := limitsProblem(prefix, p.capacity, p.perMinute, session, p.method, c.AllowRateAboveCapacity); problem != nil {
 			problem.Problem = fmt.Sprintf("event %q: %s", e.Name, problem.Problem)
 			return nil, problem

@@ -117,3 +117,19 @@ func TestConfigRoundTrip(t *testing.T) {
 		t.Errorf("the settings given back differ: %+v, want %+v", r2.Config(), back)
 	}
 }
+
+func TestPassthroughEventInPassthroughRoom(t *testing.T) {
+	start := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	pass := waitingroom.Passthrough
+	cfg := waitingroom.Config{TotalActiveUsers: 10, NewUsersPerMinute: 10, QueueingMethod: waitingroom.Passthrough,
+		Events: []waitingroom.Event{{Name: "open", Start: start, End: start.Add(time.Hour), QueueingMethod: &pass}}}
+	var ce *waitingroom.ConfigError
+	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Field != `Events["open"].QueueingMethod` {
+		t.Fatalf("Validate: %v, want a ConfigError on the event's QueueingMethod", err)
+	}
+	fifo := waitingroom.FIFO
+	cfg.Events[0].QueueingMethod = &fifo
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("a FIFO event in a passthrough room: %v", err)
+	}
+}
