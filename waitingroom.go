@@ -85,6 +85,7 @@ type Room struct {
 	codecSet  bool // WithCodec was given: WithKeys does not replace its codec
 	renewals  renewals
 
+	hist        recorder
 	overwrite   bool        // WithOverwrite: the first settings replace the stored ones
 	pushing     atomic.Bool // a store call carries this instance's change (see offer)
 	undecodable atomic.Int64
@@ -551,6 +552,12 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		waiting = 0
 	}
 	r.live.Observe(res.Now, res.Granted, waiting, ph.pace)
+	var waited time.Duration
+	if res.Admitted && prev != nil {
+		waited = res.Now.Sub(prev.Joined)
+	}
+	r.hist.note(res.Now, prev == nil, res.Admitted, waited, res.Waiting, res.Active)
+	r.recordLater()
 	if res.Admitted {
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope())
 	}

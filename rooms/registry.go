@@ -441,6 +441,12 @@ func (g *Registry) tick(ctx context.Context, now time.Time) {
 	if err := g.Refresh(rctx); err != nil && ctx.Err() == nil {
 		g.log.Warn("waitingroom: rooms refresh failed", "err", err)
 	}
+	for _, e := range *g.rooms.Load() {
+		// The last minutes of rooms gone quiet (a busy room records its own).
+		if err := e.Room.FlushHistory(rctx); err != nil && ctx.Err() == nil {
+			g.log.Warn("waitingroom: recording a room's history failed", "room", e.Room.ID(), "err", err)
+		}
+	}
 	if now.Sub(g.touched) >= time.Hour {
 		ids := make([]string, 0, g.Len())
 		for id := range *g.rooms.Load() {

@@ -163,3 +163,39 @@ func (e *VersionError) Unwrap() error { return ErrVersion }
 
 // ErrVersion is a change made against another version of a room's settings.
 var ErrVersion = errors.New("store: settings version mismatch")
+
+// Minute is one minute of a room's history: what every instance saw of it, merged.
+type Minute struct {
+	Start       time.Time // the minute's start (store time, a whole minute)
+	Joins       int64     // places taken
+	Admissions  int64     // visitors admitted
+	PeakWaiting int64     // the most live waiters an answer reported
+	PeakActive  int64     // the most active sessions an answer reported
+	Waiting     int64     // the live waiters at the minute's latest answer (WaitingAt)
+	WaitingAt   time.Time
+	LongestWait time.Duration
+	// Waits counts the admissions by their wait, in the buckets WaitBounds bound.
+	Waits [len(WaitBounds) + 1]int64
+}
+
+// WaitBounds are the upper bounds of Minute.Waits's buckets; the last bucket has none.
+var WaitBounds = [...]time.Duration{
+	5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second, time.Minute,
+	2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 4 * time.Hour,
+}
+
+// HistoryTTL is how long a store keeps a minute of history: at least 48 hours.
+const HistoryTTL = 49 * time.Hour
+
+// History is what a store keeps of rooms' pasts: a merged record per room and minute.
+// Both stores implement it.
+type History interface {
+	// Record merges m into room's minute m.Start: counts add up, peaks and the longest
+	// wait take the larger, Waiting the one of the latest WaitingAt (of two at one instant, the
+	// larger). One atomic operation.
+	Record(ctx context.Context, room string, m Minute) error
+	// Minutes returns room's recorded minutes from from to to (inclusive), oldest first;
+	// minutes nobody recorded are left out.
+	Minutes(ctx context.Context, room string, from, to time.Time) ([]Minute, error)
+}

@@ -34,6 +34,10 @@ type Store struct {
 	cfgs   map[string]*cfgRecord
 	listed map[string]bool
 	gen    int64
+
+	hmu     sync.Mutex // guards hist and hpruned
+	hist    map[string]history
+	hpruned int64 // the oldest minute kept at the last pruning
 }
 
 type cfgRecord struct {
@@ -57,7 +61,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = 
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
-	s := &Store{clock: time.Now, rooms: make(map[string]*room), cfgs: make(map[string]*cfgRecord), listed: make(map[string]bool)}
+	s := &Store{clock: time.Now, rooms: make(map[string]*room), cfgs: make(map[string]*cfgRecord), listed: make(map[string]bool), hist: make(map[string]history)}
 	for _, o := range opts {
 		o(s)
 	}

@@ -281,3 +281,64 @@ func (f *Forgetful) Touch(ctx context.Context, rooms []string) error {
 	}
 	return c.Touch(ctx, rooms)
 }
+
+// Record implements store.History when the store it wraps does.
+func (f *Forgetful) Record(ctx context.Context, room string, m store.Minute) error {
+	h, ok := f.store().(store.History)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	return h.Record(ctx, room, m)
+}
+
+// Minutes implements store.History when the store it wraps does.
+func (f *Forgetful) Minutes(ctx context.Context, room string, from, to time.Time) ([]store.Minute, error) {
+	h, ok := f.store().(store.History)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return h.Minutes(ctx, room, from, to)
+}
+
+// History: minutes recorded by several instances merge; a range reads what was recorded.
+func testHistory(r *roomTest) {
+	h, ok := r.h.Store.(store.History)
+	if f, wraps := r.h.Store.(*Forgetful); wraps {
+		_, ok = f.store().(store.History)
+	}
+	if !ok {
+		r.t.Skip("the store does not implement store.History")
+	}
+	t0 := r.h.Now().Truncate(time.Minute)
+	a := store.Minute{Start: t0.Add(10 * time.Second), Joins: 5, Admissions: 2, PeakWaiting: 7, PeakActive: 3,
+		Waiting: 4, WaitingAt: t0.Add(50 * time.Second), LongestWait: 90 * time.Second}
+	a.Waits[0], a.Waits[5] = 1, 1
+	b := store.Minute{Start: t0, Joins: 1, Admissions: 1, PeakWaiting: 9, PeakActive: 1,
+		Waiting: 6, WaitingAt: t0.Add(55 * time.Second), LongestWait: 30 * time.Second}
+	b.Waits[5] = 2
+	later := store.Minute{Start: t0.Add(2 * time.Minute), Joins: 3}
+	for _, m := range []store.Minute{a, b, later} {
+		if err := h.Record(r.ctx, r.room, m); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	got, err := h.Minutes(r.ctx, r.room, t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	want := store.Minute{Start: t0, Joins: 6, Admissions: 3, PeakWaiting: 9, PeakActive: 3,
+		Waiting: 6, WaitingAt: t0.Add(55 * time.Second), LongestWait: 90 * time.Second}
+	want.Waits[0], want.Waits[5] = 1, 3
+	if len(got) != 2 || !sameMinute(got[0], want) || got[1].Joins != 3 || !got[1].Start.Equal(t0.Add(2*time.Minute)) {
+		r.t.Fatalf("Minutes: %+v\nwant %+v and a later minute with 3 joins", got, want)
+	}
+	if got, err := h.Minutes(r.ctx, r.room, t0.Add(time.Minute), t0.Add(time.Hour)); err != nil || len(got) != 1 {
+		r.t.Errorf("Minutes from the next minute on: %+v, %v; want the later one", got, err)
+	}
+}
+
+func sameMinute(a, b store.Minute) bool {
+	return a.Start.Equal(b.Start) && a.WaitingAt.Equal(b.WaitingAt) && a.Joins == b.Joins &&
+		a.Admissions == b.Admissions && a.PeakWaiting == b.PeakWaiting && a.PeakActive == b.PeakActive &&
+		a.Waiting == b.Waiting && a.LongestWait == b.LongestWait && a.Waits == b.Waits
+}

@@ -321,6 +321,7 @@ var tests = []struct {
 	{"settings_change_applies", testSettingsChange},
 	{"settings_overwrite", testSettingsOverwrite},
 	{"settings_trail", testSettingsTrail},
+	{"history", testHistory},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.
