@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/estimate"
@@ -187,9 +188,14 @@ func (r *Room) stored(s *settings) admission.Limits {
 type Snapshot struct {
 	store.Stats
 	Version int64 // the stored settings version the room runs by
-	// Wait is the estimated wait of a new arrival (unknown while nobody waits and the room
-	// has room, too: such a visitor goes straight in).
+	// Wait is the estimated wait of a new arrival (known and zero when such a visitor
+	// would go straight in).
 	Wait estimate.Wait
+	// LongestWait is how long the earliest waiter this instance answered within the last
+	// two refresh intervals has waited so far: exact on one instance; behind a load
+	// balancer, of the waiters this instance serves (each polls every instance in turn,
+	// so the head of the queue is seen by each now and then).
+	LongestWait time.Duration
 }
 
 // Snapshot reads the room's counters (one store call) and estimates the wait of a visitor
@@ -202,6 +208,9 @@ func (r *Room) Snapshot(ctx context.Context) (Snapshot, error) {
 	s := r.settings.Load()
 	ph := s.at(st.Now)
 	out := Snapshot{Stats: st, Version: s.version}
+	if st.Waiting > 0 {
+		out.LongestWait = r.hist.longest(st.Now, 2*s.cfg.RefreshInterval)
+	}
 	out.Stats.Settings = nil
 	switch {
 	case s.cfg.Suspended:

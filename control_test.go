@@ -155,3 +155,40 @@ func TestSyncFollowsStoredSettings(t *testing.T) {
 		t.Errorf("version %d, want 1 still", r.Version())
 	}
 }
+
+func TestSnapshot(t *testing.T) {
+	clock := newSimClock()
+	s := memory.New(memory.WithClock(clock.Now))
+	cfg := waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, TypicalSession: time.Minute}
+	r, err := waitingroom.New("booking", s, cfg, waitingroom.WithClock(clock.Now), simStoreTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	snap, err := r.Snapshot(ctx)
+	if err != nil || !snap.Wait.Known || snap.Wait.P50 != 0 || snap.Active != 0 {
+		t.Fatalf("an empty room: %+v, %v; want a known zero wait", snap, err)
+	}
+	if _, err := r.Enter(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.Enter(ctx, "")
+	if err != nil || w.Outcome != waitingroom.Waiting {
+		t.Fatal(w.Outcome, err)
+	}
+	clock.Advance(30 * time.Second)
+	if _, err := r.Enter(ctx, w.Token); err != nil {
+		t.Fatal(err)
+	}
+	snap, err = r.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Active != 1 || snap.Waiting != 1 || snap.LongestWait != 30*time.Second || !snap.Wait.Known || snap.Wait.P50 <= 0 || snap.Version != 1 {
+		t.Errorf("one in, one waiting 30 s: %+v", snap)
+	}
+	clock.Advance(time.Minute) // nobody answered for two refresh intervals: no reading
+	if snap, _ = r.Snapshot(ctx); snap.LongestWait != 0 {
+		t.Errorf("a minute without a poll: longest wait %v, want 0 (unknown)", snap.LongestWait)
+	}
+}

@@ -39,6 +39,36 @@ type recorder struct {
 	// recording is held while minutes are recorded: one recording at a time, and
 	// FlushHistory waits for one in the background.
 	recording sync.Mutex
+
+	// The earliest place of the waiters this instance answered lately: when it was taken
+	// and when such a waiter was last answered (for Snapshot's LongestWait).
+	oldestJoined, oldestSeen time.Time
+}
+
+// waiter counts a waiting answer at store time now for a place taken at joined, which
+// lapses after hold without an answer.
+func (rc *recorder) waiter(now, joined time.Time, hold time.Duration) {
+	if joined.IsZero() {
+		return
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if joined.Before(rc.oldestJoined) || now.Sub(rc.oldestSeen) > hold || rc.oldestSeen.IsZero() {
+		rc.oldestJoined = joined
+	}
+	if !joined.After(rc.oldestJoined) {
+		rc.oldestSeen = now
+	}
+}
+
+// longest is the longest wait at now of the waiters answered within hold.
+func (rc *recorder) longest(now time.Time, hold time.Duration) time.Duration {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.oldestSeen.IsZero() || now.Sub(rc.oldestSeen) > hold {
+		return 0
+	}
+	return max(0, now.Sub(rc.oldestJoined))
 }
 
 // note counts one store answer at store time now.

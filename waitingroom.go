@@ -581,6 +581,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 	}
 	st.QueueIsFull = queueIsFull(st.Wait)
 	st.Joined = res.Joined
+	r.hist.waiter(res.Now, res.Joined, 2*s.cfg.RefreshInterval)
 	if !random && !(ph.prequeue && ph.ev.cfg.ShuffleAtEventStart) {
 		// A place in line: the first one is where the progress bar starts.
 		st.AheadAtEntry = st.UsersAhead
