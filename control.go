@@ -57,6 +57,17 @@ func (r *Room) Sync(ctx context.Context) error {
 	return nil
 }
 
+// Adopt runs the room by stored settings st read from its store (store.Control.Settings)
+// from the next request on, if they are newer than the room's: Sync without the read, for
+// a caller that read many rooms' settings at once.
+func (r *Room) Adopt(st *store.Settings) error {
+	if st == nil {
+		return nil
+	}
+	_, err := r.learn(st, false)
+	return err
+}
+
 // offer is the limits of settings s for one store call, with the settings' version and,
 // where the store should store them, their document. pushed reports that the call carries
 // this instance's change (SetConfig, WithOverwrite): only one call at a time does, so that

@@ -32,6 +32,7 @@ type Registry struct {
 	route   func(id string) Route
 	handler func(*waitingroom.Room) http.Handler
 	log     *slog.Logger
+	onTick  func(error)
 
 	mu      sync.Mutex // serializes changes of rooms and the router
 	rooms   atomic.Pointer[map[string]*Entry]
@@ -97,6 +98,13 @@ func WithFallback(h http.Handler) Option {
 // WithLogger sets where the watch reports what it could not do. Default: slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(g *Registry) error { g.log = l; return nil }
+}
+
+// WithTickHook has Watch call f after each of its rounds, with the round's error (nil when
+// the registry is up to date): for metrics, and for tests that wait for a round. Default:
+// none.
+func WithTickHook(f func(error)) Option {
+	return func(g *Registry) error { g.onTick = f; return nil }
 }
 
 // Errors of a Registry.
@@ -297,32 +305,47 @@ func (g *Registry) Refresh(ctx context.Context) error {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var errs []error
 	cur := *g.rooms.Load()
-	var added map[string]*Entry
+	// The rooms to read: new ones and changed ones, read by a few goroutines at once (a
+	// registry that starts on 10,000 rooms reads them all).
+	var todo []string
 	for id, v := range listed {
-		e, ok := cur[id]
-		if ok {
-			if e.Room.Version() < v {
-				if err := e.Room.Sync(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("room %q: %w", id, err))
-				}
-			}
-			continue
+		if e, ok := cur[id]; !ok || e.Room.Version() < v {
+			todo = append(todo, id)
 		}
-		r, err := g.load(ctx, id)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("room %q: %w", id, err))
-			continue
-		}
-		if r == nil {
-			continue // deleted since the list was read
-		}
-		if added == nil {
-			added = map[string]*Entry{}
-		}
-		added[id] = g.entry(id, r)
 	}
+	var (
+		mu    sync.Mutex
+		errs  []error
+		added map[string]*Entry
+		next  = make(chan string)
+		wg    sync.WaitGroup
+	)
+	for range min(len(todo), 16) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				e, err := g.refreshOne(ctx, id, cur[id])
+				mu.Lock()
+				switch {
+				case err != nil:
+					errs = append(errs, fmt.Errorf("room %q: %w", id, err))
+				case e != nil:
+					if added == nil {
+						added = map[string]*Entry{}
+					}
+					added[id] = e
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, id := range todo {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
 	var gone []string
 	for id := range cur {
 		if _, ok := listed[id]; !ok {
@@ -356,11 +379,15 @@ func (g *Registry) Refresh(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// load makes room id as the store keeps it; nil when it has no settings.
-func (g *Registry) load(ctx context.Context, id string) (*waitingroom.Room, error) {
+// refreshOne reads room id's settings (one store read): the existing room e adopts them;
+// a new room is made and returned as an entry (nil when it has no settings any more).
+func (g *Registry) refreshOne(ctx context.Context, id string, e *Entry) (*Entry, error) {
 	st, err := g.ctl.Settings(ctx, id)
 	if err != nil || st == nil {
 		return nil, err
+	}
+	if e != nil {
+		return nil, e.Room.Adopt(st)
 	}
 	cfg, err := waitingroom.DecodeConfig(st.Doc)
 	if err != nil {
@@ -370,10 +397,10 @@ func (g *Registry) load(ctx context.Context, id string) (*waitingroom.Room, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Sync(ctx); err != nil {
+	if err := r.Adopt(st); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return g.entry(id, r), nil
 }
 
 // entry makes room r's entry.
@@ -438,8 +465,12 @@ func (g *Registry) Watch(ctx context.Context, interval time.Duration) {
 func (g *Registry) tick(ctx context.Context, now time.Time) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := g.Refresh(rctx); err != nil && ctx.Err() == nil {
+	err := g.Refresh(rctx)
+	if err != nil && ctx.Err() == nil {
 		g.log.Warn("waitingroom: rooms refresh failed", "err", err)
+	}
+	if g.onTick != nil {
+		defer g.onTick(err)
 	}
 	for _, e := range *g.rooms.Load() {
 		// The last minutes of rooms gone quiet (a busy room records its own).
