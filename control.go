@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -31,6 +32,15 @@ func WithOverwrite() Option {
 // Version is the version of the stored settings the room runs by: 0 until a store answer
 // says (or for a store that keeps no settings).
 func (r *Room) Version() int64 { return r.settings.Load().version }
+
+// Settings returns the room's settings (as Config does) with their version (as Version
+// does), read together: two calls could straddle a change.
+func (r *Room) Settings() (Config, int64) {
+	s := r.settings.Load()
+	c := s.cfg
+	c.Events = slices.Clone(c.Events)
+	return c, s.version
+}
 
 // Sync reads the room's stored settings and runs by them from the next request on, if they
 // are newer than the room's: for an instance that serves the room without traffic (a store

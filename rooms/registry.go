@@ -202,6 +202,9 @@ func (g *Registry) Put(ctx context.Context, id string, cfg waitingroom.Config, i
 	if err := cfg.Validate(); err != nil {
 		return nil, 0, err
 	}
+	if _, err := canonRoute(g.route(id)); err != nil {
+		return nil, 0, fmt.Errorf("room %q: %w", id, err) // before anything is stored
+	}
 	r, ok := g.Room(id)
 	fresh := !ok
 	if fresh {

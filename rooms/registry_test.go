@@ -224,3 +224,36 @@ func BenchmarkRegistryLookup(b *testing.B) {
 		}
 	}
 }
+
+// A room deleted and created again between two refreshes of an instance: versions go on
+// rising, so the instance takes the new settings.
+func TestRoomCreatedAgain(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	s := memory.New(memory.WithClock(clock.Now))
+	gs := instances(t, s, clock, 2)
+	a, b := gs[0], gs[1]
+	ctx := context.Background()
+	for _, c := range []int{5, 6, 7} {
+		if _, _, err := a.Put(ctx, "city-001", tenant(c), store.AnyVersion, store.Change{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete(ctx, "city-001", store.AnyVersion, store.Change{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := tenant(2)
+	cfg.Suspended = true
+	if _, v, err := a.Put(ctx, "city-001", cfg, 0, store.Change{}); err != nil || v != 4 {
+		t.Fatalf("created again: version %d, %v; want 4", v, err)
+	}
+	if err := b.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := b.Room("city-001")
+	if c, v := r.Settings(); v != 4 || !c.Suspended || c.TotalActiveUsers != 2 {
+		t.Errorf("B: version %d, %+v; want the new room's settings", v, c)
+	}
+}

@@ -29,6 +29,14 @@
 // -prequeue-start, -event-start and -event-end take an RFC 3339 time (2026-11-26T09:00:00Z)
 // or a duration from when the program starts (30s, 5m). Processes that share a room must
 // agree on the times to the millisecond, so give them RFC 3339 times.
+//
+// The room's settings live in the store: the flags seed them the first time, and after
+// that what is stored wins (an operator's change through the admin API stands across
+// restarts), unless -overwrite says the flags replace it. -admin-addr serves the admin API
+// (off by default) on a listener of its own, with the bearer token WAITINGROOM_ADMIN_TOKEN:
+//
+//	export WAITINGROOM_ADMIN_TOKEN=$(openssl rand -hex 16)
+//	go run ./examples/booking -admin-addr 127.0.0.1:9090
 package main
 
 import (
@@ -45,13 +53,11 @@ import (
 	"syscall"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/examples/internal/setup"
 	"github.com/waitingroom-go/waitingroom/middleware"
+	"github.com/waitingroom-go/waitingroom/rooms"
 	"github.com/waitingroom-go/waitingroom/store"
-	"github.com/waitingroom-go/waitingroom/store/memory"
-	redisstore "github.com/waitingroom-go/waitingroom/store/redis"
 	"github.com/waitingroom-go/waitingroom/token"
 )
 
@@ -80,6 +86,8 @@ type options struct {
 	refresh   time.Duration
 	method    waitingroom.Method
 	store     string
+	adminAddr string
+	overwrite bool
 	// appointments is how many bookings can be made; postGrace is middleware.WithPostGrace.
 	appointments int
 	postGrace    time.Duration
@@ -115,24 +123,30 @@ func run(args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, token.FormatKeys(k))
 		return nil
 	}
-	handler, err := build(o, time.Now)
+	svc, err := assemble(o, time.Now)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Addr: o.addr, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	log.Printf("booking: listening on http://%s (room: %d active, %d per minute, store %s)", o.addr, o.total, o.perMinute, o.store)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	go svc.reg.Watch(ctx, 0) // other instances' and the admin API's changes, within a second
+	errs := make(chan error, 2)
+	if svc.admin != nil {
+		go func() {
+			srv := &http.Server{Addr: o.adminAddr, Handler: svc.admin, ReadHeaderTimeout: 5 * time.Second}
+			log.Printf("booking: admin API on http://%s/api/rooms", o.adminAddr)
+			errs <- setup.Serve(ctx, srv)
+		}()
 	}
-	return nil
+	go func() {
+		srv := &http.Server{Addr: o.addr, Handler: svc.site, ReadHeaderTimeout: 5 * time.Second}
+		c := svc.room.Config()
+		log.Printf("booking: listening on http://%s (room: %d active, %d per minute, settings version %d, store %s)", o.addr, c.TotalActiveUsers, c.NewUsersPerMinute, svc.room.Version(), o.store)
+		errs <- setup.Serve(ctx, srv)
+	}()
+	err = <-errs
+	stop()
+	return err
 }
 
 // parseFlags reads the command line; printKey is -print-key.
@@ -153,6 +167,8 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.IntVar(&o.appointments, "appointments", 500, "appointments to book; the waiting page shows how many are left")
 	fs.DurationVar(&o.postGrace, "post-grace", 2*time.Minute, "a booking sent up to this long after the session ended is let through when there is room (middleware.WithPostGrace)")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
+	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin JSON API on this address (host:port; off when empty); needs WAITINGROOM_ADMIN_TOKEN")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "the flags replace the room's settings stored by an earlier run or an operator (by default they only seed a room the store does not have)")
 	fs.Var(&o.eventStart, "event-start", "schedule the event \""+eventName+"\" opening the booking at this time: an RFC 3339 time (2026-11-26T09:00:00Z) or a duration from now (30s, 5m)")
 	fs.Var(&o.eventEnd, "event-end", "end of the event, as for -event-start (default: -event-start plus "+strings.TrimSuffix(defaultEventLength.String(), "0m0s")+")")
 	fs.Var(&o.prequeueStart, "prequeue-start", "open the event's pre-queue at this time, as for -event-start and no later; visitors from then on wait for the start (default: no pre-queue)")
@@ -192,6 +208,11 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	}
 	if (o.eventTotal == 0) != (o.eventPerMinute == 0) {
 		return options{}, false, errors.New("set -event-total-active and -event-new-per-minute together, or neither")
+	}
+	if o.adminAddr != "" {
+		if _, err := setup.AdminTokens(); err != nil {
+			return options{}, false, err
+		}
 	}
 	return o, *pk, nil
 }
@@ -284,10 +305,28 @@ func describe(e waitingroom.Event, now time.Time) string {
 	return b.String()
 }
 
+// service is the assembled program: the site behind its room, the admin API (nil without
+// -admin-addr) and the registry that keeps the room following its stored settings.
+type service struct {
+	site, admin http.Handler
+	reg         *rooms.Registry
+	room        *waitingroom.Room
+	store       store.Store
+}
+
 // build assembles the app behind its waiting room; clock is the memory store's and the app's
 // clock (tests pass a simulated one).
 // Durations in the event's flags are taken from clock's time now.
 func build(o options, clock func() time.Time) (http.Handler, error) {
+	svc, err := assemble(o, clock)
+	if err != nil {
+		return nil, err
+	}
+	return svc.site, nil
+}
+
+// assemble is build with the admin API and the registry.
+func assemble(o options, clock func() time.Time) (*service, error) {
 	cfg := waitingroom.Config{
 		TotalActiveUsers:       o.total,
 		NewUsersPerMinute:      o.perMinute,
@@ -302,7 +341,11 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 	if e := o.event(now); e != nil {
 		cfg.Events = []waitingroom.Event{*e}
 	}
-	st, err := openStore(o.store, clock)
+	// The flags' settings are checked before anything is stored.
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := setup.OpenStore(o.store, clock)
 	if err != nil {
 		return nil, err
 	}
@@ -310,54 +353,49 @@ func build(o options, clock func() time.Time) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	room, err := waitingroom.New("booking", st, cfg, waitingroom.WithKeys(keys...), waitingroom.WithClock(clock))
+	app := newApp(o.appointments, clock)
+	var room *waitingroom.Room
+	reg, err := rooms.NewRegistry(st,
+		rooms.WithRoomOptions(waitingroom.WithKeys(keys...), waitingroom.WithClock(clock)),
+		rooms.WithRoute(func(string) rooms.Route { return rooms.Route{Prefix: "/"} }))
 	if err != nil {
 		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if o.overwrite {
+		room, _, err = reg.Put(ctx, "booking", cfg, store.AnyVersion, store.Change{By: "code", What: "overwrite"})
+	} else {
+		room, err = reg.Ensure(ctx, "booking", cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if stored := room.Config(); !o.overwrite && (stored.TotalActiveUsers != cfg.TotalActiveUsers || stored.NewUsersPerMinute != cfg.NewUsersPerMinute) {
+		log.Printf("booking: the store holds the room's settings (version %d: %d active, %d per minute), which win over the flags; -overwrite replaces them", room.Version(), stored.TotalActiveUsers, stored.NewUsersPerMinute)
 	}
 	for _, e := range room.Events() {
 		log.Printf("booking: %s", describe(e, now))
 	}
-	app := newApp(o.appointments, clock)
 	// Cross-origin form posts are refused (403) before they reach the room, so a page on
 	// another site can neither take a place in the queue nor replace a visitor's cookie.
 	cop := http.NewCrossOriginProtection()
-	return cop.Handler(middleware.Protect(room, app.routes(),
+	svc := &service{reg: reg, room: room, store: st}
+	svc.site = cop.Handler(middleware.Protect(room, app.routes(),
 		middleware.WithPages(middleware.Pages{Catalog: catalog, Announce: app.announce}),
 		middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }),
 		middleware.WithKeepalive(keepalivePath),
 		middleware.WithPostGrace(o.postGrace),
 		middleware.WithKeep(app.keepDraft),
 		middleware.WithClock(clock),
-	)), nil
-}
-
-func openStore(u string, clock func() time.Time) (store.Store, error) {
-	switch {
-	case u == "memory":
-		return memory.New(memory.WithClock(clock)), nil
-	case strings.HasPrefix(u, "redis://"), strings.HasPrefix(u, "rediss://"):
-		opt, err := goredis.ParseURL(u)
-		if err != nil {
-			return nil, fmt.Errorf("-store: %w", err)
+	))
+	if o.adminAddr != "" {
+		if svc.admin, err = setup.AdminHandler(reg, st); err != nil {
+			return nil, err
 		}
-		opt.ContextTimeoutEnabled = true // the room's store timeout bounds every call
-		return redisstore.New(goredis.NewClient(opt))
 	}
-	return nil, fmt.Errorf("unknown -store %q (want memory or redis://host:port/db)", u)
+	return svc, nil
 }
 
-// loadKeys reads WAITINGROOM_KEY; without it a random key is made, which suits one process.
-// The random key is never logged (logs are not the place for secrets): whoever wants a
-// key to share asks for one with -print-key.
-func loadKeys() ([]token.HMACKey, error) {
-	if v := strings.TrimSpace(os.Getenv("WAITINGROOM_KEY")); v != "" {
-		return token.ParseKeys(v)
-	}
-	k, err := token.GenerateKey("k1")
-	if err != nil {
-		return nil, err
-	}
-	log.Printf("booking: WAITINGROOM_KEY is not set; made a random signing key, which no other instance shares, so this process cannot share its room.")
-	log.Printf("booking: to share the room between processes, start each with the same WAITINGROOM_KEY from -print-key.")
-	return []token.HMACKey{k}, nil
-}
+// loadKeys reads WAITINGROOM_KEY (see setup.LoadKeys).
+func loadKeys() ([]token.HMACKey, error) { return setup.LoadKeys("booking") }

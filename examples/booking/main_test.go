@@ -18,6 +18,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/store"
+	"github.com/waitingroom-go/waitingroom/store/storetest"
 	"github.com/waitingroom-go/waitingroom/token"
 )
 
@@ -504,5 +506,73 @@ func TestKeys(t *testing.T) {
 	t.Setenv("WAITINGROOM_KEY", out.String())
 	if keys, err := loadKeys(); err != nil || len(keys) != 1 || token.FormatKeys(keys[0]) != token.FormatKeys(printed[0]) {
 		t.Errorf("WAITINGROOM_KEY from -print-key: %v, %v", keys, err)
+	}
+}
+
+// -admin-addr refuses to start without a token; with one, the admin API lists the room and
+// a change through it reaches the site at once.
+func TestAdminAddr(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	t.Setenv("WAITINGROOM_ADMIN_TOKEN", "")
+	if _, _, err := parseFlags([]string{"-admin-addr", "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "WAITINGROOM_ADMIN_TOKEN") {
+		t.Fatalf("-admin-addr without a token: %v, want an error naming WAITINGROOM_ADMIN_TOKEN", err)
+	}
+	const secret = "0123456789abcdef0123"
+	t.Setenv("WAITINGROOM_ADMIN_TOKEN", secret)
+	o, _, err := parseFlags([]string{"-admin-addr", "127.0.0.1:0", "-total-active", "3", "-new-per-minute", "3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	svc, err := assemble(o, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body string) (int, string) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+secret)
+		rec := httptest.NewRecorder()
+		svc.admin.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := call("GET", "/api/rooms/booking", ""); code != 200 || !strings.Contains(body, `"total_active_users":3`) {
+		t.Fatalf("GET /api/rooms/booking: %d %s", code, body)
+	}
+	if code, body := call("PATCH", "/api/rooms/booking", `{"queue_all": true}`); code != 200 {
+		t.Fatalf("PATCH: %d %s", code, body)
+	}
+	if !svc.room.Config().QueueAll {
+		t.Errorf("the room does not run by the patched settings")
+	}
+}
+
+// Across restarts on one Redis, the stored settings win over the flags unless -overwrite.
+func TestStoredSettingsWinAcrossRestarts(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	mr := miniredis.RunT(t)
+	clk := storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	start := func(args ...string) *service {
+		t.Helper()
+		o, _, err := parseFlags(append([]string{"-store", "redis://" + mr.Addr() + "/0"}, args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := assemble(o, clk.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc
+	}
+	first := start("-total-active", "3", "-new-per-minute", "3")
+	cfg := first.room.Config()
+	cfg.TotalActiveUsers, cfg.NewUsersPerMinute = 5, 5
+	if _, err := first.room.Update(t.Context(), cfg, first.room.Version(), store.Change{By: "ops", What: "patch"}); err != nil {
+		t.Fatal(err)
+	}
+	if c := start("-total-active", "3", "-new-per-minute", "3").room.Config(); c.TotalActiveUsers != 5 {
+		t.Errorf("a restart with the same flags: capacity %d, want the operator's 5", c.TotalActiveUsers)
+	}
+	if c := start("-total-active", "4", "-new-per-minute", "4", "-overwrite").room.Config(); c.TotalActiveUsers != 4 {
+		t.Errorf("a restart with -overwrite: capacity %d, want the flags' 4", c.TotalActiveUsers)
 	}
 }

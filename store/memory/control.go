@@ -26,6 +26,9 @@ func (s *Store) settle(id string, l admission.Limits, now int64) (admission.Limi
 			what = "overwrite"
 		}
 		s.mu.Lock()
+		if c := s.cfgs[id]; c != nil && stored == nil {
+			put.Version = c.last + 1 // a room deleted and seeded again: versions go on rising
+		}
 		// Another seed may have come in between (two rooms' first calls): the first stays.
 		if c := s.cfgs[id]; c == nil || c.s == stored {
 			s.record(id, put, store.Change{At: time.UnixMilli(now), By: "code", What: what}, stored)
@@ -49,6 +52,7 @@ func (s *Store) record(id string, next *admission.Settings, c store.Change, prev
 	}
 	if next != nil {
 		c.Version = next.Version
+		rec.last = next.Version
 	}
 	rec.s = next
 	rec.changes = append(rec.changes, c)
@@ -75,8 +79,8 @@ func (s *Store) PutSettings(ctx context.Context, id string, next admission.Setti
 	var v int64
 	err := s.change(ctx, id, ifVersion, false, func(cur *admission.Settings, now int64) {
 		next.Version = 1
-		if cur != nil {
-			next.Version = cur.Version + 1
+		if rec := s.cfgs[id]; rec != nil {
+			next.Version = rec.last + 1 // after a deletion too: an old ETag never matches
 		}
 		next.Limits.Offer, next.Limits.LastEpoch = admission.Offer{}, 0
 		c.At = time.UnixMilli(now)

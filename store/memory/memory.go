@@ -42,6 +42,7 @@ type Store struct {
 
 type cfgRecord struct {
 	s       *admission.Settings // nil once deleted (the trail stays while the store runs)
+	last    int64               // the latest version: versions go on rising after a deletion
 	changes []store.Change      // newest last, at most store.MaxChanges
 }
 

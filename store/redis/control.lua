@@ -1,12 +1,14 @@
 -- A change of one room's settings, atomically (store.Control's PutSettings and
--- DeleteSettings): KEYS[1] the settings hash (v, lim, doc), KEYS[2] their trail, KEYS[3]
+-- DeleteSettings): KEYS[1] the settings hash (v, lim, doc; after a deletion only last, the
+-- latest version, so that versions go on rising and an old ETag never matches), KEYS[2]
+-- their trail, KEYS[3]
 -- the room's meta hash, whose "v" caches the stored version for room.lua's operations.
 -- ARGV: the operation ("put" or "delete"), the version it was made against (-1: any), the
 -- limits (an argument of room.lua), the document, who, what, the TTL in ms, the trail's
 -- length, and the time (0: the server's TIME).
 -- Reply: {new version} or {-1, stored version} when the version did not match.
 local op, want = ARGV[1], tonumber(ARGV[2])
-local cur = redis.call('HMGET', KEYS[1], 'v', 'doc')
+local cur = redis.call('HMGET', KEYS[1], 'v', 'doc', 'last')
 local have = tonumber(cur[1]) or 0
 if want ~= -1 and want ~= have or op == 'delete' and have == 0 then return {-1, have} end
 local now = tonumber(ARGV[9])
@@ -16,12 +18,14 @@ if now == 0 then
 end
 local nv = 0
 if op == 'put' then
-  nv = have + 1
+  nv = math.max(have, tonumber(cur[3]) or 0) + 1
   redis.call('HSET', KEYS[1], 'v', nv, 'lim', ARGV[3], 'doc', ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  redis.call('HDEL', KEYS[1], 'last')
 else
-  redis.call('DEL', KEYS[1])
+  redis.call('HDEL', KEYS[1], 'v', 'lim', 'doc')
+  redis.call('HSET', KEYS[1], 'last', have)
 end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('LPUSH', KEYS[2], cjson.encode({version = nv, previous = have, at = now, by = ARGV[5],
   what = ARGV[6], prior = cur[2] or nil}))
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[8]) - 1)

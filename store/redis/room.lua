@@ -1033,12 +1033,14 @@ local function settle(cached, doc)
   cp.v, cp.doc = nil, nil
   local mine, KC, KCH = cp.mine, cp.KC, cp.KCH
   if cached and tonum(cached) == mine and not (doc and cp.overwrite == 1) then return end
-  local c = rcall('HMGET', KC, 'v', 'lim', 'doc')
+  local c = rcall('HMGET', KC, 'v', 'lim', 'doc', 'last')
   local cv = tonum(c[1])
   if doc and (not cv or cp.overwrite == 1) then
-    -- The caller's code seeds the room's settings, or a deploy overwrites them.
-    local nv = (cv or 0) + 1
+    -- The caller's code seeds the room's settings (versions go on from a deleted room's),
+    -- or a deploy overwrites them.
+    local nv = (cv or tonum(c[4]) or 0) + 1
     rcall('HSET', KC, 'v', nv, 'lim', arg, 'doc', doc)
+    rcall('HDEL', KC, 'last')
     rcall('PEXPIRE', KC, SETTINGS_TTL)
     rcall('LPUSH', KCH, cjson.encode({version = nv, previous = cv or 0, at = now, by = 'code',
       what = cv and 'overwrite' or 'seed', prior = c[3] or nil}))

@@ -342,3 +342,31 @@ func sameMinute(a, b store.Minute) bool {
 		a.Admissions == b.Admissions && a.PeakWaiting == b.PeakWaiting && a.PeakActive == b.PeakActive &&
 		a.Waiting == b.Waiting && a.LongestWait == b.LongestWait && a.Waits == b.Waits
 }
+
+// Versions go on rising after a deletion: a room created again is not mistaken for the
+// one an instance (or an operator's ETag) knew.
+func testSettingsAfterDeletion(r *roomTest) {
+	c := r.control()
+	l := limits()
+	who := store.Change{By: "ops", What: "create"}
+	for i := 1; i <= 3; i++ {
+		if _, err := c.PutSettings(r.ctx, r.room, admission.Settings{Limits: l, Doc: []byte(`{}`)}, store.AnyVersion, who); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if err := c.DeleteSettings(r.ctx, r.room, 3, store.Change{By: "ops", What: "delete"}); err != nil {
+		r.t.Fatal(err)
+	}
+	if _, err := c.PutSettings(r.ctx, r.room, admission.Settings{Limits: l, Doc: []byte(`{}`)}, 1, who); !errors.Is(err, store.ErrVersion) {
+		r.t.Errorf("PutSettings if at version 1 after the deletion: %v, want ErrVersion", err)
+	}
+	if v, err := c.PutSettings(r.ctx, r.room, admission.Settings{Limits: l, Doc: []byte(`{"again":1}`)}, 0, who); err != nil || v != 4 {
+		r.t.Fatalf("PutSettings creating the room again: version %d, %v; want 4", v, err)
+	}
+	if err := c.DeleteSettings(r.ctx, r.room, 4, store.Change{By: "ops", What: "delete"}); err != nil {
+		r.t.Fatal(err)
+	}
+	// Seeded again by a Room's code: version 5.
+	res := r.join(offered(l, 0, `{"seed":1}`))
+	r.wantSettings("a seed after the deletion", res.Settings, 5, `{"seed":1}`)
+}

@@ -321,6 +321,7 @@ var tests = []struct {
 	{"settings_change_applies", testSettingsChange},
 	{"settings_overwrite", testSettingsOverwrite},
 	{"settings_trail", testSettingsTrail},
+	{"settings_after_deletion", testSettingsAfterDeletion},
 	{"history", testHistory},
 }
 
