@@ -34,7 +34,7 @@ const maxUnrecorded = 60
 // recorder counts the current minute of a room on this instance.
 type recorder struct {
 	mu   sync.Mutex
-	cur  store.Minute // Start zero: nothing counted yet
+	cur  *store.Minute // nil until the room's first answer: an idle room costs a pointer
 	done []store.Minute
 	// recording is held while minutes are recorded: one recording at a time, and
 	// FlushHistory waits for one in the background.
@@ -76,15 +76,18 @@ func (rc *recorder) note(now time.Time, joined, admitted bool, wait time.Duratio
 	start := now.Truncate(time.Minute)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	if rc.cur == nil {
+		rc.cur = &store.Minute{Start: start}
+	}
 	if !rc.cur.Start.Equal(start) {
 		if !rc.cur.Start.IsZero() && start.After(rc.cur.Start) {
 			rc.finish()
 		}
 		if start.After(rc.cur.Start) {
-			rc.cur = store.Minute{Start: start}
+			*rc.cur = store.Minute{Start: start}
 		}
 	}
-	m := &rc.cur
+	m := rc.cur
 	if joined {
 		m.Joins++
 	}
@@ -105,18 +108,18 @@ func (rc *recorder) note(now time.Time, joined, admitted bool, wait time.Duratio
 
 // finish moves the current minute to those to record; rc.mu is held.
 func (rc *recorder) finish() {
-	rc.done = append(rc.done, rc.cur)
+	rc.done = append(rc.done, *rc.cur)
 	if n := len(rc.done) - maxUnrecorded; n > 0 {
 		rc.done = append(rc.done[:0:0], rc.done[n:]...)
 	}
-	rc.cur = store.Minute{}
+	*rc.cur = store.Minute{}
 }
 
 // take returns the minutes to record, those over at now included; rc.recording is held.
 func (rc *recorder) take(now time.Time) []store.Minute {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if !rc.cur.Start.IsZero() && !now.Before(rc.cur.Start.Add(time.Minute)) {
+	if rc.cur != nil && !rc.cur.Start.IsZero() && !now.Before(rc.cur.Start.Add(time.Minute)) {
 		rc.finish()
 	}
 	d := rc.done
