@@ -46,13 +46,11 @@ type recorder struct {
 }
 
 // waiter counts a waiting answer at store time now for a place taken at joined, which
-// lapses after hold without an answer.
+// lapses after hold without an answer; rc.mu is held.
 func (rc *recorder) waiter(now, joined time.Time, hold time.Duration) {
 	if joined.IsZero() {
 		return
 	}
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
 	if joined.Before(rc.oldestJoined) || now.Sub(rc.oldestSeen) > hold || rc.oldestSeen.IsZero() {
 		rc.oldestJoined = joined
 	}
@@ -71,11 +69,14 @@ func (rc *recorder) longest(now time.Time, hold time.Duration) time.Duration {
 	return max(0, now.Sub(rc.oldestJoined))
 }
 
-// note counts one store answer at store time now.
-func (rc *recorder) note(now time.Time, joined, admitted bool, wait time.Duration, waiting, active int64) {
+// note counts one store answer at store time now (one lock: it runs on every join and
+// poll), a waiter's place taken at place (zero when admitted) lapsing after hold. It
+// reports whether finished minutes wait to be recorded.
+func (rc *recorder) note(now time.Time, joined, admitted bool, wait time.Duration, waiting, active int64, place time.Time, hold time.Duration) bool {
 	start := now.Truncate(time.Minute)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
+	rc.waiter(now, place, hold)
 	if rc.cur == nil {
 		rc.cur = &store.Minute{Start: start}
 	}
@@ -104,6 +105,7 @@ func (rc *recorder) note(now time.Time, joined, admitted bool, wait time.Duratio
 	if !now.Before(m.WaitingAt) {
 		m.Waiting, m.WaitingAt = waiting, now
 	}
+	return len(rc.done) > 0
 }
 
 // finish moves the current minute to those to record; rc.mu is held.
@@ -139,13 +141,6 @@ func (rc *recorder) putBack(failed []store.Minute) {
 	}
 }
 
-// pending reports whether a finished minute waits to be recorded.
-func (rc *recorder) pending() bool {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return len(rc.done) > 0
-}
-
 // FlushHistory records in the store the minutes this instance has counted that are over.
 // Rooms record them by themselves after a store answer; a registry calls this for rooms
 // that have gone quiet. A store that keeps no history makes it a no-op.
@@ -175,10 +170,10 @@ func (r *Room) record(ctx context.Context) error {
 	return nil
 }
 
-// recordLater records the finished minutes in the background, if there are any and no
-// recording is under way.
+// recordLater records the finished minutes in the background, unless a recording is under
+// way.
 func (r *Room) recordLater() {
-	if !r.hist.pending() || !r.hist.recording.TryLock() {
+	if !r.hist.recording.TryLock() {
 		return
 	}
 	go func() {

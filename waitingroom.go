@@ -556,8 +556,16 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 	if res.Admitted && prev != nil {
 		waited = res.Now.Sub(prev.Joined)
 	}
-	r.hist.note(res.Now, prev == nil, res.Admitted, waited, res.Waiting, res.Active)
-	r.recordLater()
+	joined := res.Joined // of a waiter: its place's, for Snapshot's longest wait
+	if prev != nil {
+		joined = prev.Joined
+	}
+	if res.Admitted {
+		joined = time.Time{}
+	}
+	if r.hist.note(res.Now, prev == nil, res.Admitted, waited, res.Waiting, res.Active, joined, 2*s.cfg.RefreshInterval) {
+		r.recordLater()
+	}
 	if res.Admitted {
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope())
 	}
@@ -581,7 +589,6 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 	}
 	st.QueueIsFull = queueIsFull(st.Wait)
 	st.Joined = res.Joined
-	r.hist.waiter(res.Now, res.Joined, 2*s.cfg.RefreshInterval)
 	if !random && !(ph.prequeue && ph.ev.cfg.ShuffleAtEventStart) {
 		// A place in line: the first one is where the progress bar starts.
 		st.AheadAtEntry = st.UsersAhead
