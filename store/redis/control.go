@@ -84,7 +84,7 @@ func (s *Store) change(ctx context.Context, room, op string, ifVersion int64, li
 	if s.clock != nil {
 		now = s.clock().UnixMilli()
 	}
-	v, err := controlScript.Run(ctx, s.client, s.settingsKeys(room), op, ifVersion, lim, doc, c.By, c.What, ttl, store.MaxChanges, now).Int64Slice()
+	v, err := controlScript.Run(ctx, s.client, s.settingsKeys(room), op, ifVersion, lim, doc, c.By, c.What, ttl, store.MaxChanges, now, coldLen).Int64Slice()
 	if err != nil {
 		return 0, fmt.Errorf("store/redis: %s settings: %w", op, err)
 	}

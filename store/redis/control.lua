@@ -5,7 +5,7 @@
 -- the room's meta hash, whose "v" caches the stored version for room.lua's operations.
 -- ARGV: the operation ("put" or "delete"), the version it was made against (-1: any), the
 -- limits (an argument of room.lua), the document, who, what, the TTL in ms, the trail's
--- length, and the time (0: the server's TIME).
+-- length, the time (0: the server's TIME) and the length of the room header's "c".
 -- Reply: {new version} or {-1, stored version} when the version did not match.
 local op, want = ARGV[1], tonumber(ARGV[2])
 local cur = redis.call('HMGET', KEYS[1], 'v', 'doc', 'last')
@@ -30,5 +30,16 @@ redis.call('LPUSH', KEYS[2], cjson.encode({version = nv, previous = have, at = n
   what = ARGV[6], prior = cur[2] or nil}))
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[8]) - 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HSET', KEYS[3], 'v', nv) end
+-- The room's header "c" keeps the stored version (plus one) in its last 8 bytes, which
+-- room.lua compares with each caller's: written in place, little-endian.
+local c = redis.call('HGET', KEYS[3], 'c')
+if c then
+  local n, bytes = nv + 1, {}
+  for i = 1, 8 do
+    bytes[i] = n % 256
+    n = (n - n % 256) / 256
+  end
+  c = string.sub(c .. string.rep('\0', tonumber(ARGV[10]) - #c), 1, tonumber(ARGV[10]) - 8) .. string.char(unpack(bytes))
+  redis.call('HSET', KEYS[3], 'c', c)
+end
 return {nv}

@@ -73,8 +73,15 @@ var luaHeader = func() string {
 		admission.RateWindow.Milliseconds(), admission.MinPollGap.Milliseconds(), pickP)
 	fmt.Fprintf(&b, "local FEISTEL_ROUNDS = %d\n", feistelRounds)
 	fmt.Fprintf(&b, "local SETTINGS_TTL, MAX_CHANGES = %d, %d\n", store.SettingsTTL.Milliseconds(), store.MaxChanges)
+	// The header "c": 14 int64s, the last the stored settings' version plus one (control.lua
+	// writes it in place).
+	fmt.Fprintf(&b, "local COLD_LEN, SV_FMT = %d, '<i8'\n", coldLen)
 	return b.String()
 }()
+
+// coldLen is the length of the room header's field "c"; its last 8 bytes are the version
+// of the stored settings the room last saw, plus one (0: unknown).
+const coldLen = 14 * 8
 
 // pickP and feistelRounds are admission's (unexported there); a test holds them to
 // admission.Pick and admission.Permute.

@@ -815,8 +815,9 @@ local function load(h, c, sh, scc)
     end
     loadedH = h
     if c ~= scc then
+      -- (A header of 13 fields, from before the settings' version was kept in it: none.)
       epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1, sc, seed, shuffle,
-      wbase, ringHB = su(COLD_FMT, c)
+      wbase, ringHB, cp.sv = su(COLD_FMT, #c < COLD_LEN and c .. string.rep('\0', COLD_LEN - #c) or c)
       p1 = p1 - 1
     end
     savedC, coldDirty = c, false
@@ -828,7 +829,7 @@ local function load(h, c, sh, scc)
     epoch, prev, nxt, cursor, admitted, granted, nS, nG, recoverUntil, recovering = now, now, 0, 0, 0, 0, 0, 0, 0, 0
     mayRecover, liveSum, liveRec, lowBucket, ev, p0, p1, sc, seed, shuffle = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
     wlo, wtlo, wbase, wttl, maxExp, ksUntil, kgUntil, chunkTB, chunkC, headLive, mUntil, ringHB, pruned = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, HB, now
-    pj, pb = 0, 0
+    pj, pb, cp.sv = 0, 0, 0
     loadedH = nil
     if lastEpoch > 0 and lastEpoch < now then
       recover() -- the caller saw this room within the hold: the store lost it
@@ -918,7 +919,7 @@ local function save()
     local k, args = 2, {'h', h}
     if coldDirty then
       c = sp(COLD_FMT, epoch, recoverUntil, recovering, mayRecover, liveRec, ev, p0, p1 + 1, sc,
-        seed, shuffle, wbase, ringHB)
+        seed, shuffle, wbase, ringHB, cp.sv)
       args[3], args[4], k = 'c', c, 4
     end
     for i = 1, nDirty do
@@ -978,7 +979,7 @@ end
 local function setup()
   local st = getStruct()
   if st then su, sp = st.unpack, st.pack else su, sp = polyUnpack, polyPack end
-  ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(22), i8s(13)
+  ARGS_FMT, EVENT_FMT, HOT_FMT, COLD_FMT = i8s(A_COUNT), i8s(E_COUNT), i8s(22), i8s(14)
   fmt = string.format
   floor, mmax, mmin, rcall, tonum = math.floor, math.max, math.min, redis.call, tonumber
 end
@@ -993,12 +994,12 @@ local function readHeader()
   if op == OP.POLL then
     local t0 = now - refreshMs
     f1, f0 = liveName(w1, false), liveName((t0 - t0 % BUCKET) / BUCKET + 1, false)
-    v = rcall('HMGET', KM, 'h', 'c', 'v', f1, f0)
+    v = rcall('HMGET', KM, 'h', 'c', f1, f0)
   elseif op == OP.JOIN then
     f1 = liveName(w1, false)
-    v = rcall('HMGET', KM, 'h', 'c', 'v', f1)
+    v = rcall('HMGET', KM, 'h', 'c', f1)
   else
-    v = rcall('HMGET', KM, 'h', 'c', 'v')
+    v = rcall('HMGET', KM, 'h', 'c')
   end
   return v, w1, f1, f0
 end
@@ -1021,46 +1022,46 @@ local function begin(v, w1, f1, f0, sh, scc)
   end
   if w1 == b and f1 then
     -- (now did not step back to the room's clock)
-    liveFields[f1] = tonum(v[4]) or 0
-    if f0 then liveFields[f0] = tonum(v[5]) or 0 end
+    liveFields[f1] = tonum(v[3]) or 0
+    if f0 then liveFields[f0] = tonum(v[4]) or 0 end
   end
 end
 
--- settle is admission.Settle: which limits the operation runs by. cached is the stored
--- version as the room's meta hash keeps it ("v", written here and by a change of the
--- settings), so that a caller holding it costs nothing more; any other reads the settings.
-local function settle(cached, doc)
-  cp.v, cp.doc = nil, nil
+-- settle is admission.Settle: which limits the operation runs by. The room's header "c"
+-- keeps the stored version it last saw (plus one; 0: unknown), written here and by a change
+-- of the settings (control.lua), so that a caller holding it costs nothing more: c is read
+-- anyway. Any other reads the settings. What it learns is saved with the header (cp.set).
+local function settle(c, doc)
+  cp.v, cp.doc, cp.set = nil, nil, nil
   local mine, KC, KCH = cp.mine, cp.KC, cp.KCH
-  if cached and tonum(cached) == mine and not (doc and cp.overwrite == 1) then return end
-  local c = rcall('HMGET', KC, 'v', 'lim', 'doc', 'last')
-  local cv = tonum(c[1])
+  if c and #c >= COLD_LEN and su(SV_FMT, c, COLD_LEN - 7) == mine + 1 and not (doc and cp.overwrite == 1) then return end
+  local s = rcall('HMGET', KC, 'v', 'lim', 'doc', 'last')
+  local cv = tonum(s[1])
   if doc and (not cv or cp.overwrite == 1) then
     -- The caller's code seeds the room's settings (versions go on from a deleted room's),
     -- or a deploy overwrites them.
-    local nv = (cv or tonum(c[4]) or 0) + 1
+    local nv = (cv or tonum(s[4]) or 0) + 1
     rcall('HSET', KC, 'v', nv, 'lim', arg, 'doc', doc)
     rcall('HDEL', KC, 'last')
     rcall('PEXPIRE', KC, SETTINGS_TTL)
     rcall('LPUSH', KCH, cjson.encode({version = nv, previous = cv or 0, at = now, by = 'code',
-      what = cv and 'overwrite' or 'seed', prior = c[3] or nil}))
+      what = cv and 'overwrite' or 'seed', prior = s[3] or nil}))
     rcall('LTRIM', KCH, 0, MAX_CHANGES - 1)
     rcall('PEXPIRE', KCH, SETTINGS_TTL)
-    rcall('HSET', KM, 'v', nv)
-    cp.v, cp.doc = nv, doc
+    cp.v, cp.doc, cp.set = nv, doc, nv + 1
     return
   end
-  rcall('HSET', KM, 'v', cv or 0)
+  cp.set = (cv or 0) + 1
   if not cv or cv == mine then return end
   -- The stored limits (fields capacity to recoveryMs, and the schedule) in place of the
   -- caller's; its own fields (the operation, time, epoch seen, ticket) stay.
-  local lim = c[2]
+  local lim = s[2]
   arg = string.sub(arg, 1, 8 * (A.CAPACITY - 1)) .. string.sub(lim, 8 * (A.CAPACITY - 1) + 1, 8 * A.RECOVERYMS) ..
     string.sub(arg, 8 * A.RECOVERYMS + 1, 8 * (A.EVENTS - 1)) .. string.sub(lim, 8 * (A.EVENTS - 1) + 1)
   local t = now
   parse()
   now = t
-  cp.v, cp.doc = cv, c[3] or ''
+  cp.v, cp.doc = cv, s[3] or ''
 end
 
 local function run(KEYS, ARGV)
@@ -1074,8 +1075,9 @@ local function run(KEYS, ARGV)
     if op == OP.REVIVE then return reply({now, 0, 0}) end
     if op == OP.RELEASE then return '' end
   end
-  if op ~= OP.RELEASE then settle(v[3], ARGV[2]) end
+  if op ~= OP.RELEASE then settle(v[2], ARGV[2]) end
   begin(v, w1, f1, f0, sh, scc)
+  if cp.set and cp.set ~= cp.sv then cp.sv, coldDirty = cp.set, true end
   if op ~= OP.RELEASE then
     -- A release is room.Release: it ends one session, and neither the schedule nor what
     -- expired moves (it carries no limits).
