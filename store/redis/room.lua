@@ -1031,10 +1031,12 @@ end
 -- keeps the stored version it last saw (plus one; 0: unknown), written here and by a change
 -- of the settings (control.lua), so that a caller holding it costs nothing more: c is read
 -- anyway. Any other reads the settings. What it learns is saved with the header (cp.set).
-local function settle(c, doc)
+local function settle(c, scc, doc)
   cp.v, cp.doc, cp.set = nil, nil, nil
   local mine, KC, KCH = cp.mine, cp.KC, cp.KCH
-  if c and #c >= COLD_LEN and su(SV_FMT, c, COLD_LEN - 7) == mine + 1 and not (doc and cp.overwrite == 1) then return end
+  -- The header as the last call left it (the same text): its version is unpacked already.
+  local sv = c and (c == scc and cp.sv or #c >= COLD_LEN and su(SV_FMT, c, COLD_LEN - 7))
+  if sv == mine + 1 and not (doc and cp.overwrite == 1) then return end
   local s = rcall('HMGET', KC, 'v', 'lim', 'doc', 'last')
   local cv = tonum(s[1])
   if doc and (not cv or cp.overwrite == 1) then
@@ -1075,7 +1077,7 @@ local function run(KEYS, ARGV)
     if op == OP.REVIVE then return reply({now, 0, 0}) end
     if op == OP.RELEASE then return '' end
   end
-  if op ~= OP.RELEASE then settle(v[2], ARGV[2]) end
+  if op ~= OP.RELEASE then settle(v[2], scc, ARGV[2]) end
   begin(v, w1, f1, f0, sh, scc)
   if cp.set and cp.set ~= cp.sv then cp.sv, coldDirty = cp.set, true end
   if op ~= OP.RELEASE then
