@@ -393,3 +393,55 @@ func TestRemoveOldLibraries(t *testing.T) {
 		t.Fatalf("after RemoveOldLibraries: %v; want %s gone, %s and %s kept", have, old, redis.LibName, other)
 	}
 }
+
+// The control-plane issue's scenario on Redis (miniredis, and a real server when
+// WAITINGROOM_REDIS_ADDR is set): two app instances of one room, one configured for 2
+// active and one for 20. The first to reach the store seeds its settings; the other runs by
+// them and adopts them: 2 active, not 20, and no more than 2 admissions in the window.
+func TestInstancesWithDifferentConfigsOnRedis(t *testing.T) {
+	clients := map[string]goredis.UniversalClient{}
+	m := miniredis.RunT(t)
+	clients["miniredis"] = goredis.NewClient(&goredis.Options{Addr: m.Addr(), ContextTimeoutEnabled: true})
+	if os.Getenv("WAITINGROOM_REDIS_ADDR") != "" {
+		clients["redis"] = realClient(t)
+	}
+	for name, client := range clients {
+		t.Run(name, func(t *testing.T) {
+			prefix := "wrtest-" + randomHex(6)
+			t.Cleanup(func() { deletePrefix(t, client, prefix) })
+			var rooms []*waitingroom.Room
+			for _, capacity := range []int{2, 20} {
+				st, err := redis.New(client, redis.WithPrefix(prefix))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := waitingroom.New("booking", st, waitingroom.Config{TotalActiveUsers: capacity, NewUsersPerMinute: capacity}, waitingroom.WithKeys(testKey))
+				if err != nil {
+					t.Fatal(err)
+				}
+				rooms = append(rooms, r)
+			}
+			ctx := context.Background()
+			admitted := 0
+			for i := range 40 {
+				v, err := rooms[i%2].Enter(ctx, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v.Outcome == waitingroom.Admitted {
+					admitted++
+				}
+			}
+			st, err := rooms[1].Stats(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if admitted != 2 || st.Active != 2 || st.Window != 2 {
+				t.Errorf("two instances (2 and 20) admitted %d; the store holds %d active, %d in the window; want 2, 2, 2", admitted, st.Active, st.Window)
+			}
+			if c := rooms[1].Config(); c.TotalActiveUsers != 2 || rooms[1].Version() != 1 {
+				t.Errorf("the second instance runs by %d active at version %d, want the stored 2 at version 1", c.TotalActiveUsers, rooms[1].Version())
+			}
+		})
+	}
+}
