@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -253,4 +254,64 @@ func (r *Room) Snapshot(ctx context.Context) (Snapshot, error) {
 		out.Wait = w
 	}
 	return out, nil
+}
+
+// ErrKeyMismatch is a room whose other instances sign and verify with keys this instance
+// does not hold (or holds with other secrets): it would turn every visitor of theirs away
+// as holding an invalid ticket. The room refuses to serve until the keys agree.
+var ErrKeyMismatch = errors.New("waitingroom: this instance's keys do not match the room's")
+
+// maxPrints bounds the key fingerprints a room keeps (a rotation adds one at a time).
+const maxPrints = 16
+
+// CheckKeys compares the room's keys with those its other instances use, by fingerprints
+// kept in the store (the first instance's are kept): the key that signs the room's tickets
+// must be one of this instance's, and a key ID both hold must have the same secret. On a
+// mismatch it returns an error wrapping ErrKeyMismatch that names the key ID, and Enter
+// refuses to serve the room (an error wrapping it too) until a later check passes. When
+// the keys agree and this instance signs with another key (a rotation), the store keeps
+// its keys from now on. A registry checks each room it loads; a room made with New alone
+// should be checked once before it serves. A store that keeps no settings makes it a no-op.
+func (r *Room) CheckKeys(ctx context.Context) error {
+	ctl, ok := r.store.(store.Control)
+	if !ok {
+		return nil
+	}
+	p := r.codec.Prints()
+	mine := store.Keys{Signer: p.Signer, Prints: p.Keys}
+	var stored store.Keys
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		stored, err = ctl.RoomKeys(ctx, r.id, mine, false)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for id, fp := range stored.Prints {
+		if have, ok := mine.Prints[id]; ok && have != fp {
+			r.keysBad.Store(true)
+			return fmt.Errorf("%w: room %q: key %q here has another secret than on the room's other instances (is WAITINGROOM_KEY the same everywhere?)", ErrKeyMismatch, r.id, id)
+		}
+	}
+	if _, ok := mine.Prints[stored.Signer]; !ok {
+		r.keysBad.Store(true)
+		return fmt.Errorf("%w: room %q: its tickets and passes are signed with key %q, which this instance does not have (give it the same WAITINGROOM_KEY as the others; in a rotation, the new key joins as a second key first)", ErrKeyMismatch, r.id, stored.Signer)
+	}
+	r.keysBad.Store(false)
+	if stored.Signer == mine.Signer && len(stored.Prints) >= len(mine.Prints) {
+		return nil
+	}
+	// A rotation: this instance signs with a new key (or holds one more); keep its keys
+	// and the older ones it still verifies with.
+	merged := store.Keys{Signer: mine.Signer, Prints: maps.Clone(mine.Prints)}
+	for id, fp := range stored.Prints {
+		if len(merged.Prints) >= maxPrints {
+			break
+		}
+		merged.Prints[id] = fp
+	}
+	return r.call(ctx, func(ctx context.Context) error {
+		_, err := ctl.RoomKeys(ctx, r.id, merged, true)
+		return err
+	})
 }

@@ -3,6 +3,7 @@ package waitingroom_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,5 +191,70 @@ func TestSnapshot(t *testing.T) {
 	clock.Advance(time.Minute) // nobody answered for two refresh intervals: no reading
 	if snap, _ = r.Snapshot(ctx); snap.LongestWait != 0 {
 		t.Errorf("a minute without a poll: longest wait %v, want 0 (unknown)", snap.LongestWait)
+	}
+}
+
+// Issue 13, item 7: an instance with other keys than the room's others refuses to serve
+// the room, naming the key, instead of requeueing every visitor of theirs.
+func TestCheckKeys(t *testing.T) {
+	clock := newSimClock()
+	s := memory.New(memory.WithClock(clock.Now))
+	ctx := context.Background()
+	key := func(id, secret string) token.HMACKey {
+		return token.HMACKey{ID: id, Secret: []byte(secret + "0123456789abcdef0123456789abcdef")}
+	}
+	k1, k1other, k2 := key("k1", "a"), key("k1", "b"), key("k2", "c")
+	mk := func(keys ...token.HMACKey) *waitingroom.Room {
+		r, err := waitingroom.New("booking", s, waitingroom.Config{TotalActiveUsers: 5, NewUsersPerMinute: 5},
+			waitingroom.WithClock(clock.Now), simStoreTimeout, waitingroom.WithKeys(keys...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a := mk(k1)
+	if err := a.CheckKeys(ctx); err != nil {
+		t.Fatalf("the first instance: %v", err)
+	}
+	v, err := a.Enter(ctx, "")
+	if err != nil || v.Outcome != waitingroom.Admitted {
+		t.Fatal(v.Outcome, err)
+	}
+	for _, tc := range []struct {
+		name string
+		keys []token.HMACKey
+		want string
+	}{
+		{"started without the key", []token.HMACKey{k1other}, `key "k1" here has another secret`},
+		{"another key", []token.HMACKey{k2}, `signed with key "k1", which this instance does not have`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := mk(tc.keys...)
+			err := b.CheckKeys(ctx)
+			if !errors.Is(err, waitingroom.ErrKeyMismatch) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("CheckKeys: %v, want ErrKeyMismatch saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), string(tc.keys[0].Secret)) {
+				t.Errorf("the error shows the secret")
+			}
+			// The visitor of the other instance is not requeued here: it is refused.
+			_, err = b.Enter(ctx, v.Token)
+			if !errors.Is(err, waitingroom.ErrKeyMismatch) || errors.Is(err, waitingroom.ErrStore) {
+				t.Errorf("Enter: %v, want ErrKeyMismatch and not a store failure (no failing open)", err)
+			}
+		})
+	}
+	// A rotation with overlap: the new key verifies first, then signs.
+	if err := mk(k1, k2).CheckKeys(ctx); err != nil {
+		t.Errorf("k2 joins as a second key: %v", err)
+	}
+	if err := mk(k2, k1).CheckKeys(ctx); err != nil {
+		t.Errorf("k2 signs, k1 still verifies: %v", err)
+	}
+	if err := mk(k1).CheckKeys(ctx); !errors.Is(err, waitingroom.ErrKeyMismatch) {
+		t.Errorf("an instance left with k1 alone after the rotation: %v, want ErrKeyMismatch", err)
+	}
+	if err := mk(k2).CheckKeys(ctx); err != nil {
+		t.Errorf("k1 retired: %v", err)
 	}
 }

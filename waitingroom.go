@@ -89,6 +89,7 @@ type Room struct {
 	overwrite   bool        // WithOverwrite: the first settings replace the stored ones
 	pushing     atomic.Bool // a store call carries this instance's change (see offer)
 	undecodable atomic.Int64
+	keysBad     atomic.Bool // CheckKeys found a mismatch: Enter refuses
 }
 
 // Option configures a Room.
@@ -270,6 +271,10 @@ type Visit struct {
 // ("" or anything invalid counts as none: a new place at the back). The error is non-nil
 // only when the store failed and nothing could be decided; it wraps ErrStore.
 func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visit, error) {
+	if r.keysBad.Load() {
+		// Not ErrStore: no reason to fail open.
+		return Visit{}, fmt.Errorf("%w: room %q (see CheckKeys)", ErrKeyMismatch, r.id)
+	}
 	s := r.settings.Load()
 	if s.cfg.Suspended {
 		return Visit{Outcome: Suspended}, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/waitingroom-go/waitingroom/rooms"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
+	"github.com/waitingroom-go/waitingroom/token"
 )
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -35,6 +36,9 @@ const (
 	// The store failure the flaky store reports: internal detail the API must not show.
 	storeDown = "dial tcp 10.0.0.7:6379: connection refused"
 )
+
+// testKey signs for every instance: instances with other keys refuse the room.
+var testKey = token.HMACKey{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
 
 var (
 	rwToken = admin.Token{Name: "ops", Secret: rwSecret, Scope: admin.ReadWrite}
@@ -92,7 +96,7 @@ func newEnv(t testing.TB, opts ...admin.Option) *env {
 func newInstance(t testing.TB, st *flakyStore, opts ...admin.Option) *env {
 	t.Helper()
 	clock := func() time.Time { return t0 }
-	reg, err := rooms.NewRegistry(st, rooms.WithRoomOptions(waitingroom.WithClock(clock)))
+	reg, err := rooms.NewRegistry(st, rooms.WithRoomOptions(waitingroom.WithClock(clock), waitingroom.WithKeys(testKey)))
 	if err != nil {
 		t.Fatal(err)
 	}

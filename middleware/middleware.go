@@ -120,7 +120,8 @@ var errPlaceless = errors.New("middleware: this request takes no place")
 
 func refusePlaceless() error { return errPlaceless }
 
-// WithFailOpen lets visitors through, uncounted, when the store fails. Default: fail closed,
+// WithFailOpen lets visitors through, uncounted, when the store fails (ErrStore; not when the
+// room refuses to serve, as on ErrKeyMismatch). Default: fail closed,
 // answering 503 with the outage page (WithOutagePage) and Retry-After (the admitted keep
 // going on their passes).
 func WithFailOpen(open bool) Option {
@@ -363,9 +364,10 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		m.onError(r, err)
-		if m.failOpen {
-			// No valid pass here (a pass holder is admitted even when its renewal fails),
-			// so there is no session to revoke.
+		if m.failOpen && errors.Is(err, waitingroom.ErrStore) {
+			// Only a store outage opens the gate: a room that refuses to serve (its keys
+			// do not match the others') stays shut. No valid pass here (a pass holder is
+			// admitted even when its renewal fails), so there is no session to revoke.
 			m.serveNext(&responseWriter{ResponseWriter: w}, r)
 			return
 		}

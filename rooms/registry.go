@@ -212,6 +212,10 @@ func (g *Registry) Put(ctx context.Context, id string, cfg waitingroom.Config, i
 		if r, err = waitingroom.New(id, g.store, cfg, g.opts...); err != nil {
 			return nil, 0, err
 		}
+		// An instance whose keys are not the room's changes nothing and serves nothing.
+		if err := r.CheckKeys(ctx); err != nil {
+			return nil, 0, err
+		}
 	}
 	v, err := r.Update(ctx, cfg, ifVersion, c)
 	if err != nil {
@@ -402,6 +406,9 @@ func (g *Registry) refreshOne(ctx context.Context, id string, e *Entry) (*Entry,
 	}
 	if err := r.Adopt(st); err != nil {
 		return nil, err
+	}
+	if err := r.CheckKeys(ctx); err != nil {
+		return nil, err // not served here: Refresh reports it, and the watch logs it
 	}
 	return g.entry(id, r), nil
 }

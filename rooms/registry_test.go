@@ -22,14 +22,13 @@ func tenant(capacity int) waitingroom.Config {
 	return waitingroom.Config{TotalActiveUsers: capacity, NewUsersPerMinute: capacity}
 }
 
+// sharedKey is the signing key of every instance in these tests.
+var sharedKey = token.HMACKey{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
+
 // instances are n registries on one store, as n app instances on one Redis are.
 func instances(t testing.TB, s store.Store, clock *storetest.Clock, n int) []*rooms.Registry {
 	t.Helper()
-	key, err := token.GenerateKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := token.NewCodec([]token.HMACKey{key})
+	codec, err := token.NewCodec([]token.HMACKey{sharedKey}) // every instance's
 	if err != nil {
 		t.Fatal(err)
 	}

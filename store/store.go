@@ -124,6 +124,18 @@ type Control interface {
 	// Touch restarts the expiry (SettingsTTL) of the settings, trail and listing of rooms,
 	// and of the room list: what instances that hold rooms call now and then (hourly).
 	Touch(ctx context.Context, rooms []string) error
+	// RoomKeys stores k as the fingerprints of room's keys if the store has none (or
+	// replace), and returns what it holds after: k, or another instance's.
+	RoomKeys(ctx context.Context, room string, k Keys, replace bool) (Keys, error)
+}
+
+// Keys are the fingerprints of the keys a room's instances sign and verify with (see
+// token.Prints): never the keys. Instances compare theirs with them before serving the
+// room, so that one started with other keys says so instead of turning every visitor of
+// the others away.
+type Keys struct {
+	Signer string            `json:"signer"` // the ID of the key tickets are signed with
+	Prints map[string]string `json:"prints"` // key ID -> fingerprint
 }
 
 // Change is one entry of a room's settings trail.

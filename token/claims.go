@@ -16,6 +16,7 @@ const (
 	ticketLabel = "waitingroom ticket v1"
 	passLabel   = "waitingroom pass v1"
 	secretLabel = "waitingroom secret v1 "
+	printLabel  = "waitingroom key print v1"
 )
 
 // Reasons wrapped around ErrInvalid, built once so rejecting costs no allocation.

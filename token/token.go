@@ -80,7 +80,8 @@ type Codec struct {
 	tickets      *verifier
 	passes       *verifier
 	jwks         []byte
-	secret       *macPool // keyed with the signing key's root for Secret
+	secret       *macPool          // keyed with the signing key's root for Secret
+	prints       map[string]string // key ID -> print (see Prints)
 }
 
 // Option configures a Codec.
@@ -128,7 +129,10 @@ func NewCodec(keys []HMACKey, opts ...Option) (*Codec, error) {
 		passKeys = append(passKeys, verifyKey{id: k.ID, alg: algHS256, mac: newMACPool(deriveKey(k.Secret, passLabel))})
 	}
 
-	c := &Codec{jwks: []byte(emptyJWKS), secret: newMACPool(deriveKey(keys[0].Secret, secretLabel))}
+	c := &Codec{jwks: []byte(emptyJWKS), secret: newMACPool(deriveKey(keys[0].Secret, secretLabel)), prints: make(map[string]string, len(keys))}
+	for _, k := range keys {
+		c.prints[k.ID] = printOf(k.Secret)
+	}
 	c.ticketSigner = newSignKey(algHS256, ticketKeys[0].id, typTicket, ticketKeys[0].mac, nil)
 	if o.passSignerSet {
 		s, _ := o.passSigner.(*asymSigner)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -548,7 +549,7 @@ func TestAdminAddr(t *testing.T) {
 
 // Across restarts on one Redis, the stored settings win over the flags unless -overwrite.
 func TestStoredSettingsWinAcrossRestarts(t *testing.T) {
-	t.Setenv("WAITINGROOM_KEY", "")
+	t.Setenv("WAITINGROOM_KEY", token.FormatKeys(token.HMACKey{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}))
 	mr := miniredis.RunT(t)
 	clk := storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
 	start := func(args ...string) *service {
@@ -574,5 +575,14 @@ func TestStoredSettingsWinAcrossRestarts(t *testing.T) {
 	}
 	if c := start("-total-active", "4", "-new-per-minute", "4", "-overwrite").room.Config(); c.TotalActiveUsers != 4 {
 		t.Errorf("a restart with -overwrite: capacity %d, want the flags' 4", c.TotalActiveUsers)
+	}
+	// An instance started without the others' key refuses to start, saying why.
+	t.Setenv("WAITINGROOM_KEY", "")
+	o, _, err := parseFlags([]string{"-store", "redis://" + mr.Addr() + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := assemble(o, clk.Now); !errors.Is(err, waitingroom.ErrKeyMismatch) || !strings.Contains(err.Error(), "WAITINGROOM_KEY") {
+		t.Errorf("a start with another key: %v, want ErrKeyMismatch naming WAITINGROOM_KEY", err)
 	}
 }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -174,6 +175,28 @@ func (s *Store) Generation(ctx context.Context) (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.gen, nil
+}
+
+// RoomKeys implements store.Control.
+func (s *Store) RoomKeys(ctx context.Context, id string, k store.Keys, replace bool) (store.Keys, error) {
+	if err := check(ctx, id); err != nil {
+		return store.Keys{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.cfgs[id]
+	if rec == nil {
+		rec = &cfgRecord{}
+		s.cfgs[id] = rec
+	}
+	if rec.keys == nil || replace {
+		c := k
+		c.Prints = maps.Clone(k.Prints)
+		rec.keys = &c
+	}
+	out := *rec.keys
+	out.Prints = maps.Clone(out.Prints)
+	return out, nil
 }
 
 // Touch implements store.Control: nothing here expires while the store runs.

@@ -43,6 +43,7 @@ type Store struct {
 type cfgRecord struct {
 	s       *admission.Settings // nil once deleted (the trail stays while the store runs)
 	last    int64               // the latest version: versions go on rising after a deletion
+	keys    *store.Keys         // the fingerprints of the room's keys, nil until an instance says
 	changes []store.Change      // newest last, at most store.MaxChanges
 }
 

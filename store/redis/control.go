@@ -177,6 +177,40 @@ func (s *Store) Generation(ctx context.Context) (int64, error) {
 	return g, nil
 }
 
+// keysScript stores a room's key fingerprints unless it has some (or ARGV[2] says
+// replace) in its settings hash, and answers what it holds; a hash it creates expires.
+var keysScript = goredis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'keys')
+if cur and ARGV[2] ~= '1' then return cur end
+redis.call('HSET', KEYS[1], 'keys', ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return ARGV[1]
+`)
+
+// RoomKeys implements store.Control.
+func (s *Store) RoomKeys(ctx context.Context, room string, k store.Keys, replace bool) (store.Keys, error) {
+	if !store.ValidRoom(room) {
+		return store.Keys{}, store.ErrInvalidRoom
+	}
+	b, err := json.Marshal(k)
+	if err != nil {
+		return store.Keys{}, err
+	}
+	flag := "0"
+	if replace {
+		flag = "1"
+	}
+	v, err := keysScript.Run(ctx, s.client, s.settingsKeys(room)[:1], b, flag, store.SettingsTTL.Milliseconds()).Text()
+	if err != nil {
+		return store.Keys{}, fmt.Errorf("store/redis: room keys: %w", err)
+	}
+	var out store.Keys
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		return store.Keys{}, fmt.Errorf("store/redis: room keys: a malformed entry: %w", err)
+	}
+	return out, nil
+}
+
 // Touch implements store.Control: one pipeline of PEXPIREs (split by slot on a Cluster).
 func (s *Store) Touch(ctx context.Context, rooms []string) error {
 	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {

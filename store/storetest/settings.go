@@ -273,6 +273,15 @@ func (f *Forgetful) Generation(ctx context.Context) (int64, error) {
 	return c.Generation(ctx)
 }
 
+// RoomKeys implements store.Control when the store it wraps does.
+func (f *Forgetful) RoomKeys(ctx context.Context, room string, k store.Keys, replace bool) (store.Keys, error) {
+	c, err := f.control()
+	if err != nil {
+		return store.Keys{}, err
+	}
+	return c.RoomKeys(ctx, room, k, replace)
+}
+
 // Touch implements store.Control when the store it wraps does.
 func (f *Forgetful) Touch(ctx context.Context, rooms []string) error {
 	c, err := f.control()
@@ -369,4 +378,23 @@ func testSettingsAfterDeletion(r *roomTest) {
 	// Seeded again by a Room's code: version 5.
 	res := r.join(offered(l, 0, `{"seed":1}`))
 	r.wantSettings("a seed after the deletion", res.Settings, 5, `{"seed":1}`)
+}
+
+// The first instance's key fingerprints stay until replaced.
+func testRoomKeys(r *roomTest) {
+	c := r.control()
+	a := store.Keys{Signer: "k1", Prints: map[string]string{"k1": "aaaa"}}
+	b := store.Keys{Signer: "k2", Prints: map[string]string{"k1": "aaaa", "k2": "bbbb"}}
+	if got, err := c.RoomKeys(r.ctx, r.room, a, false); err != nil || got.Signer != "k1" || got.Prints["k1"] != "aaaa" {
+		r.t.Fatalf("the first instance's keys: %+v, %v", got, err)
+	}
+	if got, err := c.RoomKeys(r.ctx, r.room, b, false); err != nil || got.Signer != "k1" || len(got.Prints) != 1 {
+		r.t.Fatalf("a second instance's keys: %+v, %v; want the first's back", got, err)
+	}
+	if got, err := c.RoomKeys(r.ctx, r.room, b, true); err != nil || got.Signer != "k2" || got.Prints["k2"] != "bbbb" {
+		r.t.Fatalf("replaced: %+v, %v", got, err)
+	}
+	if s, err := c.Settings(r.ctx, r.room); err != nil || s != nil {
+		r.t.Errorf("keys make no settings: %+v, %v", s, err)
+	}
 }

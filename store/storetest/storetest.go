@@ -323,6 +323,7 @@ var tests = []struct {
 	{"settings_trail", testSettingsTrail},
 	{"settings_after_deletion", testSettingsAfterDeletion},
 	{"history", testHistory},
+	{"room_keys", testRoomKeys},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.

@@ -1,0 +1,26 @@
+package token
+
+import "encoding/hex"
+
+// Prints are fingerprints of a codec's HMAC keys: what instances compare to find out
+// whether they hold the same keys, without showing them. A print is 8 bytes of a MAC of a
+// fixed text under a key derived from the key's secret (hex): it reveals nothing of the
+// secret, and two keys with one ID and different secrets have different prints.
+type Prints struct {
+	Signer string            // the ID of the key that signs tickets
+	Keys   map[string]string // key ID -> print
+}
+
+// Prints returns the fingerprints of c's HMAC keys.
+func (c *Codec) Prints() Prints {
+	p := Prints{Signer: c.ticketSigner.kid, Keys: make(map[string]string, len(c.prints))}
+	for id, v := range c.prints {
+		p.Keys[id] = v
+	}
+	return p
+}
+
+// printOf is the print of an HMAC key's secret.
+func printOf(secret []byte) string {
+	return hex.EncodeToString(deriveKey(secret, printLabel)[:8])
+}
