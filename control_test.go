@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,5 +257,67 @@ func TestCheckKeys(t *testing.T) {
 	}
 	if err := mk(k2).CheckKeys(ctx); err != nil {
 		t.Errorf("k1 retired: %v", err)
+	}
+}
+
+// Issue 13, item 3: a ticket replayed by 1,000 clients costs the store one poll per
+// refresh interval, not one per request, whether the replays come at once or one after
+// another, and each gets the answer the first got.
+func TestReplayedTicketPollsOnce(t *testing.T) {
+	clock := newSimClock()
+	cs := newCountingStore(memory.New(memory.WithClock(clock.Now)))
+	r, err := waitingroom.New("booking", cs, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, RefreshInterval: 20 * time.Second},
+		waitingroom.WithClock(clock.Now), simStoreTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Enter(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.Enter(ctx, "")
+	if err != nil || w.Outcome != waitingroom.Waiting {
+		t.Fatal(w.Outcome, err)
+	}
+	clock.Advance(20 * time.Second)
+	cs.take()
+	var wg sync.WaitGroup
+	tokens := make(chan string, 1000)
+	for range 1000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := r.Enter(ctx, w.Token)
+			if err != nil || v.Outcome != waitingroom.Waiting {
+				t.Errorf("a replay: %v, %v", v.Outcome, err)
+			}
+			tokens <- v.Token
+		}()
+	}
+	wg.Wait()
+	close(tokens)
+	if c := cs.take(); c["poll"] != 1 {
+		t.Errorf("1,000 replays at once: %d store polls, want 1", c["poll"])
+	}
+	first := ""
+	for tk := range tokens {
+		if first == "" {
+			first = tk
+		}
+		if tk != first {
+			t.Fatalf("the replays got different tickets")
+		}
+	}
+	// One after another through the refresh interval: still the one answer.
+	for range 19 {
+		clock.Advance(time.Second)
+		for range 50 {
+			if _, err := r.Enter(ctx, w.Token); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if c := cs.take(); c["poll"] != 1 {
+		t.Errorf("950 replays over the next 19 s: %d store polls, want 1 (at 18 s, when the new ticket is due)", c["poll"])
 	}
 }

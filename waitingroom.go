@@ -84,6 +84,7 @@ type Room struct {
 	live      estimate.Live
 	codecSet  bool // WithCodec was given: WithKeys does not replace its codec
 	renewals  renewals
+	polls     polls
 
 	hist        recorder
 	overwrite   bool        // WithOverwrite: the first settings replace the stored ones
@@ -483,15 +484,7 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 	if ph.method == Reject && !ph.prequeue {
 		return r.rejected(s, ph, now), nil
 	}
-	// The store is asked again from NextPoll on (a moment early: the corrected app clock may
-	// run behind the store's), or from nine tenths of a refresh interval if that is sooner:
-	// polling early gains nothing in ticket order. Under Random it would buy extra draws, so
-	// there NextPoll holds.
-	due := t.LastUpdated.Add(s.minPoll)
-	if np := t.NextPoll.Add(-pollTolerance); !t.NextPoll.IsZero() && (np.Before(due) || ph.method == Random) {
-		due = np
-	}
-	if now.Before(due) {
+	if now.Before(s.due(ph, t.LastUpdated, t.NextPoll)) {
 		// Too soon: the last answer stands and the store is not asked.
 		st := r.status(s, ph, t.UsersAhead, now)
 		st.LastUpdated = t.LastUpdated
@@ -505,6 +498,35 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 		}
 		return Visit{Outcome: Waiting, Status: st}, nil
 	}
+	a, lead := r.polls.start(renewKey{t.Epoch, t.Number}, now)
+	if !lead {
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return Visit{}, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
+		}
+		v := a.visit
+		if a.err == nil && v.Outcome == Waiting {
+			// The same ticket's answer, given to another client of it: when to poll is
+			// counted from now.
+			if next := v.Status.LastUpdated.Add(v.Status.RefreshInterval); next.After(now) {
+				v.Status.RefreshInterval = max(next.Sub(now), pollTolerance)
+			}
+		}
+		return v, a.err
+	}
+	v, err := r.pollStore(ctx, s, t)
+	until := now // shared with those already waiting only
+	if err == nil && v.Outcome == Waiting {
+		// As long as the new ticket would be answered from itself.
+		until = s.due(s.at(v.Status.LastUpdated), v.Status.LastUpdated, v.Status.LastUpdated.Add(v.Status.RefreshInterval))
+	}
+	r.polls.finish(a, v, err, until)
+	return v, err
+}
+
+// pollStore asks the store about ticket t.
+func (r *Room) pollStore(ctx context.Context, s *settings, t token.Ticket) (Visit, error) {
 	var res store.Result
 	l, pushed := r.offer(s)
 	err := r.call(ctx, func(ctx context.Context) (err error) {
@@ -679,6 +701,19 @@ func (r *Room) status(s *settings, ph phase, ahead int64, t time.Time) Status {
 		st.Wait = estimate.Unknown("queue all")
 	}
 	return st
+}
+
+// due is when a ticket last answered at lastUpdated, told to poll at nextPoll, is asked
+// about in the store again: from nextPoll on (a moment early: the corrected app clock may
+// run behind the store's), or from nine tenths of a refresh interval if that is sooner:
+// polling early gains nothing in ticket order. Under Random it would buy extra draws, so
+// there nextPoll holds.
+func (s *settings) due(ph phase, lastUpdated, nextPoll time.Time) time.Time {
+	due := lastUpdated.Add(s.minPoll)
+	if np := nextPoll.Add(-pollTolerance); !nextPoll.IsZero() && (np.Before(due) || ph.method == Random) {
+		due = np
+	}
+	return due
 }
 
 // pollTolerance is how early before its NextPoll a poll still reaches the store: the app's
