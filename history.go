@@ -150,16 +150,16 @@ func (r *Room) FlushHistory(ctx context.Context) error {
 	}
 	r.hist.recording.Lock()
 	defer r.hist.recording.Unlock()
-	return r.record(ctx)
+	return r.record(ctx, r.now())
 }
 
-// record records the finished minutes; r.hist.recording is held.
-func (r *Room) record(ctx context.Context) error {
+// record records the minutes finished at now; r.hist.recording is held.
+func (r *Room) record(ctx context.Context, now time.Time) error {
 	h, ok := r.store.(store.History)
 	if !ok {
 		return nil
 	}
-	ms := r.hist.take(r.now())
+	ms := r.hist.take(now)
 	for i, m := range ms {
 		err := r.call(ctx, func(ctx context.Context) error { return h.Record(ctx, r.id, m) })
 		if err != nil {
@@ -170,9 +170,10 @@ func (r *Room) record(ctx context.Context) error {
 	return nil
 }
 
-// recordLater records the finished minutes in the background, unless a recording is under
-// way.
-func (r *Room) recordLater() {
+// recordLater records the minutes finished at now (the store's time of an answer) in the
+// background, unless a recording is under way. It reads no clock: the app's may not be
+// safe to read from another goroutine.
+func (r *Room) recordLater(now time.Time) {
 	if !r.hist.recording.TryLock() {
 		return
 	}
@@ -180,7 +181,7 @@ func (r *Room) recordLater() {
 		defer r.hist.recording.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*r.timeout)
 		defer cancel()
-		_ = r.record(ctx) // kept, and tried again after the next answer
+		_ = r.record(ctx, now) // kept, and tried again after the next answer
 	}()
 }
 

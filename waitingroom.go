@@ -233,6 +233,7 @@ type EnterOption func(*enterOptions)
 
 type enterOptions struct {
 	beforeJoin func() error
+	bind       string // BindTo's value ("": none)
 }
 
 // BeforeJoin has Enter call check just before it would give the request a new place in the
@@ -244,6 +245,17 @@ type enterOptions struct {
 // token.
 func BeforeJoin(check func() error) EnterOption {
 	return func(o *enterOptions) { o.beforeJoin = check }
+}
+
+// BindTo ties the visitor's new ticket and pass to the client value v, a value the host
+// chooses that stays the same for one client and differs between clients: a client
+// address or its prefix, a device cookie, a user ID. A ticket or pass bound to another
+// value is not valid here: its holder queues as anyone new does, so that a pass shared by
+// many clients admits one. Tokens carry a MAC of v (token.Codec.Bind), not v. The cost:
+// a client whose value changes (a phone that moves between networks, when bound to its
+// address) loses its place or session. Default: none, tokens are bearer tokens.
+func BindTo(v string) EnterOption {
+	return func(o *enterOptions) { o.bind = v }
 }
 
 // Visit is the answer to Enter.
@@ -289,15 +301,21 @@ func (r *Room) Enter(ctx context.Context, raw string, opts ...EnterOption) (Visi
 		// The header says which kind to verify it as (a ticket is parsed once, not first
 		// as a pass); only verification decides.
 		if !token.LooksLikeTicket(raw) {
-			if p, err := r.codec.ParsePass(r.id, raw, now); err == nil {
+			if p, err := r.codec.ParsePass(r.id, raw, now); err == nil && r.bound(p.Binding, &o) {
 				return r.renew(ctx, s, p, now, &o)
 			}
 		}
-		if t, err := r.codec.ParseTicket(r.id, raw, now); err == nil {
+		if t, err := r.codec.ParseTicket(r.id, raw, now); err == nil && r.bound(t.Binding, &o) {
 			return r.poll(ctx, s, t, now)
 		}
 	}
 	return r.join(ctx, s, &o, now)
+}
+
+// bound reports whether a token bound to binding may be used by the request of o: unbound
+// tokens by any, bound ones by the client they are bound to.
+func (r *Room) bound(binding string, o *enterOptions) bool {
+	return binding == "" || binding == r.codec.Bind(o.bind)
 }
 
 // Revive brings back the session of pass p, which has run out, if the room has room for
@@ -331,7 +349,7 @@ func (r *Room) Revive(ctx context.Context, p token.Pass) (Visit, error) {
 		return Visit{}, nil
 	}
 	r.renewals.forget(renewKey{p.Epoch, p.Session})
-	return r.admit(s, p.Session, p.Epoch, admittedAt(p), ren.Now, ren.Expires, p.Scope)
+	return r.admit(s, p.Session, p.Epoch, admittedAt(p), ren.Now, ren.Expires, p.Scope, p.Binding)
 }
 
 // admittedAt is when p's session began (passes of earlier versions: its Issued).
@@ -472,7 +490,7 @@ func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit,
 	if !ren.Active {
 		return Visit{}, false
 	}
-	v, err := r.admit(s, p.Session, p.Epoch, admittedAt(p), ren.Now, ren.Expires, p.Scope)
+	v, err := r.admit(s, p.Session, p.Epoch, admittedAt(p), ren.Now, ren.Expires, p.Scope, p.Binding)
 	if err != nil {
 		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, true
 	}
@@ -538,10 +556,10 @@ func (r *Room) pollStore(ctx context.Context, s *settings, t token.Ticket) (Visi
 		return Visit{}, err
 	}
 	if res.Requeued {
-		return r.answer(s, res, nil) // a new place: what it was told before no longer holds
+		return r.answer(s, res, nil, t.Binding) // a new place: what it was told before no longer holds
 	}
 	res.Joined = t.Joined
-	return r.answer(s, res, &t)
+	return r.answer(s, res, &t, t.Binding)
 }
 
 // join gives the visitor a place, now being the room's time (read once per Enter).
@@ -564,12 +582,13 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 	if err != nil {
 		return Visit{}, err
 	}
-	return r.answer(s, res, nil)
+	return r.answer(s, res, nil, r.codec.Bind(o.bind))
 }
 
 // answer turns a store's Join or Poll result into a Visit with a fresh ticket or pass;
 // prev is the ticket polled with (nil on a join), whose wait the new one follows on from.
-func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit, error) {
+// binding is the ticket's (a join: the client's), which the new ticket or pass keeps.
+func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding string) (Visit, error) {
 	ph := s.at(res.Now) // the store's time: the phase the store applied
 	r.observeClock(res.Now)
 	r.observeEpoch(res.Epoch, res.Now)
@@ -591,10 +610,10 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		joined = time.Time{}
 	}
 	if r.hist.note(res.Now, prev == nil, res.Admitted, waited, res.Waiting, res.Active, joined, 2*s.cfg.RefreshInterval) {
-		r.recordLater()
+		r.recordLater(res.Now)
 	}
 	if res.Admitted {
-		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope())
+		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope(), binding)
 	}
 	st := r.status(s, ph, res.UsersAhead, res.Now)
 	st.RefreshInterval = res.NextPoll.Sub(res.Now)
@@ -636,6 +655,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 		Wait50:      st.Wait.P50,
 		Wait75:      st.Wait.P75,
 		NextPoll:    res.NextPoll,
+		Binding:     binding,
 	}
 	t.AheadAtEntry = st.AheadAtEntry
 	raw, err := r.codec.SignTicket(t)
@@ -647,7 +667,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket) (Visit,
 
 // admit issues a pass for session, which began at admitted, scoped to what it was admitted
 // for.
-func (r *Room) admit(s *settings, session, epoch int64, admitted, now, expires time.Time, scope string) (Visit, error) {
+func (r *Room) admit(s *settings, session, epoch int64, admitted, now, expires time.Time, scope, binding string) (Visit, error) {
 	p := token.Pass{
 		Room:     r.id,
 		Session:  session,
@@ -657,6 +677,7 @@ func (r *Room) admit(s *settings, session, epoch int64, admitted, now, expires t
 		Expires:  expires,
 		RenewAt:  now.Add(s.at(now).renewEvery),
 		Scope:    scope,
+		Binding:  binding,
 	}
 	if p.RenewAt.After(expires) {
 		p.RenewAt = expires

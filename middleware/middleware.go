@@ -296,6 +296,10 @@ type handler struct {
 	placeless func(*http.Request) bool
 	cookie    Cookie
 
+	// Shared passes (sharing.go).
+	bind    func(*http.Request) string
+	sharing *sharing
+
 	// Join guards (abuse.go).
 	verifier  JoinVerifier
 	challenge http.Handler
@@ -354,9 +358,13 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !placeless {
 			check = func() error { return m.checkJoin(r) }
 		}
-		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(check))
+		v, err = m.room.Enter(r.Context(), raw, m.enterOptions(r, waitingroom.BeforeJoin(check))...)
 	} else {
-		v, err = m.room.Enter(r.Context(), raw)
+		v, err = m.room.Enter(r.Context(), raw, m.enterOptions(r)...)
+	}
+	if err == nil && m.shared(r, v) {
+		// One client too many on this pass: this one comes in as anyone new would.
+		v, err = m.room.Enter(r.Context(), "", m.enterOptions(r, waitingroom.BeforeJoin(func() error { return m.checkJoin(r) }))...)
 	}
 	if err != nil {
 		if errors.Is(err, waitingroom.ErrCanceled) {

@@ -193,7 +193,7 @@ func (m *handler) tryRevive(r *http.Request, raw string) (waitingroom.Visit, boo
 	}
 	now := m.clock()
 	p, err := m.room.Codec().ParsePass(m.room.ID(), raw, now)
-	if !errors.Is(err, token.ErrExpired) || now.Sub(p.Expires) >= m.grace {
+	if !errors.Is(err, token.ErrExpired) || now.Sub(p.Expires) >= m.grace || m.boundElsewhere(r, p) {
 		return waitingroom.Visit{}, false
 	}
 	v, err := m.revive(r.Context(), p)
@@ -275,7 +275,7 @@ func (m *handler) serveKeepalive(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		var err error
 		// Never a join: an open page must not take a place in the queue by itself.
-		v, err = m.room.Enter(r.Context(), raw, waitingroom.BeforeJoin(func() error { return errNoJoin }))
+		v, err = m.room.Enter(r.Context(), raw, m.enterOptions(r, waitingroom.BeforeJoin(func() error { return errNoJoin }))...)
 		if errors.Is(err, waitingroom.ErrCanceled) {
 			clientGone(w)
 			return

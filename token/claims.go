@@ -67,17 +67,18 @@ func (c *registered) parse(r *claimReader, room string) error {
 // them together.
 type ticketClaims struct {
 	registered
-	Num int64 `json:"tkt,omitempty"`
-	Ep  int64 `json:"ep,omitempty"`
-	Jn  int64 `json:"jn,omitempty"` // Joined, Unix ms
-	Lu  int64 `json:"lu,omitempty"` // LastUpdated, Unix ms
-	Ahd int64 `json:"ahd,omitempty"`
-	Wk  bool  `json:"wk,omitempty"`
-	W25 int64 `json:"w25,omitempty"` // seconds
-	W50 int64 `json:"w50,omitempty"`
-	W75 int64 `json:"w75,omitempty"`
-	Np  int64 `json:"np,omitempty"`  // NextPoll, Unix ms
-	Ah0 int64 `json:"ah0,omitempty"` // AheadAtEntry
+	Num int64  `json:"tkt,omitempty"`
+	Ep  int64  `json:"ep,omitempty"`
+	Jn  int64  `json:"jn,omitempty"` // Joined, Unix ms
+	Lu  int64  `json:"lu,omitempty"` // LastUpdated, Unix ms
+	Ahd int64  `json:"ahd,omitempty"`
+	Wk  bool   `json:"wk,omitempty"`
+	W25 int64  `json:"w25,omitempty"` // seconds
+	W50 int64  `json:"w50,omitempty"`
+	W75 int64  `json:"w75,omitempty"`
+	Np  int64  `json:"np,omitempty"`  // NextPoll, Unix ms
+	Ah0 int64  `json:"ah0,omitempty"` // AheadAtEntry
+	Bnd string `json:"bnd,omitempty"` // Binding
 }
 
 func (c *ticketClaims) from(t *Ticket) error {
@@ -105,6 +106,10 @@ func (c *ticketClaims) from(t *Ticket) error {
 	c.Num, c.Ep, c.Ahd, c.Wk = t.Number, t.Epoch, t.UsersAhead, t.WaitKnown
 	c.W25, c.W50, c.W75 = waitSeconds(t.Wait25), waitSeconds(t.Wait50), waitSeconds(t.Wait75)
 	c.Ah0 = t.AheadAtEntry
+	if !validBinding(t.Binding) {
+		return fmt.Errorf("%w: ticket Binding %q is not a Codec.Bind value", ErrInvalid, t.Binding)
+	}
+	c.Bnd = t.Binding
 	return nil
 }
 
@@ -124,6 +129,7 @@ func (c *ticketClaims) ticket() Ticket {
 		NextPoll:    fromMillis(c.Np),
 	}
 	t.AheadAtEntry = c.Ah0
+	t.Binding = c.Bnd
 	return t
 }
 
@@ -144,6 +150,7 @@ func (c *ticketClaims) parse(b []byte, room string) error {
 	c.W75 = r.optInt(`,"w75":`)
 	c.Np = r.optInt(`,"np":`)
 	c.Ah0 = r.optInt(`,"ah0":`)
+	c.Bnd = r.optBinding()
 	return r.end()
 }
 
@@ -162,6 +169,7 @@ func (c *ticketClaims) appendJSON(b []byte) []byte {
 	b = appendInt(b, `,"w75":`, c.W75)
 	b = appendInt(b, `,"np":`, c.Np)
 	b = appendInt(b, `,"ah0":`, c.Ah0)
+	b = appendBinding(b, c.Bnd)
 	return append(b, '}')
 }
 
@@ -174,6 +182,7 @@ type passClaims struct {
 	Ad  int64  `json:"ad,omitempty"` // Admitted, Unix ms
 	Rn  int64  `json:"rn,omitempty"` // RenewAt, Unix ms
 	Scp string `json:"scp,omitempty"`
+	Bnd string `json:"bnd,omitempty"` // Binding
 }
 
 func (c *passClaims) from(p *Pass) error {
@@ -184,7 +193,10 @@ func (c *passClaims) from(p *Pass) error {
 	if err = checkText("pass", "Scope", p.Scope, false); err != nil {
 		return err
 	}
-	c.Aud, c.Scp = p.Room, p.Scope
+	if !validBinding(p.Binding) {
+		return fmt.Errorf("%w: pass Binding %q is not a Codec.Bind value", ErrInvalid, p.Binding)
+	}
+	c.Aud, c.Scp, c.Bnd = p.Room, p.Scope, p.Binding
 	if c.Exp, err = seconds("pass", "Expires", p.Expires); err != nil {
 		return err
 	}
@@ -212,6 +224,7 @@ func (c *passClaims) pass() Pass {
 		Expires:  time.Unix(c.Exp, 0).UTC(),
 		RenewAt:  fromMillis(c.Rn),
 		Scope:    c.Scp,
+		Binding:  c.Bnd,
 	}
 }
 
@@ -233,6 +246,7 @@ func (c *passClaims) parse(b []byte, room string) error {
 		}
 		c.Scp = string(scp)
 	}
+	c.Bnd = r.optBinding()
 	return r.end()
 }
 
@@ -246,6 +260,7 @@ func (c *passClaims) appendJSON(b []byte) []byte {
 	if c.Scp != "" {
 		b = appendString(append(b, `,"scp":`...), c.Scp)
 	}
+	b = appendBinding(b, c.Bnd)
 	return append(b, '}')
 }
 
@@ -452,4 +467,43 @@ func fromMillis(ms int64) time.Time {
 
 func waitSeconds(d time.Duration) int64 {
 	return int64(d.Round(time.Second) / time.Second)
+}
+
+// bindingLen is the length of a binding: 16 lowercase hex digits (Codec.Bind).
+const bindingLen = 16
+
+// validBinding reports whether b is "" or a Codec.Bind value.
+func validBinding(b string) bool {
+	if b == "" {
+		return true
+	}
+	if len(b) != bindingLen {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// optBinding reads an optional "bnd" claim, in appendBinding's spelling only.
+func (r *claimReader) optBinding() string {
+	if !r.opt(`,"bnd":`) {
+		return ""
+	}
+	v := r.str()
+	if len(v) == 0 || !validBinding(string(v)) {
+		r.bad = true
+		return ""
+	}
+	return string(v)
+}
+
+func appendBinding(b []byte, v string) []byte {
+	if v == "" {
+		return b
+	}
+	return appendString(append(b, `,"bnd":`...), v)
 }

@@ -24,3 +24,14 @@ func (c *Codec) Prints() Prints {
 func printOf(secret []byte) string {
 	return hex.EncodeToString(deriveKey(secret, printLabel)[:8])
 }
+
+// Bind returns the binding of a token to the client value v (see Ticket.Binding): a MAC
+// of v under a key derived from the signing key, 16 hex digits, so that a token shows
+// nothing of v (a client address, say) and nobody without the key can make one for
+// another value. "" for "".
+func (c *Codec) Bind(v string) string {
+	if v == "" {
+		return ""
+	}
+	return hex.EncodeToString(c.secret.sum(nil, []byte("bind "+v))[:bindingLen/2])
+}

@@ -52,6 +52,10 @@ type Ticket struct {
 	// AheadAtEntry is UsersAhead when the visitor first had a place in line (0: none yet,
 	// as in a random queue), for a progress bar.
 	AheadAtEntry int64
+
+	// Binding, when not empty, ties the ticket to one client: Codec.Bind of a value the
+	// host chose (a client address prefix, a device cookie, a user ID). "" : unbound.
+	Binding string
 }
 
 // Pass is an admitted visitor's session.
@@ -67,6 +71,8 @@ type Pass struct {
 	Expires  time.Time // session expiry in the store; required
 	RenewAt  time.Time // when the middleware should renew with the store
 	Scope    string    // what the pass was issued for; "" means the room's base settings
+	// Binding ties the pass to one client, as Ticket.Binding does.
+	Binding string
 }
 
 // Codec signs and verifies tickets and passes. It is safe for concurrent use.

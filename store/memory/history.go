@@ -17,7 +17,6 @@ func (s *Store) Record(ctx context.Context, id string, m store.Minute) error {
 		return err
 	}
 	key := m.Start.Unix() / 60
-	now := s.clock()
 	s.hmu.Lock()
 	defer s.hmu.Unlock()
 	h := s.hist[id]
@@ -33,9 +32,10 @@ func (s *Store) Record(ctx context.Context, id string, m store.Minute) error {
 	} else {
 		merge(cur, &m)
 	}
-	// Nothing grows forever: minutes past the TTL go, and rooms with none, looked for at
-	// most once a minute.
-	oldest := now.Add(-store.HistoryTTL).Unix() / 60
+	// Nothing grows forever: minutes past the TTL before the latest recorded go, and rooms
+	// with none, looked for at most once a minute. (By the minutes, not the store's clock:
+	// Record may run on a goroutine of its own.)
+	oldest := key - int64(store.HistoryTTL/time.Minute)
 	if oldest <= s.hpruned {
 		return nil
 	}
