@@ -91,6 +91,8 @@ type Room struct {
 	pushing     atomic.Bool // a store call carries this instance's change (see offer)
 	undecodable atomic.Int64
 	keysBad     atomic.Bool // CheckKeys found a mismatch: Enter refuses
+	revoked     revocations
+	strict      bool // WithStrictRevocation
 }
 
 // Option configures a Room.
@@ -374,8 +376,17 @@ func (r *Room) Release(ctx context.Context, p token.Pass) error {
 	defer r.renewals.forget(k)
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	if err := r.store.Release(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}); err != nil {
+	ref := store.Ref{Number: p.Session, Epoch: p.Epoch}
+	if err := r.store.Release(ctx, r.id, ref); err != nil {
 		return fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	r.revoked.add(k, p.Expires, r.now()) // refused here at once
+	if ctl, ok := r.store.(store.Control); ok {
+		// Every other instance within a second. Released all the same if this fails: the
+		// others refuse the pass at its next renewal, as they did before.
+		if err := ctl.Revoke(ctx, r.id, ref, p.Expires); err != nil {
+			return fmt.Errorf("%w: released, but not every instance was told: %w", ErrStore, err)
+		}
 	}
 	return nil
 }
@@ -424,6 +435,11 @@ type Status struct {
 }
 
 func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Time, o *enterOptions) (Visit, error) {
+	r.readRevocationsLater(now)
+	if r.revoked.has(renewKey{p.Epoch, p.Session}) {
+		// Released: the visitor comes in as anyone new would.
+		return r.join(ctx, s, o, now)
+	}
 	ph := s.at(now)
 	if p.Scope != ph.scope() && ph.ev != nil && !ph.prequeue || s.cfg.QueueAll && s.cfg.QueueAllEndsSessions {
 		// Issued before this event (or before queue-all): not valid now. The holder queues
@@ -433,7 +449,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 	if !ph.renewal || s.beyondMax(p, ph, now) {
 		return Visit{Outcome: Admitted, Pass: p, Final: true}, nil
 	}
-	if now.Before(p.RenewAt) {
+	if now.Before(p.RenewAt) && !r.strict {
 		return Visit{Outcome: Admitted, Pass: p}, nil
 	}
 	c, lead := r.renewals.start(renewKey{p.Epoch, p.Session}, now)
@@ -451,7 +467,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		switch {
 		case c.visit.Degraded != nil:
 			until = now.Add(renewRetry)
-		case c.active:
+		case c.active && !r.strict:
 			until = c.visit.Pass.RenewAt // on the clock now is read from
 		}
 		r.renewals.finish(c, until)

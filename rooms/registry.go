@@ -40,6 +40,7 @@ type Registry struct {
 	gen     int64 // the store's generation the rooms follow
 	synced  bool  // gen is valid: one Refresh has completed
 	touched time.Time
+	revs    string // the cursor in the store's revocation log
 }
 
 // Entry is one room of a registry and the handler that serves it.
@@ -413,8 +414,9 @@ func (g *Registry) refreshOne(ctx context.Context, id string, e *Entry) (*Entry,
 	return g.entry(id, r), nil
 }
 
-// entry makes room r's entry.
+// entry makes room r's entry. The registry's watch reads the revocations for it.
 func (g *Registry) entry(id string, r *waitingroom.Room) *Entry {
+	r.ApplyRevocations(nil)
 	return &Entry{Room: r, Handler: g.handler(r), Route: g.route(id)}
 }
 
@@ -481,6 +483,23 @@ func (g *Registry) tick(ctx context.Context, now time.Time) {
 	}
 	if g.onTick != nil {
 		defer g.onTick(err)
+	}
+	// Released sessions, for every room at once: each refuses its passes from now on.
+	if rs, next, err := g.ctl.Revocations(rctx, g.revs); err != nil {
+		if ctx.Err() == nil {
+			g.log.Warn("waitingroom: reading the revocations failed", "err", err)
+		}
+	} else {
+		g.revs = next
+		byRoom := map[string][]store.Revocation{}
+		for _, x := range rs {
+			byRoom[x.Room] = append(byRoom[x.Room], x)
+		}
+		for id, xs := range byRoom {
+			if r, ok := g.Room(id); ok {
+				r.ApplyRevocations(xs)
+			}
+		}
 	}
 	for _, e := range *g.rooms.Load() {
 		// The last minutes of rooms gone quiet (a busy room records its own).

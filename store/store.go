@@ -127,7 +127,26 @@ type Control interface {
 	// RoomKeys stores k as the fingerprints of room's keys if the store has none (or
 	// replace), and returns what it holds after: k, or another instance's.
 	RoomKeys(ctx context.Context, room string, k Keys, replace bool) (Keys, error)
+	// Revoke records that session s of room ended before its pass expires (until): every
+	// instance learns of it from Revocations and refuses the pass at once. The log is
+	// shared by the store's rooms and keeps the latest MaxRevocations.
+	Revoke(ctx context.Context, room string, s Ref, until time.Time) error
+	// Revocations returns what was revoked after cursor ("": the start of the log as it is
+	// kept), oldest first, and the cursor to pass next time.
+	Revocations(ctx context.Context, cursor string) ([]Revocation, string, error)
 }
+
+// Revocation is a session that ended before its pass expires.
+type Revocation struct {
+	Room    string
+	Session Ref
+	Until   time.Time // the pass's expiry: after it the pass is refused anyway
+}
+
+// MaxRevocations bounds the revocation log: the revocations of a few seconds of releases
+// at the highest rates; an instance that falls further behind falls back to the renewal
+// bound (a released pass is refused at its next renewal).
+const MaxRevocations = 100_000
 
 // Keys are the fingerprints of the keys a room's instances sign and verify with (see
 // token.Prints): never the keys. Instances compare theirs with them before serving the

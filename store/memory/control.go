@@ -2,7 +2,9 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -197,6 +199,44 @@ func (s *Store) RoomKeys(ctx context.Context, id string, k store.Keys, replace b
 	out := *rec.keys
 	out.Prints = maps.Clone(out.Prints)
 	return out, nil
+}
+
+// Revoke implements store.Control.
+func (s *Store) Revoke(ctx context.Context, id string, ref store.Ref, until time.Time) error {
+	if err := check(ctx, id); err != nil {
+		return err
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	s.revoked = append(s.revoked, store.Revocation{Room: id, Session: ref, Until: until})
+	s.revSeq++
+	if n := len(s.revoked) - store.MaxRevocations; n > 0 {
+		s.revoked = append(s.revoked[:0:0], s.revoked[n:]...)
+	}
+	return nil
+}
+
+// Revocations implements store.Control. A cursor is the number of revocations recorded.
+func (s *Store) Revocations(ctx context.Context, cursor string) ([]store.Revocation, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, cursor, err
+	}
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	first := s.revSeq - int64(len(s.revoked)) // the sequence number of revoked[0]
+	from := first
+	if cursor != "" {
+		n, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil || n < 0 {
+			return nil, cursor, fmt.Errorf("store/memory: revocation cursor %q", cursor)
+		}
+		from = max(n, first)
+	}
+	if from > s.revSeq {
+		from = s.revSeq
+	}
+	out := append([]store.Revocation(nil), s.revoked[from-first:]...)
+	return out, strconv.FormatInt(s.revSeq, 10), nil
 }
 
 // Touch implements store.Control: nothing here expires while the store runs.

@@ -35,6 +35,10 @@ type Store struct {
 	listed map[string]bool
 	gen    int64
 
+	rmu     sync.Mutex // guards revoked and revSeq
+	revoked []store.Revocation
+	revSeq  int64 // revocations ever recorded
+
 	hmu     sync.Mutex // guards hist and hpruned
 	hist    map[string]history
 	hpruned int64 // the oldest minute kept at the last pruning

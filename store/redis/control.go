@@ -211,6 +211,58 @@ func (s *Store) RoomKeys(ctx context.Context, room string, k store.Keys, replace
 	return out, nil
 }
 
+// revocationsKey is the revocation log of all rooms: a stream.
+func (s *Store) revocationsKey() string { return s.prefix + ":{rooms}:rev" }
+
+// Revoke implements store.Control: one XADD, the stream capped (approximately) at
+// store.MaxRevocations and expiring with the room list.
+func (s *Store) Revoke(ctx context.Context, room string, ref store.Ref, until time.Time) error {
+	if !store.ValidRoom(room) {
+		return store.ErrInvalidRoom
+	}
+	_, err := s.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.XAdd(ctx, &goredis.XAddArgs{
+			Stream: s.revocationsKey(), MaxLen: store.MaxRevocations, Approx: true,
+			Values: []any{"r", room, "e", ref.Epoch, "n", ref.Number, "u", until.UnixMilli()},
+		})
+		p.PExpire(ctx, s.revocationsKey(), store.SettingsTTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store/redis: revoke: %w", err)
+	}
+	return nil
+}
+
+// Revocations implements store.Control: one XRANGE after the cursor (a stream ID).
+func (s *Store) Revocations(ctx context.Context, cursor string) ([]store.Revocation, string, error) {
+	start := "-"
+	if cursor != "" {
+		start = "(" + cursor
+	}
+	msgs, err := s.client.XRangeN(ctx, s.revocationsKey(), start, "+", store.MaxRevocations).Result()
+	if err != nil {
+		return nil, cursor, fmt.Errorf("store/redis: revocations: %w", err)
+	}
+	out := make([]store.Revocation, 0, len(msgs))
+	for _, m := range msgs {
+		cursor = m.ID
+		room, _ := m.Values["r"].(string)
+		e, err1 := strconv.ParseInt(fmt.Sprint(m.Values["e"]), 10, 64)
+		n, err2 := strconv.ParseInt(fmt.Sprint(m.Values["n"]), 10, 64)
+		u, err3 := strconv.ParseInt(fmt.Sprint(m.Values["u"]), 10, 64)
+		if !store.ValidRoom(room) || err1 != nil || err2 != nil || err3 != nil {
+			continue // not ours to read
+		}
+		out = append(out, store.Revocation{Room: room, Session: store.Ref{Epoch: e, Number: n}, Until: time.UnixMilli(u)})
+	}
+	if cursor == "" {
+		// An empty log: start from its end, not its beginning, next time too.
+		cursor = "0-0"
+	}
+	return out, cursor, nil
+}
+
 // Touch implements store.Control: one pipeline of PEXPIREs (split by slot on a Cluster).
 func (s *Store) Touch(ctx context.Context, rooms []string) error {
 	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {

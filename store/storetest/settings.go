@@ -282,6 +282,24 @@ func (f *Forgetful) RoomKeys(ctx context.Context, room string, k store.Keys, rep
 	return c.RoomKeys(ctx, room, k, replace)
 }
 
+// Revoke implements store.Control when the store it wraps does.
+func (f *Forgetful) Revoke(ctx context.Context, room string, ref store.Ref, until time.Time) error {
+	c, err := f.control()
+	if err != nil {
+		return err
+	}
+	return c.Revoke(ctx, room, ref, until)
+}
+
+// Revocations implements store.Control when the store it wraps does.
+func (f *Forgetful) Revocations(ctx context.Context, cursor string) ([]store.Revocation, string, error) {
+	c, err := f.control()
+	if err != nil {
+		return nil, cursor, err
+	}
+	return c.Revocations(ctx, cursor)
+}
+
 // Touch implements store.Control when the store it wraps does.
 func (f *Forgetful) Touch(ctx context.Context, rooms []string) error {
 	c, err := f.control()
@@ -396,5 +414,39 @@ func testRoomKeys(r *roomTest) {
 	}
 	if s, err := c.Settings(r.ctx, r.room); err != nil || s != nil {
 		r.t.Errorf("keys make no settings: %+v, %v", s, err)
+	}
+}
+
+// The revocation log: what was revoked after a cursor, in order, once.
+func testRevocations(r *roomTest) {
+	c := r.control()
+	_, cur, err := c.Revocations(r.ctx, "")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	// Other rooms of a shared store may add their own: look at this room's only.
+	mine := func(rs []store.Revocation) []store.Revocation {
+		var out []store.Revocation
+		for _, x := range rs {
+			if x.Room == r.room {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	// From the cursor the log gave: nothing recorded before it comes back.
+	until := r.h.Now().Add(time.Minute).Truncate(time.Millisecond)
+	for n := int64(1); n <= 3; n++ {
+		if err := c.Revoke(r.ctx, r.room, store.Ref{Epoch: 7, Number: n}, until); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	got, next, err := c.Revocations(r.ctx, cur)
+	got = mine(got)
+	if err != nil || len(got) != 3 || got[0].Session.Number != 1 || got[2].Session != (store.Ref{Epoch: 7, Number: 3}) || !got[1].Until.Equal(until) {
+		r.t.Fatalf("Revocations: %+v, %v", got, err)
+	}
+	if again, _, err := c.Revocations(r.ctx, next); err != nil || len(mine(again)) != 0 {
+		r.t.Errorf("from the next cursor: %+v, %v; want nothing new", again, err)
 	}
 }

@@ -324,6 +324,7 @@ var tests = []struct {
 	{"settings_after_deletion", testSettingsAfterDeletion},
 	{"history", testHistory},
 	{"room_keys", testRoomKeys},
+	{"revocations", testRevocations},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.

@@ -1,0 +1,68 @@
+package waitingroom
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/waitingroom-go/waitingroom/store/memory"
+	"github.com/waitingroom-go/waitingroom/store/storetest"
+	"github.com/waitingroom-go/waitingroom/token"
+)
+
+// Issue 13, item 6: a released pass is refused at once where it was released and within
+// about a second on another instance (a background read of the store's revocation log,
+// started by the first admitted request a second after the last read); with
+// WithStrictRevocation, at once everywhere. Before, it worked until its next renewal on the
+// other instance (24 s here; a whole session with renewal off).
+func TestRevocation(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	s := memory.New(memory.WithClock(clock.Now))
+	key := token.HMACKey{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
+	cfg := Config{TotalActiveUsers: 1, NewUsersPerMinute: 5, AllowRateAboveCapacity: true, SessionDuration: 2 * time.Minute}
+	mk := func(opts ...Option) *Room {
+		r, err := New("booking", s, cfg, append([]Option{WithClock(clock.Now), WithKeys(key), WithStoreTimeout(time.Minute)}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b, strict := mk(), mk(), mk(WithStrictRevocation())
+	ctx := context.Background()
+	v, err := a.Enter(ctx, "")
+	if err != nil || v.Outcome != Admitted {
+		t.Fatal(v.Outcome, err)
+	}
+	pass := v.Token
+	// b has read the log before (at its first admitted request).
+	if w, _ := b.Enter(ctx, pass); w.Outcome != Admitted {
+		t.Fatal("b does not admit the pass")
+	}
+	b.revoked.reading.Lock() // the background read is over
+	b.revoked.reading.Unlock()
+
+	if err := a.Release(ctx, v.Pass); err != nil {
+		t.Fatal(err)
+	}
+	// The slot goes to the next visitor: a released pass that still worked would make two.
+	if c, err := a.Enter(ctx, ""); err != nil || c.Outcome != Admitted {
+		t.Fatal("the next visitor did not get the freed slot", c.Outcome, err)
+	}
+	if w, _ := a.Enter(ctx, pass); w.Outcome == Admitted {
+		t.Errorf("the releasing instance admits the released pass")
+	}
+	if w, _ := strict.Enter(ctx, pass); w.Outcome == Admitted {
+		t.Errorf("a strict instance admits the released pass")
+	}
+	clock.Advance(500 * time.Millisecond)
+	if w, _ := b.Enter(ctx, pass); w.Outcome != Admitted {
+		t.Errorf("b refused the pass half a second later: its read is a second apart")
+	}
+	clock.Advance(600 * time.Millisecond) // 1.1 s: this request starts a read
+	b.Enter(ctx, pass)
+	b.revoked.reading.Lock()
+	b.revoked.reading.Unlock()
+	if w, _ := b.Enter(ctx, pass); w.Outcome == Admitted {
+		t.Errorf("b admits the released pass 1.1 s later")
+	}
+}
