@@ -220,7 +220,10 @@ func TestBookingInABrowser(t *testing.T) {
 				onError: e => { stop(); reject(e); },
 			});
 		})`, chromedp.EvalAwaitPromise))
-	if err != nil || status["inWaitingRoom"] != true || status["usersAhead"] != 1.0 || status["refreshIntervalSeconds"] != 2.0 ||
+	// The refresh is what is left of the room's 2 s: the page polls the same ticket, so
+	// the client's poll may be answered from the ticket, or share the page's answer.
+	refresh, _ := status["refreshIntervalSeconds"].(float64)
+	if err != nil || status["inWaitingRoom"] != true || status["usersAhead"] != 1.0 || refresh < 1 || refresh > 2 ||
 		status["waitTimeKnown"] != true || status["waitTimeFormatted"] == "" {
 		t.Fatalf("the JSON client: %v (%v)", status, err)
 	}
