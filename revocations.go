@@ -11,11 +11,11 @@ import (
 
 // Revocation: a released pass (Release) is refused at once on the instance that released
 // it, and within a second on every other: Release writes the session to the store's
-// revocation log (store.Control.Revoke), and each instance reads the log, at most once a
-// second and never on a request's path: a registry's watch reads it for all its rooms
-// (ApplyRevocations), and a room outside a registry reads it in the background when it
-// serves an admitted request and its last reading is a second old. WithStrictRevocation
-// makes every admitted request ask the store instead (one round trip each).
+// revocation log (store.Control.Revoke), and each instance reads the log, never on a
+// request's path: a registry's watch reads it for all its rooms four times a second
+// (ApplyRevocations), and a room outside a registry when its host calls ReadRevocations.
+// WithStrictRevocation makes every request with a pass ask the store instead (one round
+// trip each).
 
 // WithStrictRevocation makes every request with a pass ask the store whether the session
 // is still active (a renewal, one store round trip per request), so that a released pass
@@ -28,14 +28,11 @@ func WithStrictRevocation() Option {
 // revocations are the released sessions of a room this instance knows of, until their
 // passes expire.
 type revocations struct {
-	n      atomic.Int32 // len(m): admitted requests skip the lock while it is 0
-	mu     sync.RWMutex
-	m      map[renewKey]time.Time
-	cursor string // in the store's log
-	synced atomic.Int64
-	// external: a registry reads the log for this room; it does not read it itself.
-	external atomic.Bool
-	reading  sync.Mutex
+	n       atomic.Int32 // len(m): admitted requests skip the lock while it is 0
+	mu      sync.RWMutex
+	m       map[renewKey]time.Time
+	cursor  string     // in the store's log (under reading)
+	reading sync.Mutex // one reading at a time
 }
 
 // maxRevoked bounds the released sessions a room remembers; past it, the oldest-expiring
@@ -72,12 +69,8 @@ func (rv *revocations) has(k renewKey) bool {
 }
 
 // ApplyRevocations takes in revocations read from the room's store's log (the room's own;
-// others are passed over). A registry's watch calls it for all its rooms; from then on the
-// room does not read the log itself.
-func (r *Room) ApplyRevocations(rs []store.Revocation) {
-	r.revoked.external.Store(true)
-	r.applyRevocations(rs)
-}
+// others are passed over): a registry's watch reads the log once for all its rooms.
+func (r *Room) ApplyRevocations(rs []store.Revocation) { r.applyRevocations(rs) }
 
 func (r *Room) applyRevocations(rs []store.Revocation) {
 	now := r.now()
@@ -89,34 +82,29 @@ func (r *Room) applyRevocations(rs []store.Revocation) {
 	}
 }
 
-// readRevocationsLater reads the store's revocation log in the background if the room
-// reads it itself and its last reading is older than a second at now.
-func (r *Room) readRevocationsLater(now time.Time) {
-	if r.revoked.external.Load() {
-		return
-	}
+// ReadRevocations reads the store's revocation log (one store call) and refuses the
+// passes released since the last reading. A registry's watch does this for its rooms four
+// times a second; a room outside a registry that shares its store with other instances
+// needs a caller to do it (once a second, say) for the one-second bound: otherwise its
+// passes released elsewhere are refused at their next renewal, as before. It is never done
+// on a request's path: an admitted request makes no store call but a renewal.
+func (r *Room) ReadRevocations(ctx context.Context) error {
 	ctl, ok := r.store.(store.Control)
 	if !ok {
-		return
+		return nil
 	}
-	last := r.revoked.synced.Load()
-	if now.UnixMilli()-last < 1000 || !r.revoked.synced.CompareAndSwap(last, now.UnixMilli()) || !r.revoked.reading.TryLock() {
-		return
+	r.revoked.reading.Lock()
+	defer r.revoked.reading.Unlock()
+	var rs []store.Revocation
+	cursor := r.revoked.cursor
+	err := r.call(ctx, func(ctx context.Context) (err error) {
+		rs, cursor, err = ctl.Revocations(ctx, cursor)
+		return err
+	})
+	if err != nil {
+		return err
 	}
-	go func() {
-		defer r.revoked.reading.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		defer cancel()
-		rs, cursor, err := ctl.Revocations(ctx, r.revoked.cursor)
-		if err != nil {
-			return // read again after the next second
-		}
-		r.revoked.cursor = cursor
-		for _, x := range rs {
-			if x.Room == r.id && x.Until.After(now) {
-				r.revoked.add(renewKey{x.Session.Epoch, x.Session.Number}, x.Until, now)
-				r.renewals.forget(renewKey{x.Session.Epoch, x.Session.Number})
-			}
-		}
-	}()
+	r.revoked.cursor = cursor
+	r.applyRevocations(rs)
+	return nil
 }

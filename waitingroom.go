@@ -435,7 +435,6 @@ type Status struct {
 }
 
 func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Time, o *enterOptions) (Visit, error) {
-	r.readRevocationsLater(now)
 	if r.revoked.has(renewKey{p.Epoch, p.Session}) {
 		// Released: the visitor comes in as anyone new would.
 		return r.join(ctx, s, o, now)

@@ -414,9 +414,8 @@ func (g *Registry) refreshOne(ctx context.Context, id string, e *Entry) (*Entry,
 	return g.entry(id, r), nil
 }
 
-// entry makes room r's entry. The registry's watch reads the revocations for it.
+// entry makes room r's entry.
 func (g *Registry) entry(id string, r *waitingroom.Room) *Entry {
-	r.ApplyRevocations(nil)
 	return &Entry{Room: r, Handler: g.handler(r), Route: g.route(id)}
 }
 
