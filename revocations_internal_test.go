@@ -64,3 +64,29 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("b admits the released pass after reading the log")
 	}
 }
+
+// Revive takes the binding into account as Enter does: a bound pass revives only for its
+// own client, whoever calls it.
+func TestReviveBound(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	r, err := New("booking", memory.New(memory.WithClock(clock.Now)), Config{TotalActiveUsers: 2, NewUsersPerMinute: 2},
+		WithClock(clock.Now), WithStoreTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	v, err := r.Enter(ctx, "", BindTo("client-a"))
+	if err != nil || v.Outcome != Admitted || v.Pass.Binding == "" {
+		t.Fatal(v.Outcome, err)
+	}
+	clock.Advance(5*time.Minute + time.Second) // the session ran out; the room is not yet idle
+	if w, err := r.Revive(ctx, v.Pass, BindTo("client-b")); err != nil || w.Outcome == Admitted {
+		t.Errorf("another client revived the bound pass: %v, %v", w.Outcome, err)
+	}
+	if w, err := r.Revive(ctx, v.Pass); err != nil || w.Outcome == Admitted {
+		t.Errorf("a caller without the binding revived the bound pass: %v, %v", w.Outcome, err)
+	}
+	if w, err := r.Revive(ctx, v.Pass, BindTo("client-a")); err != nil || w.Outcome != Admitted || w.Pass.Binding != v.Pass.Binding {
+		t.Errorf("its own client: %v, %v; want revived, still bound", w.Outcome, err)
+	}
+}

@@ -327,8 +327,15 @@ func (r *Room) bound(binding string, o *enterOptions) bool {
 // verified (token.ErrExpired is the only error its parse may have had), and the middleware
 // revives only passes that ran out less than WithPostGrace ago, on requests that send data.
 // The visit is Admitted with a new pass when the session came back; its Outcome is zero
-// otherwise.
-func (r *Room) Revive(ctx context.Context, p token.Pass) (Visit, error) {
+// otherwise, as it is for a pass bound to another client than BindTo says.
+func (r *Room) Revive(ctx context.Context, p token.Pass, opts ...EnterOption) (Visit, error) {
+	var o enterOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if !r.bound(p.Binding, &o) {
+		return Visit{}, nil
+	}
 	s := r.settings.Load()
 	now := r.now()
 	ph := s.at(now)
@@ -461,21 +468,21 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 			return Visit{Outcome: Admitted, Pass: p}, nil
 		}
 	} else {
-		c.visit, c.active = r.renewOnce(ctx, s, p)
+		c.v.visit, c.v.active = r.renewOnce(ctx, s, p)
 		until := now
 		switch {
-		case c.visit.Degraded != nil:
+		case c.v.visit.Degraded != nil:
 			until = now.Add(renewRetry)
-		case c.active && !r.strict:
-			until = c.visit.Pass.RenewAt // on the clock now is read from
+		case c.v.active && !r.strict:
+			until = c.v.visit.Pass.RenewAt // on the clock now is read from
 		}
 		r.renewals.finish(c, until)
 	}
-	if !c.active {
+	if !c.v.active {
 		// Released, expired or forgotten: the visitor comes in as anyone new would.
 		return r.join(ctx, s, o, r.now())
 	}
-	v := c.visit
+	v := c.v.visit
 	if !lead {
 		if v.Degraded != nil {
 			// Another request's renewal failed and reported it; this one made no store call.
@@ -538,15 +545,15 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 		case <-ctx.Done():
 			return Visit{}, fmt.Errorf("%w: %w", ErrCanceled, context.Cause(ctx))
 		}
-		v := a.visit
-		if a.err == nil && v.Outcome == Waiting {
+		v := a.v.visit
+		if a.v.err == nil && v.Outcome == Waiting {
 			// The same ticket's answer, given to another client of it: when to poll is
 			// counted from now.
 			if next := v.Status.LastUpdated.Add(v.Status.RefreshInterval); next.After(now) {
 				v.Status.RefreshInterval = max(next.Sub(now), pollTolerance)
 			}
 		}
-		return v, a.err
+		return v, a.v.err
 	}
 	v, err := r.pollStore(ctx, s, t)
 	until := now // shared with those already waiting only
@@ -554,7 +561,8 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 		// As long as the new ticket would be answered from itself.
 		until = s.due(s.at(v.Status.LastUpdated), v.Status.LastUpdated, v.Status.LastUpdated.Add(v.Status.RefreshInterval))
 	}
-	r.polls.finish(a, v, err, until)
+	a.v = polled{v, err}
+	r.polls.finish(a, until)
 	return v, err
 }
 

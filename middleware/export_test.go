@@ -20,5 +20,7 @@ func ClientKey(r *http.Request, trusted []netip.Prefix) string {
 // SetRevive replaces the revival of sessions of h (from Protect; Room.Revive by default),
 // for the tests of the grace that need a revival to succeed or fail on cue.
 func SetRevive(h http.Handler, f func(context.Context, token.Pass) (waitingroom.Visit, error)) {
-	h.(*handler).revive = f
+	h.(*handler).revive = func(ctx context.Context, p token.Pass, _ ...waitingroom.EnterOption) (waitingroom.Visit, error) {
+		return f(ctx, p)
+	}
 }

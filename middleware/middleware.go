@@ -313,7 +313,7 @@ type handler struct {
 	// revive brings back the session of a pass that expired less than the grace ago, when
 	// capacity allows: the visit with a new pass, Admitted, when it did (room.Revive; tests
 	// put a stand-in here).
-	revive func(ctx context.Context, p token.Pass) (waitingroom.Visit, error)
+	revive func(ctx context.Context, p token.Pass, opts ...waitingroom.EnterOption) (waitingroom.Visit, error)
 }
 
 type statusKey struct{}

@@ -193,10 +193,10 @@ func (m *handler) tryRevive(r *http.Request, raw string) (waitingroom.Visit, boo
 	}
 	now := m.clock()
 	p, err := m.room.Codec().ParsePass(m.room.ID(), raw, now)
-	if !errors.Is(err, token.ErrExpired) || now.Sub(p.Expires) >= m.grace || m.boundElsewhere(r, p) {
+	if !errors.Is(err, token.ErrExpired) || now.Sub(p.Expires) >= m.grace {
 		return waitingroom.Visit{}, false
 	}
-	v, err := m.revive(r.Context(), p)
+	v, err := m.revive(r.Context(), p, m.enterOptions(r)...)
 	if err != nil {
 		if !errors.Is(err, waitingroom.ErrCanceled) {
 			m.onError(r, err)

@@ -150,15 +150,3 @@ func (m *handler) enterOptions(r *http.Request, opts ...waitingroom.EnterOption)
 	}
 	return opts
 }
-
-// boundElsewhere reports whether pass p is bound to another client than r's.
-func (m *handler) boundElsewhere(r *http.Request, p token.Pass) bool {
-	if p.Binding == "" {
-		return false
-	}
-	v := ""
-	if m.bind != nil {
-		v = m.bind(r)
-	}
-	return p.Binding != m.room.Codec().Bind(v)
-}

@@ -48,9 +48,7 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
@@ -127,26 +125,9 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go svc.reg.Watch(ctx, 0) // other instances' and the admin API's changes, within a second
-	errs := make(chan error, 2)
-	if svc.admin != nil {
-		go func() {
-			srv := &http.Server{Addr: o.adminAddr, Handler: svc.admin, ReadHeaderTimeout: 5 * time.Second}
-			log.Printf("booking: admin API on http://%s/api/rooms", o.adminAddr)
-			errs <- setup.Serve(ctx, srv)
-		}()
-	}
-	go func() {
-		srv := &http.Server{Addr: o.addr, Handler: svc.site, ReadHeaderTimeout: 5 * time.Second}
-		c := svc.room.Config()
-		log.Printf("booking: listening on http://%s (room: %d active, %d per minute, settings version %d, store %s)", o.addr, c.TotalActiveUsers, c.NewUsersPerMinute, svc.room.Version(), o.store)
-		errs <- setup.Serve(ctx, srv)
-	}()
-	err = <-errs
-	stop()
-	return err
+	c, v := svc.room.Settings()
+	log.Printf("booking: room: %d active, %d per minute, settings version %d, store %s", c.TotalActiveUsers, c.NewUsersPerMinute, v, o.store)
+	return setup.Run("booking", svc.reg, svc.site, o.addr, svc.admin, o.adminAddr)
 }
 
 // parseFlags reads the command line; printKey is -print-key.

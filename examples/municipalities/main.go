@@ -32,9 +32,7 @@ import (
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
@@ -105,23 +103,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	log.Printf("municipalities: %d tenants ready in %v, store %s", p.reg.Len(), time.Since(start).Round(time.Millisecond), o.store)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go p.reg.Watch(ctx, 0)
-	errs := make(chan error, 2)
-	if p.admin != nil {
-		go func() {
-			log.Printf("municipalities: admin API on http://%s/api/rooms", o.adminAddr)
-			errs <- setup.Serve(ctx, &http.Server{Addr: o.adminAddr, Handler: p.admin, ReadHeaderTimeout: 5 * time.Second})
-		}()
-	}
-	go func() {
-		log.Printf("municipalities: listening on http://%s", o.addr)
-		errs <- setup.Serve(ctx, &http.Server{Addr: o.addr, Handler: p.site, ReadHeaderTimeout: 5 * time.Second})
-	}()
-	err = <-errs
-	stop()
-	return err
+	return setup.Run("municipalities", p.reg, p.site, o.addr, p.admin, o.adminAddr)
 }
 
 // platform is the assembled program.

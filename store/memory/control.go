@@ -15,13 +15,7 @@ import (
 // seed or an overwrite (the caller learns its version from the settings returned); the
 // caller holds the room's lock (or the room does not exist).
 func (s *Store) settle(id string, l admission.Limits, now int64) (admission.Limits, *admission.Settings) {
-	s.mu.RLock()
-	c := s.cfgs[id]
-	var stored *admission.Settings
-	if c != nil {
-		stored = c.s
-	}
-	s.mu.RUnlock()
+	stored := s.settings(id)
 	l, put, stale := admission.Settle(l, stored)
 	if put != nil {
 		what := "seed"
@@ -29,27 +23,49 @@ func (s *Store) settle(id string, l admission.Limits, now int64) (admission.Limi
 			what = "overwrite"
 		}
 		s.mu.Lock()
-		if c := s.cfgs[id]; c != nil && stored == nil {
+		if c := s.record0(id); c != nil && stored == nil {
 			put.Version = c.last + 1 // a room deleted and seeded again: versions go on rising
 		}
 		// Another seed may have come in between (two rooms' first calls): the first stays.
-		if c := s.cfgs[id]; c == nil || c.s == stored {
+		if cur := s.settings(id); cur == stored {
 			s.record(id, put, store.Change{At: time.UnixMilli(now), By: "code", What: what}, stored)
 		} else {
-			l, _, stale = admission.Settle(l, c.s)
+			l, _, stale = admission.Settle(l, cur)
 		}
 		s.mu.Unlock()
 	}
 	return l, stale
 }
 
-// record stores settings s (nil: deleted) for room id and appends change c; s.mu is held.
-func (s *Store) record(id string, next *admission.Settings, c store.Change, prev *admission.Settings) {
-	rec := s.cfgs[id]
+// record0 is room id's record, nil when it has none.
+func (s *Store) record0(id string) *cfgRecord {
+	if v, ok := s.cfgs.Load(id); ok {
+		return v.(*cfgRecord)
+	}
+	return nil
+}
+
+// settings are room id's stored settings, nil when none: no lock (see Store.cfgs).
+func (s *Store) settings(id string) *admission.Settings {
+	if rec := s.record0(id); rec != nil {
+		return rec.cur.Load()
+	}
+	return nil
+}
+
+// recordOf is room id's record, made if it has none; s.mu is held.
+func (s *Store) recordOf(id string) *cfgRecord {
+	rec := s.record0(id)
 	if rec == nil {
 		rec = &cfgRecord{}
-		s.cfgs[id] = rec
+		s.cfgs.Store(id, rec)
 	}
+	return rec
+}
+
+// record stores settings s (nil: deleted) for room id and appends change c; s.mu is held.
+func (s *Store) record(id string, next *admission.Settings, c store.Change, prev *admission.Settings) {
+	rec := s.recordOf(id)
 	if prev != nil {
 		c.Previous, c.Prior = prev.Version, prev.Doc
 	}
@@ -57,7 +73,7 @@ func (s *Store) record(id string, next *admission.Settings, c store.Change, prev
 		c.Version = next.Version
 		rec.last = next.Version
 	}
-	rec.s = next
+	rec.cur.Store(next)
 	rec.changes = append(rec.changes, c)
 	if n := len(rec.changes) - store.MaxChanges; n > 0 {
 		rec.changes = append(rec.changes[:0:0], rec.changes[n:]...)
@@ -69,10 +85,8 @@ func (s *Store) Settings(ctx context.Context, id string) (*admission.Settings, e
 	if err := check(ctx, id); err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if c := s.cfgs[id]; c != nil && c.s != nil {
-		return clone(c.s), nil
+	if st := s.settings(id); st != nil {
+		return clone(st), nil
 	}
 	return nil, nil
 }
@@ -82,7 +96,7 @@ func (s *Store) PutSettings(ctx context.Context, id string, next admission.Setti
 	var v int64
 	err := s.change(ctx, id, ifVersion, false, func(cur *admission.Settings, now int64) {
 		next.Version = 1
-		if rec := s.cfgs[id]; rec != nil {
+		if rec := s.record0(id); rec != nil {
 			next.Version = rec.last + 1 // after a deletion too: an old ETag never matches
 		}
 		next.Limits.Offer, next.Limits.LastEpoch = admission.Offer{}, 0
@@ -121,10 +135,7 @@ func (s *Store) change(ctx context.Context, id string, ifVersion int64, deleting
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var cur *admission.Settings
-	if rec := s.cfgs[id]; rec != nil {
-		cur = rec.s
-	}
+	cur := s.settings(id)
 	var have int64
 	if cur != nil {
 		have = cur.Version
@@ -144,7 +155,7 @@ func (s *Store) Changes(ctx context.Context, id string) ([]store.Change, error) 
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	rec := s.cfgs[id]
+	rec := s.record0(id)
 	if rec == nil {
 		return nil, nil
 	}
@@ -164,7 +175,7 @@ func (s *Store) ListRooms(ctx context.Context) (int64, map[string]int64, error) 
 	defer s.mu.RUnlock()
 	out := make(map[string]int64, len(s.listed))
 	for id := range s.listed {
-		out[id] = s.cfgs[id].s.Version
+		out[id] = s.settings(id).Version
 	}
 	return s.gen, out, nil
 }
@@ -186,11 +197,7 @@ func (s *Store) RoomKeys(ctx context.Context, id string, k store.Keys, replace b
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.cfgs[id]
-	if rec == nil {
-		rec = &cfgRecord{}
-		s.cfgs[id] = rec
-	}
+	rec := s.recordOf(id)
 	if rec.keys == nil || replace {
 		c := k
 		c.Prints = maps.Clone(k.Prints)

@@ -28,10 +28,12 @@ type Store struct {
 	rooms     map[string]*room
 	lastSweep atomic.Int64
 
-	// The control plane (under mu): settings outlive the rooms' state, which is dropped
-	// when idle. An operation reads its room's settings while it holds the room's lock, and
-	// a change takes that lock too, so that no operation runs by settings already replaced.
-	cfgs   map[string]*cfgRecord
+	// The control plane: settings outlive the rooms' state, which is dropped when idle. An
+	// operation reads its room's settings while it holds the room's lock, without the map's
+	// (cfgs is read lock-free and a record's settings are an atomic pointer), and a change
+	// takes the room's lock too, so that no operation runs by settings already replaced.
+	// Changes are made under mu; a record, once made, is never removed.
+	cfgs   sync.Map // room ID -> *cfgRecord
 	listed map[string]bool
 	gen    int64
 
@@ -45,10 +47,10 @@ type Store struct {
 }
 
 type cfgRecord struct {
-	s       *admission.Settings // nil once deleted (the trail stays while the store runs)
-	last    int64               // the latest version: versions go on rising after a deletion
-	keys    *store.Keys         // the fingerprints of the room's keys, nil until an instance says
-	changes []store.Change      // newest last, at most store.MaxChanges
+	cur     atomic.Pointer[admission.Settings] // nil once deleted (the trail stays while the store runs)
+	last    int64                              // the latest version: versions go on rising after a deletion
+	keys    *store.Keys                        // the fingerprints of the room's keys, nil until an instance says
+	changes []store.Change                     // newest last, at most store.MaxChanges
 }
 
 type room struct {
@@ -67,7 +69,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.clock = 
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
-	s := &Store{clock: time.Now, rooms: make(map[string]*room), cfgs: make(map[string]*cfgRecord), listed: make(map[string]bool), hist: make(map[string]history)}
+	s := &Store{clock: time.Now, rooms: make(map[string]*room), listed: make(map[string]bool), hist: make(map[string]history)}
 	for _, o := range opts {
 		o(s)
 	}

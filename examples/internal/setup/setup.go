@@ -9,7 +9,9 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -84,8 +86,28 @@ func AdminHandler(reg *rooms.Registry, s store.Store) (http.Handler, error) {
 	return admin.New(reg, ctl, admin.WithTokens(toks...))
 }
 
-// Serve runs srv until ctx ends, then shuts it down.
-func Serve(ctx context.Context, srv *http.Server) error {
+// Run serves site on addr and, when admin is not nil, the admin API on adminAddr, while
+// reg's watch follows the store, until SIGINT or SIGTERM, or until a listener fails. name
+// starts its log lines.
+func Run(name string, reg *rooms.Registry, site http.Handler, addr string, admin http.Handler, adminAddr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go reg.Watch(ctx, 0) // other instances' and the admin API's changes, within a second
+	errs := make(chan error, 2)
+	listen := func(addr string, h http.Handler) {
+		errs <- serve(ctx, &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second})
+	}
+	if admin != nil {
+		log.Printf("%s: admin API on http://%s/api/rooms", name, adminAddr)
+		go listen(adminAddr, admin)
+	}
+	log.Printf("%s: listening on http://%s", name, addr)
+	go listen(addr, site)
+	return <-errs // the deferred stop ends the other
+}
+
+// serve runs srv until ctx ends, then shuts it down.
+func serve(ctx context.Context, srv *http.Server) error {
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
