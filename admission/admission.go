@@ -129,9 +129,18 @@ const (
 	// LiveBucket is the granularity of liveness: a waiter's last poll is kept as a bucket
 	// index, so a place is held between Hold and Hold+LiveBucket after the last poll.
 	LiveBucket = 5 * time.Second
-	// MaxScan bounds the tickets one operation moves the cursor over, so that one request
-	// never pays for a long run of abandoned places; the next operation goes on.
+	// MaxScan bounds the tickets one operation moves the cursor over one by one, so that
+	// one request never pays for a long run of abandoned places; the next operation goes on.
 	MaxScan = 1024
+	// Block is how many tickets share a top (Queue.Top): the newest live word written in
+	// them. A block whose top has lapsed holds no live place, so admission, reaching its
+	// start, passes it in one step instead of a ticket at a time.
+	Block = 256
+	// MaxSkip bounds the blocks one operation passes whole: with MaxScan, what bounds an
+	// operation's work whatever the number of places abandoned. 4096 blocks are a million
+	// tickets, so a free slot reaches the first live waiter behind a million abandoned
+	// places at that waiter's next poll.
+	MaxSkip = 4096
 )
 
 // Errors returned by Validate.

@@ -1,6 +1,9 @@
 package admission
 
-import "slices"
+import (
+	"math"
+	"slices"
+)
 
 // Queue keeps a Room's word per ticket of its current epoch, from the admission cursor to
 // the next ticket, and counts the live ones. A word is a liveness bucket plus one (0: the
@@ -20,13 +23,20 @@ type Queue interface {
 	Pop(n int64)
 	// Live returns how many words are live at bucket b under l's hold (see Live).
 	Live(b int64, l Limits) int64
+	// Top returns the newest live word written by Push or Set to block k (tickets
+	// [k*Block, (k+1)*Block)) since it was made: no word in the block is live unless Top
+	// is. 0: none. A queue that cannot tell returns a word live now: the block is then
+	// read ticket by ticket.
+	Top(k int64) uint32
 }
 
-// MemQueue is a Queue in memory: 4 bytes a ticket, and a count of live words per bucket.
-// The zero value is an empty queue.
+// MemQueue is a Queue in memory: 4 bytes a ticket, a count of live words per bucket, and
+// a top per Block of tickets. The zero value is an empty queue whose cursor is at ticket 0.
 type MemQueue struct {
 	words []uint32
 	live  Buckets
+	start int64    // the ticket of words[0]: the cursor
+	tops  []uint32 // tops[i] is block start/Block+i's
 }
 
 // Word implements Queue.
@@ -37,23 +47,58 @@ func (q *MemQueue) Set(i int64, old, w uint32) {
 	q.live.Add(counted(old), -1)
 	q.live.Add(counted(w), 1)
 	q.words[i] = w
+	q.raise(q.start+i, w)
 }
 
 // Push implements Queue.
 func (q *MemQueue) Push(w uint32) {
+	n := q.start + int64(len(q.words))
 	q.words = append(q.words, w)
 	q.live.Add(counted(w), 1)
+	if k := n/Block - q.start/Block; k == int64(len(q.tops)) {
+		q.tops = append(q.tops, 0)
+	}
+	q.raise(n, w)
 }
 
-// Pop implements Queue.
-func (q *MemQueue) Pop(n int64) {
-	for _, w := range q.words[:n] {
-		q.live.Add(counted(w), -1)
+// raise keeps the top of ticket n's block.
+func (q *MemQueue) raise(n int64, w uint32) {
+	if c := counted(w); c > 0 {
+		t := &q.tops[n/Block-q.start/Block]
+		*t = max(*t, w)
 	}
+}
+
+// Pop implements Queue. A block whose top is older than every bucket still counted holds
+// no counted word: it is passed without reading its words.
+func (q *MemQueue) Pop(n int64) {
+	for i := int64(0); i < n; {
+		k := (q.start+i)/Block - q.start/Block
+		end := min(n, (k+q.start/Block+1)*Block-q.start)
+		if int64(q.tops[k]) >= q.live.Oldest() {
+			for _, w := range q.words[i:end] {
+				q.live.Add(counted(w), -1)
+			}
+		}
+		i = end
+	}
+	q.tops = q.tops[(q.start+n)/Block-q.start/Block:]
 	q.words = q.words[n:]
+	q.start += n
 	if cap(q.words) > 1024 && len(q.words) < cap(q.words)/4 {
 		q.words = slices.Clone(q.words) // let the passed part go
 	}
+	if cap(q.tops) > 64 && len(q.tops) < cap(q.tops)/4 {
+		q.tops = slices.Clone(q.tops)
+	}
+}
+
+// Top implements Queue.
+func (q *MemQueue) Top(k int64) uint32 {
+	if i := k - q.start/Block; i >= 0 && i < int64(len(q.tops)) {
+		return q.tops[i]
+	}
+	return 0
 }
 
 // Live implements Queue.
@@ -114,6 +159,14 @@ func (bs *Buckets) Prune(oldest int64) {
 	if i > 0 {
 		bs.b = slices.Delete(bs.b, 0, i)
 	}
+}
+
+// Oldest returns the oldest bucket counted, or MaxInt64 when none is.
+func (bs *Buckets) Oldest() int64 {
+	if len(bs.b) == 0 {
+		return math.MaxInt64
+	}
+	return bs.b[0].bucket
 }
 
 // Sum returns the waiters counted.

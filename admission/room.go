@@ -319,8 +319,8 @@ func (r *Room) poll(t Ref, now int64, l Limits) Result {
 	return res
 }
 
-// step moves admission forward: abandoned places are skipped, live ones granted while the
-// limits allow. Recovered places go first. Under Random a free slot goes to the waiter
+// step moves admission forward: abandoned places are skipped (a block of them at a time
+// where its top says none is live), live ones granted while the limits allow. Recovered places go first. Under Random a free slot goes to the waiter
 // whose join or poll this is (poller, -1 for none), if it is live; the head of the queue
 // waits for its own draw like everyone else.
 func (r *Room) step(now int64, l Limits, poller int64) {
@@ -359,6 +359,7 @@ func (r *Room) step(now int64, l Limits, poller int64) {
 			r.grant(Ref{poller, r.epoch}, now, l)
 		}
 	}
+	skips := 0
 	for ; r.cursor < r.next && scanned < MaxScan; scanned++ {
 		if r.shufflePending() && r.cursor == r.p0 {
 			// The pre-queue in its shuffled order: places granted or passed are marked
@@ -391,6 +392,17 @@ func (r *Room) step(now int64, l Limits, poller int64) {
 			}
 			allow--
 			r.grant(Ref{r.cursor, r.epoch}, now, l)
+		} else if r.cursor%Block == 0 && skips < MaxSkip && !Live(int64(r.q.Top(r.cursor/Block)), b, l) {
+			// Nothing in the block is live: pass it in one step.
+			end := min(r.cursor+Block, r.next)
+			if r.shufflePending() {
+				end = min(end, r.p0)
+			}
+			r.q.Pop(end - r.cursor)
+			r.cursor = end
+			skips++
+			scanned--
+			continue
 		}
 		r.q.Pop(1)
 		r.cursor++

@@ -432,6 +432,11 @@ func (q *simQueue) Pop(n int64) {
 // Live implements admission.Queue.
 func (q *simQueue) Live(int64, admission.Limits) int64 { return q.next - q.cursor - q.dead }
 
+// Top implements admission.Queue: a word live now, so the engine reads every place. The
+// crowd's places are passed a MaxScan a step, as a store's are in a busy room; a long run
+// of abandoned places in a room nobody polls is not what a plan is about.
+func (q *simQueue) Top(int64) uint32 { return uint32(admission.Bucket(simBase+q.m.now) + 1) }
+
 type simEvent struct {
 	at int64
 	v  int

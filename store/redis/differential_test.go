@@ -198,6 +198,18 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 		var op string
 		var a, b any
 		switch r := rng.IntN(100); {
+		case r < 25 && rng.IntN(30) == 0:
+			// A crowd that joins and never comes back: blocks of places that lapse whole
+			// (admission.Block), which admission passes a block at a time.
+			n := 100 + rng.IntN(3*admission.Block)
+			op = fmt.Sprintf("join x%d", n)
+			for j := range n {
+				a, _ = mem.Join(ctx, room, l)
+				if b, err = rs.Join(ctx, room, l); err != nil || show(a) != show(b) {
+					op = fmt.Sprintf("join %d of %d", j+1, n)
+					break
+				}
+			}
 		case r < 25:
 			op = "join"
 			a, _ = mem.Join(ctx, room, l)

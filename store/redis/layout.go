@@ -71,6 +71,8 @@ var luaHeader = func() string {
 	fmt.Fprintf(&b, "local BUCKET, TAKEN, MAXSCAN, WINDOW, MINGAP, PICK_P = %d, %d, %d, %d, %d, %d\n",
 		admission.LiveBucket.Milliseconds(), admission.Taken, admission.MaxScan,
 		admission.RateWindow.Milliseconds(), admission.MinPollGap.Milliseconds(), pickP)
+	// Tops (room.lua's T): a table, for a chunk may have at most 200 locals.
+	fmt.Fprintf(&b, "local T = {BLOCK = %d, MAXSKIP = %d}\n", admission.Block, admission.MaxSkip)
 	fmt.Fprintf(&b, "local FEISTEL_ROUNDS = %d\n", feistelRounds)
 	fmt.Fprintf(&b, "local SETTINGS_TTL, MAX_CHANGES = %d, %d\n", store.SettingsTTL.Milliseconds(), store.MaxChanges)
 	// The header "c": 14 int64s, the last the stored settings' version plus one (control.lua

@@ -76,6 +76,7 @@ func TestLuaHeader(t *testing.T) {
 		fmt.Sprintf("local A_COUNT, E_COUNT = %d, %d", len(argFields), len(eventFields)),
 		fmt.Sprintf("local BUCKET, TAKEN, MAXSCAN, WINDOW, MINGAP, PICK_P = %d, %d, %d, %d, %d,",
 			admission.LiveBucket.Milliseconds(), admission.Taken, admission.MaxScan, admission.RateWindow.Milliseconds(), admission.MinPollGap.Milliseconds()),
+		fmt.Sprintf("local T = {BLOCK = %d, MAXSKIP = %d}\n", admission.Block, admission.MaxSkip),
 	} {
 		if !strings.Contains(luaHeader, want) {
 			t.Errorf("the header lacks %q:\n%s", want, luaHeader)

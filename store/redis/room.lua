@@ -270,6 +270,88 @@ local function setWord(e, n, v, ttl)
   if ttl then rcall('PEXPIRE', k, d(chunkTTL())) end
 end
 
+-- Tops (admission.Queue.Top): meta hash field "t<block>" is the newest live word written
+-- to a Block of this epoch's tickets, so that a block whose top lapsed is passed in one step.
+-- A join raises its block's top (unless the join before it, queued in the same bucket and
+-- block, did), a poll that moves its word raises it (its poll read it with the header), and
+-- the cursor drops it when it passes the block. A block without one counts as live: read
+-- ticket by ticket (rooms from before tops were kept). T (made by the header, with BLOCK
+-- and MAXSKIP) is one table: a chunk may have at most 200 locals.
+T.drops, T.nDrops, T.dels, T.nDels = {}, 0, {}, 0
+-- This operation's tops by block (false: none stored), emptied by begin (a poll reads its
+-- own block's with the header: pk and pv, no table), and the blocks' field names, made once
+-- a block and kept.
+T.v, T.used, T.nm, T.nNames = {}, false, {}, 0
+function T.name(k)
+  local f = T.nm[k]
+  if not f then
+    if T.nNames >= 8192 then T.nm, T.nNames = {}, 0 end
+    f, T.nNames = fmt('t%d', k), T.nNames + 1
+    T.nm[k] = f
+  end
+  return f
+end
+-- T.of returns block k's top (b where none is stored: read ticket by ticket); in a run of
+-- blocks passed whole (run), it reads those of up to 64 blocks from k on at once.
+function T.of(k, run)
+  local v
+  if k == T.pk then v = T.pv else v = T.v[k] end
+  if v == nil then
+    T.used = true
+    local names, m = {T.name(k)}, 1
+    while run and m < 64 and (k + m) * T.BLOCK < nxt and T.v[k + m] == nil do
+      m = m + 1
+      names[m] = T.name(k + m - 1)
+    end
+    local got = rcall('HMGET', KM, unpack(names, 1, m))
+    for i = 1, m do T.v[k + i - 1] = tonum(got[i]) or false end
+    v = T.v[k]
+  end
+  return v or b
+end
+-- T.raise makes ticket n's block's top b, the newest word there can be.
+function T.raise(n)
+  local k = (n - n % T.BLOCK) / T.BLOCK
+  local v
+  if k == T.pk then v = T.pv else v = T.v[k] end
+  if v and v >= b then return end
+  if k == T.pk then T.pv = b else T.v[k], T.used = b, true end
+  local f = T.name(k)
+  liveFields[f] = b
+  if not dirty[f] then
+    dirty[f] = true
+    nDirty = nDirty + 1
+    dirty[nDirty] = f
+  end
+end
+-- T.pass moves the cursor to e, dropping the tops of the blocks and the words of the chunks
+-- it passes whole (written by save, after the counts).
+function T.pass(e)
+  local c = cursor - cursor % CHUNK
+  while c + CHUNK <= e do
+    T.nDels = T.nDels + 1
+    T.dels[T.nDels] = chunkKey(epoch, c)
+    c = c + CHUNK
+  end
+  local k = (cursor - cursor % T.BLOCK) / T.BLOCK
+  while (k + 1) * T.BLOCK <= e do
+    T.drop(k)
+    k = k + 1
+  end
+  cursor = e
+end
+function T.drop(k)
+  local f = T.name(k)
+  if dirty[f] then liveFields[f] = 0 end -- written by save, then dropped
+  T.nDrops = T.nDrops + 1
+  T.drops[T.nDrops] = f
+end
+function T.flush()
+  for i = 1, T.nDels, 1000 do rcall('DEL', unpack(T.dels, i, mmin(i + 999, T.nDels))) end
+  for i = 1, T.nDrops, 1000 do rcall('HDEL', KM, unpack(T.drops, i, mmin(i + 999, T.nDrops))) end
+  T.nDels, T.nDrops = 0, 0
+end
+
 -- Live counts by word: those this operation likely needs were read with the header
 -- (liveFields: the word of now, and of a poll a refresh interval ago); the rest are read
 -- when needed. The fields changed (dirty) are written by save.
@@ -425,6 +507,7 @@ local function allowance(rated)
 end
 
 local function step(poller, pollerWord)
+  local BLOCK, MAXSKIP = T.BLOCK, T.MAXSKIP
   local allow = allowance(true)
   local scanned = 0
   if mayRecover == 1 then
@@ -460,8 +543,27 @@ local function step(poller, pollerWord)
     grant(epoch, poller, true)
     if poller == cursor then headLive = 0 end
   end
+  local skips, skipped = 0, false
   while cursor < nxt and scanned < MAXSCAN do
-    if cursor == p0 and shufflePending() then
+    -- (The poller's block is live: a join raises its top only after this.)
+    local jump = skipped and cursor % BLOCK == 0 and skips < MAXSKIP and
+      not (cursor == p0 and shufflePending()) and not (poller >= cursor and poller < cursor + BLOCK) and
+      not live(T.of(cursor / BLOCK, true))
+    skipped = false
+    if jump then
+      -- Right after a block passed whole: the next ones' tops first, read together (a
+      -- block's head is not live where its top is not), and the run passed at once. It stops
+      -- where admission.Room.step, passing a block at a time, would.
+      local lim = nxt
+      if shufflePending() then lim = mmin(lim, p0) end
+      local e = cursor
+      repeat
+        e, skips = mmin(e + BLOCK, lim), skips + 1
+      until e >= lim or e % BLOCK ~= 0 or skips >= MAXSKIP or (poller >= e and poller < e + BLOCK) or
+        live(T.of(e / BLOCK, true))
+      T.pass(e)
+      skipped, headLive = true, 0
+    elseif cursor == p0 and shufflePending() then
       -- The pre-queue in its shuffled order: places granted or passed are marked taken,
       -- and the cursor jumps over the whole pre-queue once it is through.
       local n = p1 - p0
@@ -482,7 +584,7 @@ local function step(poller, pollerWord)
         scanned = scanned + 1
       end
       if sc < n then return pollerWord end
-      cursor = p1
+      T.pass(p1)
       headLive = 0
       scanned = scanned + 1
     elseif headLive >= b and (random or allow <= 0) then
@@ -515,9 +617,18 @@ local function step(poller, pollerWord)
           allow = allow - 1
           addLive(w, -1)
           grant(epoch, cursor, cursor == poller)
+        elseif cursor % BLOCK == 0 and skips < MAXSKIP and not (poller >= cursor and poller < cursor + BLOCK) and
+          not live(T.of(cursor / BLOCK, false)) then
+          -- Nothing in the block is live: pass it in one step.
+          local e = mmin(cursor + BLOCK, nxt)
+          if shufflePending() then e = mmin(e, p0) end
+          T.pass(e)
+          skips, skipped = skips + 1, true
+          break
         end
         cursor = cursor + 1
         scanned = scanned + 1
+        if cursor % BLOCK == 0 then T.drop(cursor / BLOCK - 1) end
         if cursor % CHUNK == 0 then rcall('DEL', k) end
       end
       if stop then break end
@@ -619,6 +730,8 @@ local function join()
   local w = step(n, b)
   if n >= cursor then
     -- Still queued (or taken out of order): its word is kept, with the joins of its bucket.
+    -- The ticket before it, queued with the same word in the same block, raised the top.
+    if not (mmax(pj, cursor) < n and pb == b and n % T.BLOCK ~= 0) then T.raise(n) end
     if pj < cursor then pj = cursor end -- those passed need no word
     if pj < n and pb ~= w then flushJoins() end
     if pj >= n then pj, pb = n, w end
@@ -671,6 +784,7 @@ local function poll()
       if w ~= b then
         addLive(w, -1)
         addLive(b, 1)
+        T.raise(refN)
       end
       if refN == cursor then headLive = 0 end -- its word moves: read it again when needed
       local nw = step(refN, b)
@@ -994,7 +1108,7 @@ local function readHeader()
   if op == OP.POLL then
     local t0 = now - refreshMs
     f1, f0 = liveName(w1, false), liveName((t0 - t0 % BUCKET) / BUCKET + 1, false)
-    v = rcall('HMGET', KM, 'h', 'c', f1, f0)
+    v = rcall('HMGET', KM, 'h', 'c', f1, f0, T.name((refN - refN % T.BLOCK) / T.BLOCK))
   elseif op == OP.JOIN then
     f1 = liveName(w1, false)
     v = rcall('HMGET', KM, 'h', 'c', f1)
@@ -1011,6 +1125,8 @@ local function begin(v, w1, f1, f0, sh, scc)
   -- dirty and grants are emptied, not made anew: a table costs more than a few stores.
   for i = 1, nDirty do dirty[dirty[i]], dirty[i] = nil, nil end
   liveFields, nDirty, nGrants, pollerGranted = {}, 0, 0, false
+  T.nDels, T.nDrops, T.pk = 0, 0, nil
+  if T.used then T.v, T.used = {}, false end
   load(v[1], v[2], sh, scc)
   if op ~= OP.JOIN and not snapValid and not created then
     hotSnap()
@@ -1025,6 +1141,7 @@ local function begin(v, w1, f1, f0, sh, scc)
     liveFields[f1] = tonum(v[3]) or 0
     if f0 then liveFields[f0] = tonum(v[4]) or 0 end
   end
+  if f0 then T.pk, T.pv = (refN - refN % T.BLOCK) / T.BLOCK, tonum(v[5]) or false end
 end
 
 -- settle is admission.Settle: which limits the operation runs by. The room's header "c"
@@ -1106,6 +1223,7 @@ local function run(KEYS, ARGV)
   end
   if nGrants > 0 then flushGrants() end
   save()
+  if T.nDels + T.nDrops > 0 then T.flush() end
   if cp.v then return reply(out) .. sp('<i8i8', cp.v, refreshMs) .. cp.doc end
   return reply(out)
 end

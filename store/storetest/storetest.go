@@ -282,6 +282,7 @@ var tests = []struct {
 	{"fifo_pending_grant", testFIFO},
 	{"fifo_grants_in_order", testFIFOInOrder},
 	{"abandonment_does_not_stall", testAbandonment},
+	{"abandoned_run_passed_at_once", testAbandonedRun},
 	{"liveness_boundary", testLiveness},
 	{"grace_reclaims_unclaimed_grant", testGrace},
 	{"release_frees_slot", testRelease},
@@ -524,6 +525,28 @@ func testAbandonment(r *roomTest) {
 
 	pa := r.poll(refOf(a), l)
 	r.wantRequeued("A returns", pa, b.Ticket)
+}
+
+// 5a. A free slot goes to the first live waiter at its next poll, however many abandoned
+// places stand before it (more than one operation may pass one at a time: a block at a time,
+// admission.Block), and joins and polls stay correct meanwhile.
+func testAbandonedRun(r *roomTest) {
+	l := limits()
+	l.Session = time.Hour
+	x := r.fill(l, 3)
+	const n = 3 * admission.MaxScan // more than three operations would pass one by one
+	for range n {
+		r.join(l) // and never comes back
+	}
+	r.h.Advance(l.Hold + 2*admission.LiveBucket) // every one of their places has lapsed
+	a := r.join(l)
+	r.wantWaiting("A, behind the lapsed places, in a full room", a, 0)
+	r.release(refOf(x[0]))
+	r.wantAdmitted("A at its first poll after a slot freed", r.poll(refOf(a), l))
+	b := r.join(l)
+	r.wantWaiting("B, after A took the slot", b, 0)
+	r.release(refOf(x[1]))
+	r.wantAdmitted("B", r.poll(refOf(b), l))
 }
 
 // 5b. A place is held for at least Hold, and lost when the LiveBucket after Hold ends:
