@@ -345,6 +345,7 @@ func (r *Room) Revive(ctx context.Context, p token.Pass, opts ...EnterOption) (V
 	}
 	var ren store.Renewal
 	l, pushed := r.offer(s)
+	l.Admitted = admittedAt(p).UnixMilli() // a store that lost the room counts it again
 	err := r.call(ctx, func(ctx context.Context) (err error) {
 		ren, err = r.store.Revive(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, l)
 		return err
@@ -498,6 +499,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit, bool) {
 	var ren store.Renewal
 	l, pushed := r.offer(s)
+	l.Admitted = admittedAt(p).UnixMilli() // a store that lost the room counts it again
 	// A renewal serves every request of the session, so the one that runs it does not end it
 	// by going away: it runs to the room's deadline (a store failure is then the store's).
 	err := r.call(context.WithoutCancel(ctx), func(ctx context.Context) (err error) {

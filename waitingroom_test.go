@@ -387,6 +387,58 @@ func TestStoreLoss(t *testing.T) {
 	}
 }
 
+// TestStoreLossKeepsTheRate: the passes that come back after a loss carry their admission
+// times, and the store counts those of the last minute again, so admission after recovery
+// does not go past the rate over the minute that spans the loss (issue 13, item 15: 163
+// admissions in 60 s against a rate of 100, before).
+func TestStoreLossKeepsTheRate(t *testing.T) {
+	clock := newSimClock()
+	forgetful := storetest.NewForgetful(func() store.Store { return memory.New(memory.WithClock(clock.Now)) })
+	room, err := waitingroom.New("room", forgetful, waitingroom.Config{
+		TotalActiveUsers: 10, NewUsersPerMinute: 3, SessionDuration: 10 * time.Minute,
+		RenewInterval: 10 * time.Second, RefreshInterval: 5 * time.Second,
+	}, waitingroom.WithClock(clock.Now), simStoreTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{room: room, store: newCountingStore(forgetful), clock: clock}
+	var in []waitingroom.Visit
+	for range 3 {
+		v, _ := f.enter(t, "")
+		if v.Outcome != waitingroom.Admitted {
+			t.Fatalf("setup: %v", v.Outcome)
+		}
+		in = append(in, v)
+	}
+	forgetful.Forget()
+	clock.Advance(11 * time.Second) // past RenewInterval: each renews with the lost store
+	for i, v := range in {
+		if w, _ := f.enter(t, v.Token); w.Outcome != waitingroom.Admitted {
+			t.Fatalf("admitted %d after the loss: %v", i, w.Outcome)
+		}
+	}
+	clock.Advance(16 * time.Second) // recovery (RenewInterval + RefreshInterval) is over
+	n, _ := f.enter(t, "")
+	if n.Outcome != waitingroom.Waiting {
+		t.Fatalf("a newcomer after recovery, with the rate spent 27 s ago: %v, want waiting", n.Outcome)
+	}
+	admittedAt := time.Duration(0)
+	for at := time.Duration(0); at < 2*time.Minute && admittedAt == 0; at += time.Second {
+		clock.Advance(time.Second)
+		v, _ := f.enter(t, n.Token)
+		switch {
+		case v.Outcome == waitingroom.Admitted:
+			admittedAt = 27*time.Second + at + time.Second
+		case v.Token != "": // (an early poll keeps the ticket it brought)
+			n = v
+		}
+	}
+	// The three came back 11 s after they were admitted and count until 71 s.
+	if admittedAt < 71*time.Second || admittedAt > 73*time.Second {
+		t.Errorf("the newcomer was admitted %v after the first three, want 71-73 s (the rate window they hold, counted from their return)", admittedAt)
+	}
+}
+
 // Without TypicalSession the room has no basis for a wait until it has watched people go
 // in; with it, the settings give one from the first visitor.
 func TestWaitKnownOnlyWithABasis(t *testing.T) {

@@ -110,6 +110,10 @@ type Limits struct {
 	// that must create the room although the caller saw it so recently has lost it, and
 	// starts it in recovery.
 	LastEpoch int64
+	// Admitted, for Renew, is when the renewed pass's session began (store time, Unix
+	// milliseconds; 0: unknown). A pass of an epoch the store lost brings its admission back
+	// (see Room.Renew).
+	Admitted int64
 
 	// Events are the scheduled events near now, sorted, not overlapping; a store applies
 	// the one in force on its own clock (see At). A caller passes a few, not the whole

@@ -170,7 +170,10 @@ func (r *Room) Step(now int64, l Limits) {
 // Renew extends an active session to l.Session from now (when l.Renewal; never to less
 // than it had) and reports whether it is still active. A session that ended or is unknown
 // is not active, except one of an earlier epoch: the caller verified its pass, so the
-// store lost it, and it is counted again.
+// store lost it, and it is counted again. Its admission counts again too when it was within
+// the last RateWindow (l.Admitted): as an admission at now, which the rate window holds a
+// little longer than the true one, so that the window a lost store rebuilds from the passes
+// that come back never holds fewer than the site saw. Stats.Admissions counts it.
 func (r *Room) Renew(s Ref, now int64, l Limits) Renewal {
 	now, l = r.begin(now, l)
 	return r.renew(s, now, l)
@@ -189,6 +192,10 @@ func (r *Room) renew(s Ref, now int64, l Limits) Renewal {
 		// The store lost the room and this holder's pass is still valid: count it again.
 		r.noticeLoss(now, l)
 		r.setSession(s, session{exp: expiry(now, l.Session), claimed: true})
+		if l.Admitted > now-RateWindow.Milliseconds() {
+			r.window.add(now, l.PerMinute)
+			r.admitted++
+		}
 	default:
 		return out
 	}

@@ -221,9 +221,13 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 			b, err = rs.Poll(ctx, room, ref, l)
 		case r < 66:
 			ref := pick(room, true)
-			op = fmt.Sprintf("renew %+v", ref)
-			a, _ = mem.Renew(ctx, room, ref, l)
-			b, err = rs.Renew(ctx, room, ref, l)
+			la := l // with an admission time within the rate window or not, or none
+			if k := rng.IntN(3); k > 0 {
+				la.Admitted = clock.Now().Add(-time.Duration(rng.Int64N(int64(k) * int64(time.Minute)))).UnixMilli()
+			}
+			op = fmt.Sprintf("renew %+v admitted %d", ref, la.Admitted)
+			a, _ = mem.Renew(ctx, room, ref, la)
+			b, err = rs.Renew(ctx, room, ref, la)
 		case r < 70:
 			// A pass that ran out a little while ago, as a late form brings it.
 			ref := pick(room, true)

@@ -94,7 +94,7 @@ const (
 
 // encodeArgs writes one operation's argument.
 func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
-	b := make([]byte, 0, 8*(len(argFields)+len(eventFields)*len(l.Events)))
+	b := make([]byte, 0, 8*(len(argFields)+len(eventFields)*len(l.Events)+1))
 	put := func(v int64) { b = binary.LittleEndian.AppendUint64(b, uint64(max(v, 0))) }
 	ms := func(d time.Duration) { put(d.Milliseconds()) }
 	flag := func(v bool) {
@@ -138,6 +138,8 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 		flag(e.Renewal)
 		put(int64(e.Method))
 	}
+	// After the events, read before settle: the caller's own, not the stored limits'.
+	put(l.Admitted)
 	return b
 }
 
@@ -233,10 +235,10 @@ func index(names []string, name string) int {
 // decodeLimits reads the limits of an argument encodeArgs wrote (a room's stored "lim").
 func decodeLimits(b []byte) (admission.Limits, error) {
 	n := len(argFields)
-	if len(b) < 8*n || (len(b)-8*n)%(8*len(eventFields)) != 0 {
+	at := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8*i:])) }
+	if len(b) < 8*n {
 		return admission.Limits{}, fmt.Errorf("store/redis: stored limits of %d bytes", len(b))
 	}
-	at := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8*i:])) }
 	field := func(name string) int64 { return at(index(argFields, name)) }
 	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 	l := admission.Limits{
@@ -252,7 +254,9 @@ func decodeLimits(b []byte) (admission.Limits, error) {
 		Recovery:  ms(field("recoveryMs")),
 	}
 	events := field("events")
-	if int64(len(b)-8*n) != events*8*int64(len(eventFields)) {
+	// After the events, one more field (a renewed pass's admission time) limits do not use;
+	// stored limits from before it have none.
+	if rest := int64(len(b) - 8*n); rest != events*8*int64(len(eventFields)) && rest != events*8*int64(len(eventFields))+8 {
 		return admission.Limits{}, fmt.Errorf("store/redis: stored limits of %d bytes for %d events", len(b), events)
 	}
 	for i := range int(events) {

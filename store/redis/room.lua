@@ -816,6 +816,11 @@ local function renew()
     exp = expiry(sessMs)
     nS = nS + 1
     addSession(KS, exp, mem)
+    if T.passAt > now - WINDOW then
+      -- Its admission was within the window: it counts again, at now (Room.Renew).
+      windowAdd()
+      admitted = admitted + 1
+    end
   else
     return {now, 0, 0}
   end
@@ -1194,6 +1199,11 @@ local function run(KEYS, ARGV)
     if op == OP.REVIVE then return reply({now, 0, 0}) end
     if op == OP.RELEASE then return '' end
   end
+  -- A renewed pass's admission time follows the events: the caller's, read before settle
+  -- may put the stored limits in the argument.
+  local at = 8 * (A_COUNT + nEvents * E_COUNT)
+  T.passAt = 0
+  if op == OP.RENEW and #arg >= at + 8 then T.passAt = su('<i8', arg, at + 1) end
   if op ~= OP.RELEASE then settle(v[2], scc, ARGV[2]) end
   begin(v, w1, f1, f0, sh, scc)
   if cp.set and cp.set ~= cp.sv then cp.sv, coldDirty = cp.set, true end

@@ -308,6 +308,7 @@ var tests = []struct {
 	{"epoch", testEpoch},
 	{"store_loss_keeps_order", testStoreLoss},
 	{"store_loss_noticed_by_a_ticket", testStoreLossNoticed},
+	{"store_loss_keeps_the_rate", testStoreLossRate},
 	{"idle_room_is_no_loss", testIdleRoomNoLoss},
 	{"random_order_is_independent", testRandomOrder},
 	{"random_then_fifo_keeps_order", testRandomThenFIFO},
@@ -1164,6 +1165,45 @@ func testStoreLoss(r *roomTest) {
 			r.t.Fatalf("ticket %d (epoch %d) not admitted in turn: %s", next.Ticket, next.Epoch, fmtResult(p))
 		}
 	}
+}
+
+// A store that lost the room rebuilds the rate window from the passes that come back: each
+// carries its admission time, and one within the last minute counts again (at the moment it
+// comes back, never less). So admissions after a loss do not go past the rate over any 60
+// seconds that span it (a loss used to empty the window: 163 admissions in 60 s at 100).
+func testStoreLossRate(r *roomTest) {
+	if r.h.Forget == nil {
+		r.t.Skip("the harness cannot make the store lose its rooms")
+	}
+	l := limits()
+	l.Capacity, l.Recovery, l.Session = 10, 20*time.Second, time.Hour
+	x := r.fill(l, 3) // the whole rate, admitted at once
+	r.h.Advance(10 * time.Second)
+	old := x[0].Epoch
+	r.h.Forget()
+	r.h.Advance(time.Second)
+	l.LastEpoch = old
+	r.newEpoch()
+	for i, v := range x {
+		la := l
+		la.Admitted = v.Now.UnixMilli()
+		if i == 2 {
+			la.Admitted = 0 // a pass of an older version: no admission time, not counted
+		}
+		if rn := r.renew(refOf(v), la); !rn.Active {
+			r.t.Fatalf("admitted %d renewing after the loss: %+v, want active again", i, rn)
+		}
+	}
+	st := r.stats(l)
+	r.wantStats("after two passes with their admission times came back", st, 3, 0, 2, 2)
+	r.h.Advance(l.Recovery) // recovery is over; the window holds the two for 40 s more
+	r.wantAdmitted("a newcomer after recovery, with one admission of the rate left", r.join(l))
+	b := r.join(l)
+	r.wantWaiting("the next newcomer: the rate is spent", b, 0)
+	r.h.Advance(40*time.Second - time.Millisecond)
+	r.wantWaiting("the next newcomer, the instant before the two leave the window", r.poll(refOf(b), l), 0)
+	r.h.Advance(time.Millisecond)
+	r.wantAdmitted("the next newcomer once they left", r.poll(refOf(b), l))
 }
 
 // 16b. A loss shows also when the first visitor after it knew nothing (say, every app
