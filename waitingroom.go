@@ -345,7 +345,6 @@ func (r *Room) Revive(ctx context.Context, p token.Pass, opts ...EnterOption) (V
 	}
 	var ren store.Renewal
 	l, pushed := r.offer(s)
-	l.Admitted = admittedAt(p).UnixMilli() // a store that lost the room counts it again
 	err := r.call(ctx, func(ctx context.Context) (err error) {
 		ren, err = r.store.Revive(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, l)
 		return err
