@@ -723,3 +723,42 @@ func TestRevokedPassReplayIsVerified(t *testing.T) {
 	v.wantCalls(t, 2)
 	e.wantCalls(calls{}) // the room knows the session was released: no store call to find out
 }
+
+// A form another site posts carries none of the room's cookies (SameSite=Lax): it must
+// neither take a place nor replace the visitor's cookie (issue 13, item 10). The room
+// refuses it with 403 before anything else; the site's own posts go on as usual, and
+// WithCrossOriginProtection(nil) leaves the check to the host.
+func TestCrossSitePostTakesNoPlace(t *testing.T) {
+	e := newEnv(t)
+	room := e.room("r", oneAtATime())
+	var site app
+	h := e.protect(room, &site, middleware.WithClock(e.clock.Now))
+	var a, mallory visitor
+	if resp := a.get(h, "/"); resp.body != "app" {
+		t.Fatalf("first visitor: %d %q", resp.StatusCode, resp.body)
+	}
+	for _, mod := range []func(*http.Request){
+		header("Sec-Fetch-Site", "cross-site"),
+		header("Origin", "https://evil.example"),
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/book", strings.NewReader("x=1"))
+		resp := mallory.do(h, req, mod)
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 || site.hits.Load() != 1 {
+			t.Errorf("a cross-site post: %d, cookies %v, app calls %d; want 403, none, 1", resp.StatusCode, resp.Cookies(), site.hits.Load())
+		}
+	}
+	e.wantCalls(calls{"Join": 1}) // a's only
+	// The site's own form, from a visitor who has none of the room's cookies yet: a place.
+	req := httptest.NewRequest(http.MethodPost, "/book", strings.NewReader("x=1"))
+	if resp := mallory.do(h, req, header("Sec-Fetch-Site", "same-origin")); lastCookie(resp, "wr_r") == nil {
+		t.Errorf("a same-origin post: %d, no ticket", resp.StatusCode)
+	}
+	e.wantCalls(calls{"Join": 1})
+
+	off := e.protect(room, &site, middleware.WithClock(e.clock.Now), middleware.WithCrossOriginProtection(nil))
+	var b visitor
+	req = httptest.NewRequest(http.MethodPost, "/book", strings.NewReader("x=1"))
+	if resp := b.do(off, req, header("Sec-Fetch-Site", "cross-site")); resp.StatusCode == http.StatusForbidden {
+		t.Errorf("with the check off, a cross-site post was refused")
+	}
+}

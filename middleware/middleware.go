@@ -120,6 +120,17 @@ var errPlaceless = errors.New("middleware: this request takes no place")
 
 func refusePlaceless() error { return errPlaceless }
 
+// WithCrossOriginProtection sets the check that refuses (403, no cookie, no place) a
+// cross-origin request with an unsafe method, such as a form another site posts: it would
+// carry none of the room's cookies (they are SameSite=Lax), so it would take a place and its
+// Set-Cookie would replace the visitor's. Configure c's trusted origins and bypass patterns
+// for endpoints that take cross-site posts (a payment provider's return), or pass nil to
+// check nothing (the host then checks before the room). Default:
+// http.NewCrossOriginProtection().
+func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
+	return func(m *handler) error { m.crossOrigin = c; return nil }
+}
+
 // WithFailOpen lets visitors through, uncounted, when the store fails (ErrStore; not when the
 // room refuses to serve, as on ErrKeyMismatch). Default: fail closed,
 // answering 503 with the outage page (WithOutagePage) and Retry-After (the admitted keep
@@ -229,7 +240,8 @@ func build(room *waitingroom.Room, next http.Handler, opts []Option) (*handler, 
 	if room == nil {
 		return nil, fmt.Errorf("%w: nil room", ErrOption)
 	}
-	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: room.Revive, placeless: Placeless}
+	m := &handler{room: room, next: next, challenge: defaultChallengePage, clock: time.Now, revive: room.Revive, placeless: Placeless,
+		crossOrigin: http.NewCrossOriginProtection()}
 	for _, o := range opts {
 		if err := o(m); err != nil {
 			return nil, err
@@ -283,15 +295,17 @@ func Release(r *http.Request) error {
 }
 
 type handler struct {
-	room     *waitingroom.Room
-	next     http.Handler
-	waiting  http.Handler
-	closed   http.Handler
-	outage   http.Handler
-	pages    *Pages
-	bypass   func(*http.Request) bool
-	onError  func(*http.Request, error)
-	failOpen bool
+	room    *waitingroom.Room
+	next    http.Handler
+	waiting http.Handler
+	closed  http.Handler
+	outage  http.Handler
+	pages   *Pages
+	bypass  func(*http.Request) bool
+	// crossOrigin refuses cross-origin unsafe requests (WithCrossOriginProtection).
+	crossOrigin *http.CrossOriginProtection
+	onError     func(*http.Request, error)
+	failOpen    bool
 	// placeless names requests that never join (WithPlaceless).
 	placeless func(*http.Request) bool
 	cookie    Cookie
@@ -332,6 +346,15 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "Request cookies too large", http.StatusRequestHeaderFieldsTooLarge)
 		return
+	}
+	if m.crossOrigin != nil {
+		if err := m.crossOrigin.Check(r); err != nil {
+			// A form posted from another site carries no cookie (SameSite=Lax): it would
+			// take a place and its Set-Cookie would replace the visitor's own.
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "cross-origin request refused", http.StatusForbidden)
+			return
+		}
 	}
 	if m.keepalive != "" && r.URL.Path == m.keepalive {
 		m.serveKeepalive(w, r)
