@@ -250,6 +250,11 @@ func build(room *waitingroom.Room, next http.Handler, opts []Option) (*handler, 
 	if m.pages == nil {
 		WithPages(Pages{})(m)
 	}
+	if m.limits == nil && !m.noJoinLimit {
+		if err := WithJoinLimit(JoinLimit{})(m); err != nil {
+			return nil, err
+		}
+	}
 	if m.cookie.Name == "" {
 		m.cookie.Name = "wr_" + room.ID()
 	}
@@ -318,7 +323,9 @@ type handler struct {
 	verifier  JoinVerifier
 	challenge http.Handler
 	limits    *clientLimits
-	clock     func() time.Time
+	// noJoinLimit: WithoutJoinLimit (the default is WithJoinLimit(JoinLimit{})).
+	noJoinLimit bool
+	clock       func() time.Time
 
 	// Forms (session.go).
 	keep      KeepFunc

@@ -598,7 +598,7 @@ func TestEarlyPollAnswersAsTheLastCountedPoll(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			room := e.room("r", oneAtATime())
-			h := e.protect(room, &app{})
+			h := e.protect(room, &app{}, middleware.WithoutJoinLimit()) // 291 from one address
 			var a visitor
 			a.get(h, "/")
 			var last visitor
@@ -1852,7 +1852,8 @@ func TestCanceledRequestsAreNotStoreFailures(t *testing.T) {
 		io.WriteString(w, "app")
 	})
 	cfg := oneAtATime()
-	h := e.protect(e.room("r", cfg), site, middleware.WithFailOpen(true), middleware.WithClock(e.clock.Now))
+	h := e.protect(e.room("r", cfg), site, middleware.WithFailOpen(true), middleware.WithClock(e.clock.Now),
+		middleware.WithoutJoinLimit()) // 200 joins from one address
 	var holder visitor
 	if resp := holder.get(h, "/"); resp.body != "app" {
 		t.Fatalf("the first visitor: %d %q", resp.StatusCode, resp.body)
@@ -1911,7 +1912,7 @@ func TestPlacelessRequests(t *testing.T) {
 		seen, _ = middleware.StatusFromContext(r.Context())
 	})
 	room := e.room("r", oneAtATime())
-	h := e.protect(room, &app{}, middleware.WithWaitingPage(waiting))
+	h := e.protect(room, &app{}, middleware.WithWaitingPage(waiting), middleware.WithoutJoinLimit())
 	var holder visitor
 	holder.get(h, "/") // the seat
 	e.calls.take()
@@ -1964,7 +1965,7 @@ func TestPlacelessRequests(t *testing.T) {
 	// Without the default, each takes a place: the same 1,000 put 1,000 people ahead of the
 	// next visitor (the figure the README gives for before).
 	other := e.room("other", oneAtATime())
-	h = e.protect(other, &app{}, middleware.WithWaitingPage(waiting), middleware.WithPlaceless(nil))
+	h = e.protect(other, &app{}, middleware.WithWaitingPage(waiting), middleware.WithPlaceless(nil), middleware.WithoutJoinLimit())
 	var seat visitor
 	seat.get(h, "/")
 	for i := range 1000 {
