@@ -114,6 +114,10 @@ type Limits struct {
 	// milliseconds; 0: unknown). A pass of an epoch the store lost brings its admission back
 	// (see Room.Renew).
 	Admitted int64
+	// Recount, for Renew, says the pass was issued while the store was unreachable, by an
+	// instance deciding alone: the store counts its session if it does not hold it, and its
+	// ticket's place goes (see Room.Renew).
+	Recount bool
 
 	// Events are the scheduled events near now, sorted, not overlapping; a store applies
 	// the one in force on its own clock (see At). A caller passes a few, not the whole

@@ -174,6 +174,11 @@ func (r *Room) Step(now int64, l Limits) {
 // the last RateWindow (l.Admitted): as an admission at now, which the rate window holds a
 // little longer than the true one, so that the window a lost store rebuilds from the passes
 // that come back never holds fewer than the site saw. Stats.Admissions counts it.
+//
+// With l.Recount the pass was issued while the store was unreachable, for the ticket of the
+// same number: a session of this epoch the room does not hold is counted (a slot granted to
+// that ticket meanwhile is claimed), the ticket's place is taken out of the queue, and its
+// admission counts in the rate window as a lost epoch's does.
 func (r *Room) Renew(s Ref, now int64, l Limits) Renewal {
 	now, l = r.begin(now, l)
 	return r.renew(s, now, l)
@@ -193,6 +198,19 @@ func (r *Room) renew(s Ref, now int64, l Limits) Renewal {
 		r.noticeLoss(now, l)
 		r.setSession(s, session{exp: expiry(now, l.Session), claimed: true})
 		if l.Admitted > now-RateWindow.Milliseconds() {
+			r.window.add(now, l.PerMinute)
+			r.admitted++
+		}
+	case l.Recount && s.Epoch == r.epoch && s.Number >= 0 && s.Number < r.next:
+		// Admitted by an instance alone while the store was unreachable: counted now.
+		if s.Number >= r.cursor {
+			i := s.Number - r.cursor
+			if w := r.q.Word(i); w&Taken == 0 {
+				r.q.Set(i, w, Taken|uint32(word(now)))
+			}
+		}
+		r.setSession(s, session{exp: expiry(now, l.Session), claimed: true})
+		if ok || l.Admitted > now-RateWindow.Milliseconds() {
 			r.window.add(now, l.PerMinute)
 			r.admitted++
 		}

@@ -225,7 +225,15 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 			if k := rng.IntN(3); k > 0 {
 				la.Admitted = clock.Now().Add(-time.Duration(rng.Int64N(int64(k) * int64(time.Minute)))).UnixMilli()
 			}
-			op = fmt.Sprintf("renew %+v admitted %d", ref, la.Admitted)
+			if rng.IntN(4) == 0 {
+				// A pass an instance issued alone while the store was unreachable, for a
+				// ticket it held (waiting, granted, or passed).
+				la.Recount = true
+				if rng.IntN(3) > 0 {
+					ref = pick(room, false)
+				}
+			}
+			op = fmt.Sprintf("renew %+v admitted %d recount %v", ref, la.Admitted, la.Recount)
 			a, _ = mem.Renew(ctx, room, ref, la)
 			b, err = rs.Renew(ctx, room, ref, la)
 		case r < 70:

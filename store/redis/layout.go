@@ -94,7 +94,7 @@ const (
 
 // encodeArgs writes one operation's argument.
 func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
-	b := make([]byte, 0, 8*(len(argFields)+len(eventFields)*len(l.Events)+1))
+	b := make([]byte, 0, 8*(len(argFields)+len(eventFields)*len(l.Events)+2))
 	put := func(v int64) { b = binary.LittleEndian.AppendUint64(b, uint64(max(v, 0))) }
 	ms := func(d time.Duration) { put(d.Milliseconds()) }
 	flag := func(v bool) {
@@ -140,6 +140,7 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 	}
 	// After the events, read before settle: the caller's own, not the stored limits'.
 	put(l.Admitted)
+	flag(l.Recount)
 	return b
 }
 
@@ -254,9 +255,9 @@ func decodeLimits(b []byte) (admission.Limits, error) {
 		Recovery:  ms(field("recoveryMs")),
 	}
 	events := field("events")
-	// After the events, one more field (a renewed pass's admission time) limits do not use;
-	// stored limits from before it have none.
-	if rest := int64(len(b) - 8*n); rest != events*8*int64(len(eventFields)) && rest != events*8*int64(len(eventFields))+8 {
+	// After the events, two more fields (a renewed pass's admission time and Recount) limits
+	// do not use; stored limits from before them have none, or the first.
+	if rest := int64(len(b)-8*n) - events*8*int64(len(eventFields)); rest != 0 && rest != 8 && rest != 16 {
 		return admission.Limits{}, fmt.Errorf("store/redis: stored limits of %d bytes for %d events", len(b), events)
 	}
 	for i := range int(events) {

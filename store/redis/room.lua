@@ -811,18 +811,43 @@ local function renew()
         addSession(KS, exp, mem)
       end
     end
-  elseif not rcall('ZSCORE', KG, mem) and older(refE, refN) then
-    noticeLoss() -- the store lost this session; its holder's pass is valid: count it again
-    exp = expiry(sessMs)
-    nS = nS + 1
-    addSession(KS, exp, mem)
-    if T.passAt > now - WINDOW then
-      -- Its admission was within the window: it counts again, at now (Room.Renew).
-      windowAdd()
-      admitted = admitted + 1
-    end
   else
-    return {now, 0, 0}
+    local g = rcall('ZSCORE', KG, mem)
+    if not g and older(refE, refN) then
+      noticeLoss() -- the store lost this session; its holder's pass is valid: count it again
+      exp = expiry(sessMs)
+      nS = nS + 1
+      addSession(KS, exp, mem)
+      if T.passAt > now - WINDOW then
+        -- Its admission was within the window: it counts again, at now (Room.Renew).
+        windowAdd()
+        admitted = admitted + 1
+      end
+    elseif T.recount == 1 and refE == epoch and refN >= 0 and refN < nxt then
+      -- Admitted by an instance alone while the store was unreachable: counted now, a slot
+      -- granted meanwhile claimed, the ticket's place taken out of the queue.
+      if g then
+        rcall('ZREM', KG, mem)
+        nG = nG - 1
+      end
+      if refN >= cursor then
+        local w = getWord(epoch, refN)
+        if w < TAKEN then
+          addLive(w, -1)
+          setWord(epoch, refN, TAKEN + b, false)
+          if refN == cursor then headLive = 0 end
+        end
+      end
+      exp = expiry(sessMs)
+      nS = nS + 1
+      addSession(KS, exp, mem)
+      if g or T.passAt > now - WINDOW then
+        windowAdd()
+        admitted = admitted + 1
+      end
+    else
+      return {now, 0, 0}
+    end
   end
   return {now, 1, exp}
 end
@@ -1202,8 +1227,8 @@ local function run(KEYS, ARGV)
   -- A renewed pass's admission time follows the events: the caller's, read before settle
   -- may put the stored limits in the argument.
   local at = 8 * (A_COUNT + nEvents * E_COUNT)
-  T.passAt = 0
-  if op == OP.RENEW and #arg >= at + 8 then T.passAt = su('<i8', arg, at + 1) end
+  T.passAt, T.recount = 0, 0
+  if op == OP.RENEW and #arg >= at + 16 then T.passAt, T.recount = su('<i8i8', arg, at + 1) end
   if op ~= OP.RELEASE then settle(v[2], scc, ARGV[2]) end
   begin(v, w1, f1, f0, sh, scc)
   if cp.set and cp.set ~= cp.sv then cp.sv, coldDirty = cp.set, true end

@@ -309,6 +309,7 @@ var tests = []struct {
 	{"store_loss_keeps_order", testStoreLoss},
 	{"store_loss_noticed_by_a_ticket", testStoreLossNoticed},
 	{"store_loss_keeps_the_rate", testStoreLossRate},
+	{"recount_a_pass_issued_alone", testRecount},
 	{"idle_room_is_no_loss", testIdleRoomNoLoss},
 	{"random_order_is_independent", testRandomOrder},
 	{"random_then_fifo_keeps_order", testRandomThenFIFO},
@@ -1165,6 +1166,34 @@ func testStoreLoss(r *roomTest) {
 			r.t.Fatalf("ticket %d (epoch %d) not admitted in turn: %s", next.Ticket, next.Epoch, fmtResult(p))
 		}
 	}
+}
+
+// A pass an instance issued alone while the store was unreachable (admission.Limits.
+// Recount) names its ticket: the store counts its session when it comes back, takes the
+// ticket's place out of the queue, and counts the admission in the rate window. Without
+// Recount the same reference is no session.
+func testRecount(r *roomTest) {
+	l := limits()
+	l.Session, l.Capacity = time.Hour, 5
+	r.fill(l, 3) // the rate spent
+	a, b := r.join(l), r.join(l)
+	r.h.Advance(rateFree) // nobody polls meanwhile: A and B still wait
+	la := l
+	la.Admitted = r.h.Now().UnixMilli()
+	if rn := r.renew(refOf(a), l); rn.Active {
+		r.t.Fatalf("a waiting ticket renewed as a session without Recount: %+v", rn)
+	}
+	la.Recount = true
+	if rn := r.renew(refOf(a), la); !rn.Active {
+		r.t.Fatalf("a pass issued alone, renewed with Recount: %+v, want active", rn)
+	}
+	r.wantStats("after the recount", r.stats(l), 4, 1, 4, 1)
+	r.wantAdmitted("A's ticket, polled again: its session", r.poll(refOf(a), l))
+	if rn := r.renew(refOf(a), la); !rn.Active {
+		r.t.Fatalf("the counted session renewed: %+v", rn)
+	}
+	r.wantStats("after a second renewal", r.stats(l), 4, 1, 4, 1)
+	r.wantAdmitted("B, the one left waiting", r.poll(refOf(b), l))
 }
 
 // A store that lost the room rebuilds the rate window from the passes that come back: each
