@@ -183,6 +183,7 @@ type passClaims struct {
 	Rn  int64  `json:"rn,omitempty"` // RenewAt, Unix ms
 	Scp string `json:"scp,omitempty"`
 	Bnd string `json:"bnd,omitempty"` // Binding
+	Loc int64  `json:"loc,omitempty"` // Local: 1
 }
 
 func (c *passClaims) from(p *Pass) error {
@@ -211,6 +212,10 @@ func (c *passClaims) from(p *Pass) error {
 	}
 	c.Iat = c.Is / 1000
 	c.Sid, c.Ep = p.Session, p.Epoch
+	c.Loc = 0
+	if p.Local {
+		c.Loc = 1
+	}
 	return nil
 }
 
@@ -225,6 +230,7 @@ func (c *passClaims) pass() Pass {
 		RenewAt:  fromMillis(c.Rn),
 		Scope:    c.Scp,
 		Binding:  c.Bnd,
+		Local:    c.Loc == 1,
 	}
 }
 
@@ -247,6 +253,9 @@ func (c *passClaims) parse(b []byte, room string) error {
 		c.Scp = string(scp)
 	}
 	c.Bnd = r.optBinding()
+	if c.Loc = r.optInt(`,"loc":`); c.Loc != 0 && c.Loc != 1 {
+		r.bad = true
+	}
 	return r.end()
 }
 
@@ -261,6 +270,7 @@ func (c *passClaims) appendJSON(b []byte) []byte {
 		b = appendString(append(b, `,"scp":`...), c.Scp)
 	}
 	b = appendBinding(b, c.Bnd)
+	b = appendInt(b, `,"loc":`, c.Loc)
 	return append(b, '}')
 }
 

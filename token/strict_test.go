@@ -190,6 +190,9 @@ func TestOneJSONSpelling(t *testing.T) {
 	if _, err := c.ParsePass(room, craft(t, hdr, ok, hs, passKey), t0); err != nil {
 		t.Fatalf("the canonical spelling: %v", err)
 	}
+	if p, err := c.ParsePass(room, craft(t, hdr, `{"aud":"checkout","exp":1999999999,"sid":7,"loc":1}`, hs, passKey), t0); err != nil || !p.Local {
+		t.Fatalf("a local pass: %+v, %v", p, err)
+	}
 	payloads := map[string]string{
 		"space":             `{"aud":"checkout", "exp":1999999999,"sid":7}`,
 		"newline at end":    ok + "\n",
@@ -216,6 +219,9 @@ func TestOneJSONSpelling(t *testing.T) {
 		"no exp":            `{"aud":"checkout","sid":7}`,
 		"null aud":          `{"aud":null,"exp":1999999999,"sid":7}`,
 		"two objects":       ok + ok,
+		"local written 2":   `{"aud":"checkout","exp":1999999999,"sid":7,"loc":2}`,
+		"local written 0":   `{"aud":"checkout","exp":1999999999,"sid":7,"loc":0}`,
+		"local before scp":  `{"aud":"checkout","exp":1999999999,"sid":7,"loc":1,"scp":"a"}`,
 	}
 	for name, p := range payloads {
 		if _, err := c.ParsePass(room, craft(t, hdr, p, hs, passKey), t0); !errors.Is(err, errMalformed) {

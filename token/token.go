@@ -73,6 +73,10 @@ type Pass struct {
 	Scope    string    // what the pass was issued for; "" means the room's base settings
 	// Binding ties the pass to one client, as Ticket.Binding does.
 	Binding string
+	// Local says an instance issued the pass alone while its store was unreachable
+	// (waitingroom.WithFallback): its session is in no store until its first renewal, which
+	// asks the store to count it. Session is then the number of the holder's ticket.
+	Local bool
 }
 
 // Codec signs and verifies tickets and passes. It is safe for concurrent use.

@@ -138,7 +138,7 @@ func sameTicket(a, b Ticket) bool {
 func samePass(a, b Pass) bool {
 	return a.Room == b.Room && a.Session == b.Session && a.Epoch == b.Epoch &&
 		a.Issued.Equal(b.Issued) && a.Admitted.Equal(b.Admitted) && a.Expires.Equal(b.Expires) &&
-		a.RenewAt.Equal(b.RenewAt) && a.Scope == b.Scope
+		a.RenewAt.Equal(b.RenewAt) && a.Scope == b.Scope && a.Binding == b.Binding && a.Local == b.Local
 }
 
 func TestTicketRoundTrip(t *testing.T) {
@@ -212,6 +212,7 @@ func TestPassRoundTrip(t *testing.T) {
 	}{
 		{"full", fullPass()},
 		{"minimal", Pass{Room: room, Expires: t0}},
+		{"local", Pass{Room: room, Session: 12, Epoch: 3, Issued: t0, Admitted: t0, Expires: t0.Add(time.Hour), Local: true}},
 		{"scoped", Pass{Room: room, Session: -5, Issued: t0, Expires: t0.Add(time.Hour), Scope: "event:2025/\"final\" <b>caf\u00e9</b>"}},
 	}
 	for _, cc := range codecs {
