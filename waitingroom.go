@@ -92,7 +92,8 @@ type Room struct {
 	undecodable atomic.Int64
 	keysBad     atomic.Bool // CheckKeys found a mismatch: Enter refuses
 	revoked     revocations
-	strict      bool // WithStrictRevocation
+	strict      bool      // WithStrictRevocation
+	fb          *fallback // WithFallback
 }
 
 // Option configures a Room.
@@ -426,6 +427,10 @@ type Status struct {
 	// Config.RefreshInterval); 0 when the room rejects.
 	RefreshInterval time.Duration
 	QueueIsFull     bool // the estimated wait exceeds a day
+	// Reconnecting says the store is unreachable and the room decides alone (WithFallback):
+	// the visitor keeps its place (UsersAhead is as it last was) and is let in when the
+	// room's share allows, or once the store is back.
+	Reconnecting bool
 
 	// For a progress bar: when the visitor took its place (zero for a visitor without one),
 	// and UsersAhead when it first had a place in line (0 while none: under Random, or in
@@ -455,7 +460,7 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 	if !ph.renewal || s.beyondMax(p, ph, now) {
 		return Visit{Outcome: Admitted, Pass: p, Final: true}, nil
 	}
-	if now.Before(p.RenewAt) && !r.strict {
+	if now.Before(p.RenewAt) && !r.strict || r.fb != nil && r.fb.alone(now) {
 		return Visit{Outcome: Admitted, Pass: p}, nil
 	}
 	c, lead := r.renewals.start(renewKey{p.Epoch, p.Session}, now)
@@ -499,6 +504,7 @@ func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit,
 	var ren store.Renewal
 	l, pushed := r.offer(s)
 	l.Admitted = admittedAt(p).UnixMilli() // a store that lost the room counts it again
+	l.Recount = p.Local                    // one this instance admitted alone: counted now
 	// A renewal serves every request of the session, so the one that runs it does not end it
 	// by going away: it runs to the room's deadline (a store failure is then the store's).
 	err := r.call(context.WithoutCancel(ctx), func(ctx context.Context) (err error) {
@@ -507,7 +513,11 @@ func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit,
 	})
 	s, _ = r.learn(ren.Settings, pushed)
 	if err != nil {
+		r.outage(r.now(), s, err)
 		return Visit{Outcome: Admitted, Pass: p, Degraded: err}, true
+	}
+	if r.fb != nil {
+		r.fb.answered(ren.Now)
 	}
 	r.observeClock(ren.Now)
 	if !ren.Active {
@@ -538,6 +548,9 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 			st.QueueIsFull = queueIsFull(st.Wait)
 		}
 		return Visit{Outcome: Waiting, Status: st}, nil
+	}
+	if r.fb != nil && r.fb.alone(now) {
+		return r.pollAlone(s, t, now)
 	}
 	a, lead := r.polls.start(renewKey{t.Epoch, t.Number}, now)
 	if !lead {
@@ -577,6 +590,9 @@ func (r *Room) pollStore(ctx context.Context, s *settings, t token.Ticket) (Visi
 	})
 	s, _ = r.learn(res.Settings, pushed)
 	if err != nil {
+		if r.outage(r.now(), s, err) {
+			return r.pollAlone(s, t, r.now())
+		}
 		return Visit{}, err
 	}
 	if res.Requeued {
@@ -596,6 +612,9 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 			return Visit{Outcome: Refused, Refusal: err}, nil
 		}
 	}
+	if r.fb != nil && r.fb.alone(now) {
+		return r.reconnecting(s, nil, now), nil
+	}
 	var res store.Result
 	l, pushed := r.offer(s)
 	err := r.call(ctx, func(ctx context.Context) (err error) {
@@ -604,6 +623,9 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 	})
 	s, _ = r.learn(res.Settings, pushed)
 	if err != nil {
+		if r.outage(r.now(), s, err) {
+			return r.reconnecting(s, nil, r.now()), nil
+		}
 		return Visit{}, err
 	}
 	return r.answer(s, res, nil, r.codec.Bind(o.bind))
@@ -615,6 +637,9 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding string) (Visit, error) {
 	ph := s.at(res.Now) // the store's time: the phase the store applied
 	r.observeClock(res.Now)
+	if r.fb != nil {
+		r.fb.observe(res.Stats)
+	}
 	r.observeEpoch(res.Epoch, res.Now)
 	// A pre-queue's pause says nothing about how fast the room lets people in.
 	waiting := res.Waiting
@@ -693,7 +718,6 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding
 // for.
 func (r *Room) admit(s *settings, session, epoch int64, admitted, now, expires time.Time, scope, binding string) (Visit, error) {
 	p := token.Pass{
-		Room:     r.id,
 		Session:  session,
 		Epoch:    epoch,
 		Issued:   now,
@@ -706,11 +730,17 @@ func (r *Room) admit(s *settings, session, epoch int64, admitted, now, expires t
 	if p.RenewAt.After(expires) {
 		p.RenewAt = expires
 	}
+	return r.sign(s, p)
+}
+
+// sign issues pass p of this room.
+func (r *Room) sign(_ *settings, p token.Pass) (Visit, error) {
+	p.Room = r.id
 	raw, err := r.codec.SignPass(p)
 	if err != nil {
 		return Visit{}, err
 	}
-	return Visit{Outcome: Admitted, Token: raw, MaxAge: expires.Sub(now), Pass: p}, nil
+	return Visit{Outcome: Admitted, Token: raw, MaxAge: p.Expires.Sub(p.Issued), Pass: p}, nil
 }
 
 func (r *Room) rejected(s *settings, ph phase, now time.Time) Visit {

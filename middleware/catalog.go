@@ -81,6 +81,9 @@ type Messages struct {
 	ClosedOpens string // "It opens on {date} at {time}."
 	OutageTitle string
 	Outage      string // "This page tries again by itself in {time}." ({time}: Seconds of {n})
+	// The waiting page while the room decides alone (waitingroom.WithFallback): the
+	// visitor keeps its place.
+	Fallback string
 
 	// A form (a POST) that could not be let through, and why.
 	NotSentEnded      string // the session had ended: "... at {time}."

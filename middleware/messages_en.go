@@ -62,6 +62,7 @@ var English = Messages{
 	ClosedOpens: "It opens on {date} at {time}.",
 	OutageTitle: "Sorry, something went wrong on our side",
 	Outage:      "We cannot check the queue at the moment. This page tries again by itself in {time}. If you were in the queue, you keep your place.",
+	Fallback:    "We are reconnecting to the queue. You keep your place, and this page goes on by itself; some visitors may be let in meanwhile.",
 
 	NotSentEnded:      "Your form was not sent: your time on the site ran out at {time}, before it arrived.",
 	NotSentEndedEarly: "Your form was not sent: your time on the site had ended.",

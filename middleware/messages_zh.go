@@ -61,6 +61,7 @@ var SimplifiedChinese = Messages{
 	ClosedOpens: "将于{date} {time}开放。",
 	OutageTitle: "抱歉，我们这边出现了问题",
 	Outage:      "目前无法查询排队状态。此页面将在{n}秒后自动重试。如果您已在排队，您的位置会保留。",
+	Fallback:    "正在重新连接排队系统。您的位置会保留，此页面会自动继续；其间可能有部分访客入场。",
 
 	NotSentEnded:      "您的表单未能提交：您的使用时间已于{time}结束。",
 	NotSentEndedEarly: "您的表单未能提交：您的使用时间已结束。",

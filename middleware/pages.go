@@ -57,6 +57,7 @@ type CloudflareStatus struct {
 	Message                     string `json:"message,omitempty"`           // Announcement.Message
 	SlotsLeft                   *int64 `json:"slotsLeft,omitempty"`         // Announcement.SlotsLeft, when shown
 	Outage                      bool   `json:"outage,omitempty"`            // the room cannot answer now (503)
+	Reconnecting                bool   `json:"reconnecting,omitempty"`      // Status.Reconnecting
 	SecondsUntilStart           int64  `json:"secondsUntilStart,omitempty"` // TimeUntilEventStart in seconds
 }
 
@@ -89,6 +90,7 @@ func NewCloudflareStatus(st waitingroom.Status) CloudflareStatus {
 		TimeUntilEventEndFormatted:   untilFormatted(st.TimeUntilEventEnd),
 		ShuffleAtEventStart:          st.ShuffleAtEventStart,
 		UsersAhead:                   st.UsersAhead,
+		Reconnecting:                 st.Reconnecting,
 		RefreshIntervalMilliseconds:  st.RefreshInterval.Milliseconds(),
 		UsersAheadAtEntry:            st.AheadAtEntry,
 		SecondsUntilStart:            int64(max(st.TimeUntilEventStart+time.Second-1, 0) / time.Second),
@@ -281,6 +283,8 @@ func (p *Pages) wordsWaiting(msg *Messages, st *waitingroom.Status, t *texts, at
 			layout = msg.OpensOn
 		}
 		t.Opens = fill(layout, "date", msg.date(start), "time", msg.clock(start), "in", msg.duration(st.TimeUntilEventStart))
+	case st.Reconnecting:
+		t.Intro = msg.Fallback
 	case st.Method == waitingroom.Random:
 		t.Intro = msg.Random
 	default:

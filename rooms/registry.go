@@ -505,6 +505,10 @@ func (g *Registry) tick(ctx context.Context, now time.Time) {
 		if err := e.Room.FlushHistory(rctx); err != nil && ctx.Err() == nil {
 			g.log.Warn("waitingroom: recording a room's history failed", "room", e.Room.ID(), "err", err)
 		}
+		// The instances serving a room with a fallback policy (every 10 s; others: nothing).
+		if err := e.Room.Present(rctx); err != nil && ctx.Err() == nil {
+			g.log.Warn("waitingroom: telling the store this instance serves a room failed", "room", e.Room.ID(), "err", err)
+		}
 	}
 	if now.Sub(g.touched) >= time.Hour {
 		ids := make([]string, 0, g.Len())

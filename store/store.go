@@ -230,3 +230,16 @@ type History interface {
 	// minutes nobody recorded are left out.
 	Minutes(ctx context.Context, room string, from, to time.Time) ([]Minute, error)
 }
+
+// Presence is what a store knows of the app instances serving a room: how many there are,
+// for a fallback policy that shares a room's capacity and rate among them while the store is
+// unreachable (waitingroom.WithFallback). Both stores implement it.
+type Presence interface {
+	// Present records instance as serving room at the store's time and returns how many
+	// instances did within the last PresenceWindow, itself included. One atomic operation;
+	// what it keeps expires by itself.
+	Present(ctx context.Context, room, instance string) (int, error)
+}
+
+// PresenceWindow is how long an instance counts as serving a room after it said so.
+const PresenceWindow = 30 * time.Second

@@ -33,9 +33,12 @@ type Store struct {
 	// (cfgs is read lock-free and a record's settings are an atomic pointer), and a change
 	// takes the room's lock too, so that no operation runs by settings already replaced.
 	// Changes are made under mu; a record, once made, is never removed.
-	cfgs   sync.Map // room ID -> *cfgRecord
-	listed map[string]bool
-	gen    int64
+	cfgs sync.Map // room ID -> *cfgRecord
+
+	presenceMu sync.Mutex
+	presence   presence
+	listed     map[string]bool
+	gen        int64
 
 	rmu     sync.Mutex // guards revoked and revSeq
 	revoked []store.Revocation

@@ -239,3 +239,24 @@ func TestShuffleIsIndependentAtScale(t *testing.T) {
 		t.Errorf("rank correlation %.4f, want within ±%.4f", rho, limit)
 	}
 }
+
+// An instance that said nothing for store.PresenceWindow no longer counts, and rooms whose
+// instances all went quiet are forgotten.
+func TestPresenceWindow(t *testing.T) {
+	clock := storetest.NewClock(start)
+	s := memory.New(memory.WithClock(clock.Now))
+	ctx := t.Context()
+	s.Present(ctx, "r", "a")
+	s.Present(ctx, "gone", "x")
+	clock.Advance(store.PresenceWindow - time.Millisecond)
+	if n, _ := s.Present(ctx, "r", "b"); n != 2 {
+		t.Errorf("just inside the window: %d, want 2", n)
+	}
+	clock.Advance(time.Millisecond)
+	if n, _ := s.Present(ctx, "r", "b"); n != 1 {
+		t.Errorf("a's window over: %d, want 1", n)
+	}
+	if n, _ := s.Present(ctx, "gone", "y"); n != 1 {
+		t.Errorf("a room whose instances went quiet: %d, want 1 (the new one)", n)
+	}
+}

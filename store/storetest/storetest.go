@@ -264,6 +264,15 @@ func (f *Forgetful) Release(ctx context.Context, room string, s store.Ref) error
 	return f.store().Release(ctx, room, s)
 }
 
+// Present implements store.Presence, where the store does.
+func (f *Forgetful) Present(ctx context.Context, room, instance string) (int, error) {
+	p, ok := f.store().(store.Presence)
+	if !ok {
+		return 0, errors.New("storetest: the store does not implement store.Presence")
+	}
+	return p.Present(ctx, room, instance)
+}
+
 // Stats implements store.Store.
 func (f *Forgetful) Stats(ctx context.Context, room string, l admission.Limits) (store.Stats, error) {
 	return f.store().Stats(ctx, room, l)
@@ -310,6 +319,7 @@ var tests = []struct {
 	{"store_loss_noticed_by_a_ticket", testStoreLossNoticed},
 	{"store_loss_keeps_the_rate", testStoreLossRate},
 	{"recount_a_pass_issued_alone", testRecount},
+	{"presence", testPresence},
 	{"idle_room_is_no_loss", testIdleRoomNoLoss},
 	{"random_order_is_independent", testRandomOrder},
 	{"random_then_fifo_keeps_order", testRandomThenFIFO},
@@ -1165,6 +1175,33 @@ func testStoreLoss(r *roomTest) {
 		if p := r.poll(refOf(next), l); !p.Admitted {
 			r.t.Fatalf("ticket %d (epoch %d) not admitted in turn: %s", next.Ticket, next.Epoch, fmtResult(p))
 		}
+	}
+}
+
+// A store that implements store.Presence counts the distinct instances that said they serve
+// a room within the window, each room apart.
+func testPresence(r *roomTest) {
+	p, ok := r.h.Store.(store.Presence)
+	if !ok {
+		r.t.Skip("the store does not implement store.Presence")
+	}
+	other := r.room + "-other"
+	for i, step := range []struct {
+		room, instance string
+		want           int
+	}{
+		{r.room, "a", 1}, {r.room, "b", 2}, {r.room, "a", 2}, {other, "a", 1}, {r.room, "c", 3},
+	} {
+		n, err := p.Present(r.ctx, step.room, step.instance)
+		if err != nil {
+			r.t.Fatalf("Present %d: %v", i, err)
+		}
+		if n != step.want {
+			r.t.Errorf("Present %d (%s in %s): %d instances, want %d", i, step.instance, step.room, n, step.want)
+		}
+	}
+	if _, err := p.Present(r.ctx, "bad room id\n", "a"); !errors.Is(err, store.ErrInvalidRoom) {
+		r.t.Errorf("Present with an invalid room: %v, want ErrInvalidRoom", err)
 	}
 }
 
