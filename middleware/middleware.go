@@ -134,7 +134,8 @@ func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
 // WithFailOpen lets visitors through, uncounted, when the store fails (ErrStore; not when the
 // room refuses to serve, as on ErrKeyMismatch). Default: fail closed,
 // answering 503 with the outage page (WithOutagePage) and Retry-After (the admitted keep
-// going on their passes).
+// going on their passes). A room with waitingroom.WithFallback decides alone instead, and
+// neither happens to its joins and polls.
 func WithFailOpen(open bool) Option {
 	return func(m *handler) error { m.failOpen = open; return nil }
 }
