@@ -125,6 +125,7 @@ type fallback struct {
 	present    atomic.Int64 // app-clock ms of the last Present
 	lastActive atomic.Int64 // Stats.Active of the store's last answer
 	lastWindow atomic.Int64 // Stats.Window of the store's last answer
+	isLocal    atomic.Bool  // local, read without the lock on every request
 
 	mu       sync.Mutex
 	local    bool
@@ -146,10 +147,14 @@ func (f *fallback) observe(st store.Stats) {
 
 // answered ends an outage: the store answered at now.
 func (f *fallback) answered(now time.Time) {
+	if !f.isLocal.Load() {
+		return
+	}
 	f.mu.Lock()
 	local := f.local
 	if local {
 		f.local, f.since = false, now
+		f.isLocal.Store(false)
 	}
 	f.mu.Unlock()
 	if local && f.cfg.OnSwitch != nil {
@@ -173,6 +178,9 @@ func (r *Room) outage(now time.Time, s *settings, err error) bool {
 // alone reports whether a request at now is decided without the store: the room is in an
 // outage, and one request per Retry asks the store (this one, when it is time).
 func (f *fallback) alone(now time.Time) bool {
+	if !f.isLocal.Load() {
+		return false
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.local {
@@ -194,6 +202,7 @@ func (f *fallback) failed(now time.Time, s *settings, err error) {
 		n := max(f.instances.Load(), 1)
 		ph := s.at(now)
 		f.local, f.since = true, now
+		f.isLocal.Store(true)
 		f.switches++
 		f.slots = max(int64(ph.capacity)-f.lastActive.Load(), 0) / n
 		perMin := float64(ph.perMinute) / float64(n)
