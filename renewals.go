@@ -91,7 +91,8 @@ const (
 	// maxRenewals bounds the answers a room keeps: about a minute of renewals of that many
 	// sessions. Past it, renewals are not shared until the expired answers are swept.
 	maxRenewals = 4096
-	// renewRetry is how long a failed renewal stands before the store is asked again.
+	// renewRetry is how long a failed renewal stands before the store is asked again, at
+	// most (never longer than RenewInterval).
 	renewRetry = 5 * time.Second
 )
 

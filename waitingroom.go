@@ -477,7 +477,10 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		until := now
 		switch {
 		case c.v.visit.Degraded != nil:
-			until = now.Add(renewRetry)
+			// Never later than a renewal would be due anyway: a store that lost the room
+			// counts passes again for a recovery pause of RenewInterval+RefreshInterval, and
+			// one retried later would be counted only after it, over the capacity.
+			until = now.Add(min(renewRetry, s.at(now).renewEvery))
 		case c.v.active && !r.strict:
 			until = c.v.visit.Pass.RenewAt // on the clock now is read from
 		}

@@ -713,3 +713,26 @@ func TestStorePanicIsAStoreFailure(t *testing.T) {
 		t.Errorf("the store well again: %v, token %q; want the pass renewed", err, v.Token)
 	}
 }
+
+// A failed renewal is retried within RenewInterval when that is shorter than renewRetry
+// (5 s): a store that restarted empty counts passes again during a recovery pause of
+// RenewInterval+RefreshInterval, and a pass retried after it was counted over the capacity
+// (TestFaultRun found 22 to 24 active in a room of 20, with a 2 s pause).
+func TestFailedRenewalRetriedWithinRenewInterval(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: time.Minute,
+		RenewInterval: 2 * time.Second, RefreshInterval: time.Second}, 0)
+	a, _ := f.enter(t, "")
+	if a.Outcome != waitingroom.Admitted {
+		t.Fatalf("setup: %v", a.Outcome)
+	}
+	f.clock.Advance(3 * time.Second)
+	f.store.fail = errors.New("down")
+	if v, c := f.enter(t, a.Token); v.Degraded == nil || c["renew"] != 1 {
+		t.Fatalf("renewal during an outage: degraded %v, calls %v", v.Degraded, c)
+	}
+	f.store.fail = nil
+	f.clock.Advance(2 * time.Second)
+	if v, c := f.enter(t, a.Token); c["renew"] != 1 || v.Degraded != nil {
+		t.Fatalf("2 s (RenewInterval) after a failed renewal: calls %v, degraded %v; want it tried again", c, v.Degraded)
+	}
+}
