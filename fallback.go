@@ -34,7 +34,9 @@ import (
 //
 // Overshoot: with N instances known, the room holds at most what it held at the last
 // answer plus its free slots then, and admits at most the rate's remainder then and its
-// rate from then on; an instance the store did not know of adds its own share.
+// rate from then on; an instance the store did not know of adds its own share. A place
+// lapses after QueueHold without a poll that reaches the store: after an outage longer than
+// that, those still waiting go to the back, in the order they come back.
 type Fallback struct {
 	// Retry is how long the room decides alone after a store call failed before it asks
 	// the store again: one request then does, while the others go on deciding alone.
@@ -125,23 +127,32 @@ type fallback struct {
 	present    atomic.Int64 // app-clock ms of the last Present
 	lastActive atomic.Int64 // Stats.Active of the store's last answer
 	lastWindow atomic.Int64 // Stats.Window of the store's last answer
+	lastAt     atomic.Int64 // its store time, Unix ms
 	isLocal    atomic.Bool  // local, read without the lock on every request
 
-	mu       sync.Mutex
-	local    bool
-	since    time.Time
-	retryAt  time.Time // when a request may ask the store again
-	switches int64
-	admitted int64
-	lim      *rate.Limiter // this instance's share of the rate, for this outage
-	slots    int64         // its share of the free slots, for this outage
-	ends     []time.Time   // when the sessions it admitted alone end
+	switching sync.Mutex // held across a switch and its OnSwitch call, so that they come in order
+	mu        sync.Mutex
+	local     bool
+	since     time.Time
+	retryAt   time.Time // when a request may ask the store again
+	switches  int64
+	admitted  int64
+	lim       *rate.Limiter      // this instance's share of the rate, for this outage
+	slots     int64              // its share of the free slots, for this outage
+	ends      []time.Time        // when the sessions it admitted alone end, in order
+	passes    map[renewKey]Visit // issued alone in this outage, by ticket
 }
 
 // observe keeps what the store's answer says of the room, and ends an outage.
 func (f *fallback) observe(st store.Stats) {
-	f.lastActive.Store(st.Active)
-	f.lastWindow.Store(st.Window)
+	// (Only what changed: every join and poll comes here.)
+	if f.lastActive.Load() != st.Active {
+		f.lastActive.Store(st.Active)
+	}
+	if f.lastWindow.Load() != st.Window {
+		f.lastWindow.Store(st.Window)
+	}
+	f.lastAt.Store(st.Now.UnixMilli())
 	f.answered(st.Now)
 }
 
@@ -150,6 +161,8 @@ func (f *fallback) answered(now time.Time) {
 	if !f.isLocal.Load() {
 		return
 	}
+	f.switching.Lock()
+	defer f.switching.Unlock()
 	f.mu.Lock()
 	local := f.local
 	if local {
@@ -195,6 +208,8 @@ func (f *fallback) alone(now time.Time) bool {
 
 // failed starts an outage, or goes on with one, after a store call failed at now.
 func (f *fallback) failed(now time.Time, s *settings, err error) {
+	f.switching.Lock()
+	defer f.switching.Unlock()
 	f.mu.Lock()
 	started := !f.local
 	f.retryAt = now.Add(f.cfg.Retry)
@@ -204,12 +219,20 @@ func (f *fallback) failed(now time.Time, s *settings, err error) {
 		f.local, f.since = true, now
 		f.isLocal.Store(true)
 		f.switches++
+		// The sessions admitted alone in an earlier outage that are still on count against
+		// this one's share (the store may not have counted them yet), and the limiter goes on
+		// from where it was: a store that comes and goes hands out no fresh share.
 		f.slots = max(int64(ph.capacity)-f.lastActive.Load(), 0) / n
 		perMin := float64(ph.perMinute) / float64(n)
-		burst := int(max(perMin, 1))
-		f.lim = rate.NewLimiter(rate.Limit(perMin/60), burst)
-		f.lim.AllowN(now, min(int(f.lastWindow.Load()/n), burst)) // the window's admissions, shared
-		f.ends = f.ends[:0]
+		if burst := int(max(perMin, 1)); f.lim == nil {
+			// The window's admissions as of the last answer, shared, refilled since.
+			f.lim = rate.NewLimiter(rate.Limit(perMin/60), burst)
+			f.lim.AllowN(time.UnixMilli(f.lastAt.Load()), min(int(f.lastWindow.Load()/n), burst))
+		} else {
+			f.lim.SetLimitAt(now, rate.Limit(perMin/60))
+			f.lim.SetBurstAt(now, burst)
+		}
+		clear(f.passes)
 	}
 	f.mu.Unlock()
 	if started && f.cfg.OnSwitch != nil {
@@ -217,18 +240,35 @@ func (f *fallback) failed(now time.Time, s *settings, err error) {
 	}
 }
 
+// issued returns the pass issued alone to ticket k in this outage, if any.
+func (f *fallback) issued(k renewKey) (Visit, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.passes[k]
+	return v, ok
+}
+
+// keep remembers the pass issued alone to ticket k, for the rest of this outage.
+func (f *fallback) keep(k renewKey, v Visit) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.passes == nil {
+		f.passes = make(map[renewKey]Visit)
+	}
+	f.passes[k] = v
+}
+
 // take reports whether the instance may admit one more visitor alone at now, for a session
 // that ends at end, and counts it.
 func (f *fallback) take(now, end time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	live := f.ends[:0]
-	for _, e := range f.ends {
-		if e.After(now) {
-			live = append(live, e)
-		}
+	// Sessions end in the order they began (one length per outage): the ended are in front.
+	i := 0
+	for i < len(f.ends) && !f.ends[i].After(now) {
+		i++
 	}
-	f.ends = live
+	f.ends = f.ends[i:]
 	if int64(len(f.ends)) >= f.slots || !f.lim.AllowN(now, 1) {
 		return false
 	}
@@ -238,8 +278,9 @@ func (f *fallback) take(now, end time.Time) bool {
 }
 
 // reconnecting is what a visitor the room cannot place or admit during an outage is told:
-// it keeps the ticket it has (ahead as that ticket said), and asks again in Retry.
-func (r *Room) reconnecting(s *settings, t *token.Ticket, now time.Time) Visit {
+// it keeps the ticket it has (ahead as that ticket said), and asks again in Retry. err is
+// the store's failure when this request found it (Visit.Degraded).
+func (r *Room) reconnecting(s *settings, t *token.Ticket, now time.Time, err error) Visit {
 	ph := s.at(now)
 	st := r.status(s, ph, 0, now)
 	if t != nil {
@@ -249,7 +290,7 @@ func (r *Room) reconnecting(s *settings, t *token.Ticket, now time.Time) Visit {
 	st.Reconnecting = true
 	st.Wait = estimate.Unknown("the room is reconnecting")
 	st.RefreshInterval = max(r.fb.cfg.Retry, 2*time.Second)
-	return Visit{Outcome: Waiting, Status: st}
+	return Visit{Outcome: Waiting, Status: st, Degraded: err}
 }
 
 // alone decides a poll of ticket t without the store: a visitor the instance's share lets
@@ -257,12 +298,20 @@ func (r *Room) reconnecting(s *settings, t *token.Ticket, now time.Time) Visit {
 func (r *Room) pollAlone(s *settings, t token.Ticket, now time.Time) (Visit, error) {
 	ph := s.at(now)
 	end := now.Add(ph.session)
-	if ph.method == Reject || s.cfg.QueueAll || ph.prequeue || !r.fb.take(now, end) {
-		return r.reconnecting(s, &t, now), nil
+	k := renewKey{t.Epoch, t.Number}
+	if v, ok := r.fb.issued(k); ok {
+		return v, nil // the same ticket again (another tab, a replay): the same pass
 	}
-	return r.sign(s, token.Pass{
+	if ph.method == Reject || s.cfg.QueueAll || ph.prequeue || !r.fb.take(now, end) {
+		return r.reconnecting(s, &t, now, nil), nil
+	}
+	v, err := r.sign(s, token.Pass{
 		Session: t.Number, Epoch: t.Epoch, Issued: now, Admitted: now, Expires: end,
 		RenewAt: now, // the store counts it at its first request once it is back
 		Scope:   ph.scope(), Binding: t.Binding, Local: true,
 	})
+	if err == nil {
+		r.fb.keep(k, v)
+	}
+	return v, err
 }

@@ -215,3 +215,62 @@ func TestFallbackIgnoresCancelledRequests(t *testing.T) {
 		t.Errorf("a cancelled request switched the room to deciding alone: %v", got)
 	}
 }
+
+// A pass issued alone in a room without renewals goes to the store once, to be counted,
+// for what is left of its session; the same ticket brought twice during the outage gets the
+// same pass, not a second slot; and a newcomer during the outage runs no join guard.
+func TestFallbackPassesCounted(t *testing.T) {
+	clock := newSimClock()
+	cs := newCountingStore(memory.New(memory.WithClock(clock.Now)))
+	r, err := waitingroom.New("room", cs, waitingroom.Config{
+		TotalActiveUsers: 4, NewUsersPerMinute: 2, SessionDuration: 10 * time.Minute, DisableSessionRenewal: true,
+	}, waitingroom.WithClock(clock.Now), simStoreTimeout, waitingroom.WithFallback(waitingroom.Fallback{Retry: time.Minute}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enter := func(raw string, opts ...waitingroom.EnterOption) waitingroom.Visit {
+		t.Helper()
+		v, err := r.Enter(context.Background(), raw, opts...)
+		if err != nil {
+			t.Fatalf("Enter: %v", err)
+		}
+		return v
+	}
+	enter("")
+	enter("") // the rate spent
+	w := enter("")
+	if w.Outcome != waitingroom.Waiting {
+		t.Fatalf("setup: %v", w.Outcome)
+	}
+	cs.setFail(errRefused)
+	clock.Advance(time.Minute) // the rate frees: this instance's share is 2 a minute
+	a := enter(w.Token)
+	if a.Outcome != waitingroom.Admitted || !a.Pass.Local || a.Degraded == nil {
+		t.Fatalf("the waiter during the outage: %v local %v degraded %v; want admitted alone, the failure reported", a.Outcome, a.Pass.Local, a.Degraded)
+	}
+	if b := enter(w.Token); b.Token != a.Token {
+		t.Errorf("the same ticket again during the outage got another pass")
+	}
+	guarded := 0
+	enter("", waitingroom.BeforeJoin(func() error { guarded++; return nil }))
+	if guarded != 0 {
+		t.Errorf("a newcomer during the outage ran the join guard %d times, want none (no place is taken)", guarded)
+	}
+	if f := r.Fallback(); f.Admitted != 1 {
+		t.Errorf("admitted alone: %d, want 1", f.Admitted)
+	}
+	cs.setFail(nil)
+	clock.Advance(time.Minute) // the next request asks the store
+	v := enter(a.Token)
+	if v.Outcome != waitingroom.Admitted || v.Pass.Local || !v.Pass.Expires.Equal(a.Pass.Expires) {
+		t.Fatalf("the pass issued alone, once the store is back: %v local %v expires %v; want counted, to %v",
+			v.Outcome, v.Pass.Local, v.Pass.Expires, a.Pass.Expires)
+	}
+	st, err := r.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Active != 3 || st.Waiting != 0 {
+		t.Errorf("once counted: active %d waiting %d, want 3 and 0", st.Active, st.Waiting)
+	}
+}

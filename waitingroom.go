@@ -457,7 +457,8 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 		// like everyone else.
 		return r.join(ctx, s, o, now)
 	}
-	if !ph.renewal || s.beyondMax(p, ph, now) {
+	if (!ph.renewal || s.beyondMax(p, ph, now)) && !p.Local {
+		// (A pass issued alone goes to the store once, to be counted.)
 		return Visit{Outcome: Admitted, Pass: p, Final: true}, nil
 	}
 	if now.Before(p.RenewAt) && !r.strict || r.fb != nil && r.fb.alone(now) {
@@ -506,8 +507,10 @@ func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Ti
 func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit, bool) {
 	var ren store.Renewal
 	l, pushed := r.offer(s)
-	l.Admitted = admittedAt(p).UnixMilli() // a store that lost the room counts it again
-	l.Recount = p.Local                    // one this instance admitted alone: counted now
+	if !p.Admitted.IsZero() {
+		l.Admitted = p.Admitted.UnixMilli() // a store that lost the room counts it again
+	}
+	l.Recount = p.Local // one this instance admitted alone: counted now
 	// A renewal serves every request of the session, so the one that runs it does not end it
 	// by going away: it runs to the room's deadline (a store failure is then the store's).
 	err := r.call(context.WithoutCancel(ctx), func(ctx context.Context) (err error) {
@@ -594,7 +597,9 @@ func (r *Room) pollStore(ctx context.Context, s *settings, t token.Ticket) (Visi
 	s, _ = r.learn(res.Settings, pushed)
 	if err != nil {
 		if r.outage(r.now(), s, err) {
-			return r.pollAlone(s, t, r.now())
+			v, verr := r.pollAlone(s, t, r.now())
+			v.Degraded = err // reported, as a failed renewal is
+			return v, verr
 		}
 		return Visit{}, err
 	}
@@ -610,13 +615,13 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 	if ph := s.at(now); ph.method == Reject && !ph.prequeue {
 		return r.rejected(s, ph, now), nil
 	}
+	if r.fb != nil && r.fb.alone(now) {
+		return r.reconnecting(s, nil, now, nil), nil // no place to take: no guard to run
+	}
 	if o.beforeJoin != nil {
 		if err := o.beforeJoin(); err != nil {
 			return Visit{Outcome: Refused, Refusal: err}, nil
 		}
-	}
-	if r.fb != nil && r.fb.alone(now) {
-		return r.reconnecting(s, nil, now), nil
 	}
 	var res store.Result
 	l, pushed := r.offer(s)
@@ -627,7 +632,7 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 	s, _ = r.learn(res.Settings, pushed)
 	if err != nil {
 		if r.outage(r.now(), s, err) {
-			return r.reconnecting(s, nil, r.now()), nil
+			return r.reconnecting(s, nil, r.now(), err), nil
 		}
 		return Visit{}, err
 	}

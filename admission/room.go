@@ -202,14 +202,22 @@ func (r *Room) renew(s Ref, now int64, l Limits) Renewal {
 			r.admitted++
 		}
 	case l.Recount && s.Epoch == r.epoch && s.Number >= 0 && s.Number < r.next:
-		// Admitted by an instance alone while the store was unreachable: counted now.
+		// Admitted by an instance alone while the store was unreachable: counted now, for
+		// l.Session, or (renewal off) what is left of the session it was given.
+		exp := expiry(now, l.Session)
+		if !l.Renewal && l.Admitted > 0 {
+			exp = min(exp, expiry(l.Admitted, l.Session))
+		}
+		if exp <= now {
+			return out
+		}
 		if s.Number >= r.cursor {
 			i := s.Number - r.cursor
 			if w := r.q.Word(i); w&Taken == 0 {
 				r.q.Set(i, w, Taken|uint32(word(now)))
 			}
 		}
-		r.setSession(s, session{exp: expiry(now, l.Session), claimed: true})
+		r.setSession(s, session{exp: exp, claimed: true})
 		if ok || l.Admitted > now-RateWindow.Milliseconds() {
 			r.window.add(now, l.PerMinute)
 			r.admitted++

@@ -111,7 +111,8 @@ type JoinLimit struct {
 	// addresses (PrivateNetworks), where a reverse proxy or a cloud load balancer in front
 	// of the app connects from and nobody on the Internet can. Behind a CDN, list its
 	// ranges, or use a Key that reads its client header; an empty, non-nil list trusts
-	// none. A custom Key ignores this.
+	// none. A custom Key ignores this. Where the default key knows no client (a Unix
+	// socket, or a trusted proxy that sent no X-Forwarded-For), the join is not limited.
 	TrustedProxies []netip.Prefix
 	// MaxClients bounds the clients remembered; at least 2, default 100,000. A client is
 	// remembered for at least the next MaxClients/2 new clients after its last join; one
@@ -171,18 +172,27 @@ func WithJoinLimit(l JoinLimit) Option {
 		if l.Burst == 0 {
 			l.Burst = int(min(math.Ceil(l.PerMinute), math.MaxInt32))
 		}
-		key := l.Key
+		key, anonymous := l.Key, false
 		if key == nil {
 			trusted := slices.Clone(l.TrustedProxies)
-			key = func(r *http.Request) string { return clientKey(clientAddr(r, trusted)) }
+			key = func(r *http.Request) string {
+				if a, ok := parseAddr(r.RemoteAddr); ok && isTrusted(a, trusted) && len(r.Header.Values("X-Forwarded-For")) == 0 {
+					// A proxy we trust that names no client (an L4 balancer rewriting the
+					// source, say): every visitor would share one limit.
+					return ""
+				}
+				return clientKey(clientAddr(r, trusted))
+			}
+			anonymous = true // "" means no client known: not limited
 		}
 		// Each handler gets its own clients, even when two share this Option.
 		m.limits = &clientLimits{
-			limit: rate.Limit(l.PerMinute / 60),
-			burst: l.Burst,
-			key:   key,
-			half:  l.MaxClients / 2,
-			cur:   map[string]*rate.Limiter{},
+			anonymous: anonymous,
+			limit:     rate.Limit(l.PerMinute / 60),
+			burst:     l.Burst,
+			key:       key,
+			half:      l.MaxClients / 2,
+			cur:       map[string]*rate.Limiter{},
 		}
 		return nil
 	}
@@ -244,7 +254,12 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 }
 
 // joinGuarded reports whether the middleware needs to tell joins from other requests.
-func (m *handler) joinGuarded() bool { return m.verifier != nil || m.limits != nil }
+func (m *handler) joinGuarded() bool {
+	return m.verifier != nil || m.limits != nil || m.crossOrigin != nil
+}
+
+// errCrossOrigin refuses a join WithCrossOriginProtection's check refuses.
+var errCrossOrigin = errors.New("middleware: a cross-origin request takes no place")
 
 // inInfiniteQueue answers a visitor the verifier sent to the infinite queue, and reports
 // whether it did. The room runs no guard, and takes no place, while suspended or rejecting.
@@ -265,10 +280,15 @@ func (m *handler) inInfiniteQueue(w http.ResponseWriter, r *http.Request, raw st
 // parsed twice) and returns why they refuse it, or nil. It writes nothing: refuse does,
 // once Enter has returned.
 func (m *handler) checkJoin(r *http.Request) error {
+	if m.crossOrigin != nil && m.crossOrigin.Check(r) != nil {
+		return errCrossOrigin
+	}
 	now := m.clock()
 	if m.limits != nil {
-		if ok, retry := m.limits.allow(m.limits.key(r), now); !ok {
-			return &joinRefusal{retry: retry, at: now}
+		if k := m.limits.key(r); k != "" || !m.limits.anonymous {
+			if ok, retry := m.limits.allow(k, now); !ok {
+				return &joinRefusal{retry: retry, at: now}
+			}
 		}
 	}
 	if m.verifier == nil {
@@ -304,6 +324,12 @@ func (j *joinRefusal) Error() string {
 
 // refuse answers a request the join guards refused.
 func (m *handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if err == errCrossOrigin {
+		// No cookie, no place: the visitor's own cookie, if any, stays as it is.
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, "This was sent from another site, and takes no place in the queue: open the page to join it.", http.StatusForbidden)
+		return
+	}
 	if err == errPlaceless {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")
@@ -403,6 +429,10 @@ type clientLimits struct {
 	burst int
 	key   func(*http.Request) string
 	half  int
+	// anonymous: the default key, whose "" means no client is known (a Unix socket, a
+	// trusted proxy that names none): such joins are not limited, rather than all sharing
+	// one bucket.
+	anonymous bool
 
 	mu        sync.Mutex
 	cur, prev map[string]*rate.Limiter

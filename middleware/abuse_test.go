@@ -848,3 +848,24 @@ func TestScriptedJoins(t *testing.T) {
 		})
 	}
 }
+
+// Where the default key knows no client, the default join limit does not put everyone
+// under one bucket: a Unix socket, or a trusted proxy (a private address) that sent no
+// X-Forwarded-For, as an L4 balancer rewriting the source does.
+func TestJoinLimitWithoutAClient(t *testing.T) {
+	for _, remote := range []string{"@", "10.0.0.5:40000", "[fd00::5]:40000"} {
+		e := newEnv(t)
+		h := e.protect(e.room("r", oneAtATime()), &app{}, middleware.WithClock(e.clock.Now))
+		refused := 0
+		for range 40 {
+			var v visitor
+			if resp := v.get(h, "/", func(r *http.Request) { r.RemoteAddr = remote }); resp.StatusCode == http.StatusTooManyRequests {
+				refused++
+			}
+		}
+		if refused != 0 {
+			t.Errorf("from %s: %d of 40 joins refused, want none", remote, refused)
+		}
+		e.calls.take()
+	}
+}

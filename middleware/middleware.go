@@ -121,12 +121,12 @@ var errPlaceless = errors.New("middleware: this request takes no place")
 func refusePlaceless() error { return errPlaceless }
 
 // WithCrossOriginProtection sets the check that refuses (403, no cookie, no place) a
-// cross-origin request with an unsafe method, such as a form another site posts: it would
-// carry none of the room's cookies (they are SameSite=Lax), so it would take a place and its
-// Set-Cookie would replace the visitor's. Configure c's trusted origins and bypass patterns
-// for endpoints that take cross-site posts (a payment provider's return), or pass nil to
-// check nothing (the host then checks before the room). Default:
-// http.NewCrossOriginProtection().
+// cross-origin request with an unsafe method that would take a place, such as a form
+// another site posts: it carries none of the room's cookies (they are SameSite=Lax), so it
+// would join, and its Set-Cookie would replace the visitor's. Requests with a valid ticket
+// or pass are not checked. Configure c's trusted origins and bypass patterns for endpoints
+// that take cross-site posts (a payment provider's return), or pass nil to check nothing.
+// Default: http.NewCrossOriginProtection().
 func WithCrossOriginProtection(c *http.CrossOriginProtection) Option {
 	return func(m *handler) error { m.crossOrigin = c; return nil }
 }
@@ -354,15 +354,6 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "Request cookies too large", http.StatusRequestHeaderFieldsTooLarge)
 		return
-	}
-	if m.crossOrigin != nil {
-		if err := m.crossOrigin.Check(r); err != nil {
-			// A form posted from another site carries no cookie (SameSite=Lax): it would
-			// take a place and its Set-Cookie would replace the visitor's own.
-			w.Header().Set("Cache-Control", "no-store")
-			http.Error(w, "cross-origin request refused", http.StatusForbidden)
-			return
-		}
 	}
 	if m.keepalive != "" && r.URL.Path == m.keepalive {
 		m.serveKeepalive(w, r)

@@ -138,9 +138,12 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 		flag(e.Renewal)
 		put(int64(e.Method))
 	}
-	// After the events, read before settle: the caller's own, not the stored limits'.
-	put(l.Admitted)
-	flag(l.Recount)
+	// A renewal's own fields after the events, read before settle (never stored: limits
+	// of a release from before them would not read).
+	if op == opRenew {
+		put(l.Admitted)
+		flag(l.Recount)
+	}
 	return b
 }
 

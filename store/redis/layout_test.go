@@ -82,7 +82,7 @@ func TestLuaHeader(t *testing.T) {
 			t.Errorf("the header lacks %q:\n%s", want, luaHeader)
 		}
 	}
-	if n := len(encodeArgs(opPoll, 1, admission.Limits{Events: make([]admission.Event, 2)}, store.Ref{})); n != 8*(len(argFields)+2*len(eventFields)+2) {
-		t.Errorf("encodeArgs wrote %d bytes, the layout has %d fields", n, len(argFields)+2*len(eventFields)+2)
+	if n := len(encodeArgs(opPoll, 1, admission.Limits{Events: make([]admission.Event, 2)}, store.Ref{})); n != 8*(len(argFields)+2*len(eventFields)) {
+		t.Errorf("encodeArgs wrote %d bytes, the layout has %d fields", n, len(argFields)+2*len(eventFields))
 	}
 }

@@ -788,7 +788,8 @@ local function poll()
       end
       if refN == cursor then headLive = 0 end -- its word moves: read it again when needed
       local nw = step(refN, b)
-      if nw ~= w then setWord(epoch, refN, nw, period(b) ~= period(w)) end
+      -- (A word the cursor passed is never read again, and its chunk may be gone.)
+      if nw ~= w and refN >= cursor then setWord(epoch, refN, nw, period(b) ~= period(w)) end
       return result(epoch, refN, refN < cursor or nw >= TAKEN)
     end
   end
@@ -825,7 +826,15 @@ local function renew()
       end
     elseif T.recount == 1 and refE == epoch and refN >= 0 and refN < nxt then
       -- Admitted by an instance alone while the store was unreachable: counted now, a slot
-      -- granted meanwhile claimed, the ticket's place taken out of the queue.
+      -- granted meanwhile claimed, the ticket's place taken out of the queue; for a session,
+      -- or (renewal off) what is left of the one it was given.
+      exp = expiry(sessMs)
+      if renewal == 0 and T.passAt > 0 then
+        local e = T.passAt + sessMs
+        if e % 1000 ~= 0 then e = e - e % 1000 + 1000 end
+        if e < exp then exp = e end
+      end
+      if exp <= now then return {now, 0, 0} end
       if g then
         rcall('ZREM', KG, mem)
         nG = nG - 1
@@ -838,7 +847,6 @@ local function renew()
           if refN == cursor then headLive = 0 end
         end
       end
-      exp = expiry(sessMs)
       nS = nS + 1
       addSession(KS, exp, mem)
       if g or T.passAt > now - WINDOW then
@@ -1190,7 +1198,9 @@ local function settle(c, scc, doc)
     -- The caller's code seeds the room's settings (versions go on from a deleted room's),
     -- or a deploy overwrites them.
     local nv = (cv or tonum(s[4]) or 0) + 1
-    rcall('HSET', KC, 'v', nv, 'lim', arg, 'doc', doc)
+    -- The limits without the caller's own trailing fields (a renewal's): instances of
+    -- releases from before them read stored limits of the fields they know.
+    rcall('HSET', KC, 'v', nv, 'lim', string.sub(arg, 1, 8 * (A_COUNT + nEvents * E_COUNT)), 'doc', doc)
     rcall('HDEL', KC, 'last')
     rcall('PEXPIRE', KC, SETTINGS_TTL)
     rcall('LPUSH', KCH, cjson.encode({version = nv, previous = cv or 0, at = now, by = 'code',
