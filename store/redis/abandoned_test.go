@@ -96,8 +96,8 @@ func abandonedDiff(t *testing.T, setup func(*admission.Limits, time.Time), newTa
 			stayers = append(stayers, ref)
 		}
 	}
-	for round := range 5 {
-		crowd := 50 + rng.IntN(4*admission.Block)
+	for round := range 4 {
+		crowd := 50 + rng.IntN(3*admission.Block)
 		for range crowd {
 			a, _ := mem.Join(ctx, room, l)
 			b, err := tg.store.Join(ctx, room, l)

@@ -198,10 +198,10 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 		var op string
 		var a, b any
 		switch r := rng.IntN(100); {
-		case r < 25 && rng.IntN(30) == 0:
+		case r < 25 && rng.IntN(150) == 0:
 			// A crowd that joins and never comes back: blocks of places that lapse whole
 			// (admission.Block), which admission passes a block at a time.
-			n := 100 + rng.IntN(3*admission.Block)
+			n := 50 + rng.IntN(2*admission.Block)
 			op = fmt.Sprintf("join x%d", n)
 			for j := range n {
 				a, _ = mem.Join(ctx, room, l)

@@ -38,6 +38,7 @@ func miniHarness(tb testing.TB) storetest.Harness {
 		Now:     clock.Now,
 		Advance: func(d time.Duration) { clock.Advance(d); m.SetTime(clock.Now()) },
 		Forget:  m.FlushAll,
+		Slow:    true,
 	}
 }
 
