@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,9 +44,13 @@ type Fallback struct {
 	// Default 1 s.
 	Retry time.Duration
 	// OnSwitch is told when the room starts deciding alone (local true, with the store's
-	// error) and when the store answers again (false, nil). It must be quick: a metric or a
-	// log line. Default none.
+	// error) and when the store answers again (false, nil). It must be quick: a metric, say.
+	// Default none.
 	OnSwitch func(local bool, err error)
+	// Logger logs each switch (a warning when the room starts deciding alone, with the
+	// store's error, which carries no secret; info when the store is back). Default
+	// slog.Default(); a logger whose handler discards turns it off.
+	Logger *slog.Logger
 }
 
 // WithFallback decides alone while the store is unreachable (see Fallback), instead of
@@ -60,6 +65,10 @@ func WithFallback(f Fallback) Option {
 		if f.Retry == 0 {
 			f.Retry = time.Second
 		}
+		if f.Logger == nil {
+			f.Logger = slog.Default()
+		}
+		f.Logger = f.Logger.With("room", r.id)
 		var id [8]byte
 		rand.Read(id[:])
 		r.fb = &fallback{cfg: f, instance: hex.EncodeToString(id[:])}
@@ -170,7 +179,11 @@ func (f *fallback) answered(now time.Time) {
 		f.isLocal.Store(false)
 	}
 	f.mu.Unlock()
-	if local && f.cfg.OnSwitch != nil {
+	if !local {
+		return
+	}
+	f.cfg.Logger.Info("waitingroom: the store answers again; the room no longer decides alone")
+	if f.cfg.OnSwitch != nil {
 		f.cfg.OnSwitch(false, nil)
 	}
 }
@@ -235,7 +248,11 @@ func (f *fallback) failed(now time.Time, s *settings, err error) {
 		clear(f.passes)
 	}
 	f.mu.Unlock()
-	if started && f.cfg.OnSwitch != nil {
+	if !started {
+		return
+	}
+	f.cfg.Logger.Warn("waitingroom: the store is unreachable; the room decides alone (WithFallback)", "err", err)
+	if f.cfg.OnSwitch != nil {
 		f.cfg.OnSwitch(true, err)
 	}
 }

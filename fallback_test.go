@@ -1,8 +1,11 @@
 package waitingroom_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -272,5 +275,29 @@ func TestFallbackPassesCounted(t *testing.T) {
 	}
 	if st.Active != 3 || st.Waiting != 0 {
 		t.Errorf("once counted: active %d waiting %d, want 3 and 0", st.Active, st.Waiting)
+	}
+}
+
+// The switch is logged both ways, with the room and the store's error.
+func TestFallbackLogsTheSwitch(t *testing.T) {
+	clock := newSimClock()
+	cs := newCountingStore(memory.New(memory.WithClock(clock.Now)))
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	r, err := waitingroom.New("room", cs, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithClock(clock.Now), simStoreTimeout, waitingroom.WithFallback(waitingroom.Fallback{Logger: log}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.setFail(errRefused)
+	r.Enter(context.Background(), "")
+	cs.setFail(nil)
+	clock.Advance(2 * time.Second)
+	r.Enter(context.Background(), "")
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 ||
+		!strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], "room=room") || !strings.Contains(lines[0], "connection refused") ||
+		!strings.Contains(lines[1], "level=INFO") || !strings.Contains(lines[1], "room=room") {
+		t.Errorf("logged:\n%s\nwant a warning with the room and the error, then an info line", buf.String())
 	}
 }
