@@ -94,7 +94,7 @@ func (r *Room) Fallback() FallbackState {
 	f := r.fb
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return FallbackState{Local: f.local, Since: f.since, Switches: f.switches, Admitted: f.admitted,
+	return FallbackState{Local: f.isLocal.Load(), Since: f.since, Switches: f.switches, Admitted: f.admitted,
 		Instances: int(f.instances.Load())}
 }
 
@@ -137,11 +137,10 @@ type fallback struct {
 	lastActive atomic.Int64 // Stats.Active of the store's last answer
 	lastWindow atomic.Int64 // Stats.Window of the store's last answer
 	lastAt     atomic.Int64 // its store time, Unix ms
-	isLocal    atomic.Bool  // local, read without the lock on every request
+	isLocal    atomic.Bool  // deciding alone; read without the lock on every request, set under mu
 
 	switching sync.Mutex // held across a switch and its OnSwitch call, so that they come in order
 	mu        sync.Mutex
-	local     bool
 	since     time.Time
 	retryAt   time.Time // when a request may ask the store again
 	switches  int64
@@ -173,9 +172,9 @@ func (f *fallback) answered(now time.Time) {
 	f.switching.Lock()
 	defer f.switching.Unlock()
 	f.mu.Lock()
-	local := f.local
+	local := f.isLocal.Load()
 	if local {
-		f.local, f.since = false, now
+		f.since = now
 		f.isLocal.Store(false)
 	}
 	f.mu.Unlock()
@@ -209,7 +208,7 @@ func (f *fallback) alone(now time.Time) bool {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.local {
+	if !f.isLocal.Load() {
 		return false
 	}
 	if now.Before(f.retryAt) {
@@ -224,12 +223,12 @@ func (f *fallback) failed(now time.Time, s *settings, err error) {
 	f.switching.Lock()
 	defer f.switching.Unlock()
 	f.mu.Lock()
-	started := !f.local
+	started := !f.isLocal.Load()
 	f.retryAt = now.Add(f.cfg.Retry)
 	if started {
 		n := max(f.instances.Load(), 1)
 		ph := s.at(now)
-		f.local, f.since = true, now
+		f.since = now
 		f.isLocal.Store(true)
 		f.switches++
 		// The sessions admitted alone in an earlier outage that are still on count against
@@ -310,7 +309,7 @@ func (r *Room) reconnecting(s *settings, t *token.Ticket, now time.Time, err err
 	return Visit{Outcome: Waiting, Status: st, Degraded: err}
 }
 
-// alone decides a poll of ticket t without the store: a visitor the instance's share lets
+// pollAlone decides a poll of ticket t without the store: a visitor the instance's share lets
 // in is admitted with a local pass; anyone else keeps the place and waits.
 func (r *Room) pollAlone(s *settings, t token.Ticket, now time.Time) (Visit, error) {
 	ph := s.at(now)
@@ -322,7 +321,7 @@ func (r *Room) pollAlone(s *settings, t token.Ticket, now time.Time) (Visit, err
 	if ph.method == Reject || s.cfg.QueueAll || ph.prequeue || !r.fb.take(now, end) {
 		return r.reconnecting(s, &t, now, nil), nil
 	}
-	v, err := r.sign(s, token.Pass{
+	v, err := r.sign(token.Pass{
 		Session: t.Number, Epoch: t.Epoch, Issued: now, Admitted: now, Expires: end,
 		RenewAt: now, // the store counts it at its first request once it is back
 		Scope:   ph.scope(), Binding: t.Binding, Local: true,

@@ -738,11 +738,11 @@ func (r *Room) admit(s *settings, session, epoch int64, admitted, now, expires t
 	if p.RenewAt.After(expires) {
 		p.RenewAt = expires
 	}
-	return r.sign(s, p)
+	return r.sign(p)
 }
 
 // sign issues pass p of this room.
-func (r *Room) sign(_ *settings, p token.Pass) (Visit, error) {
+func (r *Room) sign(p token.Pass) (Visit, error) {
 	p.Room = r.id
 	raw, err := r.codec.SignPass(p)
 	if err != nil {
