@@ -229,6 +229,9 @@ const (
 	// Refused: a BeforeJoin check turned the request away (Visit.Refusal says why); the
 	// caller answers it.
 	Refused
+	// Joining: Enter was called with AskBeforeJoin and would give the request a new place;
+	// it took none. The caller runs its checks and joins with Enter(ctx, "").
+	Joining
 )
 
 // EnterOption changes one call of Enter.
@@ -236,6 +239,7 @@ type EnterOption func(*enterOptions)
 
 type enterOptions struct {
 	beforeJoin func() error
+	ask        bool // AskBeforeJoin
 	bind       string // BindTo's value ("": none)
 }
 
@@ -249,6 +253,16 @@ type enterOptions struct {
 func BeforeJoin(check func() error) EnterOption {
 	return func(o *enterOptions) { o.beforeJoin = check }
 }
+
+// AskBeforeJoin has Enter answer Outcome Joining, with no store call and no place taken,
+// where it would give the request a new place, in the cases BeforeJoin's check would run.
+// It does what BeforeJoin does without a closure per request: the option is one value, so
+// a caller that checks every request (a middleware's join guards) allocates nothing for the
+// requests that hold a valid ticket or pass. The caller then runs its checks and joins
+// with Enter(ctx, "", ...), which goes straight to the join.
+func AskBeforeJoin() EnterOption { return askBeforeJoin }
+
+var askBeforeJoin EnterOption = func(o *enterOptions) { o.ask = true }
 
 // BindTo ties the visitor's new ticket and pass to the client value v, a value the host
 // chooses that stays the same for one client and differs between clients: a client
@@ -617,6 +631,9 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 	}
 	if r.fb != nil && r.fb.alone(now) {
 		return r.reconnecting(s, nil, now, nil), nil // no place to take: no guard to run
+	}
+	if o.ask {
+		return Visit{Outcome: Joining}, nil
 	}
 	if o.beforeJoin != nil {
 		if err := o.beforeJoin(); err != nil {

@@ -505,6 +505,46 @@ func TestBeforeJoin(t *testing.T) {
 	}
 }
 
+func TestAskBeforeJoin(t *testing.T) {
+	f := newFixture(t, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, 0)
+	ask := waitingroom.AskBeforeJoin()
+	enter := func(raw string, opts ...waitingroom.EnterOption) (waitingroom.Visit, map[string]int) {
+		t.Helper()
+		f.store.take()
+		v, err := f.room.Enter(context.Background(), raw, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, f.store.take()
+	}
+	if v, c := enter("", ask); v.Outcome != waitingroom.Joining || v.Token != "" || calls(c) != 0 {
+		t.Fatalf("newcomer: %v, token %q, calls %v; want Joining, no token, no store call", v.Outcome, v.Token, c)
+	}
+	if v, c := enter("junk", ask); v.Outcome != waitingroom.Joining || calls(c) != 0 {
+		t.Fatalf("invalid token: %v, calls %v; want Joining and no store call", v.Outcome, c)
+	}
+	a, _ := enter("")
+	if a.Outcome != waitingroom.Admitted {
+		t.Fatalf("join: %v", a.Outcome)
+	}
+	if v, _ := enter(a.Token, ask); v.Outcome != waitingroom.Admitted {
+		t.Fatalf("pass holder asked first: %v; want admitted", v.Outcome)
+	}
+	w, _ := enter("")
+	if w.Outcome != waitingroom.Waiting {
+		t.Fatalf("second join: %v; want waiting", w.Outcome)
+	}
+	if v, _ := enter(w.Token, ask); v.Outcome != waitingroom.Waiting {
+		t.Fatalf("ticket holder asked first: %v; want waiting", v.Outcome)
+	}
+	cfg := f.room.Config()
+	cfg.QueueingMethod = waitingroom.Reject
+	f.room.SetConfig(cfg)
+	if v, _ := enter("", ask); v.Outcome != waitingroom.Rejected {
+		t.Fatalf("rejecting room: %v; want Rejected, not Joining (no place to ask about)", v.Outcome)
+	}
+}
+
 func TestCodecAndKeyOptions(t *testing.T) {
 	ok := waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}
 	if _, err := waitingroom.New("r", memory.New(), ok, waitingroom.WithKeys()); !errors.Is(err, waitingroom.ErrConfig) || !errors.Is(err, token.ErrNoKeys) {

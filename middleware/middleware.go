@@ -120,6 +120,24 @@ var errPlaceless = errors.New("middleware: this request takes no place")
 
 func refusePlaceless() error { return errPlaceless }
 
+// guardedEnter enters r with raw, running the join guards (or refusing a placeless request)
+// only where the room would give it a new place: the room answers Joining first, so a
+// request holding a valid ticket or pass costs no check and no closure.
+func (m *handler) guardedEnter(r *http.Request, raw string, placeless bool) (waitingroom.Visit, error) {
+	v, err := m.room.Enter(r.Context(), raw, m.enterOptions(r, waitingroom.AskBeforeJoin())...)
+	if err != nil || v.Outcome != waitingroom.Joining {
+		return v, err
+	}
+	check := m.checkJoin(r)
+	if placeless {
+		check = errPlaceless
+	}
+	if check != nil {
+		return waitingroom.Visit{Outcome: waitingroom.Refused, Refusal: check}, nil
+	}
+	return m.room.Enter(r.Context(), "", m.enterOptions(r)...)
+}
+
 // WithCrossOriginProtection sets the check that refuses (403, no cookie, no place) a
 // cross-origin request with an unsafe method that would take a place, such as a form
 // another site posts: it carries none of the room's cookies (they are SameSite=Lax), so it
@@ -376,17 +394,13 @@ func (m *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if m.inInfiniteQueue(w, r, raw) {
 			return
 		}
-		check := refusePlaceless
-		if !placeless {
-			check = func() error { return m.checkJoin(r) }
-		}
-		v, err = m.room.Enter(r.Context(), raw, m.enterOptions(r, waitingroom.BeforeJoin(check))...)
+		v, err = m.guardedEnter(r, raw, placeless)
 	} else {
 		v, err = m.room.Enter(r.Context(), raw, m.enterOptions(r)...)
 	}
 	if err == nil && m.shared(r, v) {
 		// One client too many on this pass: this one comes in as anyone new would.
-		v, err = m.room.Enter(r.Context(), "", m.enterOptions(r, waitingroom.BeforeJoin(func() error { return m.checkJoin(r) }))...)
+		v, err = m.guardedEnter(r, "", false)
 	}
 	if err != nil {
 		if errors.Is(err, waitingroom.ErrCanceled) {
