@@ -239,7 +239,7 @@ type EnterOption func(*enterOptions)
 
 type enterOptions struct {
 	beforeJoin func() error
-	ask        bool // AskBeforeJoin
+	ask        bool   // AskBeforeJoin
 	bind       string // BindTo's value ("": none)
 }
 
