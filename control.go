@@ -53,7 +53,7 @@ func (r *Room) Sync(ctx context.Context) error {
 		return nil
 	}
 	var st *store.Settings
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpControl, func(ctx context.Context) (err error) {
 		st, err = c.Settings(ctx, r.id)
 		return err
 	})
@@ -180,8 +180,9 @@ func (r *Room) Update(ctx context.Context, cfg Config, ifVersion int64, c store.
 	if err != nil {
 		return 0, err
 	}
+	before := r.settings.Load().cfg
 	var v int64
-	err = r.call(ctx, func(ctx context.Context) (err error) {
+	err = r.call(ctx, OpControl, func(ctx context.Context) (err error) {
 		v, err = ctl.PutSettings(ctx, r.id, store.Settings{Limits: r.stored(s), Doc: s.doc}, ifVersion, c)
 		return err
 	})
@@ -191,6 +192,10 @@ func (r *Room) Update(ctx context.Context, cfg Config, ifVersion int64, c store.
 			return 0, ve
 		}
 		return 0, err
+	}
+	if r.hook != nil {
+		r.hook(Signal{Kind: SettingsChanged, Room: r.id, At: r.now(), Version: v, Change: c,
+			Before: withEvents(before), After: withEvents(s.cfg)})
 	}
 	if _, err := r.learn(&store.Settings{Version: v, Doc: s.doc}, false); err != nil {
 		return v, err
@@ -280,7 +285,7 @@ func (r *Room) CheckKeys(ctx context.Context) error {
 	p := r.codec.Prints()
 	mine := store.Keys{Signer: p.Signer, Prints: p.Keys}
 	var stored store.Keys
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpControl, func(ctx context.Context) (err error) {
 		stored, err = ctl.RoomKeys(ctx, r.id, mine, false)
 		return err
 	})
@@ -310,8 +315,14 @@ func (r *Room) CheckKeys(ctx context.Context) error {
 		}
 		merged.Prints[id] = fp
 	}
-	return r.call(ctx, func(ctx context.Context) error {
+	return r.call(ctx, OpControl, func(ctx context.Context) error {
 		_, err := ctl.RoomKeys(ctx, r.id, merged, true)
 		return err
 	})
+}
+
+// withEvents is c with its own copy of its events, for a caller that may keep it.
+func withEvents(c Config) Config {
+	c.Events = slices.Clone(c.Events)
+	return c
 }

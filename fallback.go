@@ -116,7 +116,7 @@ func (r *Room) Present(ctx context.Context) error {
 		return nil
 	}
 	var n int
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpControl, func(ctx context.Context) (err error) {
 		n, err = p.Present(ctx, r.id, r.fb.instance)
 		return err
 	})
@@ -328,6 +328,7 @@ func (r *Room) pollAlone(s *settings, t token.Ticket, now time.Time) (Visit, err
 	})
 	if err == nil {
 		r.fb.keep(k, v)
+		r.counts.admissions.Add(1)
 	}
 	return v, err
 }

@@ -161,7 +161,7 @@ func (r *Room) record(ctx context.Context, now time.Time) error {
 	}
 	ms := r.hist.take(now)
 	for i, m := range ms {
-		err := r.call(ctx, func(ctx context.Context) error { return h.Record(ctx, r.id, m) })
+		err := r.call(ctx, OpHistory, func(ctx context.Context) error { return h.Record(ctx, r.id, m) })
 		if err != nil {
 			r.hist.putBack(ms[i:])
 			return err
@@ -197,7 +197,7 @@ func (r *Room) History(ctx context.Context, minutes int) ([]HistoryMinute, error
 	}
 	now := r.now()
 	var ms []store.Minute
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpHistory, func(ctx context.Context) (err error) {
 		// One minute more, for the queue's length before the first.
 		ms, err = h.Minutes(ctx, r.id, now.Add(-time.Duration(minutes)*time.Minute), now)
 		return err

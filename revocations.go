@@ -97,7 +97,7 @@ func (r *Room) ReadRevocations(ctx context.Context) error {
 	defer r.revoked.reading.Unlock()
 	var rs []store.Revocation
 	cursor := r.revoked.cursor
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpControl, func(ctx context.Context) (err error) {
 		rs, cursor, err = ctl.Revocations(ctx, cursor)
 		return err
 	})

@@ -92,8 +92,10 @@ type Room struct {
 	undecodable atomic.Int64
 	keysBad     atomic.Bool // CheckKeys found a mismatch: Enter refuses
 	revoked     revocations
-	strict      bool      // WithStrictRevocation
-	fb          *fallback // WithFallback
+	strict      bool         // WithStrictRevocation
+	fb          *fallback    // WithFallback
+	hook        func(Signal) // WithHook
+	counts      counts
 }
 
 // Option configures a Room.
@@ -360,7 +362,7 @@ func (r *Room) Revive(ctx context.Context, p token.Pass, opts ...EnterOption) (V
 	}
 	var ren store.Renewal
 	l, pushed := r.offer(s)
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpRenew, func(ctx context.Context) (err error) {
 		ren, err = r.store.Revive(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, l)
 		return err
 	})
@@ -396,19 +398,29 @@ func (r *Room) Release(ctx context.Context, p token.Pass) error {
 	k := renewKey{p.Epoch, p.Session}
 	r.renewals.forget(k)
 	defer r.renewals.forget(k)
+	// Not r.call: a release is the host's, after its own work, and runs to the room's
+	// deadline whatever became of the client.
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	ref := store.Ref{Number: p.Session, Epoch: p.Epoch}
+	start := time.Now()
 	if err := r.store.Release(ctx, r.id, ref); err != nil {
-		return fmt.Errorf("%w: %w", ErrStore, err)
+		err = fmt.Errorf("%w: %w", ErrStore, err)
+		r.called(OpRelease, time.Since(start), err)
+		return err
 	}
+	r.called(OpRelease, time.Since(start), nil)
 	r.revoked.add(k, p.Expires, r.now()) // refused here at once
 	if ctl, ok := r.store.(store.Control); ok {
 		// Every other instance within a second. Released all the same if this fails: the
 		// others refuse the pass at its next renewal, as they did before.
-		if err := ctl.Revoke(ctx, r.id, ref, p.Expires); err != nil {
-			return fmt.Errorf("%w: released, but not every instance was told: %w", ErrStore, err)
+		start = time.Now()
+		err := ctl.Revoke(ctx, r.id, ref, p.Expires)
+		if err != nil {
+			err = fmt.Errorf("%w: released, but not every instance was told: %w", ErrStore, err)
 		}
+		r.called(OpRelease, time.Since(start), err)
+		return err
 	}
 	return nil
 }
@@ -418,11 +430,16 @@ func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	l, pushed := r.offer(r.settings.Load())
+	start := time.Now()
 	st, err := r.store.Stats(ctx, r.id, l)
 	r.learn(st.Settings, pushed)
 	if err != nil {
-		return st, fmt.Errorf("%w: %w", ErrStore, err)
+		err = fmt.Errorf("%w: %w", ErrStore, err)
+		r.called(OpStats, time.Since(start), err)
+		return st, err
 	}
+	r.called(OpStats, time.Since(start), nil)
+	r.seen(st.Now, st.Waiting, st.Active)
 	return st, nil
 }
 
@@ -527,7 +544,7 @@ func (r *Room) renewOnce(ctx context.Context, s *settings, p token.Pass) (Visit,
 	l.Recount = p.Local // one this instance admitted alone: counted now
 	// A renewal serves every request of the session, so the one that runs it does not end it
 	// by going away: it runs to the room's deadline (a store failure is then the store's).
-	err := r.call(context.WithoutCancel(ctx), func(ctx context.Context) (err error) {
+	err := r.call(context.WithoutCancel(ctx), OpRenew, func(ctx context.Context) (err error) {
 		ren, err = r.store.Renew(ctx, r.id, store.Ref{Number: p.Session, Epoch: p.Epoch}, l)
 		return err
 	})
@@ -604,7 +621,7 @@ func (r *Room) poll(ctx context.Context, s *settings, t token.Ticket, now time.T
 func (r *Room) pollStore(ctx context.Context, s *settings, t token.Ticket) (Visit, error) {
 	var res store.Result
 	l, pushed := r.offer(s)
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpPoll, func(ctx context.Context) (err error) {
 		res, err = r.store.Poll(ctx, r.id, store.Ref{Number: t.Number, Epoch: t.Epoch}, l)
 		return err
 	})
@@ -642,7 +659,7 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 	}
 	var res store.Result
 	l, pushed := r.offer(s)
-	err := r.call(ctx, func(ctx context.Context) (err error) {
+	err := r.call(ctx, OpJoin, func(ctx context.Context) (err error) {
 		res, err = r.store.Join(ctx, r.id, l)
 		return err
 	})
@@ -666,6 +683,16 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding
 		r.fb.observe(res.Stats)
 	}
 	r.observeEpoch(res.Epoch, res.Now)
+	r.seen(res.Now, res.Waiting, res.Active)
+	if prev == nil { // a join, or a poll whose place was gone: a new place either way
+		r.counts.joins.Add(1)
+		if res.Requeued {
+			r.counts.requeues.Add(1)
+		}
+	}
+	if res.Admitted {
+		r.counts.admissions.Add(1)
+	}
 	// A pre-queue's pause says nothing about how fast the room lets people in.
 	waiting := res.Waiting
 	if ph.prequeue {
@@ -823,22 +850,26 @@ const pollTolerance = 50 * time.Millisecond
 // queueIsFull is the hosted rooms' queueIsFull: the estimated wait exceeds a day.
 func queueIsFull(w estimate.Wait) bool { return w.Known && w.P50 > 24*time.Hour }
 
-// call runs one store operation under the room's deadline.
-func (r *Room) call(ctx context.Context, op func(context.Context) error) (err error) {
+// call runs one store operation of kind op under the room's deadline.
+func (r *Room) call(ctx context.Context, op StoreOp, fn func(context.Context) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCanceled, err) // no store call for a client already gone
+	}
+	start := time.Now()
 	defer func() {
 		// A store that panics fails this call like any other failure: a renewal in flight
 		// still finishes (others wait on it), and the caller reports it.
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %w: %v", ErrStore, errStorePanic, p)
 		}
+		if !errors.Is(err, ErrCanceled) {
+			r.called(op, time.Since(start), err)
+		}
 	}()
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrCanceled, err) // no store call for a client already gone
-	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	if err := op(ctx); err != nil {
+	if err := fn(ctx); err != nil {
 		if parent.Err() != nil {
 			// The request's own context ended, not the room's deadline: whatever the store
 			// said, the client is gone.
