@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -243,3 +244,45 @@ type Presence interface {
 
 // PresenceWindow is how long an instance counts as serving a room after it said so.
 const PresenceWindow = 30 * time.Second
+
+// Once is what a store keeps so that something happens once across a room's instances: a
+// notification is sent by the instance that claims it first. Both stores implement it.
+type Once interface {
+	// Claim records key for room at the store's time unless it is recorded already, for
+	// ttl (1 ms to MaxOnceTTL). One atomic operation.
+	Claim(ctx context.Context, room, key string, ttl time.Duration) (Claim, error)
+	// Unclaim removes room's record of key if it was recorded at at: a later claim stays.
+	Unclaim(ctx context.Context, room, key string, at time.Time) error
+}
+
+// Claim is the answer to Once.Claim.
+type Claim struct {
+	First bool      // this call recorded the key
+	At    time.Time // when the key was recorded (by this call or an earlier one)
+	Now   time.Time // the store's time
+}
+
+// MaxOnceTTL bounds how long a store keeps a claim.
+const MaxOnceTTL = 7 * 24 * time.Hour
+
+// ErrInvalidKey is a Once key that is empty, longer than 128 bytes, or holds a byte other
+// than A-Z a-z 0-9 and - _ . : = < >.
+var ErrInvalidKey = errors.New("store: invalid key: want 1 to 128 of A-Z a-z 0-9 - _ . : = < >")
+
+// ValidOnce reports whether key and ttl are usable with Once: ErrInvalidKey, or an error
+// naming the ttl.
+func ValidOnce(key string, ttl time.Duration) error {
+	if len(key) == 0 || len(key) > 128 {
+		return ErrInvalidKey
+	}
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.:=<>", c) >= 0) {
+			return ErrInvalidKey
+		}
+	}
+	if ttl < time.Millisecond || ttl > MaxOnceTTL {
+		return errors.New("store: a claim's ttl must be from 1 ms to 7 days")
+	}
+	return nil
+}

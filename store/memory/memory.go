@@ -37,6 +37,8 @@ type Store struct {
 
 	presenceMu sync.Mutex
 	presence   presence
+	claimsMu   sync.Mutex
+	claims     claims
 	listed     map[string]bool
 	gen        int64
 

@@ -276,6 +276,24 @@ func (f *Forgetful) Present(ctx context.Context, room, instance string) (int, er
 	return p.Present(ctx, room, instance)
 }
 
+// Claim implements store.Once, where the store does.
+func (f *Forgetful) Claim(ctx context.Context, room, key string, ttl time.Duration) (store.Claim, error) {
+	o, ok := f.store().(store.Once)
+	if !ok {
+		return store.Claim{}, errors.New("storetest: the store does not implement store.Once")
+	}
+	return o.Claim(ctx, room, key, ttl)
+}
+
+// Unclaim implements store.Once, where the store does.
+func (f *Forgetful) Unclaim(ctx context.Context, room, key string, at time.Time) error {
+	o, ok := f.store().(store.Once)
+	if !ok {
+		return errors.New("storetest: the store does not implement store.Once")
+	}
+	return o.Unclaim(ctx, room, key, at)
+}
+
 // Stats implements store.Store.
 func (f *Forgetful) Stats(ctx context.Context, room string, l admission.Limits) (store.Stats, error) {
 	return f.store().Stats(ctx, room, l)
@@ -323,6 +341,7 @@ var tests = []struct {
 	{"store_loss_keeps_the_rate", testStoreLossRate},
 	{"recount_a_pass_issued_alone", testRecount},
 	{"presence", testPresence},
+	{"once", testOnce},
 	{"idle_room_is_no_loss", testIdleRoomNoLoss},
 	{"random_order_is_independent", testRandomOrder},
 	{"random_then_fifo_keeps_order", testRandomThenFIFO},
@@ -1205,6 +1224,67 @@ func testPresence(r *roomTest) {
 	}
 	if _, err := p.Present(r.ctx, "bad room id\n", "a"); !errors.Is(err, store.ErrInvalidRoom) {
 		r.t.Errorf("Present with an invalid room: %v, want ErrInvalidRoom", err)
+	}
+}
+
+// A store that implements store.Once records a key once per room until it lapses, at the
+// store's time, and removes it only for the claim it names.
+func testOnce(r *roomTest) {
+	o, ok := r.h.Store.(store.Once)
+	if !ok {
+		r.t.Skip("the store does not implement store.Once")
+	}
+	claim := func(room, key string, ttl time.Duration) store.Claim {
+		r.t.Helper()
+		c, err := o.Claim(r.ctx, room, key, ttl)
+		if err != nil {
+			r.t.Fatalf("Claim %s %s: %v", room, key, err)
+		}
+		return c
+	}
+	t0 := r.h.Now().Truncate(time.Millisecond)
+	a := claim(r.room, "q", time.Minute)
+	if !a.First || !a.At.Equal(t0) || !a.Now.Equal(t0) {
+		r.t.Fatalf("first claim: %+v, want first at %v", a, t0)
+	}
+	r.h.Advance(10 * time.Second)
+	b := claim(r.room, "q", time.Minute)
+	if b.First || !b.At.Equal(t0) || !b.Now.Equal(t0.Add(10*time.Second)) {
+		r.t.Fatalf("second claim: %+v, want not first, at %v, now 10 s on", b, t0)
+	}
+	if c := claim(r.room+"-other", "q", time.Minute); !c.First {
+		r.t.Fatalf("another room's claim of the same key: %+v, want first", c)
+	}
+	if c := claim(r.room, "q:1", time.Minute); !c.First {
+		r.t.Fatalf("another key's claim: %+v, want first", c)
+	}
+	r.h.Advance(51 * time.Second) // a minute after the first claim: it lapsed
+	c := claim(r.room, "q", time.Minute)
+	if !c.First || !c.At.Equal(t0.Add(61*time.Second)) {
+		r.t.Fatalf("claim after the first lapsed: %+v, want first, at now", c)
+	}
+	if err := o.Unclaim(r.ctx, r.room, "q", t0); err != nil {
+		r.t.Fatal(err)
+	}
+	if d := claim(r.room, "q", time.Minute); d.First {
+		r.t.Fatalf("unclaiming the lapsed claim removed the new one: %+v", d)
+	}
+	if err := o.Unclaim(r.ctx, r.room, "q", c.At); err != nil {
+		r.t.Fatal(err)
+	}
+	if d := claim(r.room, "q", time.Minute); !d.First {
+		r.t.Fatalf("claim after unclaiming: %+v, want first", d)
+	}
+	for _, bad := range []struct {
+		room, key string
+		ttl       time.Duration
+	}{
+		{"bad room\n", "q", time.Minute}, {r.room, "", time.Minute}, {r.room, "a b", time.Minute},
+		{r.room, strings.Repeat("k", 129), time.Minute}, {r.room, "q", 0}, {r.room, "q", store.MaxOnceTTL + time.Millisecond},
+	} {
+		if _, err := o.Claim(r.ctx, bad.room, bad.key, bad.ttl); err == nil {
+			r.t.Errorf("Claim(%q, %q, %v) succeeded, want an error", bad.room, bad.key, bad.ttl)
+		}
 	}
 }
 
