@@ -54,6 +54,7 @@ import (
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/examples/internal/setup"
 	"github.com/waitingroom-go/waitingroom/middleware"
+	"github.com/waitingroom-go/waitingroom/notify"
 	"github.com/waitingroom-go/waitingroom/rooms"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/token"
@@ -85,6 +86,7 @@ type options struct {
 	method    waitingroom.Method
 	store     string
 	adminAddr string
+	notifyURL string
 	overwrite bool
 	// appointments is how many bookings can be made; postGrace is middleware.WithPostGrace.
 	appointments int
@@ -127,7 +129,7 @@ func run(args []string, stdout io.Writer) error {
 	}
 	c, v := svc.room.Settings()
 	log.Printf("booking: room: %d active, %d per minute, settings version %d, store %s", c.TotalActiveUsers, c.NewUsersPerMinute, v, o.store)
-	return setup.Run("booking", svc.reg, svc.site, o.addr, svc.admin, o.adminAddr)
+	return setup.Run("booking", svc.reg, svc.site, o.addr, svc.admin, o.adminAddr, svc.notifier)
 }
 
 // parseFlags reads the command line; printKey is -print-key.
@@ -149,6 +151,7 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.DurationVar(&o.postGrace, "post-grace", 2*time.Minute, "a booking sent up to this long after the session ended is let through when there is room (middleware.WithPostGrace)")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin JSON API on this address (host:port; off when empty); needs WAITINGROOM_ADMIN_TOKEN")
+	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications (queueing started and stopped, every 5 minutes for the first 30, settings changes) to this Slack-compatible webhook; WAITINGROOM_NOTIFY_SECRET signs them")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "the flags replace the room's settings stored by an earlier run or an operator (by default they only seed a room the store does not have)")
 	fs.Var(&o.eventStart, "event-start", "schedule the event \""+eventName+"\" opening the booking at this time: an RFC 3339 time (2026-11-26T09:00:00Z) or a duration from now (30s, 5m)")
 	fs.Var(&o.eventEnd, "event-end", "end of the event, as for -event-start (default: -event-start plus "+strings.TrimSuffix(defaultEventLength.String(), "0m0s")+")")
@@ -293,6 +296,7 @@ type service struct {
 	reg         *rooms.Registry
 	room        *waitingroom.Room
 	store       store.Store
+	notifier    *notify.Notifier // nil without -notify-url
 }
 
 // build assembles the app behind its waiting room; clock is the memory store's and the app's
@@ -336,8 +340,13 @@ func assemble(o options, clock func() time.Time) (*service, error) {
 	}
 	app := newApp(o.appointments, clock)
 	var room *waitingroom.Room
-	reg, err := rooms.NewRegistry(st,
-		rooms.WithRoomOptions(waitingroom.WithKeys(keys...), waitingroom.WithClock(clock)),
+	var reg *rooms.Registry
+	notifier, hook, err := setup.Notifier(o.notifyURL, st, func(id string) (*waitingroom.Room, bool) { return reg.Room(id) })
+	if err != nil {
+		return nil, err
+	}
+	reg, err = rooms.NewRegistry(st,
+		rooms.WithRoomOptions(append([]waitingroom.Option{waitingroom.WithKeys(keys...), waitingroom.WithClock(clock)}, hook...)...),
 		rooms.WithRoute(func(string) rooms.Route { return rooms.Route{Prefix: "/"} }))
 	if err != nil {
 		return nil, err
@@ -361,7 +370,7 @@ func assemble(o options, clock func() time.Time) (*service, error) {
 	// Cross-origin form posts are refused (403) before they reach the room, so a page on
 	// another site can neither take a place in the queue nor replace a visitor's cookie.
 	cop := http.NewCrossOriginProtection()
-	svc := &service{reg: reg, room: room, store: st}
+	svc := &service{reg: reg, room: room, store: st, notifier: notifier}
 	svc.site = cop.Handler(middleware.Protect(room, app.routes(),
 		middleware.WithPages(middleware.Pages{Catalog: catalog, Announce: app.announce}),
 		middleware.WithBypass(func(r *http.Request) bool { return r.URL.Path == "/healthz" }),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -584,5 +585,55 @@ func TestStoredSettingsWinAcrossRestarts(t *testing.T) {
 	}
 	if _, err := assemble(o, clk.Now); !errors.Is(err, waitingroom.ErrKeyMismatch) || !strings.Contains(err.Error(), "WAITINGROOM_KEY") {
 		t.Errorf("a start with another key: %v, want ErrKeyMismatch naming WAITINGROOM_KEY", err)
+	}
+}
+
+// -notify-url posts to the webhook, the operator's change naming who, through the admin API.
+func TestNotifyURL(t *testing.T) {
+	t.Setenv("WAITINGROOM_KEY", "")
+	const secret = "0123456789abcdef0123"
+	t.Setenv("WAITINGROOM_ADMIN_TOKEN", secret)
+	got := make(chan string, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+	}))
+	defer hook.Close()
+	clk := storetest.NewClock(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	if bad, _, err := parseFlags([]string{"-notify-url", "not a url"}); err != nil {
+		t.Fatal(err)
+	} else if _, err := assemble(bad, clk.Now); err == nil || !strings.Contains(err.Error(), "-notify-url") {
+		t.Fatalf("-notify-url with a bad URL: %v, want an error naming the flag", err)
+	}
+	o, _, err := parseFlags([]string{"-notify-url", hook.URL + "/hooks/x", "-admin-addr", "127.0.0.1:0", "-total-active", "1", "-new-per-minute", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := assemble(o, clk.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.notifier == nil {
+		t.Fatal("-notify-url made no notifier")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.notifier.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	req := httptest.NewRequest("PATCH", "/api/rooms/booking", strings.NewReader(`{"suspended": true}`))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("Content-Type", "application/merge-patch+json")
+	rec := httptest.NewRecorder()
+	svc.admin.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("PATCH: %d %s", rec.Code, rec.Body)
+	}
+	select {
+	case b := <-got:
+		if !strings.Contains(b, `"event":"settings"`) || !strings.Contains(b, "admin suspended the room") {
+			t.Fatalf("notification: %s", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification within 10 s")
 	}
 }

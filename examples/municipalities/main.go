@@ -38,6 +38,7 @@ import (
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/examples/internal/setup"
 	"github.com/waitingroom-go/waitingroom/middleware"
+	"github.com/waitingroom-go/waitingroom/notify"
 	"github.com/waitingroom-go/waitingroom/rooms"
 )
 
@@ -50,6 +51,7 @@ func main() {
 
 type options struct {
 	addr, adminAddr, store string
+	notifyURL              string
 	tenants                int
 	total, perMinute       int
 	session, refresh       time.Duration
@@ -61,6 +63,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address, host:port")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin JSON API on this address (off when empty); needs WAITINGROOM_ADMIN_TOKEN")
+	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications (queueing started and stopped, every 5 minutes for the first 30, settings changes) to this Slack-compatible webhook; WAITINGROOM_NOTIFY_SECRET signs them")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the rooms between processes")
 	fs.IntVar(&o.tenants, "tenants", 20, "tenants, one room each: city-001, city-002, ...")
 	fs.IntVar(&o.total, "total-active", 5, "each new tenant's TotalActiveUsers")
@@ -103,12 +106,13 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	log.Printf("municipalities: %d tenants ready in %v, store %s", p.reg.Len(), time.Since(start).Round(time.Millisecond), o.store)
-	return setup.Run("municipalities", p.reg, p.site, o.addr, p.admin, o.adminAddr)
+	return setup.Run("municipalities", p.reg, p.site, o.addr, p.admin, o.adminAddr, p.notifier)
 }
 
 // platform is the assembled program.
 type platform struct {
 	site, admin http.Handler
+	notifier    *notify.Notifier // nil without -notify-url
 	reg         *rooms.Registry
 }
 
@@ -134,11 +138,16 @@ func assemble(o options, clock func() time.Time) (*platform, error) {
 		return nil, err
 	}
 	p := &platform{}
+	var hook []waitingroom.Option
+	p.notifier, hook, err = setup.Notifier(o.notifyURL, st, func(id string) (*waitingroom.Room, bool) { return p.reg.Room(id) })
+	if err != nil {
+		return nil, err
+	}
 	// One catalogue and one set of pages for every tenant: a room costs its state, not a
 	// copy of the templates.
 	pages := middleware.WithPages(middleware.Pages{})
 	p.reg, err = rooms.NewRegistry(st,
-		rooms.WithRoomOptions(waitingroom.WithKeys(keys...), waitingroom.WithClock(clock)),
+		rooms.WithRoomOptions(append([]waitingroom.Option{waitingroom.WithKeys(keys...), waitingroom.WithClock(clock)}, hook...)...),
 		rooms.WithHandler(func(r *waitingroom.Room) http.Handler {
 			return middleware.Protect(r, tenantApp(r.ID()), pages, middleware.WithClock(clock))
 		}),

@@ -16,7 +16,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/admin"
+	"github.com/waitingroom-go/waitingroom/notify"
 	"github.com/waitingroom-go/waitingroom/rooms"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
@@ -86,13 +88,39 @@ func AdminHandler(reg *rooms.Registry, s store.Store) (http.Handler, error) {
 	return admin.New(reg, ctl, admin.WithTokens(toks...))
 }
 
+// Notifier is the notifier of -notify-url (nil, and no options, when it is empty) for the
+// rooms lookup finds: the option gives each room its hook (rooms.WithRoomOptions).
+// WAITINGROOM_NOTIFY_SECRET, when set, signs the bodies (notify.WithSecret).
+func Notifier(url string, s store.Store, lookup func(id string) (*waitingroom.Room, bool)) (*notify.Notifier, []waitingroom.Option, error) {
+	if url == "" {
+		return nil, nil, nil
+	}
+	once, ok := s.(store.Once)
+	if !ok {
+		return nil, nil, errors.New("-notify-url: the store cannot de-duplicate notifications (store.Once)")
+	}
+	var opts []notify.Option
+	if secret := strings.TrimSpace(os.Getenv("WAITINGROOM_NOTIFY_SECRET")); secret != "" {
+		opts = append(opts, notify.WithSecret([]byte(secret)))
+	}
+	n, err := notify.New(url, once, lookup, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-notify-url: %w", err)
+	}
+	return n, []waitingroom.Option{waitingroom.WithHook(n.Hook())}, nil
+}
+
 // Run serves site on addr and, when admin is not nil, the admin API on adminAddr, while
-// reg's watch follows the store, until SIGINT or SIGTERM, or until a listener fails. name
-// starts its log lines.
-func Run(name string, reg *rooms.Registry, site http.Handler, addr string, admin http.Handler, adminAddr string) error {
+// reg's watch follows the store and n (when not nil) sends notifications, until SIGINT or
+// SIGTERM, or until a listener fails. name starts its log lines.
+func Run(name string, reg *rooms.Registry, site http.Handler, addr string, admin http.Handler, adminAddr string, n *notify.Notifier) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go reg.Watch(ctx, 0) // other instances' and the admin API's changes, within a second
+	if n != nil {
+		log.Printf("%s: notifications to %v", name, n)
+		go n.Run(ctx)
+	}
 	errs := make(chan error, 2)
 	listen := func(addr string, h http.Handler) {
 		errs <- serve(ctx, &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second})
