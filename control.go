@@ -193,6 +193,7 @@ func (r *Room) Update(ctx context.Context, cfg Config, ifVersion int64, c store.
 		}
 		return 0, err
 	}
+	r.logger().Info("waitingroom: settings stored", "room", r.id, "version", v, "by", c.By, "what", c.What)
 	if r.hook != nil {
 		r.hook(Signal{Kind: SettingsChanged, Room: r.id, At: r.now(), Version: v, Change: c,
 			Before: withEvents(before), After: withEvents(s.cfg)})

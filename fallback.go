@@ -49,7 +49,8 @@ type Fallback struct {
 	OnSwitch func(local bool, err error)
 	// Logger logs each switch (a warning when the room starts deciding alone, with the
 	// store's error, which carries no secret; info when the store is back). Default
-	// slog.Default(); a logger whose handler discards turns it off.
+	// the room's (WithLogger, when given before WithFallback), else slog.Default(); a logger
+	// whose handler discards turns it off.
 	Logger *slog.Logger
 }
 
@@ -66,7 +67,7 @@ func WithFallback(f Fallback) Option {
 			f.Retry = time.Second
 		}
 		if f.Logger == nil {
-			f.Logger = slog.Default()
+			f.Logger = r.logger() // WithLogger's, when it came first
 		}
 		f.Logger = f.Logger.With("room", r.id)
 		var id [8]byte

@@ -2,6 +2,7 @@ package waitingroom
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,20 @@ func WithHook(hook func(Signal)) Option {
 			return fmt.Errorf("%w: nil hook", ErrConfig)
 		}
 		r.hook = hook
+		return nil
+	}
+}
+
+// WithLogger sets where the room logs what operators want to read in its log: the store
+// failing and answering again (once each way, not per request, with the store's error,
+// which carries no secret) and the settings this instance stored (version, who, what).
+// Default slog.Default(); a logger whose handler discards turns it off.
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Room) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrConfig)
+		}
+		r.log = l
 		return nil
 	}
 }
@@ -216,14 +231,28 @@ func (r *Room) called(op StoreOp, d time.Duration, err error) {
 	k.buckets[i].Add(1)
 	if err != nil {
 		k.errors.Add(1)
-		if !r.counts.down.Swap(true) && r.hook != nil {
-			r.hook(Signal{Kind: StoreDown, Room: r.id, At: r.now(), Err: err})
+		if !r.counts.down.Swap(true) {
+			r.logger().Warn("waitingroom: a store call failed", "room", r.id, "op", op.String(), "err", err)
+			if r.hook != nil {
+				r.hook(Signal{Kind: StoreDown, Room: r.id, At: r.now(), Err: err})
+			}
 		}
 		return
 	}
-	if r.counts.down.Load() && r.counts.down.Swap(false) && r.hook != nil {
-		r.hook(Signal{Kind: StoreUp, Room: r.id, At: r.now()})
+	if r.counts.down.Load() && r.counts.down.Swap(false) {
+		r.logger().Info("waitingroom: the store answers again", "room", r.id)
+		if r.hook != nil {
+			r.hook(Signal{Kind: StoreUp, Room: r.id, At: r.now()})
+		}
 	}
+}
+
+// logger is the room's logger: WithLogger's, or slog.Default() as it is now.
+func (r *Room) logger() *slog.Logger {
+	if r.log != nil {
+		return r.log
+	}
+	return slog.Default()
 }
 
 // seen keeps the counters of a store answer at store time now, and signals the room

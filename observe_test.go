@@ -1,8 +1,11 @@
 package waitingroom_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,4 +165,52 @@ func sum(xs []int64) (n int64) {
 		n += x
 	}
 	return n
+}
+
+// The room logs the store failing and answering again once each way, not per request, and
+// the settings it stored.
+func TestLogger(t *testing.T) {
+	clock := newSimClock()
+	mem := memory.New(memory.WithClock(clock.Now))
+	cs := newCountingStore(mem)
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	rm, err := waitingroom.New("room", cs, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithClock(clock.Now), simStoreTimeout, waitingroom.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cs.fail = errors.New("connection refused")
+	for range 5 {
+		rm.Enter(ctx, "")
+	}
+	cs.fail = nil
+	for range 5 {
+		if _, err := rm.Enter(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := buf.String()
+	if n := strings.Count(out, "a store call failed"); n != 1 || !strings.Contains(out, "connection refused") || !strings.Contains(out, "op=join") {
+		t.Fatalf("%d failure lines (want 1, with the error and the op):\n%s", n, out)
+	}
+	if n := strings.Count(out, "the store answers again"); n != 1 {
+		t.Fatalf("%d recovery lines, want 1:\n%s", n, out)
+	}
+	other, err := waitingroom.New("other", mem, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithClock(clock.Now), waitingroom.WithLogger(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, v := other.Settings()
+	if _, err := other.Update(ctx, cfg, v, store.Change{By: "ops", What: "patch"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `settings stored" room=other version=1 by=ops what=patch`) {
+		t.Fatalf("no settings line:\n%s", buf.String())
+	}
+	if _, err := waitingroom.New("x", mem, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, waitingroom.WithLogger(nil)); !errors.Is(err, waitingroom.ErrConfig) {
+		t.Fatalf("nil logger: %v", err)
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"slices"
 	"sync/atomic"
@@ -95,6 +96,7 @@ type Room struct {
 	strict      bool         // WithStrictRevocation
 	fb          *fallback    // WithFallback
 	hook        func(Signal) // WithHook
+	log         *slog.Logger // WithLogger (nil: slog.Default())
 	counts      counts
 }
 
