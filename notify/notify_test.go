@@ -411,3 +411,90 @@ func deletePrefix(t *testing.T, c *goredis.Client, prefix string) {
 		t.Errorf("deleting the test's keys: %v", err)
 	}
 }
+
+// Thresholds on the waiting count and a newcomer's wait are sent once per spell.
+func TestThresholds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := storetest.NewClock(start)
+	st := memory.New(memory.WithClock(clock.Now))
+	rc := newReceiver(t)
+	var rm *waitingroom.Room
+	n, err := notify.New(rc.URL, st, func(string) (*waitingroom.Room, bool) { return rm, true },
+		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithRefresh(time.Second), notify.WithThresholds(15, 10*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: time.Hour},
+		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	var passes []token.Pass
+	var tickets []string
+	// step brings joins more visitors, then a minute later lets the two inside go and
+	// everyone waiting poll (two go in), and checks.
+	step := func(joins int) map[string][]notify.Message {
+		t.Helper()
+		for range joins {
+			v, err := rm.Enter(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Outcome == waitingroom.Admitted {
+				passes = append(passes, v.Pass)
+			} else {
+				tickets = append(tickets, v.Token)
+			}
+		}
+		clock.Advance(time.Minute)
+		for _, p := range passes {
+			rm.Release(ctx, p)
+		}
+		passes = nil
+		waiting := tickets[:0]
+		for _, tk := range tickets {
+			v, err := rm.Enter(ctx, tk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Outcome == waitingroom.Admitted {
+				passes = append(passes, v.Pass)
+			} else {
+				waiting = append(waiting, v.Token)
+			}
+		}
+		tickets = waiting
+		n.Check(ctx)
+		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer fcancel()
+		if err := n.Flush(fctx); err != nil {
+			t.Fatal(err)
+		}
+		return rc.events()
+	}
+	if ev := step(12); len(ev["queueing"]) != 1 || len(ev["threshold_waiting"]) != 0 || len(ev["threshold_wait"]) != 0 {
+		t.Fatalf("8 waiting: %v", ev)
+	}
+	ev := step(12) // 18 waiting, two a minute: a newcomer waits about 9 minutes
+	if got := ev["threshold_waiting"]; len(got) != 1 || got[0].Threshold != 15 || *got[0].Waiting != 18 {
+		t.Fatalf("18 waiting: %+v; want one waiting threshold", got)
+	}
+	if got := ev["threshold_wait"]; len(got) != 0 {
+		t.Fatalf("a wait under 10 minutes: %+v; want no wait threshold", got)
+	}
+	ev = step(12) // 28 waiting: about 14 minutes
+	snap, err := rm.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev["threshold_wait"]; !snap.Wait.Known || snap.Wait.P50 < 10*time.Minute || len(got) != 1 || got[0].ThresholdSeconds != 600 || !strings.Contains(got[0].Text, "threshold 10 minutes") {
+		t.Fatalf("a newcomer waits %+v: %+v; want one wait threshold", snap.Wait, got)
+	}
+	if ev := step(12); len(ev["threshold_waiting"]) != 1 || len(ev["threshold_wait"]) != 1 {
+		t.Fatalf("38 waiting: the thresholds again: %v", ev)
+	}
+}
