@@ -143,14 +143,14 @@ func fixed(rs ...*waitingroom.Room) func() []*waitingroom.Room {
 func TestLint(t *testing.T) {
 	clock := storetest.NewClock(t0)
 	mem := memory.New(memory.WithClock(clock.Now))
-	busy := traffic(t, "busy", mem, clock, waitingroom.WithFallback(waitingroom.Fallback{Logger: discard}))
+	busy := traffic(t, "busy", mem, clock, waitingroom.WithFallback(waitingroom.Fallback{Logger: quiet}))
 	down := &flaky{Store: mem}
 	down.fail.Store(true)
 	broken, err := waitingroom.New("broken", down, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := wrprom.New(fixed(busy, broken), wrprom.WithLogger(discard))
+	c, err := wrprom.New(fixed(busy, broken), wrprom.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestLint(t *testing.T) {
 	}
 }
 
-var discard = slog.New(slog.DiscardHandler)
+var quiet = slog.New(slog.DiscardHandler)
 
 // Every value is the room's own, as Snapshot, Settings, Counters and Fallback read them.
 func TestValuesMatchTheRoom(t *testing.T) {
@@ -176,7 +176,7 @@ func TestValuesMatchTheRoom(t *testing.T) {
 	mem := memory.New(memory.WithClock(clock.Now))
 	queued := traffic(t, "queued", mem, clock)
 	open, err := waitingroom.New("open", mem, waitingroom.Config{TotalActiveUsers: 5, NewUsersPerMinute: 5},
-		waitingroom.WithClock(clock.Now), waitingroom.WithFallback(waitingroom.Fallback{Logger: discard}))
+		waitingroom.WithClock(clock.Now), waitingroom.WithFallback(waitingroom.Fallback{Logger: quiet}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func TestHistoryFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := wrprom.New(fixed(rm), wrprom.WithLogger(discard))
+	c, err := wrprom.New(fixed(rm), wrprom.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,7 +519,7 @@ func TestOptions(t *testing.T) {
 			}
 		})
 	}
-	if _, err := wrprom.New(rs, wrprom.WithTimeout(time.Second), wrprom.WithConcurrency(1), wrprom.WithLogger(discard)); err != nil {
+	if _, err := wrprom.New(rs, wrprom.WithTimeout(time.Second), wrprom.WithConcurrency(1), wrprom.WithLogger(quiet)); err != nil {
 		t.Fatal(err)
 	}
 }
