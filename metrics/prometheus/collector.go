@@ -36,6 +36,10 @@ import (
 // scrape and counts a waitingroom_scrape_errors_total. A room the source no longer lists
 // leaves the output, and the collector forgets it.
 //
+// A room makes 14 series, 4 more with a fallback policy, and 16 for each kind of store call
+// it made on this instance (a histogram and an error counter; a scrape makes two kinds, stats
+// and history): mind Prometheus's series count for thousands of rooms.
+//
 // A Collector is safe for concurrent use (two Prometheus servers may scrape at once).
 type Collector struct {
 	rooms       func() []*waitingroom.Room
