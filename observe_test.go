@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
 )
@@ -158,6 +159,37 @@ func TestHookAndCounters(t *testing.T) {
 			t.Fatalf("op %d has no name: %q", op, op)
 		}
 	}
+}
+
+// A stats read whose caller gave up, before or during the call, is no store failure.
+func TestStatsAbandonedIsNoOutage(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var got []waitingroom.Signal
+	rm, err := waitingroom.New("room", abandoning{memory.New(), cancel}, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithHook(func(s waitingroom.Signal) { got = append(got, s) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"during", "before"} {
+		if _, err := rm.Stats(ctx); !errors.Is(err, waitingroom.ErrCanceled) || errors.Is(err, waitingroom.ErrStore) {
+			t.Errorf("%s the call: %v; want ErrCanceled", when, err)
+		}
+	}
+	if c := rm.Counters().Calls[waitingroom.OpStats]; len(got) != 0 || c.Count != 0 {
+		t.Errorf("signals %+v, stats calls %+v; want none counted", got, c)
+	}
+}
+
+// abandoning is a store whose Stats ends its caller's context and waits for it to end.
+type abandoning struct {
+	store.Store
+	cancel func()
+}
+
+func (a abandoning) Stats(ctx context.Context, room string, l admission.Limits) (store.Stats, error) {
+	a.cancel()
+	<-ctx.Done()
+	return store.Stats{}, ctx.Err()
 }
 
 func sum(xs []int64) (n int64) {

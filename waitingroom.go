@@ -427,20 +427,20 @@ func (r *Room) Release(ctx context.Context, p token.Pass) error {
 	return nil
 }
 
-// Stats reads the room's counters from the store.
+// Stats reads the room's counters from the store. A caller's context that ends first is
+// ErrCanceled, not a store failure: a scrape or an admin request that gives up signals no
+// StoreDown.
 func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
 	l, pushed := r.offer(r.settings.Load())
-	start := time.Now()
-	st, err := r.store.Stats(ctx, r.id, l)
+	var st store.Stats
+	err := r.call(ctx, OpStats, func(ctx context.Context) (err error) {
+		st, err = r.store.Stats(ctx, r.id, l)
+		return err
+	})
 	r.learn(st.Settings, pushed)
 	if err != nil {
-		err = fmt.Errorf("%w: %w", ErrStore, err)
-		r.called(OpStats, time.Since(start), err)
 		return st, err
 	}
-	r.called(OpStats, time.Since(start), nil)
 	r.seen(st.Now, st.Waiting, st.Active)
 	return st, nil
 }
