@@ -12,6 +12,7 @@ import (
 	"github.com/waitingroom-go/waitingroom"
 	wrprom "github.com/waitingroom-go/waitingroom/metrics/prometheus"
 	"github.com/waitingroom-go/waitingroom/middleware"
+	"github.com/waitingroom-go/waitingroom/notify"
 	"github.com/waitingroom-go/waitingroom/store/memory"
 	"github.com/waitingroom-go/waitingroom/token"
 )
@@ -22,15 +23,34 @@ import (
 // whole process, the scrapes included; path-B/op and path-allocs/op take out what the
 // scrapes allocated (measured alone after the run), which leaves the request path's.
 func BenchmarkAdmittedRequest(b *testing.B) {
-	b.Run("alone", func(b *testing.B) { benchAdmitted(b, false) })
-	b.Run("scraped", func(b *testing.B) { benchAdmitted(b, true) })
+	b.Run("alone", func(b *testing.B) { benchAdmitted(b, false, false) })
+	b.Run("scraped", func(b *testing.B) { benchAdmitted(b, true, false) })
+	b.Run("scraped+notified", func(b *testing.B) { benchAdmitted(b, true, true) })
 }
 
-func benchAdmitted(b *testing.B, scraped bool) {
+// benchAdmitted measures the admitted path; notified gives the room a notifier's hook
+// (running, with its collector scraped too).
+func benchAdmitted(b *testing.B, scraped, notified bool) {
 	key := token.HMACKey{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef")}
-	room, err := waitingroom.New("bench", memory.New(), waitingroom.Config{
+	st := memory.New()
+	opts := []waitingroom.Option{waitingroom.WithKeys(key)}
+	var room *waitingroom.Room
+	var nt *notify.Notifier
+	if notified {
+		var err error
+		nt, err = notify.New("http://127.0.0.1:1/hook", st, func(string) (*waitingroom.Room, bool) { return room, true })
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { nt.Run(ctx); close(done) }()
+		b.Cleanup(func() { cancel(); <-done })
+		opts = append(opts, waitingroom.WithHook(nt.Hook()))
+	}
+	room, err := waitingroom.New("bench", st, waitingroom.Config{
 		TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: time.Hour, RenewInterval: 30 * time.Minute,
-	}, waitingroom.WithKeys(key))
+	}, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,6 +66,13 @@ func benchAdmitted(b *testing.B, scraped bool) {
 	reg := prometheus.NewRegistry()
 	if scraped {
 		c, err := wrprom.New(fixed(room))
+		if err != nil {
+			b.Fatal(err)
+		}
+		reg.MustRegister(c)
+	}
+	if notified {
+		c, err := wrprom.NewNotifierCollector(nt)
 		if err != nil {
 			b.Fatal(err)
 		}
