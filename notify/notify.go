@@ -362,7 +362,7 @@ func (n *Notifier) Flush(ctx context.Context) error {
 
 // episode is a room's queueing spell as this instance follows it.
 type episode struct {
-	at       time.Time // the store's time of the spell's claim: it names the spell
+	at       time.Time // the store's time of the spell's claim: it names the spell (zero: not claimed yet)
 	start    time.Time // the same instant on this notifier's clock
 	periodic int       // periodic notifications done (sent here or by another instance)
 	waiting  bool      // the waiting threshold done
@@ -381,7 +381,7 @@ func (n *Notifier) handle(ctx context.Context, s waitingroom.Signal) {
 	switch s.Kind {
 	case waitingroom.Queueing:
 		e := n.rooms[s.Room]
-		if e == nil {
+		if e == nil || e.at.IsZero() {
 			n.begin(ctx, s.Room)
 			return
 		}
@@ -409,7 +409,8 @@ func (n *Notifier) begin(ctx context.Context, id string) {
 	}
 	c, ok := n.claim(ctx, id, "q")
 	if !ok {
-		return // tried again at the room's next Queueing signal
+		n.rooms[id] = &episode{} // the store failed: Check tries again
+		return
 	}
 	now := n.o.clock()
 	e := &episode{at: c.At, start: c.At.Add(now.Sub(c.Now))}
@@ -435,6 +436,10 @@ func (n *Notifier) check(ctx context.Context, id string, e *episode, now time.Ti
 	rm, ok := n.lookup(id)
 	if !ok {
 		return false
+	}
+	if e.at.IsZero() { // its claim failed: try again
+		n.begin(ctx, id)
+		return n.rooms[id] != nil
 	}
 	if now.Sub(e.read) >= n.o.refresh {
 		n.read(ctx, rm, e, now)

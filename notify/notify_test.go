@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -496,5 +497,67 @@ func TestThresholds(t *testing.T) {
 	}
 	if ev := step(12); len(ev["threshold_waiting"]) != 1 || len(ev["threshold_wait"]) != 1 {
 		t.Fatalf("38 waiting: the thresholds again: %v", ev)
+	}
+}
+
+// flakyOnce fails its first fail claims.
+type flakyOnce struct {
+	store.Once
+	mu   sync.Mutex
+	fail int
+}
+
+func (f *flakyOnce) Claim(ctx context.Context, room, key string, ttl time.Duration) (store.Claim, error) {
+	f.mu.Lock()
+	if f.fail > 0 {
+		f.fail--
+		f.mu.Unlock()
+		return store.Claim{}, errors.New("store down")
+	}
+	f.mu.Unlock()
+	return f.Once.Claim(ctx, room, key, ttl)
+}
+
+// A spell whose claim failed (the store was down) is claimed at the next check, and
+// announced then, once.
+func TestClaimRetried(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := storetest.NewClock(start)
+	st := memory.New(memory.WithClock(clock.Now))
+	rc := newReceiver(t)
+	once := &flakyOnce{Once: st, fail: 1}
+	var rm *waitingroom.Room
+	n, err := notify.New(rc.URL, once, func(string) (*waitingroom.Room, bool) { return rm, true },
+		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	for range 3 {
+		if _, err := rm.Enter(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush := func() {
+		t.Helper()
+		n.Check(ctx)
+		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer fcancel()
+		if err := n.Flush(fctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush() // the claim failed at the signal; this check claims it
+	flush()
+	if got := rc.events()["queueing"]; len(got) != 1 {
+		t.Fatalf("queueing messages after a failed claim: %d, want 1", len(got))
 	}
 }
