@@ -86,9 +86,9 @@ func AdminHandler(reg *rooms.Registry, s store.Store) (http.Handler, error) {
 	return admin.New(reg, ctl, admin.WithTokens(toks...))
 }
 
-// Run serves site on addr and, when admin is not nil, the admin API on adminAddr, while
-// reg's watch follows the store, until SIGINT or SIGTERM, or until a listener fails. name
-// starts its log lines.
+// Run serves site on addr and, when admin is not nil, the admin API and dashboard on
+// adminAddr, while reg's watch follows the store, until SIGINT or SIGTERM, or until a
+// listener fails. name starts its log lines.
 func Run(name string, reg *rooms.Registry, site http.Handler, addr string, admin http.Handler, adminAddr string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -98,7 +98,7 @@ func Run(name string, reg *rooms.Registry, site http.Handler, addr string, admin
 		errs <- serve(ctx, &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second})
 	}
 	if admin != nil {
-		log.Printf("%s: admin API on http://%s/api/rooms", name, adminAddr)
+		log.Printf("%s: admin API on http://%s/api/rooms, dashboard on http://%s/dashboard/", name, adminAddr, adminAddr)
 		go listen(adminAddr, admin)
 	}
 	log.Printf("%s: listening on http://%s", name, addr)
