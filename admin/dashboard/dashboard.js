@@ -186,7 +186,13 @@
           if (mine !== seq) {
             return; // a later one is on its way
           }
-          out.innerHTML = res.body.html; // the server's fragment, escaped by html/template
+          // Only a forecast that changed is put in: the region is live, and the same words
+          // every 10 seconds would be read out again and again.
+          var next = document.createElement('template');
+          next.innerHTML = res.body.html; // the server's fragment, escaped by html/template
+          if (next.innerHTML !== out.innerHTML) {
+            out.innerHTML = next.innerHTML;
+          }
           out.removeAttribute('aria-busy');
         }, function (e) {
           if (e && e.loggedOut) {
