@@ -579,6 +579,10 @@ func TestDashboardForecast(t *testing.T) {
 	if code != 200 || slower.Drain <= f.Drain {
 		t.Errorf("a longer stay: %d %+v", code, slower)
 	}
+	// No typical stay: each stays a session, the room's default.
+	if code, f := get("typical_session_seconds=0"); code != 200 || !strings.Contains(f.HTML, "stays 5 min (the room's session)") {
+		t.Errorf("without a typical stay: %d %s", code, f.HTML)
+	}
 	// Above the simulation's limit: the closed form.
 	restore := admin.SetMaxSimulated(5)
 	code, fl := get("total_active_users=5&new_users_per_minute=3")

@@ -59,11 +59,17 @@ func (d *dashboard) forecast(ctx context.Context, cfg waitingroom.Config, st sta
 	if f.Waiting == 0 {
 		return f
 	}
-	s := estimate.Scenario{
+	s, err := estimate.Scenario{
 		Arrivals: int(min(f.Waiting, estimate.MaxArrivals)), Session: f.Session,
 		TotalActiveUsers: cfg.TotalActiveUsers, NewUsersPerMinute: cfg.NewUsersPerMinute,
 		RefreshInterval: cfg.RefreshInterval, QueueHold: cfg.QueueHold, ArrivalGrace: cfg.ArrivalGrace,
+	}.WithDefaults()
+	if err != nil { // the settings were validated: a gap between the two checks
+		d.h.log.Warn("admin: forecast failed", "err", err)
+		f.Problem = "No forecast for these settings."
+		return f
 	}
+	f.Session = s.Session // a session left at 0 is the default, as the plan takes it
 	if f.Waiting > int64(maxSimulated) {
 		fl := estimate.FluidPlan(s)
 		f.Drain, f.P50, f.Max, f.Throughput = fl.Drain, fl.WaitP50, fl.WaitMax, fl.Throughput
@@ -78,6 +84,7 @@ func (d *dashboard) forecast(ctx context.Context, cfg waitingroom.Config, st sta
 		return f
 	}
 	p, err := estimate.Plan(s)
+	f.Simulated = true
 	switch {
 	case errors.Is(err, estimate.ErrTooLong):
 		f.TooLong = true
@@ -85,7 +92,6 @@ func (d *dashboard) forecast(ctx context.Context, cfg waitingroom.Config, st sta
 		d.h.log.Warn("admin: forecast failed", "err", err)
 		f.Problem = "No forecast for these settings."
 	default:
-		f.Simulated = true
 		f.Drain, f.P50, f.Max, f.Throughput, f.Bottleneck = p.Drain, p.WaitP50, p.WaitMax, p.Throughput, p.Bottleneck
 	}
 	return f
