@@ -50,10 +50,11 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 
 	// A page asks for a login first, and comes back after it.
-	run("the login form",
+	run("the login form", viewport(1280, 800), chromedp.Navigate(d.admin+"/dashboard/rooms/booking"), chromedp.WaitVisible("#secret"))
+	noSeriousViolations(t, browser, "the login page")
+	bigTargets(t, browser, "the login page")
+	run("logging in",
 		viewport(1280, 800),
-		chromedp.Navigate(d.admin+"/dashboard/rooms/booking"),
-		chromedp.WaitVisible("#secret"),
 		chromedp.SendKeys("#secret", opsSecret),
 		chromedp.Submit("#secret"),
 		chromedp.WaitVisible("#figures"),
@@ -81,6 +82,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	screenshot(t, browser, filepath.Join(shots, "dashboard-overview-1280x800.png"), 1280, 800)
 	screenshot(t, browser, filepath.Join(shots, "dashboard-overview-390x844.png"), 390, 844)
 	noHorizontalScroll(t, browser, "the overview")
+	bigTargets(t, browser, "the overview")
 
 	// The room's page, live too.
 	run("the room page", viewport(1280, 800), chromedp.Navigate(d.admin+"/dashboard/rooms/booking"), chromedp.WaitVisible("#figures"))
@@ -123,6 +125,15 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Errorf("after saving: %q", flash)
 	}
 	noHorizontalScroll(t, browser, "the room page")
+	bigTargets(t, browser, "the room page")
+	// A state button asks first; Cancel leaves the room as it was.
+	run("the confirmation", chromedp.Click(".action-suspend"), chromedp.WaitVisible(".confirm"))
+	noSeriousViolations(t, browser, "the confirmation")
+	bigTargets(t, browser, "the confirmation")
+	run("cancelling", viewport(1280, 800), chromedp.Click(".confirm a.secondary"), chromedp.WaitVisible("#figures"))
+	if d.room.Config().Suspended {
+		t.Error("the confirmation page suspended the room")
+	}
 	// The README's pair: the room on a desktop, the overview on a phone.
 	for from, to := range map[string]string{"dashboard-room-1280x800.png": "dashboard-1280x800.png", "dashboard-overview-390x844.png": "dashboard-390x844.png"} {
 		if b, err := os.ReadFile(filepath.Join(shots, from)); err != nil || os.WriteFile(filepath.Join(shots, to), b, 0o644) != nil {
@@ -153,6 +164,23 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	if got := d.room.Config().NewUsersPerMinute; got == 50 {
 		t.Error("the preview saved the rate")
+	}
+}
+
+// bigTargets checks, on a phone's screen, that every link, button and field the page
+// shows is at least 44 by 44 CSS pixels.
+func bigTargets(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, viewport(390, 844), chromedp.Sleep(200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	small := evaluate[[]string](t, ctx, "the tap targets", `Array.from(document.querySelectorAll('a, button, input:not([type=hidden]), summary, select, textarea'))
+		.filter(e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden')
+		.map(e => [e, e.getBoundingClientRect()])
+		.filter(([e, r]) => r.width < 44 || r.height < 44)
+		.map(([e, r]) => e.outerHTML.slice(0, 80) + ': ' + Math.round(r.width) + 'x' + Math.round(r.height))`)
+	for _, s := range small {
+		t.Errorf("%s at 390 px: a small target: %s", page, s)
 	}
 }
 
