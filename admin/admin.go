@@ -28,6 +28,15 @@
 //
 // The API authenticates by bearer secrets and sets no cookies, so cross-site requests
 // cannot borrow an operator's session; serve it over TLS or a private network all the same.
+//
+// The same handler serves the operator's dashboard at /dashboard/ (and redirects / there):
+// an HTML view of every room, busiest first, and of each room with its last hour, its
+// settings form with the planner's forecast of the queue, and confirmed buttons for
+// queue-all, suspend and resume. An operator logs in with a token's secret, traded for a
+// session cookie (HttpOnly, SameSite=Strict, Secure over TLS) that opens the pages and not
+// the API; sessions live in the process, 12 idle hours at most. Its forms are guarded by
+// http.CrossOriginProtection, its pages by a Content-Security-Policy that allows only its own
+// stylesheet and script, and they work without JavaScript. See dashboard.go for its routes.
 package admin
 
 import (
@@ -171,6 +180,8 @@ type Handler struct {
 
 	mu    sync.Mutex
 	stats map[string]*statsEntry // by room ID
+
+	dash *dashboard
 }
 
 // New returns the admin API of the rooms of reg. ctl must be the registry's store (the one
@@ -209,12 +220,18 @@ func New(reg *rooms.Registry, ctl store.Control, opts ...Option) (*Handler, erro
 	h.mux.HandleFunc("DELETE /api/rooms/{id}", h.deleteRoom)
 	h.mux.HandleFunc("GET /api/rooms/{id}/changes", h.roomChanges)
 	h.mux.HandleFunc("GET /api/rooms/{id}/history", h.roomHistory)
+	h.dash = newDashboard(h)
 	return h, nil
 }
 
-// ServeHTTP authenticates r, checks its token's scope and routes it.
+// ServeHTTP serves the dashboard's paths (see dashboard.go), and authenticates every
+// other request by its bearer token, checks the token's scope and routes it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if dashboardPath(r.URL.Path) {
+		h.dash.ServeHTTP(w, r)
+		return
+	}
 	cred, reason := h.authenticate(r)
 	if cred == nil {
 		h.log.Warn("admin: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "reason", reason)
@@ -265,6 +282,14 @@ func (h *Handler) authenticate(r *http.Request) (*credential, string) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
 		return nil, "malformed Authorization header"
 	}
+	if cred := h.match(secret); cred != nil {
+		return cred, ""
+	}
+	return nil, "unknown token"
+}
+
+// match returns the token whose secret is secret, or nil.
+func (h *Handler) match(secret string) *credential {
 	// Digests have one length whatever was sent, and every token is compared, so the time
 	// taken says nothing about which bytes or which token came close.
 	d := sha256.Sum256([]byte(secret))
@@ -275,9 +300,9 @@ func (h *Handler) authenticate(r *http.Request) (*credential, string) {
 		match |= eq
 	}
 	if match == 0 {
-		return nil, "unknown token"
+		return nil
 	}
-	return &h.tokens[idx], ""
+	return &h.tokens[idx]
 }
 
 // The endpoints.

@@ -278,7 +278,7 @@ func TestErrors(t *testing.T) {
 		{name: "unknown path", method: "GET", target: "/api/nothing", auth: rw, status: 404, code: "not_found"},
 		{name: "unknown room path", method: "GET", target: "/api/rooms/a/other", auth: rw, status: 404, code: "not_found"},
 		{name: "history minutes not a number", method: "GET", target: "/api/rooms/a/history?minutes=five", auth: rw, status: 422, code: "invalid_request", field: "minutes"},
-		{name: "outside the api", method: "GET", target: "/", auth: rw, status: 404, code: "not_found"},
+		{name: "outside the api", method: "GET", target: "/elsewhere", auth: rw, status: 404, code: "not_found"},
 
 		{name: "post to the list", method: "POST", target: "/api/rooms", auth: rw, body: validDoc, status: 405, code: "method_not_allowed"},
 		{name: "delete the list", method: "DELETE", target: "/api/rooms", auth: rw, status: 405, code: "method_not_allowed"},

@@ -3,7 +3,8 @@
 // turn coming in a background tab, the form with the keepalive, Japanese, and axe-core's
 // accessibility rules; the waiting page when the room goes away; a closed room; the
 // pre-queue; the site's message; a form sent after an idle spell, and a session that cannot
-// be extended; and the JSON client of examples/jsonclient.
+// be extended; and the JSON client of examples/jsonclient. dashboard_test.go walks the
+// operator's dashboard of the admin package.
 // It is a module of its own so that chromedp stays out of the library.
 //
 //	cd browsertest && go test ./...
@@ -12,7 +13,8 @@
 // WAITINGROOM_BROWSER=required (as in .ci/run). WAITINGROOM_SCREENSHOTS=dir keeps the
 // screenshots there; the README shows waiting-en-1280x800.png and waiting-ja-390x844.png
 // (docs/waiting-en.png, docs/waiting-ja.png), taken with a Japanese font installed
-// (Debian's fonts-noto-cjk).
+// (Debian's fonts-noto-cjk), and dashboard-1280x800.png and dashboard-390x844.png
+// (docs/dashboard-desktop.png, docs/dashboard-phone.png).
 package browsertest
 
 import (

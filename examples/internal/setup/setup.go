@@ -110,9 +110,9 @@ func Notifier(url string, s store.Store, lookup func(id string) (*waitingroom.Ro
 	return n, []waitingroom.Option{waitingroom.WithHook(n.Hook())}, nil
 }
 
-// Run serves site on addr and, when admin is not nil, the admin API on adminAddr, while
-// reg's watch follows the store and n (when not nil) sends notifications, until SIGINT or
-// SIGTERM, or until a listener fails. name starts its log lines.
+// Run serves site on addr and, when admin is not nil, the admin API and dashboard on
+// adminAddr, while reg's watch follows the store and n (when not nil) sends notifications,
+// until SIGINT or SIGTERM, or until a listener fails. name starts its log lines.
 func Run(name string, reg *rooms.Registry, site http.Handler, addr string, admin http.Handler, adminAddr string, n *notify.Notifier) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -126,7 +126,7 @@ func Run(name string, reg *rooms.Registry, site http.Handler, addr string, admin
 		errs <- serve(ctx, &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second})
 	}
 	if admin != nil {
-		log.Printf("%s: admin API on http://%s/api/rooms", name, adminAddr)
+		log.Printf("%s: admin API on http://%s/api/rooms, dashboard on http://%s/dashboard/", name, adminAddr, adminAddr)
 		go listen(adminAddr, admin)
 	}
 	log.Printf("%s: listening on http://%s", name, addr)
