@@ -341,6 +341,8 @@ var tests = []struct {
 	{"history", testHistory},
 	{"room_keys", testRoomKeys},
 	{"revocations", testRevocations},
+	{"slots", testSlots},
+	{"sold_out_closes_to_newcomers", testSoldOut},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.
