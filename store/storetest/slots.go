@@ -191,6 +191,23 @@ func testSoldOut(r *roomTest) {
 	if j := r.join(l); j.SoldOut {
 		r.t.Errorf("a join once the room stopped counting: sold out")
 	}
+
+	// The setting is a stored one like any other: a caller whose settings are another
+	// version runs by the stored ones, and closes.
+	if _, ok := r.h.Store.(store.Control); ok {
+		c := r.control()
+		if _, err := c.PutSettings(r.ctx, r.room, admission.Settings{Limits: l, Doc: []byte(`{"close":true}`)}, 0, store.Change{By: "ops", What: "create"}); err != nil {
+			r.t.Fatal(err)
+		}
+		r.setSlots(s, r.room, 0)
+		res, err := r.h.Store.Join(r.ctx, r.room, offered(open, 0, ""))
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if !res.SoldOut || res.Settings == nil || res.Settings.Version != 1 {
+			r.t.Errorf("a join by a caller that does not close, the stored settings closing: sold out %t, settings %+v; want SoldOut and version 1", res.SoldOut, res.Settings)
+		}
+	}
 }
 
 // SetSlots implements store.Slots when the store it wraps does.
