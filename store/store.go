@@ -234,7 +234,8 @@ type History interface {
 // Slots is what a store keeps of what a room's site has left to give (appointments,
 // tickets): a count the host sets and takes from, which every Join, Poll and Stats answer
 // carries (Stats.Slots, read in the same atomic operation), so that waiters on every
-// instance learn it from their next answer with no call of its own. Under
+// instance learn it from their next answer with no call of its own. A store that does not
+// implement Slots answers Stats.Slots admission.NotCounted. Under
 // admission.Limits.CloseWhenSoldOut a count of 0 closes the room to new places (see
 // admission.SoldOut). Both stores implement it.
 //
