@@ -106,10 +106,10 @@ func TestSlotsAndMessages(t *testing.T) {
 		t.Errorf("GET does not show the messages")
 	}
 	for body, field := range map[string]string{
-		`{"messages":{"klingon!":"x"}}`:                           `messages["klingon!"]`,
-		`{"messages":{"en":"two\nlines"}}`:                        `messages["en"]`,
+		`{"messages":{"klingon!":"x"}}`:                          `messages["klingon!"]`,
+		`{"messages":{"en":"two\nlines"}}`:                       `messages["en"]`,
 		`{"messages":{"en":"` + strings.Repeat("x", 501) + `"}}`: `messages["en"]`,
-		`{"messages":{"en":5}}`:                                   `messages["en"]`,
+		`{"messages":{"en":5}}`:                                  `messages["en"]`,
 	} {
 		rec := e.do(http.MethodPatch, "/api/rooms/vaccines", rw, body)
 		if rec.Code != http.StatusUnprocessableEntity {
