@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/waitingroom-go/waitingroom/admission"
@@ -97,6 +99,28 @@ func testSlots(r *roomTest) {
 	j := r.join(l)
 	r.wantAdmitted("a visitor after the room went idle", j)
 	r.wantSlots("a visitor after the room went idle", j.Stats, 4)
+
+	// Takes are atomic: 40 at once from 30 leave each count from 29 down to 0 once, and
+	// ten more zeros.
+	r.setSlots(s, r.room, 30)
+	var wg sync.WaitGroup
+	got := make([]int64, 40)
+	for i := range got {
+		wg.Go(func() {
+			left, err := s.TakeSlots(r.ctx, r.room, 1)
+			if err != nil {
+				r.t.Errorf("a concurrent TakeSlots: %v", err)
+			}
+			got[i] = left
+		})
+	}
+	wg.Wait()
+	slices.Sort(got)
+	for i, v := range got {
+		if want := max(int64(i)-10, 0); v != want {
+			r.t.Fatalf("40 concurrent takes from 30 left %v; want 0 eleven times, then 1 to 29 once each", got)
+		}
+	}
 
 	r.setSlots(s, r.room, -1)
 	r.wantSlots("Stats after SetSlots(-1)", r.stats(l), admission.NotCounted)
