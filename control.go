@@ -39,7 +39,7 @@ func (r *Room) Version() int64 { return r.settings.Load().version }
 func (r *Room) Settings() (Config, int64) {
 	s := r.settings.Load()
 	c := s.cfg
-	c.Events = slices.Clone(c.Events)
+	c.Events, c.Messages = slices.Clone(c.Events), maps.Clone(c.Messages)
 	return c, s.version
 }
 
@@ -322,8 +322,9 @@ func (r *Room) CheckKeys(ctx context.Context) error {
 	})
 }
 
-// withEvents is c with its own copy of its events, for a caller that may keep it.
+// withEvents is c with its own copy of its events and messages, for a caller that may
+// keep it.
 func withEvents(c Config) Config {
-	c.Events = slices.Clone(c.Events)
+	c.Events, c.Messages = slices.Clone(c.Events), maps.Clone(c.Messages)
 	return c
 }

@@ -6,6 +6,8 @@ import (
 	"log"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/store/memory"
 )
@@ -42,4 +44,33 @@ func ExampleRoom_AddEvent() {
 	}
 	fmt.Println(v.Outcome == waitingroom.Waiting, v.Status.EventPrequeueing, v.Status.TimeUntilEventStart)
 	// Output: true true 15m0s
+}
+
+// The README's vaccination slots: the room tells its queue what is left, and once nothing
+// is, a newcomer is told so instead of queueing for nothing.
+func ExampleRoom_TakeSlots() {
+	ctx := context.Background()
+	room, err := waitingroom.New("booking", memory.New(), waitingroom.Config{
+		TotalActiveUsers: 200, NewUsersPerMinute: 100,
+		CloseWhenSoldOut: true, // no place for newcomers once no slot is left
+		Messages:         map[string]string{"en": "Second doses from 1 December.", "ja": "2回目の接種は12月1日からです。"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := room.SetSlots(ctx, 2); err != nil { // bookings open: two appointments
+		log.Fatal(err)
+	}
+	left, err := room.TakeSlots(ctx, 2) // both booked (never below 0; -1 gives one back)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	v, err := room.Enter(ctx, "") // a newcomer
+	if err != nil {
+		log.Fatal(err)
+	}
+	msg, _ := v.Status.Message.In(language.Japanese)
+	fmt.Println(left, v.Outcome == waitingroom.Rejected, v.Status.SoldOut, v.Token == "", msg)
+	// Output: 0 true true true 2回目の接種は12月1日からです。
 }

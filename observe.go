@@ -111,7 +111,7 @@ const (
 	OpRenew                  // Store.Renew and Store.Revive
 	OpRelease                // Store.Release and the revocation that tells the others
 	OpStats                  // Store.Stats
-	OpControl                // settings, keys, revocations and presence (store.Control, store.Presence)
+	OpControl                // settings, keys, revocations, presence and slots (store.Control, store.Presence, store.Slots)
 	OpHistory                // history records and reads (store.History)
 	NumStoreOps
 )

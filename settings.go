@@ -86,6 +86,22 @@ type Config struct {
 	// Events are the room's scheduled events (see Event), in any order; Config returns
 	// them sorted by start.
 	Events []Event
+
+	// Messages is what the operator tells the room's visitors (Status.Message), by
+	// language: a BCP 47 tag ("en", "ja", "zh-Hans") to plain text. Each visitor reads the
+	// one in its language, else the English one, else the first by tag. At most
+	// MaxMessageLanguages languages, each text 1 to MaxMessageBytes bytes of UTF-8 without
+	// control characters; Config returns the tags in canonical form ("en-us" as "en-US").
+	// Default: none. Like every setting it is stored, so a change reaches every instance's
+	// visitors with their next answer.
+	Messages map[string]string
+	// CloseWhenSoldOut closes the room to newcomers once the host's count of slots left
+	// (Room.SetSlots, TakeSlots) is 0: a visitor who would take a place is told that
+	// nothing is left (Status.SoldOut; the closed page) instead of queueing for nothing.
+	// The visitors already waiting keep their places, are told the count with their next
+	// answer, and are admitted as ever, for a slot may come back (a cancellation). No
+	// effect while the room counts no slots. Default false.
+	CloseWhenSoldOut bool
 }
 
 // Event is a scheduled event: a booking that opens at a fixed minute. Its times are read on
@@ -172,6 +188,7 @@ type settings struct {
 	base    phase         // the room's own settings, outside events
 	events  []*eventSettings
 	adm     []admission.Event // the events as the store applies them, in the same order
+	msg     Message           // Messages, ready to pick from
 
 	// The settings as the store keeps them (see control.go): EncodeConfig of cfg, the
 	// stored version they are (0: not yet stored), and whether they are this instance's
@@ -238,6 +255,11 @@ func newSettings(c Config, room string, codec *token.Codec) (*settings, error) {
 	case c.MaxSessionDuration != 0 && c.MaxSessionDuration < c.SessionDuration:
 		return nil, configError("MaxSessionDuration", "MaxSessionDuration must be 0 (no limit) or at least SessionDuration (%v), got %v", c.SessionDuration, c.MaxSessionDuration)
 	}
+	texts, msg, err := newMessage(c.Messages)
+	if err != nil {
+		return nil, err
+	}
+	c.Messages = texts // the room's own copy, in canonical tags
 	l := admission.Limits{
 		Capacity:  int64(c.TotalActiveUsers),
 		PerMinute: int64(c.NewUsersPerMinute),
@@ -248,6 +270,8 @@ func newSettings(c Config, room string, codec *token.Codec) (*settings, error) {
 		Refresh:   c.RefreshInterval,
 		Method:    c.QueueingMethod,
 		QueueAll:  c.QueueAll,
+
+		CloseWhenSoldOut: c.CloseWhenSoldOut,
 		// After a store loss, admitted visitors renew within RenewInterval and waiters
 		// poll within RefreshInterval: by then everyone still there is counted again.
 		Recovery: c.RenewInterval + c.RefreshInterval,
@@ -283,6 +307,7 @@ func newSettings(c Config, room string, codec *token.Codec) (*settings, error) {
 		base:    base,
 		events:  events,
 		adm:     adm,
+		msg:     msg,
 	}, nil
 }
 

@@ -53,6 +53,8 @@ var configDocFields = []docField[Config]{
 	{json: "queue_hold_seconds", goName: "QueueHold", unit: time.Second, at: func(c *Config) any { return &c.QueueHold }},
 	{json: "arrival_grace_seconds", goName: "ArrivalGrace", unit: time.Second, at: func(c *Config) any { return &c.ArrivalGrace }},
 	{json: "typical_session_seconds", goName: "TypicalSession", unit: time.Second, at: func(c *Config) any { return &c.TypicalSession }},
+	{json: "close_when_sold_out", goName: "CloseWhenSoldOut", at: func(c *Config) any { return &c.CloseWhenSoldOut }},
+	{json: "messages", goName: "Messages", at: func(c *Config) any { return &c.Messages }},
 	{json: "events", goName: "Events", at: func(c *Config) any { return &c.Events }},
 }
 
@@ -75,7 +77,8 @@ func docError(field, format string, args ...any) *ConfigError {
 }
 
 // EncodeConfig returns the JSON form of c: every field of Config, as given in c (Room.Config
-// has the defaults filled in), and events in c's order, [] when none. It refuses only what
+// has the defaults filled in), events in c's order, [] when none, and messages an object
+// by language tag, sorted, {} when none. It refuses only what
 // the form cannot hold: negative durations, an unknown method, times outside the years
 // 0000 to 9999 in UTC.
 func EncodeConfig(c Config) ([]byte, error) {
@@ -133,6 +136,17 @@ func appendValue(b []byte, p any, unit time.Duration, name string) ([]byte, erro
 		return appendMethod(b, *p, name)
 	case **Method:
 		return appendMethod(b, **p, name)
+	case *map[string]string:
+		b = append(b, '{')
+		for i, k := range slices.Sorted(maps.Keys(*p)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			key, _ := json.Marshal(k) // strings always marshal
+			val, _ := json.Marshal((*p)[k])
+			b = append(append(append(b, key...), ':'), val...)
+		}
+		return append(b, '}'), nil
 	case *[]Event:
 		b = append(b, '[')
 		for i := range *p {
@@ -271,6 +285,23 @@ func decodeValue(raw json.RawMessage, p any, unit time.Duration, name string) er
 	case **Method:
 		*p = new(Method)
 		return decodeMethod(raw, *p, name)
+	case *map[string]string:
+		var raws map[string]json.RawMessage
+		if json.Unmarshal(raw, &raws) != nil || raws == nil {
+			return docError(name, "%s must be an object of language tags to texts, such as {\"en\": \"...\"}, got %s", name, jsonKind(raw))
+		}
+		*p = nil // no messages is nil, as a room's Config has it
+		for _, k := range slices.Sorted(maps.Keys(raws)) {
+			var text string
+			if string(raws[k]) == "null" || json.Unmarshal(raws[k], &text) != nil {
+				field := fmt.Sprintf("%s[%q]", name, k)
+				return docError(field, "%s must be a string, got %s", field, jsonKind(raws[k]))
+			}
+			if *p == nil {
+				*p = make(map[string]string, len(raws))
+			}
+			(*p)[k] = text
+		}
 	case *[]Event:
 		var raws []json.RawMessage
 		if json.Unmarshal(raw, &raws) != nil {
@@ -327,8 +358,9 @@ func jsonKind(raw []byte) string {
 // PatchConfig applies patch, a JSON merge patch (RFC 7396), to the JSON form of base and
 // decodes the result as DecodeConfig does: a field in the patch replaces base's, null
 // removes it (a required field becomes its zero value, for Validate to refuse; an optional
-// one its default), and events, an array, are replaced whole. The patch must be a JSON
-// object of at most MaxConfigJSON bytes. It does not run Validate.
+// one its default), events, an array, are replaced whole, and messages, an object, are
+// merged language by language ({"messages": {"ja": null}} removes the Japanese one). The
+// patch must be a JSON object of at most MaxConfigJSON bytes. It does not run Validate.
 func PatchConfig(base Config, patch []byte) (Config, error) {
 	p, err := readObject(patch, "the patch")
 	if err != nil {
@@ -342,13 +374,11 @@ func PatchConfig(base Config, patch []byte) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	// Merging one level deep is the whole of RFC 7396 here: no settings field holds an
-	// object, so where the RFC would merge two objects the result is refused alike.
 	for k, v := range p {
 		if string(v) == "null" {
 			delete(target, k)
-		} else {
-			target[k] = v
+		} else if target[k], err = mergePatch(target[k], v); err != nil {
+			return Config{}, docError(k, "%s cannot be merged: %v", k, err)
 		}
 	}
 	merged, err := json.Marshal(target)
@@ -358,10 +388,40 @@ func PatchConfig(base Config, patch []byte) (Config, error) {
 	return DecodeConfig(merged)
 }
 
+// mergePatch is RFC 7396's MergePatch(target, patch) for one value: a patch that is an
+// object is merged into target member by member (null removes one; a target that is no
+// object counts as {}), anything else replaces target.
+func mergePatch(target, patch json.RawMessage) (json.RawMessage, error) {
+	var p map[string]json.RawMessage
+	if json.Unmarshal(patch, &p) != nil || p == nil {
+		return patch, nil // not an object
+	}
+	var t map[string]json.RawMessage
+	if json.Unmarshal(target, &t) != nil || t == nil {
+		t = map[string]json.RawMessage{}
+	}
+	for k, v := range p {
+		if string(v) == "null" {
+			delete(t, k)
+			continue
+		}
+		m, err := mergePatch(t[k], v)
+		if err != nil {
+			return nil, err
+		}
+		t[k] = m
+	}
+	return json.Marshal(t)
+}
+
 // ConfigJSONField returns the JSON name of a field as a *ConfigError from Validate names it:
 // "QueueHold" is "queue_hold_seconds", `Events["x"].Start` is `events["x"].event_start_time`,
-// "Events[0].Name" is "events[0].name". A name it does not know comes back in snake_case.
+// "Events[0].Name" is "events[0].name", `Messages["ja"]` is `messages["ja"]`. A name it does
+// not know comes back in snake_case.
 func ConfigJSONField(goField string) string {
+	if rest, ok := strings.CutPrefix(goField, "Messages["); ok {
+		return "messages[" + rest
+	}
 	if rest, ok := strings.CutPrefix(goField, "Events["); ok {
 		// The event: a quoted name (which may hold "]") or an index, kept as it is.
 		sel, err := strconv.QuotedPrefix(rest)

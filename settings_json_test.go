@@ -3,6 +3,7 @@ package waitingroom
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -74,6 +75,8 @@ func fullConfig() Config {
 		QueueHold:              100 * time.Second,
 		ArrivalGrace:           3500 * time.Millisecond,
 		TypicalSession:         95500 * time.Millisecond,
+		CloseWhenSoldOut:       true,
+		Messages:               map[string]string{"ja": "予約枠は残りわずかです。", "en": `Few slots left: "book" <now> & then`},
 		Events: []Event{
 			{Name: "later", Start: jsonStart.Add(48 * time.Hour), End: jsonStart.Add(49 * time.Hour)},
 			{
@@ -96,7 +99,7 @@ func TestEncodeConfig(t *testing.T) {
 	const defaults = `"allow_rate_above_capacity":false,"session_duration":5,"disable_session_renewal":false,` +
 		`"renew_interval_seconds":60,"max_session_duration":0,"queueing_method":"fifo","queue_all":false,` +
 		`"queue_all_ends_sessions":false,"suspended":false,"refresh_interval_seconds":20,"queueing_status_code":200,` +
-		`"queue_hold_seconds":300,"arrival_grace_seconds":40,"typical_session_seconds":0`
+		`"queue_hold_seconds":300,"arrival_grace_seconds":40,"typical_session_seconds":0,"close_when_sold_out":false,"messages":{}`
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -108,7 +111,8 @@ func TestEncodeConfig(t *testing.T) {
 			`{"total_active_users":0,"new_users_per_minute":0,"allow_rate_above_capacity":false,"session_duration":0,` +
 				`"disable_session_renewal":false,"renew_interval_seconds":0,"max_session_duration":0,"queueing_method":"fifo",` +
 				`"queue_all":false,"queue_all_ends_sessions":false,"suspended":false,"refresh_interval_seconds":0,` +
-				`"queueing_status_code":0,"queue_hold_seconds":0,"arrival_grace_seconds":0,"typical_session_seconds":0,"events":[]}`},
+				`"queueing_status_code":0,"queue_hold_seconds":0,"arrival_grace_seconds":0,"typical_session_seconds":0,` +
+				`"close_when_sold_out":false,"messages":{},"events":[]}`},
 		{"event, minimal, in another zone", filled(t, Config{TotalActiveUsers: 200, NewUsersPerMinute: 100, Events: []Event{
 			{Name: "sale", Start: jsonStart.In(berlin), End: jsonStart.Add(90*time.Minute + 500*time.Millisecond)}}}),
 			`{"total_active_users":200,"new_users_per_minute":100,` + defaults + `,"events":[{"name":"sale",` +
@@ -117,7 +121,8 @@ func TestEncodeConfig(t *testing.T) {
 			`{"total_active_users":300,"new_users_per_minute":400,"allow_rate_above_capacity":true,"session_duration":1.5,` +
 				`"disable_session_renewal":true,"renew_interval_seconds":7.5,"max_session_duration":120,"queueing_method":"passthrough",` +
 				`"queue_all":true,"queue_all_ends_sessions":true,"suspended":true,"refresh_interval_seconds":2.5,` +
-				`"queueing_status_code":429,"queue_hold_seconds":100,"arrival_grace_seconds":3.5,"typical_session_seconds":95.5,"events":[` +
+				`"queueing_status_code":429,"queue_hold_seconds":100,"arrival_grace_seconds":3.5,"typical_session_seconds":95.5,` +
+				`"close_when_sold_out":true,"messages":{"en":"Few slots left: \"book\" \u003cnow\u003e \u0026 then","ja":"予約枠は残りわずかです。"},"events":[` +
 				`{"name":"later","event_start_time":"2026-03-03T09:00:00Z","event_end_time":"2026-03-03T10:00:00Z","shuffle_at_event_start":false},` +
 				`{"name":"launch \"A\" \u0026 \u003cB\u003e","prequeue_start_time":"2026-03-01T08:50:00Z",` +
 				`"event_start_time":"2026-03-01T09:00:00.123456789Z","event_end_time":"2026-03-01T10:00:00Z",` +
@@ -208,6 +213,9 @@ func TestDecodeConfigValues(t *testing.T) {
 		{"empty", `{}`, Config{}},
 		{"nulls", ` { "total_active_users" : null , "events" : null , "queueing_method":null} `, Config{}},
 		{"no events", `{"events":[]}`, Config{}},
+		{"no messages", `{"messages":{}}`, Config{}},
+		{"messages", `{"messages":{"ja":"残りわずか","en":"Few left"},"close_when_sold_out":true}`,
+			Config{Messages: map[string]string{"ja": "残りわずか", "en": "Few left"}, CloseWhenSoldOut: true}},
 		{"rounded to the millisecond", `{"session_duration":0.00001,"renew_interval_seconds":2.0006,"queue_hold_seconds":1e-4,"arrival_grace_seconds":-0}`,
 			Config{SessionDuration: time.Millisecond, RenewInterval: 2001 * time.Millisecond}},
 		{"integers", `{"total_active_users":7,"new_users_per_minute":-0,"queueing_status_code":202}`,
@@ -292,6 +300,11 @@ func TestDecodeConfigErrors(t *testing.T) {
 		{"method in capitals", `{"queueing_method":"FIFO"}`, "queueing_method"},
 		{"method as number", `{"queueing_method":1}`, "queueing_method"},
 		{"event's bad method", ev(`"name":"b","queueing_method":"priority"`), `events["b"].queueing_method`},
+		{"messages as string", `{"messages":"hello"}`, "messages"},
+		{"messages as array", `{"messages":["hello"]}`, "messages"},
+		{"a message as number", `{"messages":{"en":"a","ja":5}}`, `messages["ja"]`},
+		{"a message as null", `{"messages":{"en":null}}`, `messages["en"]`},
+		{"sold out as string", `{"close_when_sold_out":"yes"}`, "close_when_sold_out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := DecodeConfig([]byte(tc.doc))
@@ -322,10 +335,20 @@ func TestPatchConfig(t *testing.T) {
 		{"no events", `{"events":[]}`, func(c *Config) { c.Events = nil }},
 		{"replace events", `{"events":[{"name":"new","event_start_time":"2026-03-01T09:00:00Z","event_end_time":"2026-03-01T10:00:00Z","queueing_method":null}]}`,
 			func(c *Config) { c.Events = []Event{newEvent} }},
+		// Messages are an object: merged by language (RFC 7396), not replaced.
+		{"one message changed", `{"messages":{"ja":"締め切りました"}}`, func(c *Config) { c.Messages["ja"] = "締め切りました" }},
+		{"one message added, one removed", `{"messages":{"zh-Hans":"名额有限","en":null}}`, func(c *Config) {
+			c.Messages["zh-Hans"] = "名额有限"
+			delete(c.Messages, "en")
+		}},
+		{"every message removed", `{"messages":null}`, func(c *Config) { c.Messages = nil }},
+		{"the last message removed", `{"messages":{"en":null,"ja":null}}`, func(c *Config) { c.Messages = nil }},
+		{"sold out off", `{"close_when_sold_out":false}`, func(c *Config) { c.CloseWhenSoldOut = false }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := base
 			want.Events = slices.Clone(base.Events)
+			want.Messages = maps.Clone(base.Messages)
 			tc.want(&want)
 			got, err := PatchConfig(base, []byte(tc.patch))
 			if err != nil {
@@ -368,6 +391,8 @@ func TestPatchConfig(t *testing.T) {
 		{"events as object", `{"events":{"a":1}}`, "events"},
 		{"negative", `{"arrival_grace_seconds":-3}`, "arrival_grace_seconds"},
 		{"unknown field in an event", `{"events":[{"name":"a","bad":1}]}`, `events["a"].bad`},
+		{"a message as object", `{"messages":{"en":{"text":"x"}}}`, `messages["en"]`},
+		{"messages as array", `{"messages":["x"]}`, "messages"},
 	} {
 		t.Run("error/"+tc.name, func(t *testing.T) {
 			_, err := PatchConfig(base, []byte(tc.patch))
@@ -400,6 +425,9 @@ func TestConfigJSONField(t *testing.T) {
 		{"Events[2]", "events[2]"},
 		{`Events["x"].NewThing`, `events["x"].new_thing`},
 		{"Events[", "events["},
+		{"Messages", "messages"},
+		{`Messages["ja-JP"]`, `messages["ja-JP"]`},
+		{"CloseWhenSoldOut", "close_when_sold_out"},
 		{"FooBar", "foo_bar"},
 		{"HTTPStatusCode", "http_status_code"},
 		{"Retry2After", "retry2_after"},

@@ -3,6 +3,7 @@ package waitingroom_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/waitingroom-go/waitingroom/store"
 	"github.com/waitingroom-go/waitingroom/store/memory"
 	"github.com/waitingroom-go/waitingroom/store/redis"
+	"golang.org/x/text/language"
 )
 
 // Every broken rule is one *ConfigError naming the field, from Validate and from New alike.
@@ -45,6 +47,21 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{`Events["a"].NewUsersPerMinute`, func(c *waitingroom.Config) {
 			c.Events = []waitingroom.Event{{Name: "a", Start: start, End: start.Add(time.Hour), TotalActiveUsers: 1, NewUsersPerMinute: 2}}
 		}},
+		{"Messages", func(c *waitingroom.Config) {
+			c.Messages = map[string]string{}
+			for _, l := range []string{"en", "ja", "zh", "ko", "fr", "de", "es", "it", "pt", "nl", "sv"} {
+				c.Messages[l] = "hello"
+			}
+		}},
+		{`Messages["not a tag"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"en": "a", "not a tag": "b"} }},
+		{`Messages[""]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"": "b"} }},
+		{`Messages["und"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"und": "b"} }},
+		{`Messages["en"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"EN": "a", "en": "b"} }},
+		{`Messages["ja"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"ja": ""} }},
+		{`Messages["ja"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"ja": strings.Repeat("あ", 167)} }}, // 501 bytes
+		{`Messages["en"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"en": "two\nlines"} }},
+		{`Messages["en"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"en": "a bell \a"} }},
+		{`Messages["en"]`, func(c *waitingroom.Config) { c.Messages = map[string]string{"en": "bad \xff UTF-8"} }},
 		{`Events["b"].PrequeueStart`, func(c *waitingroom.Config) {
 			c.Events = []waitingroom.Event{
 				{Name: "a", Start: start, End: start.Add(time.Hour)},
@@ -131,5 +148,51 @@ func TestPassthroughEventInPassthroughRoom(t *testing.T) {
 	cfg.Events[0].QueueingMethod = &fifo
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("a FIFO event in a passthrough room: %v", err)
+	}
+}
+
+// A room's message: its tags in canonical form, read in the visitor's language, else in
+// English, else in the first language by tag; the room keeps its own copy.
+func TestMessageIn(t *testing.T) {
+	texts := map[string]string{"ja-jp": "お知らせ", "en-GB": "Notice", "zh-Hans": "通知", "fr": "Avis"}
+	r, err := waitingroom.New("r", memory.New(), waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, Messages: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts["fr"] = "changed by the caller"
+	got := r.Config().Messages
+	want := map[string]string{"ja-JP": "お知らせ", "en-GB": "Notice", "zh-Hans": "通知", "fr": "Avis"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Config().Messages = %v, want %v (canonical tags, the room's own copy)", got, want)
+	}
+	got["fr"] = "changed again"
+	if r.Config().Messages["fr"] != "Avis" {
+		t.Errorf("a change to Config's map reached the room")
+	}
+	msg := r.Message()
+	for _, tc := range []struct{ tag, text, lang string }{
+		{"ja", "お知らせ", "ja-JP"},
+		{"en-US", "Notice", "en-GB"},
+		{"zh", "通知", "zh-Hans"},
+		{"zh-Hant", "Notice", "en-GB"}, // Traditional is not Simplified: English
+		{"ko", "Notice", "en-GB"},
+		{"fr-CA", "Avis", "fr"},
+	} {
+		text, lang := msg.In(language.MustParse(tc.tag))
+		if text != tc.text || lang.String() != tc.lang {
+			t.Errorf("In(%s) = %q (%v), want %q (%s)", tc.tag, text, lang, tc.text, tc.lang)
+		}
+	}
+	noEnglish, err := waitingroom.New("r2", memory.New(), waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1,
+		Messages: map[string]string{"zh-Hans": "通知", "ja": "お知らせ"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, lang := noEnglish.Message().In(language.Korean); text != "お知らせ" || lang != language.Japanese {
+		t.Errorf("no English: In(ko) = %q (%v), want the first by tag, ja", text, lang)
+	}
+	var none waitingroom.Message
+	if text, lang := none.In(language.English); text != "" || lang != language.Und || none.Len() != 0 || none.Texts() != nil {
+		t.Errorf("the zero Message: %q %v", text, lang)
 	}
 }

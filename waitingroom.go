@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"slices"
 	"sync/atomic"
@@ -98,6 +99,7 @@ type Room struct {
 	hook        func(Signal) // WithHook
 	log         *slog.Logger // WithLogger (nil: slog.Default())
 	counts      counts
+	slotsSeen   atomic.Int64 // the slot count of the latest store answer; NotCounted before one
 }
 
 // Option configures a Room.
@@ -167,6 +169,7 @@ func New(id string, s store.Store, cfg Config, opts ...Option) (*Room, error) {
 		return nil, fmt.Errorf("%w: the store is a nil %T", ErrConfig, s)
 	}
 	r := &Room{id: id, store: s, timeout: 500 * time.Millisecond, clock: time.Now}
+	r.slotsSeen.Store(admission.NotCounted)
 	for _, o := range opts {
 		if err := o(r); err != nil {
 			return nil, err
@@ -198,6 +201,7 @@ func (r *Room) Codec() *token.Codec { return r.codec }
 func (r *Room) Config() Config {
 	c := r.settings.Load().cfg
 	c.Events = slices.Clone(c.Events) // the room's own stay as they are
+	c.Messages = maps.Clone(c.Messages)
 	return c
 }
 
@@ -226,7 +230,8 @@ const (
 	Admitted Outcome = iota + 1
 	// Waiting: show the waiting page.
 	Waiting
-	// Rejected: the room admits nobody (QueueingMethod Reject); show the closed page.
+	// Rejected: the room admits nobody (QueueingMethod Reject), or it is sold out and
+	// takes no new place (Status.SoldOut); show the closed page.
 	Rejected
 	// Suspended: the room is off; serve the request without touching cookies.
 	Suspended
@@ -442,6 +447,7 @@ func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
 		return st, err
 	}
 	r.seen(st.Now, st.Waiting, st.Active)
+	r.slotsSeen.Store(st.Slots)
 	return st, nil
 }
 
@@ -477,6 +483,19 @@ type Status struct {
 	ShuffleAtEventStart bool
 	TimeUntilEventStart time.Duration
 	TimeUntilEventEnd   time.Duration
+
+	// What the site tells the queue. Message is the operator's message (Config.Messages;
+	// Message.In picks the visitor's language), as the room's settings say at LastUpdated.
+	Message Message
+	// SlotsCounted says the host counts the slots left (Room.SetSlots, TakeSlots); Slots
+	// is then the count of the store's answer to this visitor (or, for an answer the store
+	// was not asked for, of this instance's latest).
+	SlotsCounted bool
+	Slots        int64
+	// SoldOut says the visitor got no place: the room closes when sold out
+	// (Config.CloseWhenSoldOut) and no slot is left. The Outcome is Rejected, with no
+	// RefreshInterval; a visitor who already waits is never SoldOut, it keeps its place.
+	SoldOut bool
 }
 
 func (r *Room) renew(ctx context.Context, s *settings, p token.Pass, now time.Time, o *enterOptions) (Visit, error) {
@@ -686,6 +705,11 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding
 	}
 	r.observeEpoch(res.Epoch, res.Now)
 	r.seen(res.Now, res.Waiting, res.Active)
+	r.slotsSeen.Store(res.Slots)
+	if res.SoldOut {
+		// No place taken: a closed room's answer, nothing to count.
+		return r.soldOut(s, ph, res.Now), nil
+	}
 	if prev == nil { // a join, or a poll whose place was gone: a new place either way
 		r.counts.joins.Add(1)
 		if res.Requeued {
@@ -719,6 +743,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope(), binding)
 	}
 	st := r.status(s, ph, res.UsersAhead, res.Now)
+	st.SlotsCounted, st.Slots = res.Slots >= 0, max(res.Slots, 0)
 	st.RefreshInterval = res.NextPoll.Sub(res.Now)
 	random := ph.method == Random
 	if random || ph.prequeue && ph.ev.cfg.ShuffleAtEventStart {
@@ -797,6 +822,15 @@ func (r *Room) sign(p token.Pass) (Visit, error) {
 	return Visit{Outcome: Admitted, Token: raw, MaxAge: p.Expires.Sub(p.Issued), Pass: p}, nil
 }
 
+// soldOut is what a visitor the store gave no place, the room being sold out, is told.
+func (r *Room) soldOut(s *settings, ph phase, now time.Time) Visit {
+	st := r.status(s, ph, 0, now)
+	st.SoldOut, st.SlotsCounted, st.Slots = true, true, 0
+	st.Wait = estimate.Unknown("no slots left")
+	st.RefreshInterval = 0
+	return Visit{Outcome: Rejected, Status: st}
+}
+
 func (r *Room) rejected(s *settings, ph phase, now time.Time) Visit {
 	st := r.status(s, ph, 0, now)
 	st.Wait = estimate.Unknown("the room admits nobody")
@@ -814,6 +848,10 @@ func (r *Room) status(s *settings, ph phase, ahead int64, t time.Time) Status {
 		UsersAhead:      ahead,
 		LastUpdated:     t,
 		RefreshInterval: s.cfg.RefreshInterval,
+		Message:         s.msg,
+	}
+	if n := r.slotsSeen.Load(); n >= 0 {
+		st.SlotsCounted, st.Slots = true, n
 	}
 	if e := ph.ev; e != nil {
 		st.ShuffleAtEventStart = e.cfg.ShuffleAtEventStart

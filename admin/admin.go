@@ -15,9 +15,15 @@
 //	PATCH  /api/rooms/{id}          200 room and ETag (a JSON merge patch, RFC 7396); 404; 412; 415; 422
 //	DELETE /api/rooms/{id}          204; 404; 412
 //	GET    /api/rooms/{id}/changes  200 {"changes": [change...]}, newest first; 404
+//	GET    /api/rooms/{id}/history  200 {"minutes": [minute...]}, oldest first (?minutes=N, default 60); 404; 422
+//	PUT    /api/rooms/{id}/slots    200 {"remaining": N}: the room's count of slots left; 404; 415; 422
 //
 // A room is {"id", "version", "settings", "stats"} and, when its counters could not be
-// read, "stats": null with "stats_error". Every request needs "Authorization: Bearer
+// read, "stats": null with "stats_error". Its stats carry "slots_remaining", the count of
+// slots left (null while the room counts none). The room's message to its visitors is a
+// setting ("messages", by language), set with PUT or PATCH like any other; the count of
+// slots is not: PUT /slots with {"remaining": N} sets it (N from 0; null stops counting),
+// for every instance's waiters at their next poll, and logs who. Every request needs "Authorization: Bearer
 // <secret>" of a Token (401 otherwise); PUT, PATCH and DELETE need a ReadWrite one (403).
 // Writes are optimistic: If-Match takes the ETag of a version ("*" for any), and PUT takes
 // "If-None-Match: *" to create only; a change made against another version is 412. Errors
@@ -59,6 +65,7 @@ import (
 	"time"
 
 	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/admission"
 	"github.com/waitingroom-go/waitingroom/rooms"
 	"github.com/waitingroom-go/waitingroom/store"
 )
@@ -220,6 +227,7 @@ func New(reg *rooms.Registry, ctl store.Control, opts ...Option) (*Handler, erro
 	h.mux.HandleFunc("DELETE /api/rooms/{id}", h.deleteRoom)
 	h.mux.HandleFunc("GET /api/rooms/{id}/changes", h.roomChanges)
 	h.mux.HandleFunc("GET /api/rooms/{id}/history", h.roomHistory)
+	h.mux.HandleFunc("PUT /api/rooms/{id}/slots", h.putSlots)
 	h.dash = newDashboard(h)
 	return h, nil
 }
@@ -546,6 +554,68 @@ func (h *Handler) deleteRoom(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// putSlots answers PUT /api/rooms/{id}/slots: {"remaining": N} sets the room's count of
+// slots left (Room.SetSlots), {"remaining": null} stops counting.
+func (h *Handler) putSlots(w http.ResponseWriter, r *http.Request) {
+	cred := credOf(r)
+	id, ok := h.roomID(w, r)
+	if !ok || !h.mediaType(w, r, "application/json") {
+		return
+	}
+	body, ok := h.readBody(w, r)
+	if !ok {
+		return
+	}
+	n, problem := readSlots(body)
+	if problem != "" {
+		h.fail(w, r, cred, http.StatusUnprocessableEntity, apiError{Code: "invalid_request", Field: "remaining", Message: problem})
+		return
+	}
+	rm, ok := h.lookup(r.Context(), id)
+	if !ok {
+		h.notFound(w, r, id)
+		return
+	}
+	if err := rm.SetSlots(r.Context(), n); err != nil {
+		if errors.Is(err, waitingroom.ErrConfig) {
+			h.fail(w, r, cred, http.StatusUnprocessableEntity, apiError{Code: "invalid_request",
+				Message: "the rooms' store keeps no count of slots"})
+			return
+		}
+		h.unavailable(w, r, err)
+		return
+	}
+	h.forget(id)
+	out, logged := slotsJSON{}, any("not counted")
+	if n >= 0 {
+		out.Remaining, logged = &n, n
+	}
+	h.log.Info("admin: slots set", "by", cred.name, "room", id, "remaining", logged)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// readSlots reads a slots document: the count to set (admission.NotCounted for null), or
+// what is wrong with it.
+func readSlots(body []byte) (int64, string) {
+	const want = `send {"remaining": N}, N a whole number from 0 to %d, or {"remaining": null} to stop counting`
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(body, &doc) != nil || doc == nil {
+		return 0, fmt.Sprintf(want, admission.MaxSlots)
+	}
+	raw, ok := doc["remaining"]
+	if !ok || len(doc) != 1 {
+		return 0, fmt.Sprintf(want, admission.MaxSlots)
+	}
+	if string(raw) == "null" {
+		return admission.NotCounted, ""
+	}
+	var n int64
+	if json.Unmarshal(raw, &n) != nil || n < 0 || n > admission.MaxSlots {
+		return 0, fmt.Sprintf(want, admission.MaxSlots)
+	}
+	return n, ""
+}
+
 // roomChanges answers GET /api/rooms/{id}/changes. A deleted room's trail is still
 // served: it says who deleted it.
 // roomHistory answers GET /api/rooms/{id}/history?minutes=N (default 60, at most 48
@@ -650,6 +720,14 @@ type statsJSON struct {
 	// (waitingroom.Snapshot.LongestWait); 0 when nobody waits.
 	LongestWaitSeconds float64  `json:"longest_wait_seconds"`
 	Wait               waitJSON `json:"wait"` // of a visitor arriving now
+	// SlotsRemaining is the room's count of slots left (Room.SetSlots); null while it
+	// counts none.
+	SlotsRemaining *int64 `json:"slots_remaining"`
+}
+
+// slotsJSON is the body of PUT /api/rooms/{id}/slots, and its answer.
+type slotsJSON struct {
+	Remaining *int64 `json:"remaining"`
 }
 
 // waitJSON is the wait a visitor arriving now would be told.
@@ -727,6 +805,10 @@ func (h *Handler) roomView(rm *waitingroom.Room, st statsResult) (roomJSON, int6
 		Active: s.Active, Waiting: s.Waiting, Admissions: s.Admissions, Granted: s.Granted,
 		AdmissionsLastMinute: s.Window, LongestWaitSeconds: s.LongestWait.Seconds(),
 		Wait: waitJSON{Known: s.Wait.Known, Reason: s.Wait.Reason},
+	}
+	if s.Slots >= 0 {
+		n := s.Slots
+		out.Stats.SlotsRemaining = &n
 	}
 	if s.Wait.Known {
 		secs := func(d time.Duration) *float64 { f := d.Seconds(); return &f }

@@ -102,6 +102,9 @@ type Limits struct {
 	Refresh   time.Duration // how often a waiter polls when nothing is due sooner
 	Method    Method
 	QueueAll  bool // nobody is admitted; everyone queues
+	// CloseWhenSoldOut stops the room from taking new places while its host counts no slot
+	// left (see SoldOut): a join, or a poll whose place is gone, is answered SoldOut.
+	CloseWhenSoldOut bool
 
 	// Recovery is how long a room the store had lost admits nobody once the loss shows, so
 	// that admitted visitors are counted again and queued ones retake their places first.
@@ -127,6 +130,12 @@ type Limits struct {
 	// Offer says which stored settings these limits come from (see Settle). The zero Offer
 	// (no stored version, no document) runs by these limits wherever nothing is stored.
 	Offer Offer
+
+	// Slots is the count of slots left that the store keeps for the room (see SetSlots and
+	// TakeSlots), NotCounted when it keeps none. The store puts its own count here for each
+	// operation, after Settle; what a caller passes is not used. Results report it
+	// (Stats.Slots), and SoldOut reads it.
+	Slots int64
 }
 
 // Shared constants of the model. The Redis script uses the same values (a test checks).

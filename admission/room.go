@@ -68,6 +68,11 @@ type Result struct {
 	Admitted bool      // the visitor holds session Ticket
 	Expires  time.Time // session expiry, when Admitted
 
+	// SoldOut says the room took no place: it closes when sold out and has no slot left
+	// (see SoldOut). Ticket is then -1 and Requeued false; a poll that brought a live place
+	// or a session is answered as usual.
+	SoldOut bool
+
 	UsersAhead int64 // live waiters ahead, when waiting (see UsersAhead)
 	// NextPoll is when a waiter should poll again: RefreshInterval from now, or sooner
 	// when a slot for it is due sooner (see Room.Poll). Zero when Admitted.
@@ -96,6 +101,9 @@ type Stats struct {
 	// queue ahead of a waiter goes by, including those who left but still held a place.
 	Granted int64
 	Window  int64 // admissions in the last 60 s plus pending grants: what the rate counts
+	// Slots is the count of slots left the store keeps for the room (Limits.Slots), or
+	// NotCounted.
+	Slots int64
 	// Settings are the room's stored settings when the caller's Offer held another
 	// version (see Settle): the limits that applied, for the caller to adopt.
 	Settings *Settings
@@ -133,7 +141,8 @@ func (r *Room) Idle(now int64) bool {
 
 // Join gives a visitor the next ticket at now, then admits what the limits allow. The
 // visitor is admitted at once when nobody live waits ahead (FIFO) or a slot is free
-// (Random) and the limits allow.
+// (Random) and the limits allow. A room that is sold out (SoldOut) gives no ticket: the
+// answer is SoldOut, and nothing moves but the room's clock and what expired.
 func (r *Room) Join(now int64, l Limits) Result {
 	now, l = r.begin(now, l)
 	return r.join(now, l)
@@ -260,8 +269,8 @@ func (r *Room) Release(s Ref, now int64) {
 
 // Stats reads the room's counters at now. It admits nobody.
 func (r *Room) Stats(now int64, l Limits) Stats {
-	now, _ = r.begin(now, l)
-	return r.stats(now)
+	now, l = r.begin(now, l)
+	return r.stats(now, l)
 }
 
 // clock is the room's time for an operation at store time now. It never runs back past the
@@ -286,6 +295,9 @@ func (r *Room) begin(now int64, l Limits) (int64, Limits) {
 }
 
 func (r *Room) join(now int64, l Limits) Result {
+	if SoldOut(l) {
+		return Result{Ticket: -1, Epoch: r.epoch, SoldOut: true, Stats: r.stats(now, l)}
+	}
 	n := r.next
 	r.next++
 	r.q.Push(uint32(word(now)))
@@ -348,7 +360,7 @@ func (r *Room) poll(t Ref, now int64, l Limits) Result {
 		return r.result(t, now, l)
 	}
 	res := r.join(now, l)
-	res.Requeued = true
+	res.Requeued = !res.SoldOut
 	return res
 }
 
@@ -461,7 +473,7 @@ func (r *Room) result(k Ref, now int64, l Limits) Result {
 		}
 		res.Admitted, res.Expires = true, msTime(ss.exp)
 	}
-	res.Stats = r.stats(now)
+	res.Stats = r.stats(now, l)
 	if res.Admitted {
 		return res
 	}
@@ -528,8 +540,9 @@ func (r *Room) phase(now int64) int64 {
 	return 0
 }
 
-func (r *Room) stats(now int64) Stats {
+func (r *Room) stats(now int64, l Limits) Stats {
 	return Stats{
+		Slots:      l.Slots,
 		Now:        msTime(now),
 		Active:     int64(len(r.sessions)),
 		Waiting:    r.q.Live(word(now), Limits{Hold: r.hold}) + r.liveRec.Sum(),

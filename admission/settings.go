@@ -50,13 +50,13 @@ func Settle(l Limits, stored *Settings) (apply Limits, put, stale *Settings) {
 			v = stored.Version + 1
 		}
 		s := &Settings{Version: v, Limits: l, Doc: o.Doc}
-		s.Limits.LastEpoch, s.Limits.Offer = 0, Offer{}
+		s.Limits.LastEpoch, s.Limits.Offer, s.Limits.Slots = 0, Offer{}, 0
 		return l, s, s
 	case stored == nil || stored.Version == o.Version:
 		return l, nil, nil
 	}
 	apply = stored.Limits
-	apply.LastEpoch = l.LastEpoch
+	apply.LastEpoch, apply.Slots = l.LastEpoch, l.Slots
 	apply.Offer = Offer{Version: stored.Version}
 	return apply, nil, stored
 }

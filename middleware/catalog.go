@@ -65,6 +65,7 @@ type Messages struct {
 	Full          string // the wait is over a day
 	MessageLabel  string // the site's announcement
 	SlotsLeft     Plural // "{n} places left"
+	NoneLeft      string // the host counts none left; the visitor keeps its place all the same
 	NoScript      string // without JavaScript: "This page reloads every {time}." ({time}: Seconds of {n})
 
 	// Scheduled events.
@@ -84,6 +85,11 @@ type Messages struct {
 	// The waiting page while the room decides alone (waitingroom.WithFallback): the
 	// visitor keeps its place.
 	Fallback string
+
+	// The closed page of a room that is sold out (waitingroom.Status.SoldOut): nothing is
+	// left, so a newcomer gets no place.
+	SoldOutTitle string
+	SoldOut      string
 
 	// A form (a POST) that could not be let through, and why.
 	NotSentEnded      string // the session had ended: "... at {time}."

@@ -48,6 +48,7 @@ var English = Messages{
 	Full:          "The queue is very long: at the current pace the wait is more than a day. You keep your place if you stay, but you may prefer to come back another day.",
 	MessageLabel:  "Message from the site",
 	SlotsLeft:     Plural{One: "{n} place left", Other: "{n} places left"},
+	NoneLeft:      "Every place has been taken. You keep your place in the queue in case some come back (from cancellations, say), but you may not get one.",
 	NoScript:      "This page reloads itself every {time}.",
 
 	PrequeueTitle: "Not open yet",
@@ -57,12 +58,14 @@ var English = Messages{
 	Shuffle:       "When it opens, everyone waiting here goes in in a random order, so there is no need to hurry: coming earlier does not put you ahead.",
 	Drawn:         "The order was drawn at random at the opening. People who came after the opening follow in the order they came.",
 
-	ClosedTitle: "Closed for now",
-	Closed:      "The site is not taking visitors at the moment. Please come back later.",
-	ClosedOpens: "It opens on {date} at {time}.",
-	OutageTitle: "Sorry, something went wrong on our side",
-	Outage:      "We cannot check the queue at the moment. This page tries again by itself in {time}. If you were in the queue, you keep your place.",
-	Fallback:    "We are reconnecting to the queue. You keep your place, and this page goes on by itself; some visitors may be let in meanwhile.",
+	ClosedTitle:  "Closed for now",
+	Closed:       "The site is not taking visitors at the moment. Please come back later.",
+	ClosedOpens:  "It opens on {date} at {time}.",
+	SoldOutTitle: "Fully booked",
+	SoldOut:      "Every place has been taken, so nobody new can join the queue: waiting would not get you one. If places come back, from cancellations say, the queue opens again.",
+	OutageTitle:  "Sorry, something went wrong on our side",
+	Outage:       "We cannot check the queue at the moment. This page tries again by itself in {time}. If you were in the queue, you keep your place.",
+	Fallback:     "We are reconnecting to the queue. You keep your place, and this page goes on by itself; some visitors may be let in meanwhile.",
 
 	NotSentEnded:      "Your form was not sent: your time on the site ran out at {time}, before it arrived.",
 	NotSentEndedEarly: "Your form was not sent: your time on the site had ended.",

@@ -47,6 +47,7 @@ var SimplifiedChinese = Messages{
 	Full:          "队伍非常长：按目前的速度，需要等待一天以上。留下来可以保留您的位置，您也可以改天再来。",
 	MessageLabel:  "网站通知",
 	SlotsLeft:     Plural{Other: "剩余{n}个名额"},
+	NoneLeft:      "所有名额均已被预订。为防有人取消等情况，您在队列中的位置会保留，但可能无法获得名额。",
 	NoScript:      "此页面每{n}秒自动刷新一次。",
 
 	PrequeueTitle: "尚未开放",
@@ -56,12 +57,14 @@ var SimplifiedChinese = Messages{
 	Shuffle:       "开放时，在此等候的所有人将按随机顺序进入，因此无需着急：早到并不会排在前面。",
 	Drawn:         "开放时已随机抽取顺序。开放后到达的人按到达顺序排在后面。",
 
-	ClosedTitle: "暂停开放",
-	Closed:      "网站目前不接待访客，请稍后再来。",
-	ClosedOpens: "将于{date} {time}开放。",
-	OutageTitle: "抱歉，我们这边出现了问题",
-	Outage:      "目前无法查询排队状态。此页面将在{n}秒后自动重试。如果您已在排队，您的位置会保留。",
-	Fallback:    "正在重新连接排队系统。您的位置会保留，此页面会自动继续；其间可能有部分访客入场。",
+	ClosedTitle:  "暂停开放",
+	Closed:       "网站目前不接待访客，请稍后再来。",
+	ClosedOpens:  "将于{date} {time}开放。",
+	SoldOutTitle: "名额已满",
+	SoldOut:      "所有名额均已被预订，因此无法再加入排队：继续等待也无法获得名额。如有名额因取消等原因重新空出，排队将再次开放。",
+	OutageTitle:  "抱歉，我们这边出现了问题",
+	Outage:       "目前无法查询排队状态。此页面将在{n}秒后自动重试。如果您已在排队，您的位置会保留。",
+	Fallback:     "正在重新连接排队系统。您的位置会保留，此页面会自动继续；其间可能有部分访客入场。",
 
 	NotSentEnded:      "您的表单未能提交：您的使用时间已于{time}结束。",
 	NotSentEndedEarly: "您的表单未能提交：您的使用时间已结束。",

@@ -34,6 +34,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/estimate"
 	"github.com/waitingroom-go/waitingroom/token"
@@ -580,12 +582,15 @@ func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waiti
 	code := cfg.QueueingStatusCode
 	page := m.waiting
 	info := &pageInfo{interrupt: m.interruption(w, r)}
-	if m.pages.Announce != nil {
-		info.announce = m.pages.Announce(r)
-	}
-	if st.Method == waitingroom.Reject {
+	info.announce, info.msgLang = m.announcement(r, st)
+	if st.Method == waitingroom.Reject || st.SoldOut {
+		// Closed, or sold out: no place was taken. 503 with Retry-After, as a closed room's
+		// answer: the booking is not there to be had now (crawlers keep the page they
+		// knew), and places may come back.
 		code, page, info.kind = http.StatusServiceUnavailable, m.closed, closedKind
-		info.opens = nextOpening(cfg.Events, st.LastUpdated)
+		if !st.SoldOut {
+			info.opens = nextOpening(cfg.Events, st.LastUpdated)
+		}
 		retry := closedRetry
 		if !info.opens.IsZero() {
 			retry = info.opens.Sub(st.LastUpdated)
@@ -604,6 +609,25 @@ func (m *handler) serveWaiting(w http.ResponseWriter, r *http.Request, st *waiti
 	if !sw.wrote {
 		sw.WriteHeader(http.StatusOK) // an empty page still gets the room's status code
 	}
+}
+
+// announcement is what r is told beside the queue, as Pages.Announce says: the host's
+// announcement where it says something, else the room's own message (in the page's
+// language, else English, else the first) and count of slots. It returns the message's
+// language when the message is the room's (else language.Und).
+func (m *handler) announcement(r *http.Request, st *waitingroom.Status) (Announcement, language.Tag) {
+	var a Announcement
+	if m.pages.Announce != nil {
+		a = m.pages.Announce(r)
+	}
+	lang := language.Und
+	if a.Message == "" && st.Message.Len() > 0 {
+		a.Message, lang = st.Message.In(m.pages.Catalog.Pick(r).Tag)
+	}
+	if !a.ShowSlots && st.SlotsCounted {
+		a.SlotsLeft, a.ShowSlots = st.Slots, true
+	}
+	return a, lang
 }
 
 func (m *handler) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge time.Duration) {
@@ -814,6 +838,7 @@ func (m *handler) serveOutage(w http.ResponseWriter, r *http.Request) {
 		Wait:            estimate.Unknown("the store failed"),
 		LastUpdated:     m.clock(),
 		RefreshInterval: cfg.RefreshInterval,
+		Message:         m.room.Message(), // in the settings: no store needed
 	}
 	info := &pageInfo{kind: outageKind, interrupt: m.interruption(w, r)}
 	if wantsJSON(r) {

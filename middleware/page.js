@@ -42,6 +42,9 @@
       el.hidden = !t[el.getAttribute('data-wr-if')];
     });
     byId('wr-ahead').classList.toggle('word', !!t.aheadWord);
+    // The room's message may be in another language than the page: say which.
+    var me = byId('wr-message');
+    if (t.messageLang) me.setAttribute('lang', t.messageLang); else me.removeAttribute('lang');
     var bar = byId('wr-bar');
     if (bar && t.progress >= 0) bar.value = t.progress;
     if (t.title) { title = t.title; document.title = title; }

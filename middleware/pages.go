@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/estimate"
 )
@@ -54,14 +56,19 @@ type CloudflareStatus struct {
 	RefreshIntervalMilliseconds int64  `json:"refreshIntervalMilliseconds"`
 	UsersAheadAtEntry           int64  `json:"usersAheadAtEntry"`           // Status.AheadAtEntry
 	Joined                      string `json:"joined,omitempty"`            // Status.Joined, ISO-8601
-	Message                     string `json:"message,omitempty"`           // Announcement.Message
-	SlotsLeft                   *int64 `json:"slotsLeft,omitempty"`         // Announcement.SlotsLeft, when shown
+	Message                     string `json:"message,omitempty"`           // what the site tells the queue (see Pages.Announce)
+	SlotsLeft                   *int64 `json:"slotsLeft,omitempty"`         // the places left, when shown (see Pages.Announce)
+	SlotsRemaining              *int64 `json:"slotsRemaining,omitempty"`    // slotsLeft, under issue 14's name: always the same
+	SoldOut                     bool   `json:"soldOut,omitempty"`           // Status.SoldOut: no place taken, none left (503)
 	Outage                      bool   `json:"outage,omitempty"`            // the room cannot answer now (503)
 	Reconnecting                bool   `json:"reconnecting,omitempty"`      // Status.Reconnecting
 	SecondsUntilStart           int64  `json:"secondsUntilStart,omitempty"` // TimeUntilEventStart in seconds
 }
 
-// NewCloudflareStatus converts a Status to the hosted rooms' JSON fields.
+// NewCloudflareStatus converts a Status to the hosted rooms' JSON fields, with the room's
+// count of slots left when it keeps one (slotsLeft, slotsRemaining) and soldOut. It leaves
+// message empty: the room's message depends on the visitor's language
+// (st.Message.In(tag)), which the middleware's answers fill in (see Pages.Announce).
 func NewCloudflareStatus(st waitingroom.Status) CloudflareStatus {
 	untilFormatted := func(d time.Duration) string {
 		if d <= 0 {
@@ -98,6 +105,11 @@ func NewCloudflareStatus(st waitingroom.Status) CloudflareStatus {
 	if !st.Joined.IsZero() {
 		c.Joined = st.Joined.UTC().Format(time.RFC3339)
 	}
+	c.SoldOut = st.SoldOut
+	if st.SlotsCounted {
+		n := st.Slots
+		c.SlotsLeft, c.SlotsRemaining = &n, &n
+	}
 	if st.Wait.Known {
 		c.WaitTime = estimate.Minutes(st.Wait.P50)
 		c.WaitTime25Percentile = estimate.Minutes(st.Wait.P25)
@@ -123,13 +135,19 @@ type Pages struct {
 	// Location is the time zone of the times on the pages. Default time.Local.
 	Location *time.Location
 	// Announce returns what the site tells waiting visitors: a message, the number of
-	// places (appointments, tickets) left. It is called for every waiting answer, JSON
-	// too, so it should be quick. Default: nothing.
+	// places (appointments, tickets) left. It is called for every waiting and closed
+	// answer, JSON too, so it should be quick. Default: nothing.
+	//
+	// What Announce says comes first, each part on its own: its Message where it is not
+	// empty, else the room's own (Config.Messages: the page's language, else English, else
+	// the first); its SlotsLeft where ShowSlots, else the room's count (Room.SetSlots)
+	// when it keeps one. So a host that answers from its own code keeps doing so, and a
+	// room set up by an operator needs no code.
 	Announce func(r *http.Request) Announcement
 }
 
 // Announcement is what the site tells waiting visitors, shown in the page's live region
-// and sent in the JSON status (message, slotsLeft).
+// and sent in the JSON status (message, slotsLeft and slotsRemaining).
 type Announcement struct {
 	Message   string // plain text; empty for none
 	SlotsLeft int64  // places left, shown when ShowSlots
@@ -195,6 +213,7 @@ type pageInfo struct {
 	announce  Announcement
 	opens     time.Time // closed: when an event opens the room again
 	interrupt *Interruption
+	msgLang   language.Tag // the language of announce.Message when it is the room's (Und: the host's)
 }
 
 type pageInfoKey struct{}
@@ -217,10 +236,13 @@ type texts struct {
 	Note         string `json:"note"`
 	Slots        string `json:"slots"`
 	Message      string `json:"message"`
-	Keep         string `json:"keep"`
-	Joined       string `json:"joined"`
-	Updated      string `json:"updated"`
-	Announce     string `json:"announce"` // what a screen reader hears when this changes
+	// MessageLang is the language of Message where it is not the page's (the room's
+	// message may be written in fewer languages than the page has): its lang attribute.
+	MessageLang string `json:"messageLang,omitempty"`
+	Keep        string `json:"keep"`
+	Joined      string `json:"joined"`
+	Updated     string `json:"updated"`
+	Announce    string `json:"announce"` // what a screen reader hears when this changes
 	// AnnounceMessage is what a screen reader hears when Message changes, once: the page's
 	// one live region says it, as it says Announce (a live region inside the message's box,
 	// hidden until there is a message, would miss it).
@@ -234,6 +256,9 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 	switch info.kind {
 	case closedKind:
 		t.Heading, t.Intro = msg.ClosedTitle, msg.Closed
+		if st.SoldOut {
+			t.Heading, t.Intro = msg.SoldOutTitle, msg.SoldOut
+		}
 		if !info.opens.IsZero() {
 			o := at(info.opens)
 			t.Opens = fill(msg.ClosedOpens, "date", msg.date(o), "time", msg.clock(o))
@@ -251,16 +276,33 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 	t.Message = info.announce.Message
 	if t.Message != "" {
 		t.AnnounceMessage = msg.MessageLabel + ": " + t.Message
+		if info.msgLang != language.Und && !sameLanguage(info.msgLang, msg.Tag) {
+			t.MessageLang = info.msgLang.String()
+		}
 	}
-	if info.announce.ShowSlots {
+	if info.announce.ShowSlots && !st.SoldOut { // (sold out, the heading says it)
 		t.Slots = msg.count(msg.SlotsLeft, max(info.announce.SlotsLeft, 0))
 		t.Announce += " " + t.Slots // said with the count, as often
+		if info.kind == waitingKind && info.announce.SlotsLeft <= 0 {
+			// Honest about what the wait may bring; the place is kept all the same.
+			t.Note = strings.TrimSpace(msg.NoneLeft + " " + t.Note)
+		}
 	}
 	t.Title = t.Heading
 	if msg.Site != "" {
 		t.Title += " – " + msg.Site
 	}
 	return t
+}
+
+// sameLanguage reports whether a and b are one language in one script: "en-GB" and "en",
+// but not "zh-Hant" and "zh-Hans".
+func sameLanguage(a, b language.Tag) bool {
+	ba, _ := a.Base()
+	bb, _ := b.Base()
+	sa, _ := a.Script()
+	sb, _ := b.Script()
+	return ba == bb && sa == sb
 }
 
 func (p *Pages) wordsWaiting(msg *Messages, st *waitingroom.Status, t *texts, at func(time.Time) time.Time) {
@@ -500,7 +542,7 @@ func (m *handler) answerJSON(w http.ResponseWriter, r *http.Request, code int, s
 	c.Message = info.announce.Message
 	if info.announce.ShowSlots {
 		n := info.announce.SlotsLeft
-		c.SlotsLeft = &n
+		c.SlotsLeft, c.SlotsRemaining = &n, &n
 	}
 	v := pageJSON{Room: c}
 	if r.Header.Get(PageHeader) != "" {

@@ -232,6 +232,27 @@ type History interface {
 	Minutes(ctx context.Context, room string, from, to time.Time) ([]Minute, error)
 }
 
+// Slots is what a store keeps of what a room's site has left to give (appointments,
+// tickets): a count the host sets and takes from, which every Join, Poll and Stats answer
+// carries (Stats.Slots, read in the same atomic operation), so that waiters on every
+// instance learn it from their next answer with no call of its own. A store that does not
+// implement Slots answers Stats.Slots admission.NotCounted. Under
+// admission.Limits.CloseWhenSoldOut a count of 0 closes the room to new places (see
+// admission.SoldOut). Both stores implement it.
+//
+// The count belongs to the room's settings, not to its visitors' state: it outlives an
+// idle room, goes with DeleteSettings, and expires as the settings do, SettingsTTL after
+// its last change or Touch.
+type Slots interface {
+	// SetSlots sets room's count to n (admission.SetSlots: n < 0 stops counting). One
+	// atomic operation.
+	SetSlots(ctx context.Context, room string, n int64) error
+	// TakeSlots takes n from room's count (n < 0 gives -n back), never below 0
+	// (admission.TakeSlots), and returns what is left; admission.NotCounted, changing
+	// nothing, when the room has no count. One atomic operation.
+	TakeSlots(ctx context.Context, room string, n int64) (int64, error)
+}
+
 // Presence is what a store knows of the app instances serving a room: how many there are,
 // for a fallback policy that shares a room's capacity and rate among them while the store is
 // unreachable (waitingroom.WithFallback). Both stores implement it.

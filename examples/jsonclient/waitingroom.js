@@ -8,7 +8,10 @@
  *     to the millisecond: a slot may be due sooner than a whole second) or, without it,
  *     its refreshIntervalSeconds.
  *   - The same with isRejectQueue true (HTTP 503), or without a refresh interval: the room
- *     is closed, it admits nobody (onClosed); polling stops.
+ *     is closed, it admits nobody (onClosed); polling stops. A room sold out answers so
+ *     too, with soldOut true: every place is taken, and it gave this visitor none.
+ *   - A waiting answer may carry message (what the site tells the queue, in the visitor's
+ *     language) and slotsRemaining (also as slotsLeft: the places left, 0 when none).
  *   - The same with outage true (HTTP 503): the room cannot answer now (onError); the next
  *     request goes after that answer's refresh interval.
  *   - A 502, 503 or 504 that is not JSON, a proxy's error page, or no answer at all (a

@@ -114,6 +114,7 @@ func (s *Store) DeleteSettings(ctx context.Context, id string, ifVersion int64, 
 	return s.change(ctx, id, ifVersion, true, func(cur *admission.Settings, now int64) {
 		c.At = time.UnixMilli(now)
 		s.record(id, nil, c, cur)
+		s.record0(id).slots.Store(0) // the count goes with the settings
 		delete(s.listed, id)
 	})
 }
@@ -245,6 +246,53 @@ func (s *Store) Revocations(ctx context.Context, cursor string) ([]store.Revocat
 	out := append([]store.Revocation(nil), s.revoked[from-first:]...)
 	return out, strconv.FormatInt(s.revSeq, 10), nil
 }
+
+// slots is room id's slot count (admission.NotCounted: none): no lock, as settings.
+func (s *Store) slots(id string) int64 {
+	if rec := s.record0(id); rec != nil {
+		return rec.slots.Load() - 1
+	}
+	return admission.NotCounted
+}
+
+// SetSlots implements store.Slots.
+func (s *Store) SetSlots(ctx context.Context, id string, n int64) error {
+	if err := check(ctx, id); err != nil {
+		return err
+	}
+	n = admission.SetSlots(n)
+	if rec := s.record0(id); rec != nil {
+		rec.slots.Store(n + 1)
+		return nil
+	}
+	if n == admission.NotCounted {
+		return nil // nothing to stop: no record made
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recordOf(id).slots.Store(n + 1)
+	return nil
+}
+
+// TakeSlots implements store.Slots.
+func (s *Store) TakeSlots(ctx context.Context, id string, n int64) (int64, error) {
+	if err := check(ctx, id); err != nil {
+		return admission.NotCounted, err
+	}
+	rec := s.record0(id)
+	if rec == nil {
+		return admission.NotCounted, nil
+	}
+	for {
+		have := rec.slots.Load()
+		left := admission.TakeSlots(have-1, n)
+		if left == admission.NotCounted || rec.slots.CompareAndSwap(have, left+1) {
+			return left, nil
+		}
+	}
+}
+
+var _ store.Slots = (*Store)(nil)
 
 // Touch implements store.Control: nothing here expires while the store runs.
 func (s *Store) Touch(ctx context.Context, rooms []string) error { return ctx.Err() }

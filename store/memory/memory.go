@@ -55,6 +55,7 @@ type cfgRecord struct {
 	cur     atomic.Pointer[admission.Settings] // nil once deleted (the trail stays while the store runs)
 	last    int64                              // the latest version: versions go on rising after a deletion
 	keys    *store.Keys                        // the fingerprints of the room's keys, nil until an instance says
+	slots   atomic.Int64                       // the room's slot count plus one; 0: not counted (read lock-free)
 	changes []store.Change                     // newest last, at most store.MaxChanges
 }
 
@@ -92,6 +93,7 @@ func (s *Store) Join(ctx context.Context, id string, l admission.Limits) (store.
 	}
 	defer r.mu.Unlock()
 	l, stale := s.settle(id, l, now)
+	l.Slots = s.slots(id)
 	res := r.Join(now, l)
 	res.Settings = stale
 	return res, nil
@@ -105,6 +107,7 @@ func (s *Store) Poll(ctx context.Context, id string, t store.Ref, l admission.Li
 	}
 	defer r.mu.Unlock()
 	l, stale := s.settle(id, l, now)
+	l.Slots = s.slots(id)
 	res := r.Poll(t, now, l)
 	res.Settings = stale
 	return res, nil
@@ -152,14 +155,16 @@ func (s *Store) Stats(ctx context.Context, id string, l admission.Limits) (store
 	l.Offer.Doc = nil // a reading stores nothing
 	r, now, err := s.acquire(ctx, id, l, false)
 	if err != nil || r == nil {
-		st := store.Stats{Now: time.UnixMilli(now)}
+		st := store.Stats{Now: time.UnixMilli(now), Slots: admission.NotCounted}
 		if err == nil {
 			_, st.Settings = s.settle(id, l, now)
+			st.Slots = s.slots(id)
 		}
 		return st, err
 	}
 	defer r.mu.Unlock()
 	l, stale := s.settle(id, l, now)
+	l.Slots = s.slots(id)
 	st := r.Stats(now, l)
 	st.Settings = stale
 	return st, nil

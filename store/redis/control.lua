@@ -1,5 +1,6 @@
 -- A change of one room's settings, atomically (store.Control's PutSettings and
--- DeleteSettings): KEYS[1] the settings hash (v, lim, doc; after a deletion only last, the
+-- DeleteSettings): KEYS[1] the settings hash (v, lim, doc, and slots, the host's count of
+-- slots left, which a put leaves as it is; after a deletion only last, the
 -- latest version, so that versions go on rising and an old ETag never matches), KEYS[2]
 -- their trail, KEYS[3]
 -- the room's meta hash, whose "v" caches the stored version for room.lua's operations.
@@ -22,7 +23,7 @@ if op == 'put' then
   redis.call('HSET', KEYS[1], 'v', nv, 'lim', ARGV[3], 'doc', ARGV[4])
   redis.call('HDEL', KEYS[1], 'last')
 else
-  redis.call('HDEL', KEYS[1], 'v', 'lim', 'doc')
+  redis.call('HDEL', KEYS[1], 'v', 'lim', 'doc', 'slots') -- the host's count of slots goes too
   redis.call('HSET', KEYS[1], 'last', have)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])

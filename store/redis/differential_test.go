@@ -22,7 +22,8 @@ import (
 
 // TestDifferential applies long random sequences of operations (every operation, limits
 // that change, events with pre-queues and shuffles, FIFO, Random and Passthrough, store
-// losses and epochs, clock jumps either way) to the reference engine (admission.Room, as
+// losses and epochs, clock jumps either way, slot counts set and taken, a room that closes
+// when sold out) to the reference engine (admission.Room, as
 // store/memory holds it) and to the Lua script, on miniredis and, when
 // WAITINGROOM_REDIS_ADDR is set, on a real Redis, and requires the same answers, every
 // field. DIFF_SEED=n replays one seed; DIFF_STEPS=n sets the steps per seed.
@@ -252,10 +253,23 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 			op = fmt.Sprintf("release %+v", ref)
 			mem.Release(ctx, room, ref)
 			err = rs.Release(ctx, room, ref)
-		case r < 85:
+		case r < 81:
 			op = "stats"
 			a, _ = mem.Stats(ctx, room, l)
 			b, err = rs.Stats(ctx, room, l)
+		case r < 85:
+			// The host's count of slots, kept small so that it often runs out: set (or
+			// stopped, at -1), taken, given back.
+			n := rng.Int64N(4) - 1
+			if rng.IntN(4) == 0 {
+				op = fmt.Sprintf("set slots %d", n)
+				mem.SetSlots(ctx, room, n)
+				err = rs.SetSlots(ctx, room, n)
+			} else {
+				op = fmt.Sprintf("take slots %d", n)
+				a, _ = mem.TakeSlots(ctx, room, n)
+				b, err = rs.TakeSlots(ctx, room, n)
+			}
 		case r < 97:
 			d := time.Duration(rng.Int64N(int64(15 * time.Second)))
 			switch rng.IntN(40) {
@@ -277,7 +291,9 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 			tg.forget()
 			l.LastEpoch = 0
 		default:
-			switch rng.IntN(10) {
+			switch rng.IntN(11) {
+			case 10:
+				l.CloseWhenSoldOut = !l.CloseWhenSoldOut
 			case 7:
 				l.Capacity, l.PerMinute = 1+rng.Int64N(6), 1+rng.Int64N(8)
 			case 8:
@@ -361,6 +377,9 @@ func differential(t *testing.T, seed uint64, ops int, newTarget func(*storetest.
 		switch res := a.(type) {
 		case store.Result:
 			roomNow[room] = res.Now
+			if res.SoldOut {
+				break // no ticket handed out
+			}
 			h := find(room, store.Ref{Number: res.Ticket, Epoch: res.Epoch})
 			if res.Admitted {
 				// The room hands out a pass: the ticket keeps its old validity.
@@ -393,12 +412,12 @@ func show(v any) string {
 	}
 	switch v := v.(type) {
 	case store.Result:
-		return fmt.Sprintf("ticket %d epoch %d joined %d requeued %t admitted %t expires %d ahead %d next poll %d %s",
-			v.Ticket, v.Epoch, ms(v.Joined), v.Requeued, v.Admitted, ms(v.Expires), v.UsersAhead, ms(v.NextPoll), show(v.Stats))
+		return fmt.Sprintf("ticket %d epoch %d joined %d requeued %t sold out %t admitted %t expires %d ahead %d next poll %d %s",
+			v.Ticket, v.Epoch, ms(v.Joined), v.Requeued, v.SoldOut, v.Admitted, ms(v.Expires), v.UsersAhead, ms(v.NextPoll), show(v.Stats))
 	case store.Renewal:
 		return fmt.Sprintf("now %d active %t expires %d", ms(v.Now), v.Active, ms(v.Expires))
 	case store.Stats:
-		return fmt.Sprintf("(now %d active %d waiting %d admissions %d granted %d window %d)", ms(v.Now), v.Active, v.Waiting, v.Admissions, v.Granted, v.Window)
+		return fmt.Sprintf("(now %d active %d waiting %d admissions %d granted %d window %d slots %d)", ms(v.Now), v.Active, v.Waiting, v.Admissions, v.Granted, v.Window, v.Slots)
 	case nil:
 		return "-"
 	}

@@ -26,9 +26,11 @@ const (
 
 // argFields is the argument's layout: little-endian int64s, none negative. A Ref's number
 // travels plus one (0: no ticket), Now as 0 when the script reads the server's TIME.
+// "flags" holds QueueAll (bit 0, the field's whole meaning before bit 1 came, so stored
+// limits of earlier releases read alike) and CloseWhenSoldOut (bit 1).
 var argFields = []string{
 	"op", "now", "capacity", "perMinute", "sessionMs", "renewal", "holdMs", "graceMs",
-	"refreshMs", "method", "queueAll", "recoveryMs", "lastEpoch", "refNumber", "refEpoch",
+	"refreshMs", "method", "flags", "recoveryMs", "lastEpoch", "refNumber", "refEpoch",
 	"settings", "overwrite", "events",
 }
 
@@ -40,8 +42,8 @@ var eventFields = []string{
 
 // The replies: little-endian int64s in one string, in these orders.
 var (
-	resultFields  = []string{"ticket", "epoch", "joined", "requeued", "admitted", "expires", "ahead", "nextPoll", "now", "active", "waiting", "admissions", "granted", "window"}
-	statsFields   = []string{"now", "active", "waiting", "admissions", "granted", "window"}
+	resultFields  = []string{"ticket", "epoch", "joined", "requeued", "admitted", "expires", "ahead", "nextPoll", "now", "active", "waiting", "admissions", "granted", "window", "slots", "soldOut"}
+	statsFields   = []string{"now", "active", "waiting", "admissions", "granted", "window", "slots"}
 	renewalFields = []string{"now", "active", "expires"}
 )
 
@@ -78,6 +80,8 @@ var luaHeader = func() string {
 	// The header "c": 14 int64s, the last the stored settings' version plus one (control.lua
 	// writes it in place).
 	fmt.Fprintf(&b, "local COLD_LEN, SV_FMT = %d, '<i8'\n", coldLen)
+	// Slot counts (room.lua's SL, a table for the same reason): the flag bits and "none".
+	fmt.Fprintf(&b, "local SL = {QUEUEALL = %d, CLOSE = %d, NONE = %d}\n", flagQueueAll, flagCloseWhenSoldOut, admission.NotCounted)
 	return b.String()
 }()
 
@@ -118,7 +122,7 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 	ms(l.Grace)
 	ms(l.Refresh)
 	put(int64(l.Method))
-	flag(l.QueueAll)
+	put(flags(l))
 	ms(l.Recovery)
 	put(l.LastEpoch)
 	put(refNumber)
@@ -147,7 +151,23 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 	return b
 }
 
-// decodeResult reads a Join or Poll reply.
+// Bits of the argument's field "flags".
+const (
+	flagQueueAll         = 1
+	flagCloseWhenSoldOut = 2
+)
+
+func flags(l admission.Limits) int64 {
+	var f int64
+	if l.QueueAll {
+		f |= flagQueueAll
+	}
+	if l.CloseWhenSoldOut {
+		f |= flagCloseWhenSoldOut
+	}
+	return f
+}
+
 // decodeReply reads a reply's n int64s, and the stored settings that follow them when the
 // caller's version differed (admission.Settle's stale): their version, the refresh interval
 // (what a Random poll's spread needs of the limits that applied), then their document.
@@ -184,17 +204,20 @@ func decodeResult(v []int64, refresh time.Duration) (store.Result, error) {
 		Requeued:   at("requeued") == 1,
 		Admitted:   at("admitted") == 1,
 		UsersAhead: at("ahead"),
+		SoldOut:    at("soldOut") == 1,
 		Stats: store.Stats{
 			Now: time.UnixMilli(at("now")), Active: at("active"), Waiting: at("waiting"),
-			Admissions: at("admissions"), Granted: at("granted"), Window: at("window"),
+			Admissions: at("admissions"), Granted: at("granted"), Window: at("window"), Slots: at("slots"),
 		},
 	}
 	if j := at("joined"); j != 0 {
 		r.Joined = time.UnixMilli(j)
 	}
-	if r.Admitted {
+	switch {
+	case r.SoldOut:
+	case r.Admitted:
 		r.Expires = time.UnixMilli(at("expires"))
-	} else {
+	default:
 		next := at("nextPoll")
 		if next < 0 {
 			next = admission.RandomPoll(-next, r.Ticket, at("now"), refresh)
@@ -211,7 +234,7 @@ func decodeStats(v []int64) (store.Stats, error) {
 	at := func(name string) int64 { return v[index(statsFields, name)] }
 	return store.Stats{
 		Now: time.UnixMilli(at("now")), Active: at("active"), Waiting: at("waiting"),
-		Admissions: at("admissions"), Granted: at("granted"), Window: at("window"),
+		Admissions: at("admissions"), Granted: at("granted"), Window: at("window"), Slots: at("slots"),
 	}, nil
 }
 
@@ -254,8 +277,10 @@ func decodeLimits(b []byte) (admission.Limits, error) {
 		Grace:     ms(field("graceMs")),
 		Refresh:   ms(field("refreshMs")),
 		Method:    admission.Method(field("method")),
-		QueueAll:  field("queueAll") == 1,
+		QueueAll:  field("flags")&flagQueueAll != 0,
 		Recovery:  ms(field("recoveryMs")),
+
+		CloseWhenSoldOut: field("flags")&flagCloseWhenSoldOut != 0,
 	}
 	events := field("events")
 	// After the events, two more fields (a renewed pass's admission time and Recount) limits

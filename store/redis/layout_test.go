@@ -86,3 +86,26 @@ func TestLuaHeader(t *testing.T) {
 		t.Errorf("encodeArgs wrote %d bytes, the layout has %d fields", n, len(argFields)+2*len(eventFields))
 	}
 }
+
+// The argument's field "flags" was "queueAll" (0 or 1) before CloseWhenSoldOut took its bit
+// 1: stored limits of earlier releases read as they were written, and both settings go and
+// come back.
+func TestFlagsReadAsBefore(t *testing.T) {
+	l := admission.Limits{Capacity: 5, PerMinute: 5, QueueAll: true}
+	b := encodeArgs(0, 0, l, store.Ref{Number: -1})
+	at := 8 * index(argFields, "flags")
+	if b[at] != 1 {
+		t.Fatalf("QueueAll alone writes flags %d, want 1, as queueAll was", b[at])
+	}
+	for _, tt := range []admission.Limits{
+		{Capacity: 1, PerMinute: 1},
+		{Capacity: 1, PerMinute: 1, QueueAll: true},
+		{Capacity: 1, PerMinute: 1, CloseWhenSoldOut: true},
+		{Capacity: 1, PerMinute: 1, QueueAll: true, CloseWhenSoldOut: true},
+	} {
+		got, err := decodeLimits(encodeArgs(0, 0, tt, store.Ref{Number: -1}))
+		if err != nil || got.QueueAll != tt.QueueAll || got.CloseWhenSoldOut != tt.CloseWhenSoldOut {
+			t.Errorf("limits %+v came back as %+v, %v", tt, got, err)
+		}
+	}
+}

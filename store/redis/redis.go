@@ -10,7 +10,9 @@
 // library's name carries a hash of its code, so instances of different versions do not
 // replace each other's. All keys of a room share one hash tag,
 // prefix:{room}:..., so a script never crosses Cluster slots. Every key has a TTL; an idle
-// room disappears by itself. No operation uses KEYS or SCAN.
+// room disappears by itself. No operation uses KEYS or SCAN. The room's settings hash
+// (prefix:{room}:cfg, see control.go) also holds the host's count of slots left
+// (store.Slots), which room.lua reads with every join, poll and stats operation.
 //
 // Memory: a waiting visitor costs 4 bytes (its liveness, in 16 KiB strings of 4,094
 // tickets) until admission passes its ticket; the rest is per room and small (see README).

@@ -8,6 +8,9 @@
 -- pending grants (zsets scored by expiry), KEYS[4] recovered places (a zset), KEYS[5] the
 -- rate window: the times of the newest admissions, int64s in a string. Liveness words live
 -- in strings KEYS[1] minus "m" .. "q:<epoch>:<chunk>", 4 bytes a ticket, CHUNK tickets each.
+-- The room's settings hash (cp.KC, "cfg") holds, besides the stored settings, the host's
+-- count of slots left (field "slots"; none: not counted), which a join, a poll and a stats
+-- read carry (stats) and by which a room that closes when sold out takes no place (join).
 --
 -- Every redis.call costs about a microsecond, and they are the cost here: a poll that
 -- waits is TIME, the header and two live counts read in one HMGET, and its word read; it
@@ -664,7 +667,7 @@ end
 
 local function stats(out, o)
   out[o], out[o + 1], out[o + 2] = now, nS + nG, liveSum + liveRec
-  out[o + 3], out[o + 4], out[o + 5] = admitted, granted, windowCount() + nG
+  out[o + 3], out[o + 4], out[o + 5], out[o + 6] = admitted, granted, windowCount() + nG, cp.slots
 end
 
 -- result answers for ticket n of epoch e, claiming its slot if it was granted. look says
@@ -676,7 +679,7 @@ do
   local R_ADMITTED, R_EXPIRES, R_AHEAD, R_NEXTPOLL, R_NOW = R.ADMITTED, R.EXPIRES, R.AHEAD, R.NEXTPOLL, R.NOW
   function result(e, n, look)
     if nGrants > 0 then flushGrants() end -- a recovered place may have been granted just now
-    local out = {n, e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} -- made whole at once: no regrowing
+    local out = {n, e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0} -- made whole at once: no regrowing
     local mem = (pollerGranted or look) and member(e, n)
     local claim = pollerGranted -- granted by its own operation: claimed at once
     if claim then
@@ -724,6 +727,13 @@ end
 -- Operations.
 
 local function join()
+  if cp.close and cp.slots == 0 then
+    -- admission.SoldOut: no place, no ticket; nothing moves but what expired.
+    local out = {-1, epoch, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+    out[R.SOLDOUT] = 1
+    stats(out, R.NOW)
+    return out
+  end
   local n = nxt
   nxt = nxt + 1
   addLive(b, 1)
@@ -794,7 +804,7 @@ local function poll()
     end
   end
   local out = join()
-  out[R.REQUEUED] = 1
+  if out[R.SOLDOUT] == 0 then out[R.REQUEUED] = 1 end
   return out
 end
 
@@ -1089,6 +1099,9 @@ end
 local function parse()
   op, now, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll,
   recoveryMs, lastEpoch, refN, refE, cp.mine, cp.overwrite, nEvents = su(ARGS_FMT, arg)
+  -- The field "flags": queue-all, and closing when sold out (layout.go).
+  cp.close = (queueAll - queueAll % SL.CLOSE) / SL.CLOSE % 2 == 1
+  queueAll = queueAll % 2
   refN = refN - 1
   local hb = holdMs + BUCKET - 1
   HB = (hb - hb % BUCKET) / BUCKET
@@ -1229,8 +1242,13 @@ local function run(KEYS, ARGV)
   savedH, savedC = nil, nil
   args(KEYS, ARGV)
   local v, w1, f1, f0 = readHeader()
+  -- The host's count of slots left, for the answers that carry it (and a join's rule). It
+  -- is the settings', which a change of them (settle) leaves as it is.
+  if op == OP.JOIN or op == OP.POLL or op == OP.STATS then
+    cp.slots = tonum(rcall('HGET', cp.KC, 'slots')) or SL.NONE
+  end
   if not v[1] then
-    if op == OP.STATS then return reply({now, 0, 0, 0, 0, 0}) end
+    if op == OP.STATS then return reply({now, 0, 0, 0, 0, 0, cp.slots}) end
     if op == OP.REVIVE then return reply({now, 0, 0}) end
     if op == OP.RELEASE then return '' end
   end

@@ -360,6 +360,8 @@ var tests = []struct {
 	{"history", testHistory},
 	{"room_keys", testRoomKeys},
 	{"revocations", testRevocations},
+	{"slots", testSlots},
+	{"sold_out_closes_to_newcomers", testSoldOut},
 }
 
 // limits are the suite's usual settings: small enough to fill, long enough to watch.
@@ -1926,6 +1928,20 @@ func (r *roomTest) checkStats(op string, st store.Stats, l admission.Limits) {
 	if l.Method != admission.Passthrough && (st.Active > l.Capacity || st.Window > l.PerMinute) {
 		r.t.Errorf("%s: Active %d, Window %d beyond capacity %d, rate %d", op, st.Active, st.Window, l.Capacity, l.PerMinute)
 	}
+	// A store that keeps no count of slots says so: a zero would tell the queue none is left.
+	if st.Slots < admission.NotCounted || st.Slots > admission.MaxSlots || !r.countsSlots() && st.Slots != admission.NotCounted {
+		r.t.Errorf("%s: Slots %d; want NotCounted (-1) from a store that keeps no count (store.Slots), else 0 to MaxSlots", op, st.Slots)
+	}
+}
+
+// countsSlots reports whether the store keeps a count of slots (store.Slots).
+func (r *roomTest) countsSlots() bool {
+	if f, wraps := r.h.Store.(*Forgetful); wraps {
+		_, ok := f.store().(store.Slots)
+		return ok
+	}
+	_, ok := r.h.Store.(store.Slots)
+	return ok
 }
 
 func (r *roomTest) wantAdmitted(what string, res store.Result) {
