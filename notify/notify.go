@@ -74,8 +74,7 @@ type options struct {
 	stopAfter       time.Duration
 	refresh         time.Duration
 	queue           int
-	attempts        int
-	backoff         time.Duration
+	backoff, maxAge time.Duration
 	client          *http.Client
 	log             *slog.Logger
 	clock           func() time.Time
@@ -159,15 +158,17 @@ func WithQueue(n int) Option {
 	}
 }
 
-// WithRetry sets how many times a notification is tried (a network error, a timeout, 408,
-// 429 or a 5xx is tried again; another 4xx is not) and the wait before the second try,
-// doubling each time up to 30 s. Default 4 tries, 1 s.
-func WithRetry(attempts int, backoff time.Duration) Option {
+// WithRetry sets how a notification the receiver did not take is tried again: after
+// backoff, doubling each time up to 30 s, until it has waited maxAge since it was queued
+// (a network error, a timeout, 408, 429 and 5xx are tried again; another 4xx is not). The
+// notifications behind it wait in the queue meanwhile, so a receiver that is down for less
+// than maxAge loses only what overflows the queue (WithQueue). Default 1 s and 30 minutes.
+func WithRetry(backoff, maxAge time.Duration) Option {
 	return func(o *options) error {
-		if attempts < 1 || backoff < 0 {
-			return errors.New("notify: at least one attempt, and a backoff not negative")
+		if backoff < 0 || maxAge < 0 {
+			return errors.New("notify: a backoff and an age not negative")
 		}
-		o.attempts, o.backoff = attempts, backoff
+		o.backoff, o.maxAge = backoff, maxAge
 		return nil
 	}
 }
@@ -236,7 +237,7 @@ func New(endpoint string, st store.Once, lookup func(id string) (*waitingroom.Ro
 	}
 	o := options{
 		every: 5 * time.Minute, during: 30 * time.Minute, stopAfter: time.Minute, refresh: 10 * time.Second,
-		queue: 256, attempts: 4, backoff: time.Second, client: &http.Client{Timeout: 5 * time.Second},
+		queue: 256, backoff: time.Second, maxAge: 30 * time.Minute, client: &http.Client{Timeout: 5 * time.Second},
 		log: slog.Default(), clock: time.Now, tick: time.Second, timeout: 2 * time.Second, signalsCapacity: 1024,
 	}
 	for _, opt := range opts {
@@ -548,6 +549,7 @@ func (n *Notifier) claim(ctx context.Context, room, key string) (store.Claim, bo
 func (n *Notifier) send(m Message) {
 	n.pmu.Lock()
 	defer n.pmu.Unlock()
+	m.queued = time.Now() // the age WithRetry bounds: real time, whatever the rules' clock
 	select {
 	case n.out <- m:
 		if n.pending == 0 {
@@ -598,12 +600,19 @@ func (n *Notifier) post(ctx context.Context, m Message) {
 		retry, err := n.try(ctx, body, delivery)
 		if err == nil {
 			n.sent.Add(1)
+			if attempt > 1 {
+				n.o.log.Info("notify: delivered after the receiver failed", "room", m.Room, "event", m.Event, "attempts", attempt)
+			}
 			return
 		}
-		if !retry || attempt == n.o.attempts || ctx.Err() != nil {
+		waited := time.Since(m.queued)
+		if !retry || waited+backoff > n.o.maxAge || ctx.Err() != nil {
 			n.failed.Add(1)
-			n.o.log.Warn("notify: delivery failed", "room", m.Room, "event", m.Event, "attempts", attempt, "err", err)
+			n.o.log.Warn("notify: delivery failed; notification given up", "room", m.Room, "event", m.Event, "attempts", attempt, "waited", waited.Round(time.Millisecond), "err", err)
 			return
+		}
+		if attempt == 1 {
+			n.o.log.Warn("notify: the receiver failed; trying again", "room", m.Room, "event", m.Event, "err", err)
 		}
 		n.retried.Add(1)
 		t := time.NewTimer(backoff)
@@ -677,6 +686,8 @@ type Message struct {
 	What    string   `json:"what,omitempty"`
 	Version int64    `json:"version,omitempty"`
 	Changes []string `json:"changes,omitempty"`
+
+	queued time.Time // when it was queued
 }
 
 // fill sets m's counters from a snapshot of rm.

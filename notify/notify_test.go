@@ -291,7 +291,7 @@ func TestRetryAndSignature(t *testing.T) {
 	secret := []byte("0123456789abcdef0123456789abcdef")
 	var rm *waitingroom.Room
 	n, err := notify.New(rc.URL, st, func(string) (*waitingroom.Room, bool) { return rm, true },
-		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithRetry(3, time.Millisecond), notify.WithSecret(secret))
+		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithRetry(time.Millisecond, time.Minute), notify.WithSecret(secret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +394,7 @@ func TestNewRefusesBadInput(t *testing.T) {
 		{"short secret", "https://example.com/x", st, []notify.Option{notify.WithSecret([]byte("short"))}},
 		{"periodic under a minute", "https://example.com/x", st, []notify.Option{notify.WithPeriodic(time.Second, time.Minute)}},
 		{"empty queue", "https://example.com/x", st, []notify.Option{notify.WithQueue(0)}},
-		{"no attempts", "https://example.com/x", st, []notify.Option{notify.WithRetry(0, time.Second)}},
+		{"negative age", "https://example.com/x", st, []notify.Option{notify.WithRetry(time.Second, -1)}},
 	} {
 		if _, err := notify.New(tc.url, tc.st, lookup, tc.opts...); err == nil {
 			t.Errorf("%s: New succeeded", tc.name)
@@ -559,5 +559,93 @@ func TestClaimRetried(t *testing.T) {
 	flush()
 	if got := rc.events()["queueing"]; len(got) != 1 {
 		t.Fatalf("queueing messages after a failed claim: %d, want 1", len(got))
+	}
+}
+
+// A receiver that is down loses only what overflows the queue: the notification in flight
+// and those queued behind it are delivered, in order, once it is back.
+func TestReceiverDownLosesOnlyTheOverflow(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := storetest.NewClock(start)
+	st := memory.New(memory.WithClock(clock.Now))
+	first, release := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var posts int
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posts++
+		n := posts
+		mu.Unlock()
+		if n == 1 {
+			close(first)
+			<-release
+		}
+		if n <= 6 {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		var m notify.Message
+		json.Unmarshal(b, &m)
+		mu.Lock()
+		got = append(got, m.Text)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	defer close(release)
+	var rm *waitingroom.Room
+	n, err := notify.New(srv.URL, st, func(string) (*waitingroom.Room, bool) { return rm, true },
+		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithQueue(2), notify.WithRetry(time.Millisecond, time.Minute),
+		notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	change := func(capacity int) {
+		t.Helper()
+		c, v := rm.Settings()
+		c.TotalActiveUsers = capacity
+		if _, err := rm.Update(ctx, c, v, store.Change{By: "ops", What: "patch"}); err != nil {
+			t.Fatal(err)
+		}
+		n.Check(ctx)
+	}
+	change(2)
+	select {
+	case <-first: // the first is in flight, and the receiver hangs
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first notification was not posted")
+	}
+	for c := 3; c <= 5; c++ { // two wait in the queue, the third overflows
+		change(c)
+	}
+	release <- struct{}{}
+	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer fcancel()
+	if err := n.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"capacity 1 → 2", "capacity 2 → 3", "capacity 3 → 4"}
+	if len(got) != len(want) {
+		t.Fatalf("delivered %q, want the three of %q", got, want)
+	}
+	for i := range want {
+		if !strings.Contains(got[i], want[i]) {
+			t.Errorf("delivery %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+	if s := n.Stats(); s.Sent != 3 || s.Dropped != 1 || s.Failed != 0 || s.Retried != 6 {
+		t.Fatalf("stats: %+v; want 3 sent, 1 dropped (the overflow), none failed, 6 retries", s)
 	}
 }
