@@ -32,7 +32,7 @@ const MaxConfigJSON = 64 << 10
 type docField[T any] struct {
 	json, goName string
 	unit         time.Duration // a duration's unit in JSON: time.Minute or time.Second
-	optional     bool          // omitted from the JSON when zero or nil (an event's overrides)
+	optional     bool          // omitted from the JSON when zero, nil or empty (an event's overrides)
 	at           func(*T) any  // a pointer to the field in T
 }
 
@@ -53,8 +53,10 @@ var configDocFields = []docField[Config]{
 	{json: "queue_hold_seconds", goName: "QueueHold", unit: time.Second, at: func(c *Config) any { return &c.QueueHold }},
 	{json: "arrival_grace_seconds", goName: "ArrivalGrace", unit: time.Second, at: func(c *Config) any { return &c.ArrivalGrace }},
 	{json: "typical_session_seconds", goName: "TypicalSession", unit: time.Second, at: func(c *Config) any { return &c.TypicalSession }},
-	{json: "close_when_sold_out", goName: "CloseWhenSoldOut", at: func(c *Config) any { return &c.CloseWhenSoldOut }},
-	{json: "messages", goName: "Messages", at: func(c *Config) any { return &c.Messages }},
+	// Written only when set: a release before them refuses a document with fields it does
+	// not know, so rooms that use neither stay readable to it during a rolling deploy.
+	{json: "close_when_sold_out", goName: "CloseWhenSoldOut", optional: true, at: func(c *Config) any { return &c.CloseWhenSoldOut }},
+	{json: "messages", goName: "Messages", optional: true, at: func(c *Config) any { return &c.Messages }},
 	{json: "events", goName: "Events", at: func(c *Config) any { return &c.Events }},
 }
 
@@ -78,7 +80,8 @@ func docError(field, format string, args ...any) *ConfigError {
 
 // EncodeConfig returns the JSON form of c: every field of Config, as given in c (Room.Config
 // has the defaults filled in), events in c's order, [] when none, and messages an object
-// by language tag, sorted, {} when none. It refuses only what
+// by language tag, sorted; messages and close_when_sold_out only when set, so that the
+// previous release reads the documents of rooms that use neither. It refuses only what
 // the form cannot hold: negative durations, an unknown method, times outside the years
 // 0000 to 9999 in UTC.
 func EncodeConfig(c Config) ([]byte, error) {
@@ -92,7 +95,7 @@ func appendObject[T any](b []byte, v *T, fields []docField[T], prefix string) ([
 	first := true
 	for _, f := range fields {
 		p := f.at(v)
-		if f.optional && reflect.ValueOf(p).Elem().IsZero() {
+		if e := reflect.ValueOf(p).Elem(); f.optional && (e.IsZero() || e.Kind() == reflect.Map && e.Len() == 0) {
 			continue
 		}
 		if !first {

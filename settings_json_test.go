@@ -99,7 +99,7 @@ func TestEncodeConfig(t *testing.T) {
 	const defaults = `"allow_rate_above_capacity":false,"session_duration":5,"disable_session_renewal":false,` +
 		`"renew_interval_seconds":60,"max_session_duration":0,"queueing_method":"fifo","queue_all":false,` +
 		`"queue_all_ends_sessions":false,"suspended":false,"refresh_interval_seconds":20,"queueing_status_code":200,` +
-		`"queue_hold_seconds":300,"arrival_grace_seconds":40,"typical_session_seconds":0,"close_when_sold_out":false,"messages":{}`
+		`"queue_hold_seconds":300,"arrival_grace_seconds":40,"typical_session_seconds":0`
 	for _, tc := range []struct {
 		name string
 		cfg  Config
@@ -112,7 +112,7 @@ func TestEncodeConfig(t *testing.T) {
 				`"disable_session_renewal":false,"renew_interval_seconds":0,"max_session_duration":0,"queueing_method":"fifo",` +
 				`"queue_all":false,"queue_all_ends_sessions":false,"suspended":false,"refresh_interval_seconds":0,` +
 				`"queueing_status_code":0,"queue_hold_seconds":0,"arrival_grace_seconds":0,"typical_session_seconds":0,` +
-				`"close_when_sold_out":false,"messages":{},"events":[]}`},
+				`"events":[]}`},
 		{"event, minimal, in another zone", filled(t, Config{TotalActiveUsers: 200, NewUsersPerMinute: 100, Events: []Event{
 			{Name: "sale", Start: jsonStart.In(berlin), End: jsonStart.Add(90*time.Minute + 500*time.Millisecond)}}}),
 			`{"total_active_users":200,"new_users_per_minute":100,` + defaults + `,"events":[{"name":"sale",` +
@@ -544,4 +544,35 @@ func FuzzPatchConfig(f *testing.F) {
 			t.Fatalf("an empty patch changed %+v to %+v", c, same)
 		}
 	})
+}
+
+// A room that uses neither a message nor the sold-out setting stores a document the
+// previous release reads: it refuses fields it does not know, and these are the ones it
+// knew.
+func TestDocumentReadableByThePreviousRelease(t *testing.T) {
+	previous := []string{"total_active_users", "new_users_per_minute", "allow_rate_above_capacity", "session_duration",
+		"disable_session_renewal", "renew_interval_seconds", "max_session_duration", "queueing_method", "queue_all",
+		"queue_all_ends_sessions", "suspended", "refresh_interval_seconds", "queueing_status_code", "queue_hold_seconds",
+		"arrival_grace_seconds", "typical_session_seconds", "events"}
+	doc, err := EncodeConfig(Config{TotalActiveUsers: 10, NewUsersPerMinute: 10, Messages: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &fields); err != nil {
+		t.Fatal(err)
+	}
+	for k := range fields {
+		if !slices.Contains(previous, k) {
+			t.Errorf("the document has %q, which the previous release refuses: %s", k, doc)
+		}
+	}
+	doc, err = EncodeConfig(Config{TotalActiveUsers: 10, NewUsersPerMinute: 10,
+		Messages: map[string]string{"en": "Booking opens Monday at 9:00."}, CloseWhenSoldOut: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), `"close_when_sold_out":true`) || !strings.Contains(string(doc), `"messages":{"en":"Booking opens Monday at 9:00."}`) {
+		t.Fatalf("the fields in use are written: %s", doc)
+	}
 }
