@@ -151,6 +151,9 @@ var errUndecodable = fmt.Errorf("%w: the store's settings document cannot be rea
 // replaced is settings s's successor with cfg: this instance's change, to store as the
 // next version.
 func (r *Room) replaced(cur *settings, cfg Config) (*settings, error) {
+	if cfg.CloseWhenSoldOut && !r.countsSlots {
+		return nil, configError("CloseWhenSoldOut", "CloseWhenSoldOut needs a store that counts the slots left (store.Slots); %T does not", r.store)
+	}
 	s, err := newSettings(cfg, r.id, r.codec)
 	if err != nil {
 		return nil, err

@@ -77,3 +77,19 @@ func (c *countingStore) Release(ctx context.Context, room string, s store.Ref) e
 	}
 	return c.Store.Release(ctx, room, s)
 }
+
+// SetSlots implements store.Slots by the wrapped store's.
+func (c *countingStore) SetSlots(ctx context.Context, room string, n int64) error {
+	if err := c.count("slots"); err != nil {
+		return err
+	}
+	return c.Store.(store.Slots).SetSlots(ctx, room, n)
+}
+
+// TakeSlots implements store.Slots by the wrapped store's.
+func (c *countingStore) TakeSlots(ctx context.Context, room string, n int64) (int64, error) {
+	if err := c.count("slots"); err != nil {
+		return 0, err
+	}
+	return c.Store.(store.Slots).TakeSlots(ctx, room, n)
+}

@@ -272,6 +272,9 @@ func newSettings(c Config, room string, codec *token.Codec) (*settings, error) {
 		QueueAll:  c.QueueAll,
 
 		CloseWhenSoldOut: c.CloseWhenSoldOut,
+		// A store keeping a count puts its own here; one that keeps none (a store of the
+		// host's own, around the engine) leaves this: no count, so never sold out.
+		Slots: admission.NotCounted,
 		// After a store loss, admitted visitors renew within RenewInterval and waiters
 		// poll within RefreshInterval: by then everyone still there is counted again.
 		Recovery: c.RenewInterval + c.RefreshInterval,

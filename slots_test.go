@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"strings"
 	"testing"
 
 	"golang.org/x/text/language"
@@ -137,7 +138,7 @@ func TestSoldOutRoom(t *testing.T) {
 // A store that keeps no count: the room says so, and its visitors see none.
 func TestSlotsNeedAStoreThatCounts(t *testing.T) {
 	clock := newSimClock()
-	r, err := waitingroom.New("booking", newCountingStore(memory.New(memory.WithClock(clock.Now))),
+	r, err := waitingroom.New("booking", struct{ store.Store }{memory.New(memory.WithClock(clock.Now))},
 		waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, waitingroom.WithClock(clock.Now), simStoreTimeout)
 	if err != nil {
 		t.Fatal(err)
@@ -152,5 +153,34 @@ func TestSlotsNeedAStoreThatCounts(t *testing.T) {
 	v, err := r.Enter(context.Background(), "")
 	if err != nil || v.Outcome != waitingroom.Waiting || v.Status.SlotsCounted {
 		t.Errorf("a waiter: %v %+v, %v; want no count", v.Outcome, v.Status, err)
+	}
+}
+
+// A store that keeps no count of slots (one of the host's own around the engine, whose
+// answers carry a zero) tells no waiter "0 left", and a room on it cannot close when sold
+// out.
+func TestNoCountWithoutAStoreThatCounts(t *testing.T) {
+	clock := newSimClock()
+	cs := struct{ store.Store }{memory.New(memory.WithClock(clock.Now))} // Store only: no store.Slots
+	rm, err := waitingroom.New("room", cs, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, waitingroom.WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rm.Enter(ctx, "")
+	v, err := rm.Enter(ctx, "")
+	if err != nil || v.Outcome != waitingroom.Waiting {
+		t.Fatalf("second visitor: %v, %v", v.Outcome, err)
+	}
+	if v.Status.SlotsCounted || v.Status.SoldOut {
+		t.Fatalf("a store that counts nothing: %+v; want no count and not sold out", v.Status)
+	}
+	if _, err := waitingroom.New("other", cs, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, CloseWhenSoldOut: true}); !errors.Is(err, waitingroom.ErrConfig) || !strings.Contains(err.Error(), "store.Slots") {
+		t.Fatalf("CloseWhenSoldOut on a store that counts nothing: %v, want a config error", err)
+	}
+	cfg := rm.Config()
+	cfg.CloseWhenSoldOut = true
+	if err := rm.SetConfig(cfg); !errors.Is(err, waitingroom.ErrConfig) {
+		t.Fatalf("SetConfig with CloseWhenSoldOut on a store that counts nothing: %v", err)
 	}
 }

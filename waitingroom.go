@@ -97,6 +97,7 @@ type Room struct {
 	strict      bool         // WithStrictRevocation
 	fb          *fallback    // WithFallback
 	hook        func(Signal) // WithHook
+	countsSlots bool         // the store keeps a count of slots left (store.Slots)
 	log         *slog.Logger // WithLogger (nil: slog.Default())
 	counts      counts
 	slotsSeen   atomic.Int64 // the slot count of the latest store answer; NotCounted before one
@@ -169,6 +170,7 @@ func New(id string, s store.Store, cfg Config, opts ...Option) (*Room, error) {
 		return nil, fmt.Errorf("%w: the store is a nil %T", ErrConfig, s)
 	}
 	r := &Room{id: id, store: s, timeout: 500 * time.Millisecond, clock: time.Now}
+	_, r.countsSlots = s.(store.Slots)
 	r.slotsSeen.Store(admission.NotCounted)
 	for _, o := range opts {
 		if err := o(r); err != nil {
@@ -743,7 +745,8 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope(), binding)
 	}
 	st := r.status(s, ph, res.UsersAhead, res.Now)
-	st.SlotsCounted, st.Slots = res.Slots >= 0, max(res.Slots, 0)
+	// Only a store that keeps a count says anything of it: another's answers carry a zero.
+	st.SlotsCounted, st.Slots = r.countsSlots && res.Slots >= 0, max(res.Slots, 0)
 	st.RefreshInterval = res.NextPoll.Sub(res.Now)
 	random := ph.method == Random
 	if random || ph.prequeue && ph.ev.cfg.ShuffleAtEventStart {

@@ -26,12 +26,16 @@ const (
 
 // argFields is the argument's layout: little-endian int64s, none negative. A Ref's number
 // travels plus one (0: no ticket), Now as 0 when the script reads the server's TIME.
-// "flags" holds QueueAll (bit 0, the field's whole meaning before bit 1 came, so stored
-// limits of earlier releases read alike) and CloseWhenSoldOut (bit 1).
+// "flags" holds the offer's Overwrite (bit 0, the field's whole meaning before bit 1 came)
+// and CloseWhenSoldOut (bit 1). The field is the caller's in every release: a stored
+// settings' limits ("lim") carry it too, but settle copies them from capacity to
+// recoveryMs and the events, so a release before bit 1 never reads it there, and reads
+// queueAll as the 0 or 1 it always was. (Carried in queueAll, a room with both set read
+// as not queueing all to such a release.)
 var argFields = []string{
 	"op", "now", "capacity", "perMinute", "sessionMs", "renewal", "holdMs", "graceMs",
-	"refreshMs", "method", "flags", "recoveryMs", "lastEpoch", "refNumber", "refEpoch",
-	"settings", "overwrite", "events",
+	"refreshMs", "method", "queueAll", "recoveryMs", "lastEpoch", "refNumber", "refEpoch",
+	"settings", "flags", "events",
 }
 
 // eventFields is the layout of each event, after the argument's fields.
@@ -81,7 +85,7 @@ var luaHeader = func() string {
 	// writes it in place).
 	fmt.Fprintf(&b, "local COLD_LEN, SV_FMT = %d, '<i8'\n", coldLen)
 	// Slot counts (room.lua's SL, a table for the same reason): the flag bits and "none".
-	fmt.Fprintf(&b, "local SL = {QUEUEALL = %d, CLOSE = %d, NONE = %d}\n", flagQueueAll, flagCloseWhenSoldOut, admission.NotCounted)
+	fmt.Fprintf(&b, "local SL = {OVERWRITE = %d, CLOSE = %d, NONE = %d}\n", flagOverwrite, flagCloseWhenSoldOut, admission.NotCounted)
 	return b.String()
 }()
 
@@ -122,13 +126,13 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 	ms(l.Grace)
 	ms(l.Refresh)
 	put(int64(l.Method))
-	put(flags(l))
+	flag(l.QueueAll)
 	ms(l.Recovery)
 	put(l.LastEpoch)
 	put(refNumber)
 	put(ref.Epoch)
 	put(l.Offer.Version)
-	flag(l.Offer.Overwrite)
+	put(flags(l))
 	put(int64(len(l.Events)))
 	for _, e := range l.Events {
 		put(e.Prequeue)
@@ -153,14 +157,14 @@ func encodeArgs(op int, now int64, l admission.Limits, ref store.Ref) []byte {
 
 // Bits of the argument's field "flags".
 const (
-	flagQueueAll         = 1
+	flagOverwrite        = 1
 	flagCloseWhenSoldOut = 2
 )
 
 func flags(l admission.Limits) int64 {
 	var f int64
-	if l.QueueAll {
-		f |= flagQueueAll
+	if l.Offer.Overwrite {
+		f |= flagOverwrite
 	}
 	if l.CloseWhenSoldOut {
 		f |= flagCloseWhenSoldOut
@@ -277,7 +281,7 @@ func decodeLimits(b []byte) (admission.Limits, error) {
 		Grace:     ms(field("graceMs")),
 		Refresh:   ms(field("refreshMs")),
 		Method:    admission.Method(field("method")),
-		QueueAll:  field("flags")&flagQueueAll != 0,
+		QueueAll:  field("queueAll") == 1,
 		Recovery:  ms(field("recoveryMs")),
 
 		CloseWhenSoldOut: field("flags")&flagCloseWhenSoldOut != 0,

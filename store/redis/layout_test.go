@@ -87,25 +87,34 @@ func TestLuaHeader(t *testing.T) {
 	}
 }
 
-// The argument's field "flags" was "queueAll" (0 or 1) before CloseWhenSoldOut took its bit
-// 1: stored limits of earlier releases read as they were written, and both settings go and
-// come back.
-func TestFlagsReadAsBefore(t *testing.T) {
-	l := admission.Limits{Capacity: 5, PerMinute: 5, QueueAll: true}
-	b := encodeArgs(0, 0, l, store.Ref{Number: -1})
-	at := 8 * index(argFields, "flags")
-	if b[at] != 1 {
-		t.Fatalf("QueueAll alone writes flags %d, want 1, as queueAll was", b[at])
-	}
+// A release before CloseWhenSoldOut reads stored limits' queueAll (fields capacity to
+// recoveryMs, which its settle copies) as the 0 or 1 it wrote, whatever else is set; the
+// sold-out setting rides in "flags", which that settle never reads from stored limits.
+// Both settings go and come back, and the offer's overwrite keeps bit 0 of "flags".
+func TestStoredLimitsReadByThePreviousRelease(t *testing.T) {
 	for _, tt := range []admission.Limits{
 		{Capacity: 1, PerMinute: 1},
 		{Capacity: 1, PerMinute: 1, QueueAll: true},
 		{Capacity: 1, PerMinute: 1, CloseWhenSoldOut: true},
 		{Capacity: 1, PerMinute: 1, QueueAll: true, CloseWhenSoldOut: true},
 	} {
-		got, err := decodeLimits(encodeArgs(0, 0, tt, store.Ref{Number: -1}))
+		b := encodeArgs(0, 0, tt, store.Ref{Number: -1})
+		qa := b[8*index(argFields, "queueAll")]
+		if want := map[bool]byte{false: 0, true: 1}[tt.QueueAll]; qa != want {
+			t.Errorf("limits %+v: queueAll %d, want %d as the previous release reads it", tt, qa, want)
+		}
+		// The fields the previous release's settle copies are those it knew, in its order.
+		if index(argFields, "capacity") != 2 || index(argFields, "recoveryMs") != 11 || index(argFields, "events") != 17 {
+			t.Fatalf("the fields moved: %v", argFields)
+		}
+		got, err := decodeLimits(b)
 		if err != nil || got.QueueAll != tt.QueueAll || got.CloseWhenSoldOut != tt.CloseWhenSoldOut {
 			t.Errorf("limits %+v came back as %+v, %v", tt, got, err)
 		}
+	}
+	l := admission.Limits{Capacity: 1, PerMinute: 1, CloseWhenSoldOut: true}
+	l.Offer.Overwrite = true
+	if f := encodeArgs(0, 0, l, store.Ref{Number: -1})[8*index(argFields, "flags")]; f != 3 {
+		t.Fatalf("overwrite and sold-out write flags %d, want 3", f)
 	}
 }

@@ -1097,11 +1097,12 @@ end
 
 -- parse reads the argument arg.
 local function parse()
+  local flags
   op, now, cap, perMin, sessMs, renewal, holdMs, graceMs, refreshMs, method, queueAll,
-  recoveryMs, lastEpoch, refN, refE, cp.mine, cp.overwrite, nEvents = su(ARGS_FMT, arg)
-  -- The field "flags": queue-all, and closing when sold out (layout.go).
-  cp.close = (queueAll - queueAll % SL.CLOSE) / SL.CLOSE % 2 == 1
-  queueAll = queueAll % 2
+  recoveryMs, lastEpoch, refN, refE, cp.mine, flags, nEvents = su(ARGS_FMT, arg)
+  -- The field "flags": the offer's overwrite, and closing when sold out (layout.go).
+  cp.overwrite = flags % 2
+  cp.close = (flags - flags % SL.CLOSE) / SL.CLOSE % 2 == 1
   refN = refN - 1
   local hb = holdMs + BUCKET - 1
   HB = (hb - hb % BUCKET) / BUCKET
@@ -1233,6 +1234,10 @@ local function settle(c, scc, doc)
   local t = now
   parse()
   now = t
+  -- Closing when sold out is the stored limits' (their "flags"; 0 in those of a release
+  -- before it), not the caller's.
+  local sf = su('<i8', lim, 8 * (A.FLAGS - 1) + 1)
+  cp.close = (sf - sf % SL.CLOSE) / SL.CLOSE % 2 == 1
   cp.v, cp.doc = cv, s[3] or ''
 end
 
