@@ -873,7 +873,7 @@ func TestDashboardMessage(t *testing.T) {
 		}
 	}
 	const ja = "本日の予約枠は残りわずかです。"
-	save(url.Values{"message-en": {" Few slots left today. "}, "message-ja": {ja}, "close_when_sold_out": {"on"}}, "/dashboard/rooms/a?done=message&v=2")
+	save(url.Values{"message-en": {" Few slots left today. "}, "message-ja": {ja}, "close_when_sold_out": {"on"}}, "/dashboard/rooms/a?done=message&v=2#speak")
 	cfg := e.room("a").Config()
 	if !maps.Equal(cfg.Messages, map[string]string{"en": "Few slots left today.", "ja": ja}) || !cfg.CloseWhenSoldOut {
 		t.Errorf("after saving: %q, close when sold out %t", cfg.Messages, cfg.CloseWhenSoldOut)
@@ -883,7 +883,8 @@ func TestDashboardMessage(t *testing.T) {
 		t.Errorf("the trail: %+v", ch[0])
 	}
 	page = e.send("GET", "/dashboard/rooms/a?done=message&v=2", c, nil).Body.String()
-	for _, want := range []string{"Saved: waiters hear it with the next refresh (version 2",
+	for _, want := range []string{`<h2 id="speak-heading">Speak to the queue</h2>` + "\n" + `<p class="flash" role="status">Saved: waiters hear it with the next refresh (version 2`,
+		`action="/dashboard/rooms/a/message#speak"`,
 		`<dt>Japanese <span class="tag">ja</span></dt><dd lang="ja" dir="auto">` + ja + `</dd>`,
 		`<input id="m-ja" name="message-ja" type="text" lang="ja" dir="auto" value="` + ja + `"`,
 		"When no slot is left: <strong>the room closes to newcomers</strong>", `value="on" checked`} {
@@ -894,7 +895,7 @@ func TestDashboardMessage(t *testing.T) {
 
 	// Another language, by its tag in any case: kept as the room writes it.
 	save(url.Values{"message-en": {"Few slots left today."}, "message-ja": {ja}, "new_lang": {"zh-hans"}, "new_text": {"今日名额不多。"},
-		"close_when_sold_out": {"on"}}, "/dashboard/rooms/a?done=message&v=3")
+		"close_when_sold_out": {"on"}}, "/dashboard/rooms/a?done=message&v=3#speak")
 	if got := e.room("a").Config().Messages["zh-Hans"]; got != "今日名额不多。" {
 		t.Errorf("the language added: %q", e.room("a").Config().Messages)
 	}
@@ -903,18 +904,18 @@ func TestDashboardMessage(t *testing.T) {
 		t.Error("the form has no field of the language added")
 	}
 	// Emptied, English goes; closing when sold out is turned off with its box.
-	save(url.Values{"message-en": {""}, "message-ja": {ja}, "message-zh-Hans": {"今日名额不多。"}}, "/dashboard/rooms/a?done=message&v=4")
+	save(url.Values{"message-en": {""}, "message-ja": {ja}, "message-zh-Hans": {"今日名额不多。"}}, "/dashboard/rooms/a?done=message&v=4#speak")
 	cfg = e.room("a").Config()
 	if !maps.Equal(cfg.Messages, map[string]string{"ja": ja, "zh-Hans": "今日名额不多。"}) || cfg.CloseWhenSoldOut {
 		t.Errorf("after removing English: %q, close when sold out %t", cfg.Messages, cfg.CloseWhenSoldOut)
 	}
 	// All of them: no message at all.
-	save(url.Values{"message-en": {""}, "message-ja": {""}, "message-zh-Hans": {""}}, "/dashboard/rooms/a?done=message&v=5")
+	save(url.Values{"message-en": {""}, "message-ja": {""}, "message-zh-Hans": {""}}, "/dashboard/rooms/a?done=message&v=5#speak")
 	if cfg := e.room("a").Config(); cfg.Messages != nil {
 		t.Errorf("after removing every language: %q", cfg.Messages)
 	}
 	// The same again: nothing is written.
-	save(url.Values{"message-en": {""}, "message-ja": {""}}, "/dashboard/rooms/a?done=unchanged&v=5")
+	save(url.Values{"message-en": {""}, "message-ja": {""}}, "/dashboard/rooms/a?done=message-unchanged&v=5#speak")
 	if v := e.state("a").version; v != 5 {
 		t.Errorf("saving the same message wrote version %d", v)
 	}
@@ -1026,7 +1027,7 @@ func TestDashboardSlots(t *testing.T) {
 	e.create("a", validDoc)
 	c := e.login(rwSecret)
 	rec := e.send("POST", "/dashboard/rooms/a/slots", c, url.Values{"do": {"set"}, "remaining": {" 1200 "}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard/rooms/a?done=slots&n=1200" {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard/rooms/a?done=slots&n=1200#speak" {
 		t.Fatalf("setting the slots: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
 	if n := slotsOf(t, e.room("a")); n != 1200 {
@@ -1039,14 +1040,14 @@ func TestDashboardSlots(t *testing.T) {
 		t.Errorf("the count is a setting now: %+v", s)
 	}
 	page := e.send("GET", "/dashboard/rooms/a?done=slots&n=1200", c, nil).Body.String()
-	for _, want := range []string{"Slots left set to 1,200", `<dt>Slots left</dt><dd><span data-k="slots">1,200</span><span class="reason" data-k="slots_note"></span>`} {
+	for _, want := range []string{`<p class="flash" role="status">Slots left set to 1,200`, `action="/dashboard/rooms/a/slots#speak"`, `<dt>Slots left</dt><dd><span data-k="slots">1,200</span><span class="reason" data-k="slots_note"></span>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page after setting has no %s", want)
 		}
 	}
 
 	rec = e.send("POST", "/dashboard/rooms/a/slots", c, url.Values{"do": {"stop"}, "remaining": {"5"}})
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard/rooms/a?done=slots-off" {
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard/rooms/a?done=slots-off#speak" {
 		t.Fatalf("stopping: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
 	if n := slotsOf(t, e.room("a")); n != -1 {

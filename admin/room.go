@@ -26,7 +26,12 @@ func (d *dashboard) room(w http.ResponseWriter, r *http.Request, cred *credentia
 		return
 	}
 	q := r.URL.Query()
-	shown := roomForms{flash: flash(q)}
+	shown := roomForms{}
+	if msg, speak := flash(q); speak {
+		shown.speakFlash = msg
+	} else {
+		shown.flash = msg
+	}
 	if q.Get("preview") != "" {
 		f := d.formFrom(rm, q)
 		shown.settings = &f
@@ -51,63 +56,67 @@ func (d *dashboard) roomOf(w http.ResponseWriter, r *http.Request, cred *credent
 	return nil, false
 }
 
-// flash is the message a redirect after a change asks for.
-func flash(q url.Values) string {
+// flash is the message a redirect after a change asks for, and whether it is of the
+// queue's card (whose forms lead back to it, #speak) rather than of the page.
+func flash(q url.Values) (string, bool) {
 	switch n := q.Get("n"); q.Get("done") {
 	case "slots":
 		if c, err := strconv.ParseInt(n, 10, 64); err == nil && c >= 0 {
-			return "Slots left set to " + thousands(c) + ": every waiter hears it with the next refresh."
+			return "Slots left set to " + thousands(c) + ": every waiter hears it with the next refresh.", true
 		}
-		return ""
+		return "", false
 	case "slots-off":
-		return "Slots are not counted any more: waiters are told no count, and the room does not close as sold out."
+		return "Slots are not counted any more: waiters are told no count, and the room does not close as sold out.", true
 	}
 	v := q.Get("v")
 	if !digits(v) {
-		return ""
+		return "", false
 	}
 	switch q.Get("done") {
 	case "message":
-		return "Saved: waiters hear it with the next refresh (version " + v + " of the room's settings)."
+		return "Saved: waiters hear it with the next refresh (version " + v + " of the room's settings).", true
+	case "message-unchanged":
+		return "Nothing to save: the message is already so (version " + v + ").", true
 	case "settings":
-		return "Saved: the room runs by version " + v + " of its settings."
+		return "Saved: the room runs by version " + v + " of its settings.", false
 	case "unchanged":
-		return "Nothing to save: the settings are already so (version " + v + ")."
+		return "Nothing to save: the settings are already so (version " + v + ").", false
 	}
 	for _, a := range actions {
 		if a.name == q.Get("done") {
-			return a.done + " (version " + v + ")."
+			return a.done + " (version " + v + ").", false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // roomView is the room page.
 type roomView struct {
-	Row      roomRow
-	Version  int64
-	At       string // when the figures were read, the store's time
-	Reason   string // why the wait of a new arrival is unknown
-	Live     string
-	Chart    chartView
-	Form     settingsForm
-	Forecast forecastView
-	Said     saidView
-	Speak    speakForm
-	Slots    formInput // the count entered in the slots form
-	Actions  []action
-	Changes  []changeRow
-	Flash    string
-	CanWrite bool
+	Row        roomRow
+	Version    int64
+	At         string // when the figures were read, the store's time
+	Reason     string // why the wait of a new arrival is unknown
+	Live       string
+	Chart      chartView
+	Form       settingsForm
+	Forecast   forecastView
+	Said       saidView
+	Speak      speakForm
+	Slots      formInput // the count entered in the slots form
+	Actions    []action
+	Changes    []changeRow
+	Flash      string
+	SpeakFlash string // of the queue's card
+	CanWrite   bool
 }
 
 // roomForms are what a room page shows other than the room as it is: a form as posted
 // (nil: the room's values), and the flash of a change.
 type roomForms struct {
-	settings *settingsForm
-	speak    *speakForm
-	slots    *formInput
-	flash    string
+	settings          *settingsForm
+	speak             *speakForm
+	slots             *formInput
+	flash, speakFlash string
 }
 
 // changeRow is an entry of the trail as the page shows it.
@@ -131,7 +140,7 @@ func (d *dashboard) renderRoom(w http.ResponseWriter, r *http.Request, cred *cre
 	}
 	out := roomView{
 		Row: row, Version: row.version, At: d.at([]roomRow{row}), Reason: row.estimateReason, Live: row.Href + "/live",
-		Chart: d.chart(ctx, rm, st), Form: *form, Said: saidOf(row.cfg), Flash: shown.flash, CanWrite: cred.scope == ReadWrite,
+		Chart: d.chart(ctx, rm, st), Form: *form, Said: saidOf(row.cfg), Flash: shown.flash, SpeakFlash: shown.speakFlash, CanWrite: cred.scope == ReadWrite,
 	}
 	if shown.speak != nil {
 		out.Speak = *shown.speak

@@ -266,7 +266,7 @@ func (d *dashboard) saveMessage(w http.ResponseWriter, r *http.Request, cred *cr
 		return
 	}
 	if sameSettings(rm.Config(), *form.cfg) {
-		http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=unchanged&v=%d", rm.ID(), form.Version), http.StatusSeeOther)
+		http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=message-unchanged&v=%d#speak", rm.ID(), form.Version), http.StatusSeeOther)
 		return
 	}
 	_, nv, err := d.h.reg.Put(ctx, rm.ID(), *form.cfg, form.Version, store.Change{By: cred.name, What: "message"})
@@ -288,7 +288,7 @@ func (d *dashboard) saveMessage(w http.ResponseWriter, r *http.Request, cred *cr
 		return
 	}
 	d.h.changed(cred, rm.ID(), "message", nv)
-	http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=message&v=%d", rm.ID(), nv), http.StatusSeeOther)
+	http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=message&v=%d#speak", rm.ID(), nv), http.StatusSeeOther)
 }
 
 // speakConflict shows the message form again after another change came first, as
@@ -343,9 +343,9 @@ func (d *dashboard) saveSlots(w http.ResponseWriter, r *http.Request, cred *cred
 		return
 	}
 	d.h.forget(rm.ID())
-	to, logged := "/dashboard/rooms/"+rm.ID()+"?done=slots-off", any("not counted")
+	to, logged := "/dashboard/rooms/"+rm.ID()+"?done=slots-off#speak", any("not counted")
 	if n >= 0 {
-		to, logged = fmt.Sprintf("/dashboard/rooms/%s?done=slots&n=%d", rm.ID(), n), n
+		to, logged = fmt.Sprintf("/dashboard/rooms/%s?done=slots&n=%d#speak", rm.ID(), n), n
 	}
 	d.h.log.Info("admin: slots set", "by", cred.name, "room", rm.ID(), "remaining", logged)
 	http.Redirect(w, r, to, http.StatusSeeOther)
