@@ -21,11 +21,14 @@ import (
 //	POST /dashboard/logout
 //	GET  /dashboard/                        every room, busiest first (?sort=, &order=)
 //	GET  /dashboard/rooms.json              the same rows as JSON, for the page's script
-//	GET  /dashboard/rooms/{id}              a room: live figures, chart, settings, forecast
+//	GET  /dashboard/rooms/{id}              a room: live figures, chart, settings, forecast,
+//	                                        what the queue is told
 //	GET  /dashboard/rooms/{id}/live         its figures as JSON
 //	GET  /dashboard/rooms/{id}/chart        its 60-minute chart, an HTML fragment
 //	GET  /dashboard/rooms/{id}/forecast     the planner's forecast for settings in the query
 //	POST /dashboard/rooms/{id}/settings     save the settings form
+//	POST /dashboard/rooms/{id}/message      save its message to the queue, by language
+//	POST /dashboard/rooms/{id}/slots        set its count of slots left, or stop counting
 //	GET  /dashboard/rooms/{id}/{action}     confirm queue-all, suspend or resume; POST does it
 //	GET  /dashboard/static/{file}           the stylesheet and the script
 //
@@ -75,6 +78,8 @@ func newDashboard(h *Handler) *dashboard {
 	m.HandleFunc("GET /dashboard/rooms/{id}/chart", d.data(d.chartFragment))
 	m.HandleFunc("GET /dashboard/rooms/{id}/forecast", d.data(d.forecastJSON))
 	m.HandleFunc("POST /dashboard/rooms/{id}/settings", d.write(d.saveSettings))
+	m.HandleFunc("POST /dashboard/rooms/{id}/message", d.write(d.saveMessage))
+	m.HandleFunc("POST /dashboard/rooms/{id}/slots", d.write(d.saveSlots))
 	for _, a := range actions {
 		m.HandleFunc("GET /dashboard/rooms/{id}/"+a.name, d.write(d.confirm))
 		m.HandleFunc("POST /dashboard/rooms/{id}/"+a.name, d.write(d.act))
@@ -100,7 +105,8 @@ func (d *dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "same-origin")
 	if r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, 16<<10) // a form of a few numbers
+		// A form of a few numbers, or of ten messages of 500 bytes, percent-encoded.
+		r.Body = http.MaxBytesReader(w, r.Body, 32<<10)
 	}
 	d.serve.ServeHTTP(w, r)
 }

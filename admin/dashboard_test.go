@@ -5,7 +5,10 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"html"
+	"html/template"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -241,7 +244,7 @@ func TestDashboardNeedsSession(t *testing.T) {
 	e := newEnv(t)
 	e.create("a", validDoc)
 	before := e.state("a")
-	form := url.Values{"version": {"1"}, "total_active_users": {"5"}}
+	form := url.Values{"version": {"1"}, "total_active_users": {"5"}, "message-ja": {"本日は満席です。"}, "do": {"set"}, "remaining": {"5"}}
 	for _, tt := range []struct {
 		method, target string
 		status         int
@@ -253,6 +256,8 @@ func TestDashboardNeedsSession(t *testing.T) {
 		{"POST", "/dashboard/rooms/a/settings", http.StatusSeeOther},
 		{"POST", "/dashboard/rooms/a/suspend", http.StatusSeeOther},
 		{"POST", "/dashboard/rooms/a/queue-all", http.StatusSeeOther},
+		{"POST", "/dashboard/rooms/a/message", http.StatusSeeOther},
+		{"POST", "/dashboard/rooms/a/slots", http.StatusSeeOther},
 		{"GET", "/dashboard/rooms.json", http.StatusUnauthorized},
 		{"GET", "/dashboard/rooms/a/live", http.StatusUnauthorized},
 		{"GET", "/dashboard/rooms/a/chart", http.StatusUnauthorized},
@@ -266,6 +271,19 @@ func TestDashboardNeedsSession(t *testing.T) {
 	if after := e.state("a"); after != before {
 		t.Errorf("the room changed:\n%+v\n%+v", before, after)
 	}
+	if n := slotsOf(t, e.room("a")); n != -1 {
+		t.Errorf("slots set to %d without a session", n)
+	}
+}
+
+// slotsOf is rm's count of slots left as its store has it; -1: not counted.
+func slotsOf(t *testing.T, rm *waitingroom.Room) int64 {
+	t.Helper()
+	s, err := rm.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Slots
 }
 
 // A read-only token sees everything, forecasts included, and changes nothing.
@@ -275,13 +293,16 @@ func TestDashboardReadOnly(t *testing.T) {
 	c := e.login(roSecret)
 	before := e.state("a")
 	page := e.send("GET", "/dashboard/rooms/a", c, nil).Body.String()
-	for _, s := range []string{`id="save"`, `/dashboard/rooms/a/suspend"`, `/dashboard/rooms/a/queue-all"`} {
+	for _, s := range []string{`id="save"`, `/dashboard/rooms/a/suspend"`, `/dashboard/rooms/a/queue-all"`, `id="message-form"`, `id="slots-form"`, `name="remaining"`} {
 		if strings.Contains(page, s) {
 			t.Errorf("a read-only page offers %s", s)
 		}
 	}
 	if !strings.Contains(page, `id="preview"`) || !strings.Contains(page, "read-only") {
 		t.Error("a read-only page has no preview, or does not say why it cannot save")
+	}
+	if !strings.Contains(page, `<h2 id="speak-heading">Speak to the queue</h2>`) || !strings.Contains(page, "No message") || !strings.Contains(page, `data-k="slots">–</span>`) {
+		t.Error("a read-only page does not show what the queue is told")
 	}
 	if rec := e.send("GET", "/dashboard/rooms/a/forecast?total_active_users=50", c, nil); rec.Code != 200 {
 		t.Errorf("a read-only forecast: %d", rec.Code)
@@ -294,6 +315,9 @@ func TestDashboardReadOnly(t *testing.T) {
 		{"GET", "/dashboard/rooms/a/suspend", nil},
 		{"POST", "/dashboard/rooms/a/suspend", url.Values{"version": {"1"}}},
 		{"POST", "/dashboard/rooms/a/queue-all", url.Values{"version": {"1"}}},
+		{"POST", "/dashboard/rooms/a/message", url.Values{"version": {"1"}, "message-en": {"Closed today."}, "close_when_sold_out": {"on"}}},
+		{"POST", "/dashboard/rooms/a/slots", url.Values{"do": {"set"}, "remaining": {"10"}}},
+		{"POST", "/dashboard/rooms/a/slots", url.Values{"do": {"stop"}}},
 	} {
 		if rec := e.send(r.method, r.target, c, r.form); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "read-only") {
 			t.Errorf("%s %s: %d %s", r.method, r.target, rec.Code, rec.Body)
@@ -301,6 +325,9 @@ func TestDashboardReadOnly(t *testing.T) {
 	}
 	if after := e.state("a"); after != before {
 		t.Errorf("the room changed:\n%+v\n%+v", before, after)
+	}
+	if n := slotsOf(t, e.room("a")); n != -1 {
+		t.Errorf("a read-only token set the slots to %d", n)
 	}
 }
 
@@ -321,6 +348,10 @@ func TestDashboardCrossOrigin(t *testing.T) {
 		{"settings, foreign origin", "/dashboard/rooms/a/settings", url.Values{"version": {"1"}, "total_active_users": {"150"}}, foreign},
 		{"suspend, cross-site", "/dashboard/rooms/a/suspend", url.Values{"version": {"1"}}, crossSite},
 		{"queue-all, foreign origin", "/dashboard/rooms/a/queue-all", url.Values{"version": {"1"}}, foreign},
+		{"message, cross-site", "/dashboard/rooms/a/message", url.Values{"version": {"1"}, "message-en": {"Closed today."}}, crossSite},
+		{"message, foreign origin", "/dashboard/rooms/a/message", url.Values{"version": {"1"}, "message-en": {"Closed today."}}, foreign},
+		{"slots, cross-site", "/dashboard/rooms/a/slots", url.Values{"do": {"set"}, "remaining": {"0"}}, crossSite},
+		{"slots, foreign origin", "/dashboard/rooms/a/slots", url.Values{"do": {"set"}, "remaining": {"0"}}, foreign},
 		{"same site, another origin", "/dashboard/rooms/a/suspend", url.Values{"version": {"1"}}, []string{"Sec-Fetch-Site", "same-site"}},
 		{"logout", "/dashboard/logout", url.Values{}, crossSite},
 		{"login", "/dashboard/login", url.Values{"secret": {rwSecret}}, crossSite},
@@ -334,6 +365,9 @@ func TestDashboardCrossOrigin(t *testing.T) {
 	}
 	if after := e.state("a"); after != before {
 		t.Errorf("the room changed:\n%+v\n%+v", before, after)
+	}
+	if n := slotsOf(t, e.room("a")); n != -1 {
+		t.Errorf("another site set the slots to %d", n)
 	}
 	if rec := e.send("GET", "/dashboard/", c, nil); rec.Code != 200 {
 		t.Errorf("the session after a cross-site logout: %d", rec.Code)
@@ -812,5 +846,331 @@ func TestDashboardLive(t *testing.T) {
 	}
 	if rec := e.send("GET", "/dashboard/rooms/nowhere", c, nil); rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "There is no room") {
 		t.Errorf("an unknown room's page: %d", rec.Code)
+	}
+}
+
+// The message form: a text per language saved against the form's version, in the trail
+// as the token; an empty field removes its language, another is added by its tag.
+func TestDashboardMessage(t *testing.T) {
+	e := newEnv(t)
+	e.create("a", validDoc)
+	c := e.login(rwSecret)
+	page := e.send("GET", "/dashboard/rooms/a", c, nil).Body.String()
+	for _, want := range []string{`<input id="m-en" name="message-en" type="text" lang="en" dir="auto" value=""`,
+		`<input id="m-ja" name="message-ja" type="text" lang="ja" dir="auto" value=""`, `name="new_lang"`,
+		`<input id="f-close_when_sold_out" name="close_when_sold_out" type="checkbox" value="on" aria-describedby`, "No message"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the room page has no %s", want)
+		}
+	}
+	save := func(form url.Values, want string) {
+		t.Helper()
+		page := e.send("GET", "/dashboard/rooms/a", c, nil).Body.String()
+		form.Set("version", regexp.MustCompile(`id="message-form" data-version="(\d+)"`).FindStringSubmatch(page)[1])
+		rec := e.send("POST", "/dashboard/rooms/a/message", c, form)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+			t.Fatalf("saving %v: %d %v %s", form, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+	const ja = "本日の予約枠は残りわずかです。"
+	save(url.Values{"message-en": {" Few slots left today. "}, "message-ja": {ja}, "close_when_sold_out": {"on"}}, "/dashboard/rooms/a?done=message&v=2#speak")
+	cfg := e.room("a").Config()
+	if !maps.Equal(cfg.Messages, map[string]string{"en": "Few slots left today.", "ja": ja}) || !cfg.CloseWhenSoldOut {
+		t.Errorf("after saving: %q, close when sold out %t", cfg.Messages, cfg.CloseWhenSoldOut)
+	}
+	ch, _ := e.st.Changes(context.Background(), "a")
+	if ch[0].By != "ops" || ch[0].What != "message" || ch[0].Version != 2 {
+		t.Errorf("the trail: %+v", ch[0])
+	}
+	page = e.send("GET", "/dashboard/rooms/a?done=message&v=2", c, nil).Body.String()
+	for _, want := range []string{`<h2 id="speak-heading">Speak to the queue</h2>` + "\n" + `<p class="flash" role="status">Saved: waiters hear it with the next refresh (version 2`,
+		`action="/dashboard/rooms/a/message#speak"`,
+		`<dt>Japanese <span class="tag">ja</span></dt><dd lang="ja" dir="auto">` + ja + `</dd>`,
+		`<input id="m-ja" name="message-ja" type="text" lang="ja" dir="auto" value="` + ja + `"`,
+		"When no slot is left: <strong>the room closes to newcomers</strong>", `value="on" checked`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page after saving has no %s", want)
+		}
+	}
+
+	// Another language, by its tag in any case: kept as the room writes it.
+	save(url.Values{"message-en": {"Few slots left today."}, "message-ja": {ja}, "new_lang": {"zh-hans"}, "new_text": {"今日名额不多。"},
+		"close_when_sold_out": {"on"}}, "/dashboard/rooms/a?done=message&v=3#speak")
+	if got := e.room("a").Config().Messages["zh-Hans"]; got != "今日名额不多。" {
+		t.Errorf("the language added: %q", e.room("a").Config().Messages)
+	}
+	page = e.send("GET", "/dashboard/rooms/a", c, nil).Body.String()
+	if !strings.Contains(page, `<label for="m-zh-Hans">Chinese <span class="tag">zh-Hans</span></label>`) {
+		t.Error("the form has no field of the language added")
+	}
+	// Emptied, English goes; closing when sold out is turned off with its box.
+	save(url.Values{"message-en": {""}, "message-ja": {ja}, "message-zh-Hans": {"今日名额不多。"}}, "/dashboard/rooms/a?done=message&v=4#speak")
+	cfg = e.room("a").Config()
+	if !maps.Equal(cfg.Messages, map[string]string{"ja": ja, "zh-Hans": "今日名额不多。"}) || cfg.CloseWhenSoldOut {
+		t.Errorf("after removing English: %q, close when sold out %t", cfg.Messages, cfg.CloseWhenSoldOut)
+	}
+	// All of them: no message at all.
+	save(url.Values{"message-en": {""}, "message-ja": {""}, "message-zh-Hans": {""}}, "/dashboard/rooms/a?done=message&v=5#speak")
+	if cfg := e.room("a").Config(); cfg.Messages != nil {
+		t.Errorf("after removing every language: %q", cfg.Messages)
+	}
+	// The same again: nothing is written.
+	save(url.Values{"message-en": {""}, "message-ja": {""}}, "/dashboard/rooms/a?done=message-unchanged&v=5#speak")
+	if v := e.state("a").version; v != 5 {
+		t.Errorf("saving the same message wrote version %d", v)
+	}
+}
+
+// Invalid input is marked next to its field, 422, nothing saved.
+func TestDashboardInvalidMessage(t *testing.T) {
+	many := map[string]string{}
+	for _, tag := range []string{"en", "ja", "de", "fr", "es", "it", "ko", "pt", "ru", "nl"} {
+		many[tag] = "Closed on Sunday."
+	}
+	tests := []struct {
+		name     string
+		messages map[string]string // the room's before
+		form     url.Values
+		field    string // its id
+		value    string
+		problem  string
+	}{
+		{"not a tag", nil, url.Values{"new_lang": {"klingon!"}, "new_text": {"x"}}, "f-new_lang", "klingon!", `is not a language tag`},
+		{"undetermined", nil, url.Values{"new_lang": {"und"}, "new_text": {"x"}}, "f-new_lang", "und", `is not a language tag`},
+		{"a tag without text", nil, url.Values{"new_lang": {"ko"}}, "f-new_text", "", "Write the message in this language"},
+		{"a text without tag", nil, url.Values{"new_text": {"안녕하세요"}}, "f-new_lang", "", "Enter the language's tag"},
+		{"a tag in the form", nil, url.Values{"new_lang": {"JA"}, "new_text": {"x"}}, "f-new_lang", "JA", "ja has its field above"},
+		{"too long", nil, url.Values{"message-ja": {strings.Repeat("あ", 167)}}, "m-ja", strings.Repeat("あ", 167), `messages["ja"] is 501 bytes; at most 500`},
+		{"too long, added", nil, url.Values{"new_lang": {"ko"}, "new_text": {strings.Repeat("x", 501)}}, "f-new_text", strings.Repeat("x", 501), `messages["ko"] is 501 bytes`},
+		{"a control character", nil, url.Values{"message-en": {"two\tcolumns"}}, "m-en", "two\tcolumns", "control character"},
+		{"an eleventh language", many, url.Values{"new_lang": {"sv"}, "new_text": {"Stängt på söndag."}}, "f-new_lang", "sv", "messages has 11 languages; at most 10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.create("a", validDoc)
+			if tt.messages != nil {
+				cfg := e.room("a").Config()
+				cfg.Messages = tt.messages
+				if _, _, err := e.reg.Put(context.Background(), "a", cfg, store.AnyVersion, store.Change{By: "setup"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c := e.login(rwSecret)
+			before := e.state("a")
+			tt.form.Set("version", strconv.FormatInt(before.version, 10))
+			rec := e.send("POST", "/dashboard/rooms/a/message", c, tt.form)
+			body := rec.Body.String()
+			if rec.Code != http.StatusUnprocessableEntity {
+				t.Fatalf("%d %s", rec.Code, body)
+			}
+			problemID := "e-" + strings.TrimPrefix(tt.field, "f-")
+			marked := regexp.MustCompile(`id="` + tt.field + `"[^>]*value="` + regexp.QuoteMeta(template.HTMLEscapeString(tt.value)) +
+				`" aria-describedby="` + problemID + ` [^"]+" aria-invalid="true">\s*<p class="problem" id="` + problemID + `">([^<]*)</p>`)
+			m := marked.FindStringSubmatch(body)
+			if m == nil || !strings.Contains(html.UnescapeString(m[1]), tt.problem) {
+				t.Errorf("%s is not marked with %q:\n%s", tt.field, tt.problem, body)
+			}
+			if n := strings.Count(body, `aria-invalid="true"`); n != 1 {
+				t.Errorf("%d fields marked", n)
+			}
+			if after := e.state("a"); after != before {
+				t.Errorf("the room changed:\n%+v\n%+v", before, after)
+			}
+		})
+	}
+}
+
+// A message form loaded before another change shows it and saves nothing.
+func TestDashboardMessageConflict(t *testing.T) {
+	e := newEnv(t)
+	e.create("a", validDoc)
+	c := e.login(rwSecret)
+	v := regexp.MustCompile(`id="message-form" data-version="(\d+)"`).FindStringSubmatch(e.send("GET", "/dashboard/rooms/a", c, nil).Body.String())[1]
+	cfg := e.room("a").Config()
+	cfg.Messages, cfg.CloseWhenSoldOut = map[string]string{"ja": "本日は満席です。"}, true
+	if _, _, err := e.reg.Put(context.Background(), "a", cfg, 1, store.Change{By: "alice", What: "patch"}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.state("a")
+	form := url.Values{"version": {v}, "message-en": {"Open until noon."}, "message-ja": {"正午まで受付中です。"}}
+	rec := e.send("POST", "/dashboard/rooms/a/message", c, form)
+	body := rec.Body.String()
+	if rec.Code != http.StatusConflict {
+		t.Fatalf("a stale save: %d %s", rec.Code, body)
+	}
+	for _, want := range []string{"The settings changed since you opened this form", "version 2", "by alice", "Nothing was saved",
+		`name="message-ja" type="text" lang="ja" dir="auto" value="正午まで受付中です。"`, `Stored now: <strong lang="ja" dir="auto">本日は満席です。</strong>`,
+		`name="message-en" type="text" lang="en" dir="auto" value="Open until noon."`, "Stored now: <strong>none</strong>",
+		"Stored now: <strong>on</strong>", `id="message-form" data-version="2"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the conflict page has no %q", want)
+		}
+	}
+	if after := e.state("a"); after != before || e.room("a").Config().Messages["ja"] != "本日は満席です。" {
+		t.Errorf("a stale save changed the room:\n%+v\n%+v", before, after)
+	}
+	// Having seen it, the operator saves again: now it stands.
+	form.Set("version", formVersion(t, body))
+	if rec := e.send("POST", "/dashboard/rooms/a/message", c, form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("saving after the conflict: %d %s", rec.Code, rec.Body)
+	}
+	if cfg := e.room("a").Config(); cfg.Messages["ja"] != "正午まで受付中です。" || cfg.CloseWhenSoldOut {
+		t.Errorf("after saving again: %q, close when sold out %t", cfg.Messages, cfg.CloseWhenSoldOut)
+	}
+}
+
+// The slots form sets the store's count at once, or stops counting, with no version;
+// who did it is logged; a count that is not one is marked, 422, and changes nothing.
+func TestDashboardSlots(t *testing.T) {
+	e := newEnv(t)
+	e.create("a", validDoc)
+	c := e.login(rwSecret)
+	rec := e.send("POST", "/dashboard/rooms/a/slots", c, url.Values{"do": {"set"}, "remaining": {" 1200 "}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard/rooms/a?done=slots&n=1200#speak" {
+		t.Fatalf("setting the slots: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	if n := slotsOf(t, e.room("a")); n != 1200 {
+		t.Errorf("slots %d, want 1200", n)
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"admin: slots set","by":"ops","room":"a","remaining":1200`) {
+		t.Errorf("not logged with who set it:\n%s", e.logs)
+	}
+	if s := e.state("a"); s.version != 1 || s.changes != 1 {
+		t.Errorf("the count is a setting now: %+v", s)
+	}
+	page := e.send("GET", "/dashboard/rooms/a?done=slots&n=1200", c, nil).Body.String()
+	for _, want := range []string{`<p class="flash" role="status">Slots left set to 1,200`, `action="/dashboard/rooms/a/slots#speak"`, `<dt>Slots left</dt><dd><span data-k="slots">1,200</span><span class="reason" data-k="slots_note"></span>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page after setting has no %s", want)
+		}
+	}
+
+	rec = e.send("POST", "/dashboard/rooms/a/slots", c, url.Values{"do": {"stop"}, "remaining": {"5"}})
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/dashboard/rooms/a?done=slots-off#speak" {
+		t.Fatalf("stopping: %d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
+	if n := slotsOf(t, e.room("a")); n != -1 {
+		t.Errorf("slots %d after stopping, want -1", n)
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"admin: slots set","by":"ops","room":"a","remaining":"not counted"`) {
+		t.Errorf("stopping is not logged:\n%s", e.logs)
+	}
+	if page := e.send("GET", "/dashboard/rooms/a", c, nil).Body.String(); !strings.Contains(page, `<span data-k="slots">–</span><span class="reason" data-k="slots_note">not counted</span>`) {
+		t.Error("the page does not say the slots are not counted")
+	}
+
+	if err := e.room("a").SetSlots(context.Background(), 7); err != nil {
+		t.Fatal(err)
+	}
+	for _, value := range []string{"", "-1", "1.5", "lots", "1e3", "1000000000000000001", "99999999999999999999"} {
+		rec := e.send("POST", "/dashboard/rooms/a/slots", c, url.Values{"do": {"set"}, "remaining": {value}})
+		body := rec.Body.String()
+		marked := regexp.MustCompile(`id="f-remaining"[^>]*value="` + regexp.QuoteMeta(value) + `" aria-describedby="e-remaining h-remaining" aria-invalid="true">\s*<p class="problem" id="e-remaining">[^<]+</p>`)
+		if rec.Code != http.StatusUnprocessableEntity || !marked.MatchString(body) {
+			t.Errorf("%q: %d, or the field is not marked:\n%s", value, rec.Code, body)
+		}
+		if n := slotsOf(t, e.room("a")); n != 7 {
+			t.Errorf("%q set the slots to %d", value, n)
+		}
+	}
+}
+
+// The room page, its live JSON and the overview say what the queue is told, and mark a
+// room sold out when it closes so and has no slot left.
+func TestDashboardSoldOut(t *testing.T) {
+	e := newEnv(t, admin.WithStatsMaxAge(0))
+	e.create("a", `{"total_active_users":1,"new_users_per_minute":1,"close_when_sold_out":true,"messages":{"en":"Fully booked <today>.","ja":"本日は満席です。"}}`)
+	e.create("b", `{"total_active_users":1,"new_users_per_minute":1,"queue_all":true}`)
+	e.create("c", `{"total_active_users":1,"new_users_per_minute":1,"close_when_sold_out":true,"suspended":true}`)
+	ctx := context.Background()
+	for id, n := range map[string]int64{"a": 0, "b": 0, "c": 0} {
+		if err := e.room(id).SetSlots(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.login(roSecret)
+	type live struct {
+		State            string
+		Cells            map[string]string
+		Messages         map[string]string
+		CloseWhenSoldOut bool   `json:"close_when_sold_out"`
+		SaidHTML         string `json:"said_html"`
+	}
+	read := func(id string) live {
+		t.Helper()
+		rec := e.send("GET", "/dashboard/rooms/"+id+"/live", c, nil)
+		var l live
+		if err := json.Unmarshal(rec.Body.Bytes(), &l); err != nil || rec.Code != 200 {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		return l
+	}
+	const enSaid = `<dt>English <span class="tag">en</span></dt><dd lang="en" dir="auto">Fully booked &lt;today&gt;.</dd>`
+	l := read("a")
+	if l.State != "sold-out" || l.Cells["state"] != "Sold out" || l.Cells["slots"] != "0" || l.Cells["slots_note"] != "closed to newcomers" ||
+		!l.CloseWhenSoldOut || l.Messages["ja"] != "本日は満席です。" || !strings.Contains(l.SaidHTML, enSaid) ||
+		!strings.Contains(l.SaidHTML, "the room closes to newcomers") {
+		t.Errorf("a sold-out room, live: %+v", l)
+	}
+	page := e.send("GET", "/dashboard/rooms/a", c, nil).Body.String()
+	for _, want := range []string{`data-state="sold-out"`, `<span class="badge" data-k="state">Sold out</span>`, `<div id="said">` + "\n" + `<dl class="said">`,
+		enSaid, `<dd lang="ja" dir="auto">本日は満席です。</dd>`, `<span data-k="slots">0</span><span class="reason" data-k="slots_note">closed to newcomers</span>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the sold-out room's page has no %s", want)
+		}
+	}
+	// Counted, none left, but not closing: the queue-all room says so; the suspended one
+	// steps aside, sold out or not.
+	if l := read("b"); l.State != "queue-all" || l.Cells["slots"] != "0" || !strings.Contains(l.Cells["slots_note"], "newcomers still queue") ||
+		l.Messages != nil || !strings.Contains(l.SaidHTML, "No message") || !strings.Contains(l.SaidHTML, "newcomers still queue") {
+		t.Errorf("a room that does not close: %+v", l)
+	}
+	if l := read("c"); l.State != "suspended" {
+		t.Errorf("a suspended room sold out: %+v", l)
+	}
+	// A slot comes back: open again.
+	if _, err := e.room("a").TakeSlots(ctx, -1); err != nil {
+		t.Fatal(err)
+	}
+	if l := read("a"); l.State != "open" || l.Cells["slots"] != "1" || l.Cells["slots_note"] != "" {
+		t.Errorf("a room with a slot back: %+v", l)
+	}
+	if err := e.room("a").SetSlots(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// The overview: the badge, the column, sorted by it with rooms not counted last.
+	e.create("d", validDoc)
+	e.create("e", validDoc)
+	if err := e.room("e").SetSlots(ctx, 1500); err != nil {
+		t.Fatal(err)
+	}
+	page = e.send("GET", "/dashboard/?sort=slots", c, nil).Body.String()
+	row := regexp.MustCompile(`(?s)<tr data-id="a" data-state="sold-out">.*?</tr>`).FindString(page)
+	if !strings.Contains(row, `<span class="badge" data-k="state">Sold out</span>`) || !strings.Contains(row, `<td class="num" data-label="Slots left" data-k="slots">0</td>`) {
+		t.Errorf("the sold-out room's row:\n%s", row)
+	}
+	if !strings.Contains(page, `<td class="num" data-label="Slots left" data-k="slots">1,500</td>`) || !strings.Contains(page, `<a href="/dashboard/?sort=slots&amp;order=desc">Slots left</a>`) {
+		t.Errorf("the overview's slots column:\n%s", page)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`<tr data-id="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		got = append(got, m[1])
+	}
+	if want := []string{"a", "b", "c", "e", "d"}; !slices.Equal(got, want) {
+		t.Errorf("by slots left: %v, want %v", got, want)
+	}
+	page = e.send("GET", "/dashboard/?sort=slots&order=desc", c, nil).Body.String()
+	got = got[:0]
+	for _, m := range regexp.MustCompile(`<tr data-id="([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		got = append(got, m[1])
+	}
+	if want := []string{"e", "a", "b", "c", "d"}; !slices.Equal(got, want) {
+		t.Errorf("by slots left, most first: %v, want %v", got, want)
+	}
+	// The confirmation pages say it too.
+	if rw := e.login(rwSecret); !strings.Contains(e.send("GET", "/dashboard/rooms/a/queue-all", rw, nil).Body.String(), "Now: <strong>Sold out</strong>") {
+		t.Error("the confirmation does not say the room is sold out")
 	}
 }

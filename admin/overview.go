@@ -78,35 +78,41 @@ func sumWaiting(rows []roomRow) int64 {
 type roomRow struct {
 	ID    string            `json:"id"`
 	Href  string            `json:"href"`
-	State string            `json:"state"` // open, queue-all, suspended
+	State string            `json:"state"` // open, queue-all, sold-out, suspended
 	Cells map[string]string `json:"cells"`
 	// The numbers to sort by.
 	now                                     time.Time // the store's, when the counters were read
 	active, capacity, waiting, window, rate int64
+	slots                                   int64 // left; -1: not counted, or not read
 	longest                                 time.Duration
 	estimate                                time.Duration // its median; -1: unknown
 	estimateReason                          string        // why it is unknown
 	statsFailed                             bool
 	version                                 int64
 	stateText                               string
+	cfg                                     waitingroom.Config // the settings of version
 }
 
 func newRow(rm *waitingroom.Room, st statsResult) roomRow {
 	v, cfg := view(rm)
-	r := roomRow{ID: rm.ID(), Href: "/dashboard/rooms/" + rm.ID(), version: v,
-		capacity: int64(cfg.TotalActiveUsers), rate: int64(cfg.NewUsersPerMinute), estimate: -1}
-	r.State, r.stateText = stateOf(cfg)
-	c := map[string]string{"state": r.stateText, "version": strconv.FormatInt(v, 10),
+	r := roomRow{ID: rm.ID(), Href: "/dashboard/rooms/" + rm.ID(), version: v, cfg: cfg,
+		capacity: int64(cfg.TotalActiveUsers), rate: int64(cfg.NewUsersPerMinute), estimate: -1, slots: -1}
+	c := map[string]string{"version": strconv.FormatInt(v, 10),
 		"capacity": thousands(r.capacity), "rate": thousands(r.rate)}
 	r.Cells = c
 	if st.err != nil {
 		r.statsFailed, r.estimateReason = true, "the store could not be reached"
 		c["active"], c["waiting"], c["admitted"] = "–", "–", "–"
-		c["longest"], c["estimate"] = "–", "–"
+		c["longest"], c["estimate"], c["slots"], c["slots_note"] = "–", "–", "–", ""
+		r.State, r.stateText = stateOf(cfg, -1)
+		c["state"] = r.stateText
 		return r
 	}
 	s := st.snap
-	r.now = s.Now
+	r.now, r.slots = s.Now, max(s.Slots, -1)
+	r.State, r.stateText = stateOf(cfg, r.slots)
+	c["state"] = r.stateText
+	c["slots"], c["slots_note"] = slotsText(cfg, r.slots)
 	r.active, r.waiting, r.window, r.longest = s.Active, s.Waiting, s.Window, s.LongestWait
 	c["active"], c["waiting"], c["admitted"] = thousands(s.Active), thousands(s.Waiting), thousands(s.Window)
 	c["longest"] = "–"
@@ -130,15 +136,32 @@ func newRow(rm *waitingroom.Room, st statsResult) roomRow {
 	return r
 }
 
-// stateOf is a room's state, as the pages' data-state and in words.
-func stateOf(cfg waitingroom.Config) (state, text string) {
+// stateOf is a room's state, as the pages' data-state and in words, with slots left
+// (-1: not counted, or not known). Sold out comes before queue-all, which it overrides for
+// newcomers (they get no place at all); suspended before both, as the room then steps aside.
+func stateOf(cfg waitingroom.Config, slots int64) (state, text string) {
 	switch {
 	case cfg.Suspended:
 		return "suspended", "Suspended"
+	case cfg.CloseWhenSoldOut && slots == 0:
+		return "sold-out", "Sold out"
 	case cfg.QueueAll:
 		return "queue-all", "Queue all"
 	}
 	return "open", "Open"
+}
+
+// slotsText is the count of slots left as the pages write it, and a note on what it does.
+func slotsText(cfg waitingroom.Config, slots int64) (count, note string) {
+	switch {
+	case slots < 0:
+		return "–", "not counted"
+	case slots > 0:
+		return thousands(slots), ""
+	case cfg.CloseWhenSoldOut:
+		return "0", "closed to newcomers"
+	}
+	return "0", "newcomers still queue: closing when sold out is off"
 }
 
 // sortOrder is the overview's order: a column and a direction.
@@ -160,6 +183,7 @@ var sortKeys = []struct {
 	{"admitted", "Admitted last min / rate", true, func(a, b *roomRow) int { return cmp64(a.window, b.window) }},
 	{"longest", "Longest wait", true, func(a, b *roomRow) int { return cmp64(int64(a.longest), int64(b.longest)) }},
 	{"estimate", "New arrival waits", true, func(a, b *roomRow) int { return cmp64(int64(a.estimate), int64(b.estimate)) }},
+	{"slots", "Slots left", false, func(a, b *roomRow) int { return cmp64(a.slots, b.slots) }},
 }
 
 func cmp64(a, b int64) int {
@@ -189,8 +213,9 @@ func parseSort(q url.Values) sortOrder {
 	return sortOrder{}
 }
 
-// sort sorts rows by s, then by ID. Rooms whose counters could not be read, and unknown
-// waits when sorting by the wait, go last either way.
+// sort sorts rows by s, then by ID. Rooms whose counters could not be read, unknown
+// waits when sorting by the wait, and slots not counted when sorting by slots, go last
+// either way.
 func (s sortOrder) sort(rows []roomRow) {
 	slices.SortStableFunc(rows, func(a, b roomRow) int {
 		if a.statsFailed != b.statsFailed && s.key != "id" && s.key != "state" {
@@ -205,9 +230,13 @@ func (s sortOrder) sort(rows []roomRow) {
 			if c = cmp64(b.waiting, a.waiting); c == 0 {
 				c = cmp64(b.active, a.active)
 			}
-		case "estimate":
-			if (a.estimate < 0) != (b.estimate < 0) {
-				if a.estimate < 0 {
+		case "estimate", "slots":
+			an, bn := a.estimate < 0, b.estimate < 0
+			if s.key == "slots" {
+				an, bn = a.slots < 0, b.slots < 0
+			}
+			if an != bn {
+				if an {
 					return 1
 				}
 				return -1

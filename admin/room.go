@@ -26,12 +26,17 @@ func (d *dashboard) room(w http.ResponseWriter, r *http.Request, cred *credentia
 		return
 	}
 	q := r.URL.Query()
-	var form *settingsForm
+	shown := roomForms{}
+	if msg, speak := flash(q); speak {
+		shown.speakFlash = msg
+	} else {
+		shown.flash = msg
+	}
 	if q.Get("preview") != "" {
 		f := d.formFrom(rm, q)
-		form = &f
+		shown.settings = &f
 	}
-	d.renderRoom(w, r, cred, http.StatusOK, rm, form, flash(q))
+	d.renderRoom(w, r, cred, http.StatusOK, rm, shown)
 }
 
 // roomOf returns the room of the request's path, or answers 404: a page for a page
@@ -51,40 +56,67 @@ func (d *dashboard) roomOf(w http.ResponseWriter, r *http.Request, cred *credent
 	return nil, false
 }
 
-// flash is the message a redirect after a change asks for.
-func flash(q url.Values) string {
+// flash is the message a redirect after a change asks for, and whether it is of the
+// queue's card (whose forms lead back to it, #speak) rather than of the page.
+func flash(q url.Values) (string, bool) {
+	switch n := q.Get("n"); q.Get("done") {
+	case "slots":
+		if c, err := strconv.ParseInt(n, 10, 64); err == nil && c >= 0 {
+			return "Slots left set to " + thousands(c) + ": every waiter hears it with the next refresh.", true
+		}
+		return "", false
+	case "slots-off":
+		return "Slots are not counted any more: waiters are told no count, and the room does not close as sold out.", true
+	}
 	v := q.Get("v")
 	if !digits(v) {
-		return ""
+		return "", false
 	}
 	switch q.Get("done") {
+	case "message":
+		return "Saved: waiters hear it with the next refresh (version " + v + " of the room's settings).", true
+	case "message-unchanged":
+		return "Nothing to save: the message is already so (version " + v + ").", true
 	case "settings":
-		return "Saved: the room runs by version " + v + " of its settings."
+		return "Saved: the room runs by version " + v + " of its settings.", false
 	case "unchanged":
-		return "Nothing to save: the settings are already so (version " + v + ")."
+		return "Nothing to save: the settings are already so (version " + v + ").", false
 	}
 	for _, a := range actions {
 		if a.name == q.Get("done") {
-			return a.done + " (version " + v + ")."
+			return a.done + " (version " + v + ").", false
 		}
 	}
-	return ""
+	return "", false
 }
 
 // roomView is the room page.
 type roomView struct {
-	Row      roomRow
-	Version  int64
-	At       string // when the figures were read, the store's time
-	Reason   string // why the wait of a new arrival is unknown
-	Live     string
-	Chart    chartView
-	Form     settingsForm
-	Forecast forecastView
-	Actions  []action
-	Changes  []changeRow
-	Flash    string
-	CanWrite bool
+	Row        roomRow
+	Version    int64
+	At         string // when the figures were read, the store's time
+	Reason     string // why the wait of a new arrival is unknown
+	Live       string
+	Chart      chartView
+	Form       settingsForm
+	Forecast   forecastView
+	Said       saidView
+	Speak      speakForm
+	Slots      formInput // the count entered in the slots form
+	Actions    []action
+	Changes    []changeRow
+	Flash      string
+	SpeakFlash string // of the queue's card
+	CanWrite   bool
+}
+
+// roomForms are what a room page shows other than the room as it is: a form as posted
+// (nil: the room's values), and the flash of a change.
+type roomForms struct {
+	settings          *settingsForm
+	speak             *speakForm
+	slots             *formInput
+	flash, speakFlash string
 }
 
 // changeRow is an entry of the trail as the page shows it.
@@ -93,10 +125,11 @@ type changeRow struct {
 	At, By, Do string
 }
 
-func (d *dashboard) renderRoom(w http.ResponseWriter, r *http.Request, cred *credential, status int, rm *waitingroom.Room, form *settingsForm, msg string) {
+func (d *dashboard) renderRoom(w http.ResponseWriter, r *http.Request, cred *credential, status int, rm *waitingroom.Room, shown roomForms) {
 	ctx := r.Context()
 	st := d.h.snapshot(ctx, rm)
 	row := newRow(rm, st)
+	form := shown.settings
 	if form == nil {
 		f := d.formOf(rm)
 		form = &f
@@ -107,7 +140,15 @@ func (d *dashboard) renderRoom(w http.ResponseWriter, r *http.Request, cred *cre
 	}
 	out := roomView{
 		Row: row, Version: row.version, At: d.at([]roomRow{row}), Reason: row.estimateReason, Live: row.Href + "/live",
-		Chart: d.chart(ctx, rm, st), Form: *form, Flash: msg, CanWrite: cred.scope == ReadWrite,
+		Chart: d.chart(ctx, rm, st), Form: *form, Said: saidOf(row.cfg), Flash: shown.flash, SpeakFlash: shown.speakFlash, CanWrite: cred.scope == ReadWrite,
+	}
+	if shown.speak != nil {
+		out.Speak = *shown.speak
+	} else {
+		out.Speak = speakFormOf(row.version, row.cfg)
+	}
+	if shown.slots != nil {
+		out.Slots = *shown.slots
 	}
 	if form.invalid() {
 		out.Forecast = forecastView{Problem: "Fix the settings marked in the form to see their forecast."}
@@ -140,13 +181,20 @@ func (d *dashboard) roomJSON(w http.ResponseWriter, r *http.Request, cred *crede
 		return
 	}
 	row := newRow(rm, d.h.snapshot(r.Context(), rm))
-	reason := row.estimateReason
+	said := saidOf(row.cfg)
+	var html strings.Builder
+	if err := pages["room"].ExecuteTemplate(&html, "said", said); err != nil {
+		d.h.log.Error("admin: rendering a room's message failed", "err", err)
+	}
 	writeJSON(w, http.StatusOK, struct {
 		roomRow
-		Version int64  `json:"version"`
-		At      string `json:"at"`
-		Reason  string `json:"reason"`
-	}{row, row.version, d.at([]roomRow{row}), reason})
+		Version  int64             `json:"version"`
+		At       string            `json:"at"`
+		Reason   string            `json:"reason"`
+		Messages map[string]string `json:"messages"`            // Config.Messages
+		Close    bool              `json:"close_when_sold_out"` // Config.CloseWhenSoldOut
+		SaidHTML string            `json:"said_html"`           // both, as the page shows them
+	}{row, row.version, d.at([]roomRow{row}), row.estimateReason, row.cfg.Messages, row.cfg.CloseWhenSoldOut, html.String()})
 }
 
 // The settings form.
@@ -345,7 +393,7 @@ func (d *dashboard) saveSettings(w http.ResponseWriter, r *http.Request, cred *c
 	}
 	if form.invalid() {
 		d.h.log.Info("admin: request refused", "by", cred.name, "method", r.Method, "path", r.URL.Path, "status", http.StatusUnprocessableEntity)
-		d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, &form, "")
+		d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, roomForms{settings: &form})
 		return
 	}
 	if sameSettings(rm.Config(), *form.cfg) {
@@ -364,7 +412,7 @@ func (d *dashboard) saveSettings(w http.ResponseWriter, r *http.Request, cred *c
 	if err != nil {
 		if ce, ok := errors.AsType[*waitingroom.ConfigError](err); ok { // checked above; kept honest
 			form.fail(waitingroom.ConfigJSONField(ce.Field), jsonProblem(ce.Problem))
-			d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, &form, "")
+			d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, roomForms{settings: &form})
 			return
 		}
 		d.unavailable(w, r, cred, err)
@@ -391,19 +439,24 @@ func (d *dashboard) conflict(w http.ResponseWriter, r *http.Request, cred *crede
 		form.Fields[i].Stored = vals[form.Fields[i].Name]
 		form.Fields[i].Conflicted = true
 	}
-	who := ""
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-	defer cancel()
-	if ch, err := d.h.ctl.Changes(ctx, rm.ID()); err == nil && len(ch) > 0 && ch[0].Version == v {
-		who = fmt.Sprintf(" (%s, by %s at %s)", ch[0].What, ch[0].By, ch[0].At.UTC().Format("15:04:05 UTC"))
-	}
 	form.Conflict = fmt.Sprintf("The settings changed since you opened this form: they are at version %d now%s, "+
 		"and you edited version %d. Nothing was saved. Your values are kept below, the stored ones next to them; "+
-		"save again to replace the stored ones with yours.", v, who, form.Version)
+		"save again to replace the stored ones with yours.", v, d.madeBy(r.Context(), rm, v), form.Version)
 	form.Version, form.Stale = v, false
 	d.h.log.Info("admin: request refused", "by", cred.name, "method", r.Method, "path", r.URL.Path,
 		"status", http.StatusConflict, "code", "version_mismatch")
-	d.renderRoom(w, r, cred, http.StatusConflict, rm, &form, "")
+	d.renderRoom(w, r, cred, http.StatusConflict, rm, roomForms{settings: &form})
+}
+
+// madeBy says what made version v of rm's settings, and who, as " (patch, by alice at
+// 09:12:05 UTC)"; "" when the trail cannot say.
+func (d *dashboard) madeBy(ctx context.Context, rm *waitingroom.Room, v int64) string {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if ch, err := d.h.ctl.Changes(ctx, rm.ID()); err == nil && len(ch) > 0 && ch[0].Version == v {
+		return fmt.Sprintf(" (%s, by %s at %s)", ch[0].What, ch[0].By, ch[0].At.UTC().Format("15:04:05 UTC"))
+	}
+	return ""
 }
 
 // The state buttons.
@@ -463,7 +516,7 @@ func (d *dashboard) confirm(w http.ResponseWriter, r *http.Request, cred *creden
 	}
 	a := actionOf(r)
 	v, cfg := view(rm)
-	_, state := stateOf(cfg)
+	state := d.stateNow(r.Context(), rm, cfg)
 	d.render(w, r, http.StatusOK, "confirm", cred, a.Title+" "+rm.ID()+"?", confirmView{
 		Room: rm.ID(), Version: v, State: state, Action: a})
 }
@@ -512,7 +565,7 @@ func (d *dashboard) act(w http.ResponseWriter, r *http.Request, cred *credential
 		}
 	}
 	v, cfg = view(rm)
-	_, state := stateOf(cfg)
+	state := d.stateNow(ctx, rm, cfg)
 	d.h.log.Info("admin: request refused", "by", cred.name, "method", r.Method, "path", r.URL.Path,
 		"status", http.StatusConflict, "code", "version_mismatch")
 	d.render(w, r, http.StatusConflict, "confirm", cred, a.Title+" "+rm.ID()+"?", confirmView{

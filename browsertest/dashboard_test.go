@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,7 +30,9 @@ import (
 // TestDashboardInABrowser is an operator's morning: log in through the form, watch the
 // waiting count rise on the overview and on the room's page while a crowd joins through
 // the protected site, try a higher capacity in the settings form and see the forecast
-// follow, save it, and see the room run by it. The README shows dashboard-1280x800.png and
+// follow, save it, and see the room run by it; then tell the queue a Japanese message and a
+// count of slots, which a waiter's next poll says, and see the room marked sold out when
+// the host takes the last slot. The README shows dashboard-1280x800.png and
 // dashboard-390x844.png (docs/dashboard-desktop.png, docs/dashboard-phone.png).
 func TestDashboardInABrowser(t *testing.T) {
 	t.Parallel()
@@ -165,6 +168,94 @@ func TestDashboardInABrowser(t *testing.T) {
 	if got := d.room.Config().NewUsersPerMinute; got == 50 {
 		t.Error("the preview saved the rate")
 	}
+
+	// Speaking to the queue, still without JavaScript: a waiter is in the queue; the
+	// operator sets a Japanese message, closing when sold out, and corrects the count of
+	// slots the host keeps.
+	waiter := visitor(t)
+	if st := status(t, waiter, d.site+"/booking/", "ja"); !st.InWaitingRoom || st.Message != "" || st.SlotsRemaining == nil || *st.SlotsRemaining != 340 {
+		t.Fatalf("the waiter before anything is said: %+v", st)
+	}
+	const ja = "本日の予約枠は残りわずかです。"
+	run("the message form", chromedp.Navigate(d.admin+"/dashboard/rooms/booking"), chromedp.WaitVisible("#m-ja"),
+		chromedp.SendKeys("#m-ja", ja), chromedp.Click("#f-close_when_sold_out"))
+	if resp, err := chromedp.RunResponse(browser, chromedp.Click("#save-message")); err != nil || resp.Status != 200 || !strings.Contains(resp.URL, "done=message") {
+		t.Fatalf("saving the message: %v %v", resp, err)
+	}
+	if cfg := d.room.Config(); cfg.Messages["ja"] != ja || len(cfg.Messages) != 1 || !cfg.CloseWhenSoldOut {
+		t.Errorf("after saving the message: %q, close when sold out %t", cfg.Messages, cfg.CloseWhenSoldOut)
+	}
+	run("the slots form", chromedp.SendKeys("#f-remaining", "25"))
+	if resp, err := chromedp.RunResponse(browser, chromedp.Click("#set-slots")); err != nil || resp.Status != 200 || !strings.Contains(resp.URL, "done=slots&n=25") {
+		t.Fatalf("setting the slots: %v %v", resp, err)
+	}
+	if s, err := d.room.Snapshot(context.Background()); err != nil || s.Slots != 25 {
+		t.Errorf("slots after the form: %d %v", s.Slots, err)
+	}
+	// The waiter's next poll says both.
+	if st := status(t, waiter, d.site+"/booking/", "ja"); !st.InWaitingRoom || st.Message != ja || st.SlotsRemaining == nil || *st.SlotsRemaining != 25 {
+		t.Errorf("the waiter's next poll: %+v", st)
+	}
+
+	// With JavaScript: the page follows the host's count and another operator's message.
+	run("scripts on",
+		viewport(1280, 800),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: false})
+			return err
+		}),
+		chromedp.Navigate(d.admin+"/dashboard/rooms/booking"),
+		chromedp.WaitVisible("#said"),
+		waitFor(live, 2*time.Second),
+	)
+	if err := d.room.SetSlots(context.Background(), 0); err != nil { // the host sold the last one
+		t.Fatal(err)
+	}
+	run("sold out", waitFor(`document.querySelector('#room .badge').textContent === 'Sold out' && `+
+		`document.querySelector('#figures [data-k="slots_note"]').textContent === 'closed to newcomers'`, 2500*time.Millisecond))
+	cfg = d.room.Config()
+	cfg.Messages["en"] = "Every slot of today is taken."
+	if _, _, err := d.reg.Put(context.Background(), "booking", cfg, d.room.Version(), store.Change{By: "alice", What: "patch"}); err != nil {
+		t.Fatal(err)
+	}
+	run("another operator's message", waitFor(`document.getElementById('said').textContent.includes('Every slot of today is taken.') && `+
+		`!document.querySelector('#message-form [data-stale]').hidden`, 2500*time.Millisecond))
+	if lang := evaluate[string](t, browser, "the message's language", `document.querySelector('#said dd[lang=ja]').textContent`); lang != ja {
+		t.Errorf("the Japanese message on the page: %q", lang)
+	}
+	noSeriousViolations(t, browser, "the sold-out room")
+	run("the speak card", chromedp.ScrollIntoView("#speak"))
+	screenshot(t, browser, filepath.Join(shots, "dashboard-speak-390x844.png"), 390, 844)
+	// A newcomer now gets no place; the waiter keeps theirs and hears it.
+	if st := status(t, visitor(t), d.site+"/booking/", "en"); !st.SoldOut || st.Message != "Every slot of today is taken." {
+		t.Errorf("a newcomer once sold out: %+v", st)
+	}
+	if st := status(t, waiter, d.site+"/booking/", "ja"); !st.InWaitingRoom || st.SlotsRemaining == nil || *st.SlotsRemaining != 0 || st.Message != ja {
+		t.Errorf("the waiter once sold out: %+v", st)
+	}
+}
+
+// status is the JSON status c gets from the protected site's u, in language lang.
+func status(t *testing.T, c *http.Client, u, lang string) middleware.CloudflareStatus {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Language", lang)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Room middleware.CloudflareStatus `json:"cfWaitingRoom"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("GET %s: %d, not a status: %v", u, resp.StatusCode, err)
+	}
+	return body.Room
 }
 
 // bigTargets checks, on a phone's screen, that every link, button and field the page
@@ -194,6 +285,7 @@ const opsSecret = "ops-secret-for-the-browser-0123456789"
 type dashboardSite struct {
 	admin, site string
 	room        *waitingroom.Room
+	reg         *rooms.Registry
 	client      *http.Client
 }
 
@@ -223,6 +315,8 @@ func startDashboard(t *testing.T) *dashboardSite {
 			cfg.QueueAll = true
 		case "city-023":
 			cfg.Suspended = true
+		case "city-005":
+			cfg.CloseWhenSoldOut = true
 		}
 		rm, _, err := reg.Put(ctx, id, cfg, 0, store.Change{By: "code", What: "create"})
 		if err != nil {
@@ -233,10 +327,19 @@ func startDashboard(t *testing.T) *dashboardSite {
 				t.Fatal(err)
 			}
 		}
+		// Some count their slots: city-005 has none left and closes to newcomers.
+		if slots, ok := map[string]int64{"city-005": 0, "city-042": 37, "city-011": 412}[id]; ok {
+			if err := rm.SetSlots(ctx, slots); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	room, _, err := reg.Put(ctx, "booking", waitingroom.Config{TotalActiveUsers: 120, NewUsersPerMinute: 60, TypicalSession: 3 * time.Minute},
 		0, store.Change{By: "code", What: "create"})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := room.SetSlots(ctx, 340); err != nil { // the morning's appointments
 		t.Fatal(err)
 	}
 	// An hour of a morning rush, as the instances recorded it.
@@ -262,7 +365,7 @@ func startDashboard(t *testing.T) *dashboardSite {
 	watch, stop := context.WithCancel(ctx)
 	t.Cleanup(stop)
 	go reg.Watch(watch, 0)
-	d := &dashboardSite{admin: adminSrv.URL, site: siteSrv.URL, room: room, client: &http.Client{Timeout: 5 * time.Second}}
+	d := &dashboardSite{admin: adminSrv.URL, site: siteSrv.URL, room: room, reg: reg, client: &http.Client{Timeout: 5 * time.Second}}
 	d.join(t, 130) // 60 go in at once, as the rate allows; 70 wait (nobody polls, so they keep waiting)
 	return d
 }

@@ -1,8 +1,9 @@
 // The dashboard's live updates. The pages are whole without this script: it only keeps
-// their figures current (every second), redraws the room's chart (every 15 seconds) and
-// shows the forecast of the settings form as the operator types. The server formats
-// every figure; the script copies text into the elements named by data-k, and never
-// builds HTML of its own (the chart and the forecast come as fragments from the server).
+// their figures and what the room tells its queue current (every second), redraws the
+// room's chart (every 15 seconds) and shows the forecast of the settings form as the
+// operator types. The server formats every figure; the script copies text into the
+// elements named by data-k, and never builds HTML of its own (the chart, the forecast and
+// the room's message come as fragments from the server).
 (function () {
   'use strict';
 
@@ -132,16 +133,29 @@
   // The room page.
   if (room && room.getAttribute('data-live')) {
     var form = document.getElementById('settings-form');
-    var stale = document.getElementById('stale');
-    var loaded = form ? form.getAttribute('data-version') : null;
+    // Each form saved against a version says when the settings moved past the one it has.
+    var versioned = Array.prototype.map.call(document.querySelectorAll('form[data-version]'), function (f) {
+      return {loaded: f.getAttribute('data-version'), notice: f.querySelector('[data-stale]')};
+    });
+    var said = document.getElementById('said');
     poll(function () {
       return getJSON(room.getAttribute('data-live')).then(function (res) {
         var row = res.body;
         row.cells.reason = row.reason || '';
         fill(document.body, row);
         room.setAttribute('data-state', row.state);
-        if (stale && loaded !== null) {
-          stale.hidden = String(row.version) === loaded;
+        versioned.forEach(function (v) {
+          if (v.notice) {
+            v.notice.hidden = String(row.version) === v.loaded;
+          }
+        });
+        // What the queue is told changes with the settings: put in only when it did.
+        if (said && typeof row.said_html === 'string') {
+          var next = document.createElement('template');
+          next.innerHTML = row.said_html; // the server's fragment, escaped by html/template
+          if (next.innerHTML !== said.innerHTML) {
+            said.innerHTML = next.innerHTML;
+          }
         }
         say('Live: figures of ' + row.at + '.', 'on');
       });
