@@ -260,10 +260,15 @@ func (r *Room) logger() *slog.Logger {
 func (r *Room) seen(now time.Time, waiting, active int64) {
 	c := &r.counts
 	ms := now.UnixMilli()
-	if ms < c.seenAt.Load() {
-		return // an answer overtaken by a later one
+	for {
+		prev := c.seenAt.Load()
+		if ms < prev {
+			return // an answer overtaken by a later one
+		}
+		if c.seenAt.CompareAndSwap(prev, ms) {
+			break
+		}
 	}
-	c.seenAt.Store(ms)
 	c.waiting.Store(waiting)
 	c.active.Store(active)
 	queueing := waiting > 0

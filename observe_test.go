@@ -246,3 +246,32 @@ func TestLogger(t *testing.T) {
 		t.Fatalf("nil logger: %v", err)
 	}
 }
+
+// A change refused because another came first is the store's answer, not its failure: no
+// StoreDown, no error counted, and the error is a *store.VersionError, not ErrStore.
+func TestVersionConflictIsNoOutage(t *testing.T) {
+	clock := newSimClock()
+	var got []waitingroom.Signal
+	rm, err := waitingroom.New("room", memory.New(memory.WithClock(clock.Now)), waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithClock(clock.Now), waitingroom.WithHook(func(s waitingroom.Signal) { got = append(got, s) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg, v := rm.Settings()
+	if _, err := rm.Update(ctx, cfg, v, store.Change{By: "a", What: "patch"}); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	_, err = rm.Update(ctx, cfg, v, store.Change{By: "b", What: "patch"}) // v is stale now
+	var ve *store.VersionError
+	if !errors.As(err, &ve) || errors.Is(err, waitingroom.ErrStore) {
+		t.Fatalf("a stale update: %v; want a *store.VersionError, not ErrStore", err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("signals of a stale update: %+v; want none", got)
+	}
+	if c := rm.Counters().Calls[waitingroom.OpControl]; c.Errors != 0 || c.Count != 2 {
+		t.Fatalf("control calls: %+v; want 2, no error", c)
+	}
+}

@@ -409,7 +409,7 @@ func (r *Room) Release(ctx context.Context, p token.Pass) error {
 	defer r.renewals.forget(k)
 	// Not r.call: a release is the host's, after its own work, and runs to the room's
 	// deadline whatever became of the client.
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
 	ref := store.Ref{Number: p.Session, Epoch: p.Epoch}
 	start := time.Now()
@@ -905,7 +905,11 @@ func (r *Room) call(ctx context.Context, op StoreOp, fn func(context.Context) er
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: %w: %v", ErrStore, errStorePanic, p)
 		}
-		if !errors.Is(err, ErrCanceled) {
+		switch {
+		case errors.Is(err, ErrCanceled): // the client's, not the store's
+		case errors.Is(err, store.ErrVersion):
+			r.called(op, time.Since(start), nil) // an answer: another change came first
+		default:
 			r.called(op, time.Since(start), err)
 		}
 	}()
@@ -917,6 +921,9 @@ func (r *Room) call(ctx context.Context, op StoreOp, fn func(context.Context) er
 			// The request's own context ended, not the room's deadline: whatever the store
 			// said, the client is gone.
 			return fmt.Errorf("%w: %w", ErrCanceled, context.Cause(parent))
+		}
+		if errors.Is(err, store.ErrVersion) {
+			return err // the store answered: the caller's to read, not ErrStore
 		}
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
