@@ -53,8 +53,9 @@ type Notifier struct {
 	wake    chan struct{} // Run checks: a signal came
 	out     chan Message
 
-	mu    sync.Mutex // one Check at a time
-	rooms map[string]*episode
+	mu      sync.Mutex // one Check at a time
+	rooms   map[string]*episode
+	changes []waitingroom.Signal // settings changes whose claim failed, to try again
 
 	pmu     sync.Mutex // pending and idle
 	pending int
@@ -339,6 +340,11 @@ func (n *Notifier) Check(ctx context.Context) {
 		}
 		break
 	}
+	changes := n.changes
+	n.changes = nil
+	for _, s := range changes {
+		n.announceChange(ctx, s)
+	}
 	now := n.o.clock()
 	for id, e := range n.rooms {
 		if !n.check(ctx, id, e, now) {
@@ -369,6 +375,7 @@ type episode struct {
 	waiting  bool      // the waiting threshold done
 	wait     bool      // the wait threshold done
 	drained  time.Time // this clock's time since which nobody waits (zero: some do)
+	stopping bool      // stopped here: its claim is to be removed
 	read     time.Time // this clock's time of the last counters read
 	snap     waitingroom.Snapshot
 }
@@ -382,11 +389,21 @@ func (n *Notifier) handle(ctx context.Context, s waitingroom.Signal) {
 	switch s.Kind {
 	case waitingroom.Queueing:
 		e := n.rooms[s.Room]
-		if e == nil || e.at.IsZero() {
-			n.begin(ctx, s.Room)
-			return
+		if e != nil && e.stopping {
+			if !n.unclaim(ctx, s.Room, e) {
+				return // Check tries again, and begins the next spell then
+			}
+			delete(n.rooms, s.Room)
+			e = nil
 		}
-		e.drained = time.Time{}
+		if e == nil || e.at.IsZero() || !e.drained.IsZero() {
+			// A new spell, or the same one going on after a lull: another instance may
+			// have ended it meanwhile and begun the next. The store says which.
+			n.begin(ctx, s.Room)
+			if e := n.rooms[s.Room]; e != nil {
+				e.drained = time.Time{}
+			}
+		}
 	case waitingroom.Drained:
 		if e := n.rooms[s.Room]; e != nil && e.drained.IsZero() {
 			e.drained = n.o.clock()
@@ -395,10 +412,25 @@ func (n *Notifier) handle(ctx context.Context, s waitingroom.Signal) {
 		if s.Change.By == "" || s.Change.By == "code" && (s.Change.What == "create" || s.Change.What == "seed") {
 			return // a program making its room at start-up is no news
 		}
-		c, ok := n.claim(ctx, s.Room, "v"+strconv.FormatInt(s.Version, 10))
-		if ok && c.First {
-			n.send(settingsMessage(s))
-		}
+		n.announceChange(ctx, s)
+	}
+}
+
+// maxUnclaimedChanges bounds the settings changes kept while the store cannot be asked.
+const maxUnclaimedChanges = 64
+
+// announceChange sends settings change s if this instance is the first to claim it; one
+// whose claim failed is kept (a bounded few) for Check to try again.
+func (n *Notifier) announceChange(ctx context.Context, s waitingroom.Signal) {
+	c, ok := n.claim(ctx, s.Room, "v"+strconv.FormatInt(s.Version, 10))
+	switch {
+	case !ok && len(n.changes) < maxUnclaimedChanges:
+		n.changes = append(n.changes, s)
+	case !ok:
+		n.dropped.Add(1)
+		n.o.log.Warn("notify: too many settings changes wait for the store; notification dropped", "room", s.Room, "version", s.Version)
+	case c.First:
+		n.send(settingsMessage(s))
 	}
 }
 
@@ -410,8 +442,19 @@ func (n *Notifier) begin(ctx context.Context, id string) {
 	}
 	c, ok := n.claim(ctx, id, "q")
 	if !ok {
-		n.rooms[id] = &episode{} // the store failed: Check tries again
+		if n.rooms[id] == nil {
+			n.rooms[id] = &episode{} // the store failed: Check tries again
+		}
 		return
+	}
+	n.follow(ctx, id, rm, c)
+}
+
+// follow makes the spell claim c names room id's here (the one it follows already, if it
+// is that one) and announces it if c was its first claim.
+func (n *Notifier) follow(ctx context.Context, id string, rm *waitingroom.Room, c store.Claim) *episode {
+	if e := n.rooms[id]; e != nil && !e.at.IsZero() && e.at.Equal(c.At) {
+		return e
 	}
 	now := n.o.clock()
 	e := &episode{at: c.At, start: c.At.Add(now.Sub(c.Now))}
@@ -421,7 +464,7 @@ func (n *Notifier) begin(ctx context.Context, id string) {
 		if n.o.every > 0 {
 			e.periodic = int(now.Sub(e.start) / n.o.every)
 		}
-		return
+		return e
 	}
 	snap, err := n.read(ctx, rm, e, now)
 	m := Message{Event: "queueing", Room: id, At: c.At}
@@ -430,6 +473,7 @@ func (n *Notifier) begin(ctx context.Context, id string) {
 	}
 	m.Text = fmt.Sprintf("Room %s started queueing%s.", id, m.summary())
 	n.send(m)
+	return e
 }
 
 // check applies the rules to room id's spell e at now; false when the spell is over here.
@@ -442,6 +486,16 @@ func (n *Notifier) check(ctx context.Context, id string, e *episode, now time.Ti
 		n.begin(ctx, id)
 		return n.rooms[id] != nil
 	}
+	if e.stopping { // stopped; the spell's claim is still to be removed
+		if !n.unclaim(ctx, id, e) {
+			return true
+		}
+		delete(n.rooms, id)
+		if snap, err := n.read(ctx, rm, e, now); err == nil && snap.Waiting > 0 {
+			n.begin(ctx, id) // a crowd came back meanwhile: the next spell
+		}
+		return n.rooms[id] != nil
+	}
 	if now.Sub(e.read) >= n.o.refresh {
 		n.read(ctx, rm, e, now)
 	}
@@ -452,6 +506,13 @@ func (n *Notifier) check(ctx context.Context, id string, e *episode, now time.Ti
 			k = last
 		}
 		if k > e.periodic {
+			// Still the room's spell? An instance that missed its end (it served nobody
+			// then) would announce the next one's minutes by the old one's clock.
+			if c, ok := n.claim(ctx, id, "q"); !ok {
+				return true
+			} else if f := n.follow(ctx, id, rm, c); f != e {
+				return true // the next check follows the new one
+			}
 			if c, ok := n.claim(ctx, id, key+"p"+strconv.Itoa(k)); ok {
 				e.periodic = k
 				if c.First && e.drained.IsZero() {
@@ -507,13 +568,22 @@ func (n *Notifier) check(ctx context.Context, id string, e *episode, now time.Ti
 		m.fill(rm, snap)
 		m.Text = fmt.Sprintf("Room %s stopped queueing after %d min; nobody waits.", id, m.Minutes)
 		n.send(m)
-		ctx, cancel := context.WithTimeout(ctx, n.o.timeout)
-		defer cancel()
-		if err := n.once.Unclaim(ctx, id, "q", e.at); err != nil {
-			n.o.log.Warn("notify: ending a room's queueing spell in the store failed", "room", id, "err", err)
-		}
+		e.stopping = true
+		return !n.unclaim(ctx, id, e)
 	}
 	return false
+}
+
+// unclaim removes spell e's claim, so that the room's next one is announced; false when
+// the store failed (logged; Check tries again).
+func (n *Notifier) unclaim(ctx context.Context, id string, e *episode) bool {
+	ctx, cancel := context.WithTimeout(ctx, n.o.timeout)
+	defer cancel()
+	if err := n.once.Unclaim(ctx, id, "q", e.at); err != nil {
+		n.o.log.Warn("notify: ending a room's queueing spell in the store failed; trying again", "room", id, "err", err)
+		return false
+	}
+	return true
 }
 
 // read refreshes e's counters from the store.

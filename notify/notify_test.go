@@ -649,3 +649,238 @@ func TestReceiverDownLosesOnlyTheOverflow(t *testing.T) {
 		t.Fatalf("stats: %+v; want 3 sent, 1 dropped (the overflow), none failed, 6 retries", s)
 	}
 }
+
+// An instance that served nobody while the spell it followed ended (another instance
+// stopped it) and the next one began follows the next one: no notification by the old
+// spell's clock, each of the new one's once.
+func TestSpellEndedElsewhere(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := storetest.NewClock(start)
+	st := memory.New(memory.WithClock(clock.Now))
+	rc := newReceiver(t)
+	key, err := token.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := waitingroom.Config{TotalActiveUsers: 10, NewUsersPerMinute: 10, SessionDuration: 2 * time.Hour}
+	mk := func(refresh time.Duration) (*waitingroom.Room, *notify.Notifier) {
+		var rm *waitingroom.Room
+		n, err := notify.New(rc.URL, st, func(string) (*waitingroom.Room, bool) { return rm, true },
+			notify.WithClock(clock.Now), notify.WithTick(0), notify.WithRefresh(refresh))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rm, err = waitingroom.New("vaccines", st, cfg, waitingroom.WithKeys(key), waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { n.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		return rm, n
+	}
+	a, na := mk(10 * time.Second)
+	b, nb := mk(10 * time.Minute) // B reads the room's counters rarely
+	check := func() {
+		t.Helper()
+		na.Check(ctx)
+		nb.Check(ctx)
+		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer fcancel()
+		for _, n := range []*notify.Notifier{na, nb} {
+			if err := n.Flush(fctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var tickets []string
+	join := func(rm *waitingroom.Room, k int) {
+		t.Helper()
+		for range k {
+			v, err := rm.Enter(ctx, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Outcome == waitingroom.Waiting {
+				tickets = append(tickets, v.Token)
+			}
+		}
+	}
+	pollAll := func() { // through A only: B serves nobody
+		t.Helper()
+		live := tickets[:0]
+		for _, tk := range tickets {
+			v, err := a.Enter(ctx, tk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Outcome == waitingroom.Waiting {
+				live = append(live, v.Token)
+			}
+		}
+		tickets = live
+	}
+	join(a, 10)
+	join(b, 5) // B sees its crowd wait: it follows spell 1
+	join(a, 5) // and so does A
+	check()
+	// A raises the cap and lets everyone in; only A hears the queue drain, and stops it.
+	clock.Advance(time.Minute)
+	c, v := a.Settings()
+	c.TotalActiveUsers, c.NewUsersPerMinute = 100, 100
+	if _, err := a.Update(ctx, c, v, store.Change{By: "ops", What: "patch"}); err != nil {
+		t.Fatal(err)
+	}
+	pollAll()
+	if len(tickets) != 0 {
+		t.Fatalf("%d still waiting", len(tickets))
+	}
+	check()
+	clock.Advance(70 * time.Second)
+	check()
+	if ev := rc.events(); len(ev["stopped"]) != 1 {
+		t.Fatalf("after the drain: %d stopped, want 1", len(ev["stopped"]))
+	}
+	// A second crowd, through A: spell 2.
+	clock.Advance(50 * time.Second)
+	spell2 := clock.Now()
+	join(a, 200)
+	check()
+	for range 40 {
+		clock.Advance(time.Minute)
+		pollAll()
+		check()
+	}
+	ev := rc.events()
+	if len(ev["queueing"]) != 2 || len(ev["stopped"]) != 1 {
+		t.Fatalf("%d queueing, %d stopped; want 2 and 1", len(ev["queueing"]), len(ev["stopped"]))
+	}
+	if got := ev["queueing_update"]; len(got) != 6 {
+		for _, m := range got {
+			t.Logf("%v %s", m.At, m.Text)
+		}
+		t.Fatalf("periodic messages: %d, want spell 2's six", len(got))
+	}
+	for k, m := range ev["queueing_update"] {
+		if want := spell2.Add(time.Duration(k+1) * 5 * time.Minute); !m.At.Equal(want) {
+			t.Errorf("periodic message %d at %v, want %v (by spell 2's clock)", k, m.At, want)
+		}
+	}
+}
+
+// flakyUnclaim fails its first fail unclaims.
+type flakyUnclaim struct {
+	store.Once
+	mu   sync.Mutex
+	fail int
+}
+
+func (f *flakyUnclaim) Unclaim(ctx context.Context, room, key string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail > 0 {
+		f.fail--
+		return errors.New("store down")
+	}
+	return f.Once.Unclaim(ctx, room, key, at)
+}
+
+// A spell whose claim could not be removed when it stopped is removed at a later check:
+// the next spell is announced, not taken for the old one.
+func TestUnclaimRetried(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := storetest.NewClock(start)
+	st := memory.New(memory.WithClock(clock.Now))
+	rc := newReceiver(t)
+	var rm *waitingroom.Room
+	n, err := notify.New(rc.URL, &flakyUnclaim{Once: st, fail: 1}, func(string) (*waitingroom.Room, bool) { return rm, true },
+		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: time.Hour},
+		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	check := func() {
+		t.Helper()
+		n.Check(ctx)
+		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer fcancel()
+		if err := n.Flush(fctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		if _, err := rm.Enter(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check()
+	// Their places lapse: nobody waits; a minute later the spell stops, its unclaim fails.
+	clock.Advance(6 * time.Minute)
+	check()
+	clock.Advance(2 * time.Minute)
+	check()
+	check() // the unclaim again
+	if ev := rc.events(); len(ev["queueing"]) != 1 || len(ev["stopped"]) != 1 {
+		t.Fatalf("%v; want one queueing, one stopped", ev)
+	}
+	clock.Advance(time.Minute)
+	for range 3 {
+		if _, err := rm.Enter(ctx, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check()
+	if ev := rc.events(); len(ev["queueing"]) != 2 {
+		t.Fatalf("the next crowd: %d queueing messages, want 2", len(ev["queueing"]))
+	}
+}
+
+// A settings change whose claim failed (the store down) is claimed and sent at the next
+// check.
+func TestChangeClaimRetried(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := storetest.NewClock(start)
+	st := memory.New(memory.WithClock(clock.Now))
+	rc := newReceiver(t)
+	once := &flakyOnce{Once: st, fail: 1}
+	var rm *waitingroom.Room
+	n, err := notify.New(rc.URL, once, func(string) (*waitingroom.Room, bool) { return rm, true },
+		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	c, v := rm.Settings()
+	c.Suspended = true
+	if _, err := rm.Update(ctx, c, v, store.Change{By: "ops", What: "suspend"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		n.Check(ctx)
+	}
+	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer fcancel()
+	if err := n.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rc.events()["settings"]; len(got) != 1 || !strings.Contains(got[0].Text, "ops suspended the room") {
+		t.Fatalf("settings messages after a failed claim: %+v, want one", got)
+	}
+}
