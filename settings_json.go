@@ -380,7 +380,7 @@ func PatchConfig(base Config, patch []byte) (Config, error) {
 	for k, v := range p {
 		if string(v) == "null" {
 			delete(target, k)
-		} else if target[k], err = mergePatch(target[k], v); err != nil {
+		} else if target[k], err = mergePatch(target[k], v, 1); err != nil {
 			return Config{}, docError(k, "%s cannot be merged: %v", k, err)
 		}
 	}
@@ -391,13 +391,20 @@ func PatchConfig(base Config, patch []byte) (Config, error) {
 	return DecodeConfig(merged)
 }
 
-// mergePatch is RFC 7396's MergePatch(target, patch) for one value: a patch that is an
-// object is merged into target member by member (null removes one; a target that is no
-// object counts as {}), anything else replaces target.
-func mergePatch(target, patch json.RawMessage) (json.RawMessage, error) {
+// maxPatchDepth bounds how deep a patch's objects nest: the settings' deepest is two
+// (messages, then a language), and each level costs a decoding of what is below it.
+const maxPatchDepth = 4
+
+// mergePatch is RFC 7396's MergePatch(target, patch) for one value at depth (a top-level
+// member's is 1): a patch that is an object is merged into target member by member (null
+// removes one; a target that is no object counts as {}), anything else replaces target.
+func mergePatch(target, patch json.RawMessage, depth int) (json.RawMessage, error) {
 	var p map[string]json.RawMessage
 	if json.Unmarshal(patch, &p) != nil || p == nil {
 		return patch, nil // not an object
+	}
+	if depth >= maxPatchDepth {
+		return nil, fmt.Errorf("objects nest more than %d deep", maxPatchDepth)
 	}
 	var t map[string]json.RawMessage
 	if json.Unmarshal(target, &t) != nil || t == nil {
@@ -408,7 +415,7 @@ func mergePatch(target, patch json.RawMessage) (json.RawMessage, error) {
 			delete(t, k)
 			continue
 		}
-		m, err := mergePatch(t[k], v)
+		m, err := mergePatch(t[k], v, depth+1)
 		if err != nil {
 			return nil, err
 		}
