@@ -29,8 +29,9 @@
 // "If-None-Match: *" to create only; a change made against another version is 412. Errors
 // are {"error": {"code", "message", "field", "stored_version"}}: 401 unauthorized, 403
 // forbidden, 404 not_found, 405 method_not_allowed (with Allow), 412 version_mismatch,
-// 415 unsupported_media_type, 422 invalid_request or invalid_settings, 503
-// store_unavailable. A refused request changes nothing.
+// 415 unsupported_media_type, 422 invalid_request or invalid_settings, 501
+// not_implemented (slots on a store that keeps no count), 503 store_unavailable. A refused
+// request changes nothing.
 //
 // The API authenticates by bearer secrets and sets no cookies, so cross-site requests
 // cannot borrow an operator's session; serve it over TLS or a private network all the same.
@@ -578,7 +579,8 @@ func (h *Handler) putSlots(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := rm.SetSlots(r.Context(), n); err != nil {
 		if errors.Is(err, waitingroom.ErrConfig) {
-			h.fail(w, r, cred, http.StatusUnprocessableEntity, apiError{Code: "invalid_request",
+			// The server's setup, not the client's mistake.
+			h.fail(w, r, cred, http.StatusNotImplemented, apiError{Code: "not_implemented",
 				Message: "the rooms' store keeps no count of slots"})
 			return
 		}

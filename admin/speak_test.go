@@ -3,9 +3,18 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/waitingroom-go/waitingroom"
+	"github.com/waitingroom-go/waitingroom/admin"
+	"github.com/waitingroom-go/waitingroom/rooms"
+	"github.com/waitingroom-go/waitingroom/store"
+	"github.com/waitingroom-go/waitingroom/store/memory"
 )
 
 // The room's count of slots: set and stopped through PUT /slots by a read-write token,
@@ -122,5 +131,38 @@ func TestSlotsAndMessages(t *testing.T) {
 	}
 	if v, _ := rm.TakeSlots(context.Background(), 1); v != -1 {
 		t.Errorf("TakeSlots after null: %d", v)
+	}
+}
+
+// noSlots is a store that keeps settings but no count of slots.
+type noSlots struct {
+	store.Store
+	store.Control
+}
+
+// A store that keeps no count answers PUT /slots with 501: the server's setup, not the
+// client's mistake.
+func TestSlotsOnAStoreThatKeepsNoCount(t *testing.T) {
+	st := noSlots{}
+	mem := memory.New()
+	st.Store, st.Control = mem, mem
+	reg, err := rooms.NewRegistry(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := admin.New(reg, st, admin.WithTokens(rwToken), admin.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Ensure(context.Background(), "vaccines", waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPut, "/api/rooms/vaccines/slots", strings.NewReader(`{"remaining": 3}`))
+	req.Header.Set("Authorization", bearer(rwSecret))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotImplemented || !strings.Contains(rec.Body.String(), `"code":"not_implemented"`) {
+		t.Fatalf("PUT slots on a store that keeps no count: %d %s; want 501 not_implemented", rec.Code, rec.Body)
 	}
 }
