@@ -1174,3 +1174,42 @@ func TestDashboardSoldOut(t *testing.T) {
 		t.Error("the confirmation does not say the room is sold out")
 	}
 }
+
+// Failed logins are counted per IPv6 /64 (one host's addresses), and past the clients the
+// limiter keeps, a new one is not limited rather than sharing one limiter with a guesser's
+// many addresses.
+func TestDashboardLoginLimitByClient(t *testing.T) {
+	e := newEnv(t)
+	now := t0
+	admin.SetDashboardClock(e.h, func() time.Time { return now })
+	try := func(addr, secret string) int {
+		req := httptest.NewRequest("POST", "/dashboard/login", strings.NewReader("secret="+secret))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = addr
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range admin.LoginBurst {
+		if code := try(fmt.Sprintf("[2001:db8:1:2::%x]:443", i+1), "guess-0123456789"); code != http.StatusUnauthorized {
+			t.Fatalf("failed login %d: %d", i, code)
+		}
+	}
+	if code := try("[2001:db8:1:2::ffff]:443", rwSecret); code != http.StatusTooManyRequests {
+		t.Fatalf("another address of the same /64: %d, want 429", code)
+	}
+	if code := try("[2001:db8:1:3::1]:443", rwSecret); code != http.StatusSeeOther {
+		t.Fatalf("the next /64: %d, want a login", code)
+	}
+	for i := range admin.MaxLimiters {
+		try(fmt.Sprintf("10.%d.%d.%d:1", i>>16&255, i>>8&255, i&255), "guess-0123456789")
+	}
+	for i := range admin.LoginBurst + 2 {
+		if code := try("192.0.2.1:1", "guess-0123456789"); code != http.StatusUnauthorized {
+			t.Fatalf("a new client past the kept ones, failure %d: %d, want 401 (not limited)", i, code)
+		}
+	}
+	if code := try("[2001:db8:1:2::1]:443", rwSecret); code != http.StatusTooManyRequests {
+		t.Fatalf("a limited client after the table filled: %d, want 429 still", code)
+	}
+}

@@ -20,4 +20,5 @@ const (
 	SessionIdle = sessionIdle
 	LoginBurst  = loginBurst
 	LoginEvery  = loginEvery
+	MaxLimiters = maxLimiters
 )

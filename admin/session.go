@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -111,35 +112,33 @@ func (s *sessions) len() int {
 	return len(s.by)
 }
 
-// Failed logins are limited per client address: loginBurst at once, then one per
-// loginEvery. A secret of MinSecretLen random bytes cannot be guessed at any rate; the
-// limit keeps a guesser from filling the log and the CPU. Behind a proxy every client has
-// the proxy's address, and the limit is the proxy's.
+// Failed logins are limited per client (an IPv4 address, an IPv6 /64: one host's
+// addresses): loginBurst at once, then one per loginEvery. A secret of MinSecretLen random
+// bytes cannot be guessed at any rate; the limit keeps a guesser from filling the log and
+// the CPU. Behind a proxy every client has the proxy's address, and the limit is the
+// proxy's. Past maxLimiters clients failing at once, a new one is not limited: sharing one
+// limiter among them would let a guesser with many addresses lock every operator out.
 const (
-	loginBurst   = 10
-	loginEvery   = 6 * time.Second
-	maxLimiters  = 10000
-	overflowAddr = "" // the limiter shared by addresses past maxLimiters
+	loginBurst  = 10
+	loginEvery  = 6 * time.Second
+	maxLimiters = 10000
 )
 
-// loginLimiter counts failed logins by client address. Safe for concurrent use.
+// loginLimiter counts failed logins by client. Safe for concurrent use.
 type loginLimiter struct {
 	mu sync.Mutex
 	by map[string]*rate.Limiter
 }
 
-// allowed reports whether a login from r's address may be tried at now.
+// allowed reports whether a login from r's client may be tried at now.
 func (l *loginLimiter) allowed(r *http.Request, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim := l.by[clientAddr(r)]
-	if lim == nil && len(l.by) >= maxLimiters {
-		lim = l.by[overflowAddr]
-	}
 	return lim == nil || lim.TokensAt(now) >= 1
 }
 
-// failed counts a failed login from r's address at now.
+// failed counts a failed login from r's client at now.
 func (l *loginLimiter) failed(r *http.Request, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -150,7 +149,7 @@ func (l *loginLimiter) failed(r *http.Request, now time.Time) {
 			l.by = map[string]*rate.Limiter{}
 		}
 		if len(l.by) >= maxLimiters {
-			// Forget the addresses that have not failed lately.
+			// Forget the clients that have not failed lately.
 			for a, x := range l.by {
 				if x.TokensAt(now) >= loginBurst {
 					delete(l.by, a)
@@ -158,21 +157,28 @@ func (l *loginLimiter) failed(r *http.Request, now time.Time) {
 			}
 		}
 		if len(l.by) >= maxLimiters {
-			addr = overflowAddr
+			return // not limited (see maxLimiters)
 		}
-		if lim = l.by[addr]; lim == nil {
-			lim = rate.NewLimiter(rate.Every(loginEvery), loginBurst)
-			l.by[addr] = lim
-		}
+		lim = rate.NewLimiter(rate.Every(loginEvery), loginBurst)
+		l.by[addr] = lim
 	}
 	lim.AllowN(now, 1)
 }
 
-// clientAddr is the address r came from, without the port.
+// clientAddr is the client r came from: its address without the port, an IPv6 one cut to
+// its /64.
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
 	}
-	return host
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if a = a.Unmap(); a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
