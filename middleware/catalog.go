@@ -121,7 +121,9 @@ type Catalog struct {
 var ErrCatalog = errors.New("middleware: invalid catalog")
 
 // NewCatalog returns a catalog of langs; the first is the default. Each must have every
-// text (Site may be empty) and a tag of its own.
+// text (Site may be empty) and a tag of its own, except the texts this release added
+// (NoneLeft, SoldOutTitle, SoldOut), which a catalogue written for the one before lacks:
+// those come from the built-in catalogue of the same language, or English.
 func NewCatalog(langs ...Messages) (*Catalog, error) {
 	if len(langs) == 0 {
 		return nil, fmt.Errorf("%w: no languages", ErrCatalog)
@@ -130,6 +132,7 @@ func NewCatalog(langs ...Messages) (*Catalog, error) {
 	tags := make([]language.Tag, len(langs))
 	for i := range langs {
 		m := langs[i]
+		m.fillLate()
 		if err := m.check(); err != nil {
 			return nil, err
 		}
@@ -143,6 +146,25 @@ func NewCatalog(langs ...Messages) (*Catalog, error) {
 	}
 	c.matcher = language.NewMatcher(tags)
 	return c, nil
+}
+
+// fillLate fills the texts this release added, where m lacks them, from the built-in
+// catalogue of m's language, or English.
+func (m *Messages) fillLate() {
+	from := &English
+	base, _ := m.Tag.Base()
+	for _, b := range []*Messages{&Japanese, &SimplifiedChinese} {
+		if bb, _ := b.Tag.Base(); bb == base {
+			from = b
+		}
+	}
+	for _, f := range []struct{ to, from *string }{
+		{&m.NoneLeft, &from.NoneLeft}, {&m.SoldOutTitle, &from.SoldOutTitle}, {&m.SoldOut, &from.SoldOut},
+	} {
+		if *f.to == "" {
+			*f.to = *f.from
+		}
+	}
 }
 
 // DefaultCatalog returns English (the default), Japanese and Simplified Chinese.

@@ -229,3 +229,28 @@ func TestPageStaysOnSite(t *testing.T) {
 		}
 	}
 }
+
+// A catalogue written for the previous release lacks the texts this one added: they come
+// from the built-in one of its language, or English; any other missing text is refused.
+func TestCatalogOfThePreviousRelease(t *testing.T) {
+	ja := middleware.Japanese
+	ja.NoneLeft, ja.SoldOutTitle, ja.SoldOut = "", "", ""
+	de := middleware.English
+	de.Tag, de.Name = language.German, "Deutsch"
+	de.NoneLeft, de.SoldOutTitle, de.SoldOut = "", "", ""
+	c, err := middleware.NewCatalog(ja, de)
+	if err != nil {
+		t.Fatalf("a catalogue without the new texts: %v", err)
+	}
+	if got := c.Pick(httptest.NewRequest("GET", "/?lang=ja", nil)); got.SoldOut != middleware.Japanese.SoldOut {
+		t.Errorf("Japanese SoldOut %q, want the built-in Japanese one", got.SoldOut)
+	}
+	if got := c.Pick(httptest.NewRequest("GET", "/?lang=de", nil)); got.SoldOutTitle != middleware.English.SoldOutTitle {
+		t.Errorf("German SoldOutTitle %q, want English", got.SoldOutTitle)
+	}
+	old := middleware.English
+	old.Closed = ""
+	if _, err := middleware.NewCatalog(old); !errors.Is(err, middleware.ErrCatalog) {
+		t.Errorf("a catalogue without Closed: %v, want ErrCatalog", err)
+	}
+}
