@@ -151,7 +151,7 @@ func parseFlags(args []string) (o options, printKey bool, err error) {
 	fs.DurationVar(&o.postGrace, "post-grace", 2*time.Minute, "a booking sent up to this long after the session ended is let through when there is room (middleware.WithPostGrace)")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the room between processes")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin JSON API and the dashboard on this address (host:port; off when empty); needs WAITINGROOM_ADMIN_TOKEN")
-	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications (queueing started and stopped, every 5 minutes for the first 30, settings changes) to this Slack-compatible webhook; WAITINGROOM_NOTIFY_SECRET signs them")
+	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications (queueing started and stopped, every 5 minutes for the first 30, settings changes) to this Slack-compatible webhook; WAITINGROOM_NOTIFY_URL instead keeps it out of the process list; WAITINGROOM_NOTIFY_SECRET signs them")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "the flags replace the room's settings stored by an earlier run or an operator (by default they only seed a room the store does not have)")
 	fs.Var(&o.eventStart, "event-start", "schedule the event \""+eventName+"\" opening the booking at this time: an RFC 3339 time (2026-11-26T09:00:00Z) or a duration from now (30s, 5m)")
 	fs.Var(&o.eventEnd, "event-end", "end of the event, as for -event-start (default: -event-start plus "+strings.TrimSuffix(defaultEventLength.String(), "0m0s")+")")

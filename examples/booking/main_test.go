@@ -616,6 +616,12 @@ func TestNotifyURL(t *testing.T) {
 	if svc.notifier == nil {
 		t.Fatal("-notify-url made no notifier")
 	}
+	t.Setenv("WAITINGROOM_NOTIFY_URL", hook.URL+"/hooks/x") // instead of the flag
+	if plain, _, err := parseFlags(nil); err != nil {
+		t.Fatal(err)
+	} else if viaEnv, err := assemble(plain, clk.Now); err != nil || viaEnv.notifier == nil {
+		t.Fatalf("WAITINGROOM_NOTIFY_URL made no notifier: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { svc.notifier.Run(ctx); close(done) }()

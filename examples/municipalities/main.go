@@ -63,7 +63,7 @@ func parseFlags(args []string, stdout io.Writer) (options, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address, host:port")
 	fs.StringVar(&o.adminAddr, "admin-addr", "", "serve the admin JSON API and the dashboard on this address (off when empty); needs WAITINGROOM_ADMIN_TOKEN")
-	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications (queueing started and stopped, every 5 minutes for the first 30, settings changes) to this Slack-compatible webhook; WAITINGROOM_NOTIFY_SECRET signs them")
+	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications (queueing started and stopped, every 5 minutes for the first 30, settings changes) to this Slack-compatible webhook; WAITINGROOM_NOTIFY_URL instead keeps it out of the process list; WAITINGROOM_NOTIFY_SECRET signs them")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the rooms between processes")
 	fs.IntVar(&o.tenants, "tenants", 20, "tenants, one room each: city-001, city-002, ...")
 	fs.IntVar(&o.total, "total-active", 5, "each new tenant's TotalActiveUsers")

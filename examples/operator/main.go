@@ -9,7 +9,9 @@
 //	curl http://127.0.0.1:9090/metrics
 //
 // Every instance on the same -store (redis://host:port/db) serves the same rooms, sends each
-// notification once between them, and reports the rooms on its own /metrics.
+// notification once between them, and reports the rooms on its own /metrics. The admin
+// listener is for operators: /metrics asks for no token (Prometheus scrapes it) and names
+// every room, so keep it on a private address, as the default 127.0.0.1 is.
 package main
 
 import (
@@ -55,7 +57,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "the tenants' site, host:port")
 	fs.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:9090", "the admin API, dashboard and /metrics, host:port; needs WAITINGROOM_ADMIN_TOKEN")
 	fs.StringVar(&o.store, "store", "memory", "store: memory, or redis://host:port/db to share the rooms between processes")
-	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications to this Slack-compatible webhook (off when empty); WAITINGROOM_NOTIFY_SECRET signs them")
+	fs.StringVar(&o.notifyURL, "notify-url", "", "post notifications to this Slack-compatible webhook (off when empty); WAITINGROOM_NOTIFY_URL instead keeps it out of the process list; WAITINGROOM_NOTIFY_SECRET signs them")
 	fs.IntVar(&o.tenants, "tenants", 5, "tenants, one room each: city-001, city-002, ...")
 	fs.IntVar(&o.total, "total-active", 5, "each new tenant's TotalActiveUsers")
 	fs.IntVar(&o.perMinute, "new-per-minute", 5, "each new tenant's NewUsersPerMinute")

@@ -88,10 +88,14 @@ func AdminHandler(reg *rooms.Registry, s store.Store) (http.Handler, error) {
 	return admin.New(reg, ctl, admin.WithTokens(toks...))
 }
 
-// Notifier is the notifier of -notify-url (nil, and no options, when it is empty) for the
-// rooms lookup finds: the option gives each room its hook (rooms.WithRoomOptions).
+// Notifier is the notifier of -notify-url, or WAITINGROOM_NOTIFY_URL without it (nil, and
+// no options, when neither is set) for the rooms lookup finds: the option gives each room its hook (rooms.WithRoomOptions).
 // WAITINGROOM_NOTIFY_SECRET, when set, signs the bodies (notify.WithSecret).
 func Notifier(url string, s store.Store, lookup func(id string) (*waitingroom.Room, bool)) (*notify.Notifier, []waitingroom.Option, error) {
+	if url == "" {
+		// The environment keeps a webhook's secret path out of the process list.
+		url = strings.TrimSpace(os.Getenv("WAITINGROOM_NOTIFY_URL"))
+	}
 	if url == "" {
 		return nil, nil, nil
 	}
