@@ -49,8 +49,8 @@ type Fallback struct {
 	OnSwitch func(local bool, err error)
 	// Logger logs each switch (a warning when the room starts deciding alone, with the
 	// store's error, which carries no secret; info when the store is back). Default
-	// the room's (WithLogger, when given before WithFallback), else slog.Default(); a logger
-	// whose handler discards turns it off.
+	// the room's (WithLogger), else slog.Default(); a logger whose handler discards turns
+	// it off.
 	Logger *slog.Logger
 }
 
@@ -66,10 +66,9 @@ func WithFallback(f Fallback) Option {
 		if f.Retry == 0 {
 			f.Retry = time.Second
 		}
-		if f.Logger == nil {
-			f.Logger = r.logger() // WithLogger's, when it came first
-		}
-		f.Logger = f.Logger.With("room", r.id)
+		if f.Logger != nil {
+			f.Logger = f.Logger.With("room", r.id)
+		} // else the room's (WithLogger's, whichever option comes first), set by New
 		var id [8]byte
 		rand.Read(id[:])
 		r.fb = &fallback{cfg: f, instance: hex.EncodeToString(id[:])}

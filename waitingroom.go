@@ -177,6 +177,9 @@ func New(id string, s store.Store, cfg Config, opts ...Option) (*Room, error) {
 			return nil, err
 		}
 	}
+	if r.fb != nil && r.fb.cfg.Logger == nil {
+		r.fb.cfg.Logger = r.logger().With("room", r.id)
+	}
 	if r.codec == nil {
 		k, err := token.GenerateKey("k1")
 		if err != nil {
