@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -178,22 +179,12 @@ var sortKeys = []struct {
 }{
 	{"id", "Room", false, func(a, b *roomRow) int { return strings.Compare(a.ID, b.ID) }},
 	{"state", "Status", false, func(a, b *roomRow) int { return strings.Compare(a.State, b.State) }},
-	{"active", "Active / capacity", true, func(a, b *roomRow) int { return cmp64(a.active, b.active) }},
-	{"waiting", "Waiting", true, func(a, b *roomRow) int { return cmp64(a.waiting, b.waiting) }},
-	{"admitted", "Admitted last min / rate", true, func(a, b *roomRow) int { return cmp64(a.window, b.window) }},
-	{"longest", "Longest wait", true, func(a, b *roomRow) int { return cmp64(int64(a.longest), int64(b.longest)) }},
-	{"estimate", "New arrival waits", true, func(a, b *roomRow) int { return cmp64(int64(a.estimate), int64(b.estimate)) }},
-	{"slots", "Slots left", false, func(a, b *roomRow) int { return cmp64(a.slots, b.slots) }},
-}
-
-func cmp64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	{"active", "Active / capacity", true, func(a, b *roomRow) int { return cmp.Compare(a.active, b.active) }},
+	{"waiting", "Waiting", true, func(a, b *roomRow) int { return cmp.Compare(a.waiting, b.waiting) }},
+	{"admitted", "Admitted last min / rate", true, func(a, b *roomRow) int { return cmp.Compare(a.window, b.window) }},
+	{"longest", "Longest wait", true, func(a, b *roomRow) int { return cmp.Compare(int64(a.longest), int64(b.longest)) }},
+	{"estimate", "New arrival waits", true, func(a, b *roomRow) int { return cmp.Compare(int64(a.estimate), int64(b.estimate)) }},
+	{"slots", "Slots left", false, func(a, b *roomRow) int { return cmp.Compare(a.slots, b.slots) }},
 }
 
 func parseSort(q url.Values) sortOrder {
@@ -227,8 +218,8 @@ func (s sortOrder) sort(rows []roomRow) {
 		var c int
 		switch s.key {
 		case "":
-			if c = cmp64(b.waiting, a.waiting); c == 0 {
-				c = cmp64(b.active, a.active)
+			if c = cmp.Compare(b.waiting, a.waiting); c == 0 {
+				c = cmp.Compare(b.active, a.active)
 			}
 		case "estimate", "slots":
 			an, bn := a.estimate < 0, b.estimate < 0
