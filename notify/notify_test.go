@@ -283,41 +283,85 @@ func TestOnceAcrossInstances(t *testing.T) {
 	}
 }
 
-// A receiver that answers 500 and then recovers gets the message again, once, with the
-// same delivery ID; a signed one can be checked.
-func TestRetryAndSignature(t *testing.T) {
+// one is a room on a memory store, at the store's simulated clock, with its notifier
+// running until the test ends.
+type one struct {
+	t     *testing.T
+	ctx   context.Context
+	clock *storetest.Clock
+	st    *memory.Store
+	rm    *waitingroom.Room
+	n     *notify.Notifier
+}
+
+// newOne makes room "forms" with cfg and its notifier, posting to endpoint with opts
+// (after the test's defaults: the store's clock, no tick, no log) and claiming through
+// claims(st) (st itself when nil).
+func newOne(t *testing.T, endpoint string, claims func(*memory.Store) store.Once, cfg waitingroom.Config, opts ...notify.Option) *one {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clock := storetest.NewClock(start)
-	st := memory.New(memory.WithClock(clock.Now))
-	rc := newReceiver(t)
-	rc.fail = 1
-	secret := []byte("0123456789abcdef0123456789abcdef")
-	var rm *waitingroom.Room
-	n, err := notify.New(rc.URL, st, func(string) (*waitingroom.Room, bool) { return rm, true },
-		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithRetry(time.Millisecond, time.Minute), notify.WithSecret(secret))
-	if err != nil {
+	o := &one{t: t, ctx: ctx, clock: storetest.NewClock(start)}
+	o.st = memory.New(memory.WithClock(o.clock.Now))
+	var once store.Once = o.st
+	if claims != nil {
+		once = claims(o.st)
+	}
+	defaults := []notify.Option{notify.WithClock(o.clock.Now), notify.WithTick(0), notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	var err error
+	if o.n, err = notify.New(endpoint, once, func(string) (*waitingroom.Room, bool) { return o.rm, true }, append(defaults, opts...)...); err != nil {
 		t.Fatal(err)
 	}
-	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
-		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
-	if err != nil {
+	if o.rm, err = waitingroom.New("forms", o.st, cfg, waitingroom.WithClock(o.clock.Now), waitingroom.WithHook(o.n.Hook())); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	for range 2 {
-		if _, err := rm.Enter(ctx, ""); err != nil {
-			t.Fatal(err)
+	go func() { o.n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return o
+}
+
+// check applies the rules and waits for what they sent to be delivered.
+func (o *one) check() {
+	o.t.Helper()
+	o.n.Check(o.ctx)
+	ctx, cancel := context.WithTimeout(o.ctx, 10*time.Second)
+	defer cancel()
+	if err := o.n.Flush(ctx); err != nil {
+		o.t.Fatal(err)
+	}
+}
+
+// join brings k newcomers.
+func (o *one) join(k int) {
+	o.t.Helper()
+	for range k {
+		if _, err := o.rm.Enter(o.ctx, ""); err != nil {
+			o.t.Fatal(err)
 		}
 	}
-	n.Check(ctx)
-	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer fcancel()
-	if err := n.Flush(fctx); err != nil {
-		t.Fatal(err)
+}
+
+// change has "ops" change the room's settings with f.
+func (o *one) change(what string, f func(*waitingroom.Config)) {
+	o.t.Helper()
+	c, v := o.rm.Settings()
+	f(&c)
+	if _, err := o.rm.Update(o.ctx, c, v, store.Change{By: "ops", What: what}); err != nil {
+		o.t.Fatal(err)
 	}
+}
+
+// A receiver that answers 500 and then recovers gets the message again, once, with the
+// same delivery ID; a signed one can be checked.
+func TestRetryAndSignature(t *testing.T) {
+	rc := newReceiver(t)
+	rc.fail = 1
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	o := newOne(t, rc.URL, nil, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		notify.WithRetry(time.Millisecond, time.Minute), notify.WithSecret(secret))
+	o.join(2)
+	o.check()
+	n := o.n
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.posts) != 2 || len(rc.got) != 1 || rc.got[0].Event != "queueing" {
@@ -419,25 +463,10 @@ func deletePrefix(t *testing.T, c *goredis.Client, prefix string) {
 
 // Thresholds on the waiting count and a newcomer's wait are sent once per spell.
 func TestThresholds(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clock := storetest.NewClock(start)
-	st := memory.New(memory.WithClock(clock.Now))
 	rc := newReceiver(t)
-	var rm *waitingroom.Room
-	n, err := notify.New(rc.URL, st, func(string) (*waitingroom.Room, bool) { return rm, true },
-		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithRefresh(time.Second), notify.WithThresholds(15, 10*time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: time.Hour},
-		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	o := newOne(t, rc.URL, nil, waitingroom.Config{TotalActiveUsers: 2, NewUsersPerMinute: 2, SessionDuration: time.Hour},
+		notify.WithRefresh(time.Second), notify.WithThresholds(15, 10*time.Minute))
+	ctx, clock, rm := o.ctx, o.clock, o.rm
 	var passes []token.Pass
 	var tickets []string
 	// step brings joins more visitors, then a minute later lets the two inside go and
@@ -473,12 +502,7 @@ func TestThresholds(t *testing.T) {
 			}
 		}
 		tickets = waiting
-		n.Check(ctx)
-		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer fcancel()
-		if err := n.Flush(fctx); err != nil {
-			t.Fatal(err)
-		}
+		o.check()
 		return rc.events()
 	}
 	if ev := step(12); len(ev["queueing"]) != 1 || len(ev["threshold_waiting"]) != 0 || len(ev["threshold_wait"]) != 0 {
@@ -525,42 +549,12 @@ func (f *flakyOnce) Claim(ctx context.Context, room, key string, ttl time.Durati
 // A spell whose claim failed (the store was down) is claimed at the next check, and
 // announced then, once.
 func TestClaimRetried(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clock := storetest.NewClock(start)
-	st := memory.New(memory.WithClock(clock.Now))
 	rc := newReceiver(t)
-	once := &flakyOnce{Once: st, fail: 1}
-	var rm *waitingroom.Room
-	n, err := notify.New(rc.URL, once, func(string) (*waitingroom.Room, bool) { return rm, true },
-		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
-		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	for range 3 {
-		if _, err := rm.Enter(ctx, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	flush := func() {
-		t.Helper()
-		n.Check(ctx)
-		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer fcancel()
-		if err := n.Flush(fctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	flush() // the claim failed at the signal; this check claims it
-	flush()
+	o := newOne(t, rc.URL, func(st *memory.Store) store.Once { return &flakyOnce{Once: st, fail: 1} },
+		waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1})
+	o.join(3)
+	o.check() // the claim failed at the signal; this check claims it
+	o.check()
 	if got := rc.events()["queueing"]; len(got) != 1 {
 		t.Fatalf("queueing messages after a failed claim: %d, want 1", len(got))
 	}
@@ -569,10 +563,6 @@ func TestClaimRetried(t *testing.T) {
 // A receiver that is down loses only what overflows the queue: the notification in flight
 // and those queued behind it are delivered, in order, once it is back.
 func TestReceiverDownLosesOnlyTheOverflow(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clock := storetest.NewClock(start)
-	st := memory.New(memory.WithClock(clock.Now))
 	first, release := make(chan struct{}), make(chan struct{})
 	var mu sync.Mutex
 	var posts int
@@ -599,28 +589,12 @@ func TestReceiverDownLosesOnlyTheOverflow(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	var rm *waitingroom.Room
-	n, err := notify.New(srv.URL, st, func(string) (*waitingroom.Room, bool) { return rm, true },
-		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithQueue(2), notify.WithRetry(time.Millisecond, time.Minute),
-		notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
-		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	o := newOne(t, srv.URL, nil, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
+		notify.WithQueue(2), notify.WithRetry(time.Millisecond, time.Minute))
+	ctx, n := o.ctx, o.n
 	change := func(capacity int) {
 		t.Helper()
-		c, v := rm.Settings()
-		c.TotalActiveUsers = capacity
-		if _, err := rm.Update(ctx, c, v, store.Change{By: "ops", What: "patch"}); err != nil {
-			t.Fatal(err)
-		}
+		o.change("patch", func(c *waitingroom.Config) { c.TotalActiveUsers = capacity })
 		n.Check(ctx)
 	}
 	change(2)
@@ -793,56 +767,23 @@ func (f *flakyUnclaim) Unclaim(ctx context.Context, room, key string, at time.Ti
 // A spell whose claim could not be removed when it stopped is removed at a later check:
 // the next spell is announced, not taken for the old one.
 func TestUnclaimRetried(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clock := storetest.NewClock(start)
-	st := memory.New(memory.WithClock(clock.Now))
 	rc := newReceiver(t)
-	var rm *waitingroom.Room
-	n, err := notify.New(rc.URL, &flakyUnclaim{Once: st, fail: 1}, func(string) (*waitingroom.Room, bool) { return rm, true },
-		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: time.Hour},
-		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	check := func() {
-		t.Helper()
-		n.Check(ctx)
-		fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer fcancel()
-		if err := n.Flush(fctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for range 3 {
-		if _, err := rm.Enter(ctx, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check()
+	o := newOne(t, rc.URL, func(st *memory.Store) store.Once { return &flakyUnclaim{Once: st, fail: 1} },
+		waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, SessionDuration: time.Hour})
+	o.join(3)
+	o.check()
 	// Their places lapse: nobody waits; a minute later the spell stops, its unclaim fails.
-	clock.Advance(6 * time.Minute)
-	check()
-	clock.Advance(2 * time.Minute)
-	check()
-	check() // the unclaim again
+	o.clock.Advance(6 * time.Minute)
+	o.check()
+	o.clock.Advance(2 * time.Minute)
+	o.check()
+	o.check() // the unclaim again
 	if ev := rc.events(); len(ev["queueing"]) != 1 || len(ev["stopped"]) != 1 {
 		t.Fatalf("%v; want one queueing, one stopped", ev)
 	}
-	clock.Advance(time.Minute)
-	for range 3 {
-		if _, err := rm.Enter(ctx, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check()
+	o.clock.Advance(time.Minute)
+	o.join(3)
+	o.check()
 	if ev := rc.events(); len(ev["queueing"]) != 2 {
 		t.Fatalf("the next crowd: %d queueing messages, want 2", len(ev["queueing"]))
 	}
@@ -851,39 +792,12 @@ func TestUnclaimRetried(t *testing.T) {
 // A settings change whose claim failed (the store down) is claimed and sent at the next
 // check.
 func TestChangeClaimRetried(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	clock := storetest.NewClock(start)
-	st := memory.New(memory.WithClock(clock.Now))
 	rc := newReceiver(t)
-	once := &flakyOnce{Once: st, fail: 1}
-	var rm *waitingroom.Room
-	n, err := notify.New(rc.URL, once, func(string) (*waitingroom.Room, bool) { return rm, true },
-		notify.WithClock(clock.Now), notify.WithTick(0), notify.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rm, err = waitingroom.New("forms", st, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1},
-		waitingroom.WithClock(clock.Now), waitingroom.WithHook(n.Hook()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { n.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	c, v := rm.Settings()
-	c.Suspended = true
-	if _, err := rm.Update(ctx, c, v, store.Change{By: "ops", What: "suspend"}); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		n.Check(ctx)
-	}
-	fctx, fcancel := context.WithTimeout(ctx, 10*time.Second)
-	defer fcancel()
-	if err := n.Flush(fctx); err != nil {
-		t.Fatal(err)
-	}
+	o := newOne(t, rc.URL, func(st *memory.Store) store.Once { return &flakyOnce{Once: st, fail: 1} },
+		waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1})
+	o.change("suspend", func(c *waitingroom.Config) { c.Suspended = true })
+	o.check()
+	o.check()
 	if got := rc.events()["settings"]; len(got) != 1 || !strings.Contains(got[0].Text, "ops suspended the room") {
 		t.Fatalf("settings messages after a failed claim: %+v, want one", got)
 	}
