@@ -56,6 +56,7 @@ type Notifier struct {
 	mu      sync.Mutex // one Check at a time
 	rooms   map[string]*episode
 	changes []waitingroom.Signal // settings changes whose claim failed, to try again
+	down    map[string]time.Time // rooms whose store failed: not asked again before then
 
 	pmu     sync.Mutex // pending and idle
 	pending int
@@ -252,6 +253,7 @@ func New(endpoint string, st store.Once, lookup func(id string) (*waitingroom.Ro
 		wake:    make(chan struct{}, 1),
 		out:     make(chan Message, o.queue),
 		rooms:   make(map[string]*episode),
+		down:    make(map[string]time.Time),
 		idle:    make(chan struct{}),
 	}
 	close(n.idle)
@@ -340,12 +342,17 @@ func (n *Notifier) Check(ctx context.Context) {
 		}
 		break
 	}
+	now := n.o.clock()
+	for id, until := range n.down {
+		if !now.Before(until) {
+			delete(n.down, id)
+		}
+	}
 	changes := n.changes
 	n.changes = nil
 	for _, s := range changes {
 		n.announceChange(ctx, s)
 	}
-	now := n.o.clock()
 	for id, e := range n.rooms {
 		if !n.check(ctx, id, e, now) {
 			delete(n.rooms, id)
@@ -388,6 +395,12 @@ const claimTTL = 24 * time.Hour
 func (n *Notifier) handle(ctx context.Context, s waitingroom.Signal) {
 	switch s.Kind {
 	case waitingroom.Queueing:
+		if _, ok := n.down[s.Room]; ok {
+			if n.rooms[s.Room] == nil {
+				n.rooms[s.Room] = &episode{} // Check begins it once the store is asked again
+			}
+			return
+		}
 		e := n.rooms[s.Room]
 		if e != nil && e.stopping {
 			if !n.unclaim(ctx, s.Room, e) {
@@ -422,7 +435,11 @@ const maxUnclaimedChanges = 64
 // announceChange sends settings change s if this instance is the first to claim it; one
 // whose claim failed is kept (a bounded few) for Check to try again.
 func (n *Notifier) announceChange(ctx context.Context, s waitingroom.Signal) {
-	c, ok := n.claim(ctx, s.Room, "v"+strconv.FormatInt(s.Version, 10))
+	var c store.Claim
+	ok := false
+	if _, down := n.down[s.Room]; !down {
+		c, ok = n.claim(ctx, s.Room, "v"+strconv.FormatInt(s.Version, 10))
+	}
 	switch {
 	case !ok && len(n.changes) < maxUnclaimedChanges:
 		n.changes = append(n.changes, s)
@@ -481,6 +498,9 @@ func (n *Notifier) check(ctx context.Context, id string, e *episode, now time.Ti
 	rm, ok := n.lookup(id)
 	if !ok {
 		return false
+	}
+	if _, ok := n.down[id]; ok {
+		return true // its store failed lately: not asked again yet
 	}
 	if e.at.IsZero() { // its claim failed: try again
 		n.begin(ctx, id)
@@ -591,7 +611,7 @@ func (n *Notifier) read(ctx context.Context, rm *waitingroom.Room, e *episode, n
 	e.read = now
 	snap, err := rm.Snapshot(ctx)
 	if err != nil {
-		n.o.log.Warn("notify: reading a room's counters failed", "room", rm.ID(), "err", err)
+		n.storeFailed(rm.ID(), err, "reading a room's counters")
 		return snap, err
 	}
 	e.snap = snap
@@ -609,10 +629,21 @@ func (n *Notifier) claim(ctx context.Context, room, key string) (store.Claim, bo
 	defer cancel()
 	c, err := n.once.Claim(ctx, room, key, claimTTL)
 	if err != nil {
-		n.o.log.Warn("notify: claiming a notification in the store failed", "room", room, "key", key, "err", err)
+		n.storeFailed(room, err, "claiming a notification")
 		return c, false
 	}
 	return c, true
+}
+
+// storeBackoff is how long a notifier leaves a room's store alone after a call failed, so
+// that an outage costs each Check one call per room, not one for each of its rules.
+const storeBackoff = 10 * time.Second
+
+// storeFailed logs a failed store call for room and leaves its store alone for storeBackoff;
+// n.mu is held.
+func (n *Notifier) storeFailed(room string, err error, doing string) {
+	n.o.log.Warn("notify: "+doing+" in the store failed; trying again in "+storeBackoff.String(), "room", room, "err", err)
+	n.down[room] = n.o.clock().Add(storeBackoff)
 }
 
 // send queues m for delivery, or drops it when the queue is full.

@@ -546,14 +546,18 @@ func (f *flakyOnce) Claim(ctx context.Context, room, key string, ttl time.Durati
 	return f.Once.Claim(ctx, room, key, ttl)
 }
 
-// A spell whose claim failed (the store was down) is claimed at the next check, and
-// announced then, once.
+// A spell whose claim failed (the store was down) is claimed at a check once the room's
+// store has been left alone for a while, and announced then, once.
 func TestClaimRetried(t *testing.T) {
 	rc := newReceiver(t)
 	o := newOne(t, rc.URL, func(st *memory.Store) store.Once { return &flakyOnce{Once: st, fail: 1} },
 		waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1})
 	o.join(3)
-	o.check() // the claim failed at the signal; this check claims it
+	o.check() // the claim failed at the signal: the room's store is left alone for a while
+	if got := rc.events()["queueing"]; len(got) != 0 {
+		t.Fatalf("queueing messages right after a failed claim: %d, want 0 (not asked again yet)", len(got))
+	}
+	o.clock.Advance(11 * time.Second)
 	o.check()
 	if got := rc.events()["queueing"]; len(got) != 1 {
 		t.Fatalf("queueing messages after a failed claim: %d, want 1", len(got))
@@ -789,7 +793,7 @@ func TestUnclaimRetried(t *testing.T) {
 	}
 }
 
-// A settings change whose claim failed (the store down) is claimed and sent at the next
+// A settings change whose claim failed (the store down) is claimed and sent at a later
 // check.
 func TestChangeClaimRetried(t *testing.T) {
 	rc := newReceiver(t)
@@ -797,6 +801,7 @@ func TestChangeClaimRetried(t *testing.T) {
 		waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1})
 	o.change("suspend", func(c *waitingroom.Config) { c.Suspended = true })
 	o.check()
+	o.clock.Advance(11 * time.Second)
 	o.check()
 	if got := rc.events()["settings"]; len(got) != 1 || !strings.Contains(got[0].Text, "ops suspended the room") {
 		t.Fatalf("settings messages after a failed claim: %+v, want one", got)
