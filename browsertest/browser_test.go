@@ -4,7 +4,8 @@
 // accessibility rules; the waiting page when the room goes away; a closed room; the
 // pre-queue; the site's message; a form sent after an idle spell, and a session that cannot
 // be extended; and the JSON client of examples/jsonclient. dashboard_test.go walks the
-// operator's dashboard of the admin package.
+// operator's dashboard of the admin package; speak_test.go, a room's message, count of
+// places left and sold-out pages on the built-in pages of middleware.Protect.
 // It is a module of its own so that chromedp stays out of the library.
 //
 //	cd browsertest && go test ./...
