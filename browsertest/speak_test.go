@@ -151,6 +151,13 @@ func TestSpeakToTheQueueInABrowser(t *testing.T) {
 	if p := read(ja, "the Japanese page"); p.MessageLang != "en" || !strings.Contains(p.Announce, "サイトからのお知らせ: "+enMsg) || p.NoteShown {
 		t.Errorf("the Japanese page with only an English message: %+v (want lang=\"en\" on the message, the message said, no note)", p)
 	}
+	// The live region says the English message in English on the Japanese page, and the
+	// count as a sentence of its own.
+	run(ja, "the Japanese live region marks the English message's language",
+		waitFor(`(function (s) { return !!s && s.textContent.includes(`+js(enMsg)+`); })(document.querySelector('#wr-announce span[lang="en"]'))`, time.Second))
+	if a := read(en, "the English page").Announce; !strings.Contains(a, "3 places left. Message from the site") {
+		t.Errorf("the English live region runs the count into the message: %q", a)
+	}
 	// The attribute is in the DOM, on the element that holds the text.
 	if lang := evaluate[string](t, ja, "the message's lang", `document.querySelector('#wr-message[lang="en"]') ? document.querySelector('#wr-message[lang="en"]').textContent : ''`); lang != enMsg {
 		t.Errorf(`#wr-message[lang="en"] on the Japanese page: %q`, lang)
@@ -202,6 +209,13 @@ func TestSpeakToTheQueueInABrowser(t *testing.T) {
 	run(ja, "the Japanese waiter is told none is left, and keeps the place",
 		waitFor(`(function (p) { return p.slots === '残り0枠' && p.slotsShown && p.noteShown && p.note === `+js(noneLeftJa)+`; })(`+readPage+`)`, withinRefresh))
 	t.Logf("both waiters' pages said 0 left %v after the last slots were taken", time.Since(said).Round(10*time.Millisecond))
+	// Their live regions say it at once, the note with it: a new state, not a count to say
+	// at most every 30 s.
+	run(en, "the English live region says none is left",
+		waitFor(`document.getElementById('wr-announce').textContent.includes('0 places left. '+`+js(noneLeftEn)+`)`, 2*time.Second))
+	run(ja, "the Japanese live region says none is left",
+		waitFor(`document.getElementById('wr-announce').textContent.includes('残り0枠。 '+`+js(noneLeftJa)+`)`, 2*time.Second))
+	t.Logf("both live regions said it %v after the last slots were taken", time.Since(said).Round(10*time.Millisecond))
 	if p := read(en, "the English page"); p.Heading != "You are in the queue" || p.Ahead != "You are next" || p.Message != enMsg || !p.MessageShown {
 		t.Errorf("the English waiter, sold out: %+v (want still waiting, next, with the message)", p)
 	}
@@ -298,9 +312,7 @@ func TestSpeakToTheQueueInABrowser(t *testing.T) {
 	}
 
 	// What each waiter's live region said, in order: the count with the queue and each
-	// message once. (The page says a new count at most every 30 s after its last
-	// announcement, so "0 places left" comes later than this test lasts, and the note is
-	// not said at all: page.js announces the count, not the note.)
+	// message once.
 	type event struct{ Kind, Text string }
 	for _, w := range []struct {
 		name     string

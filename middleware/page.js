@@ -17,14 +17,29 @@
     fields.forEach(function (f) { var el = byId('wr-' + f); t[f] = el ? el.textContent : ''; });
     return t;
   }
-  function key(t) { return [t.heading, t.ahead, t.wait, t.opens, t.slots].join('|'); }
+  function key(t) { return [t.heading, t.ahead, t.wait, t.opens, t.slots, t.note].join('|'); }
 
+  // say puts text in the live region: a string, or parts, each a string or {text, lang}
+  // (the room's message may be in another language than the page: a screen reader then
+  // reads it in its own voice).
   function say(text) {
-    if (!text) return;
+    var parts = typeof text === 'string' ? [text] : text;
+    parts = parts.filter(function (p) { return p && (p.text || typeof p === 'string'); });
+    if (!parts.length) return;
     lastSaid = Date.now();
     // Emptied first, so that the same sentence said again is announced again.
     live.textContent = '';
-    setTimeout(function () { live.textContent = text; }, 150);
+    setTimeout(function () {
+      live.textContent = '';
+      parts.forEach(function (p, i) {
+        if (i > 0) live.appendChild(document.createTextNode(' '));
+        if (typeof p === 'string') { live.appendChild(document.createTextNode(p)); return; }
+        var span = document.createElement('span');
+        span.textContent = p.text;
+        if (p.lang) span.setAttribute('lang', p.lang);
+        live.appendChild(span);
+      });
+    }, 150);
   }
   function showAlert(text) {
     alertBox.textContent = text;
@@ -32,8 +47,11 @@
   }
 
   function apply(t) {
-    // A new state (a new heading, or being next) is said at once.
-    var changed = t.heading !== byId('wr-heading').textContent || !!t.aheadWord !== byId('wr-ahead').classList.contains('word');
+    // A new state (a new heading, being next, or a new note: paused, drawn, no place left)
+    // is said at once.
+    var note = byId('wr-note');
+    var changed = t.heading !== byId('wr-heading').textContent || !!t.aheadWord !== byId('wr-ahead').classList.contains('word') ||
+      (note && (t.note || '') !== note.textContent);
     fields.forEach(function (f) {
       var el = byId('wr-' + f), v = t[f] || '';
       if (el && el.textContent !== v) el.textContent = v;
@@ -57,9 +75,9 @@
     // The site's message once, when it changes.
     if (message !== shownMessage) {
       shownMessage = message;
-      if (message) said.push(t.announceMessage || message);
+      if (message) said.push({ text: t.announceMessage || message, lang: t.messageLang });
     }
-    say(said.join(' '));
+    say(said);
   }
 
   function schedule(ms) {

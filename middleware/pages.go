@@ -282,10 +282,12 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 	}
 	if info.announce.ShowSlots && !st.SoldOut { // (sold out, the heading says it)
 		t.Slots = msg.count(msg.SlotsLeft, max(info.announce.SlotsLeft, 0))
-		t.Announce += " " + t.Slots // said with the count, as often
+		t.Announce += " " + sentence(msg.Tag, t.Slots) // said with the count, as often
 		if info.kind == waitingKind && info.announce.SlotsLeft <= 0 {
-			// Honest about what the wait may bring; the place is kept all the same.
+			// Honest about what the wait may bring; the place is kept all the same. Said
+			// too: the note's change is a new state, said at once (page.js).
 			t.Note = strings.TrimSpace(msg.NoneLeft + " " + t.Note)
+			t.Announce += " " + msg.NoneLeft
 		}
 	}
 	t.Title = t.Heading
@@ -293,6 +295,18 @@ func (p *Pages) words(msg *Messages, st *waitingroom.Status, info *pageInfo) tex
 		t.Title += " – " + msg.Site
 	}
 	return t
+}
+
+// sentence ends s with a full stop of language tag's (。 in Japanese and Chinese) unless it
+// ends with one: a count ("3 places left") said before another sentence.
+func sentence(tag language.Tag, s string) string {
+	if s == "" || strings.ContainsAny(s[len(s)-1:], ".!?") || strings.HasSuffix(s, "。") {
+		return s
+	}
+	if b, _ := tag.Base(); b.String() == "ja" || b.String() == "zh" {
+		return s + "。"
+	}
+	return s + "."
 }
 
 // sameLanguage reports whether a and b are one language in one script: "en-GB" and "en",
