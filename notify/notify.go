@@ -6,12 +6,13 @@
 //
 // The body is Slack-compatible, {"text": ...}, with structured fields beside it for other
 // receivers, and can be signed (WithSecret). Delivery runs in the background from a
-// bounded queue with bounded retries: a visitor's request only hands the room's signal to
-// a channel, never waits, and a receiver that is down loses what overflows the queue,
-// which the log and Stats say.
+// bounded queue, each notification tried again until it is 30 minutes old (WithRetry): a
+// visitor's request only hands the room's signal to a channel, never waits, and a receiver
+// that is down loses only what overflows the queue, which the log and Stats say.
 //
-//	n, err := notify.New(url, st, reg.Room)
-//	reg, err := rooms.NewRegistry(st, rooms.WithRoomOptions(waitingroom.WithHook(n.Hook())))
+//	var reg *rooms.Registry
+//	n, err := notify.New(url, st, func(id string) (*waitingroom.Room, bool) { return reg.Room(id) })
+//	reg, err = rooms.NewRegistry(st, rooms.WithRoomOptions(waitingroom.WithHook(n.Hook())))
 //	go n.Run(ctx)
 package notify
 
