@@ -38,7 +38,8 @@ import (
 //
 // A room makes 14 series, 4 more with a fallback policy, and 16 for each kind of store call
 // it made on this instance (a histogram and an error counter; a scrape makes two kinds, stats
-// and history): mind Prometheus's series count for thousands of rooms.
+// and history): mind Prometheus's series count for thousands of rooms, where
+// WithStoreCallsByRoom(false) sums the store calls of every room into 16 series a kind.
 //
 // A Collector is safe for concurrent use (two Prometheus servers may scrape at once).
 type Collector struct {
@@ -46,6 +47,7 @@ type Collector struct {
 	timeout     time.Duration
 	concurrency int
 	log         *slog.Logger
+	callsByRoom bool // WithStoreCallsByRoom
 
 	mu     sync.Mutex
 	states map[string]*roomState // by room ID: the rooms of the latest scrape
@@ -77,6 +79,16 @@ func WithConcurrency(n int) Option {
 	}
 }
 
+// WithStoreCallsByRoom says whether the store calls' histogram and error counter have a
+// series per room (true) or one summed over the rooms, labelled by kind only (false: for
+// registries of thousands of rooms). Default true.
+func WithStoreCallsByRoom(byRoom bool) Option {
+	return func(c *Collector) error {
+		c.callsByRoom = byRoom
+		return nil
+	}
+}
+
 // WithLogger sets where a scrape reports the rooms it could not read: one warning per
 // scrape, naming how many failed, the first such room and its error (a store's error
 // carries no secret). Default slog.Default().
@@ -98,7 +110,7 @@ func New(rooms func() []*waitingroom.Room, opts ...Option) (*Collector, error) {
 		return nil, errors.New("wrprom: nil rooms function")
 	}
 	c := &Collector{rooms: rooms, timeout: 2 * time.Second, concurrency: 16, log: slog.Default(),
-		states: map[string]*roomState{}}
+		callsByRoom: true, states: map[string]*roomState{}}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -146,6 +158,11 @@ var (
 		"Latency of this instance's store calls for the room, by kind, failed ones included.", roomOp, nil)
 	callErrorsDesc = prometheus.NewDesc("waitingroom_store_errors_total",
 		"This instance's store calls for the room that failed, by kind.", roomOp, nil)
+	// The same, summed over the rooms (WithStoreCallsByRoom(false)).
+	allCallDesc = prometheus.NewDesc("waitingroom_store_operation_duration_seconds",
+		"Latency of this instance's store calls for all its rooms, by kind, failed ones included.", []string{"op"}, nil)
+	allCallErrorsDesc = prometheus.NewDesc("waitingroom_store_errors_total",
+		"This instance's store calls for all its rooms that failed, by kind.", []string{"op"}, nil)
 
 	localDesc = prometheus.NewDesc("waitingroom_fallback_local",
 		"1 while this instance admits alone because the store is unreachable, else 0 (rooms with a fallback policy).", room, nil)
@@ -162,8 +179,7 @@ var (
 	descs = []*prometheus.Desc{
 		activeDesc, waitingDesc, windowDesc, waitDesc, longestDesc, capacityDesc, rateDesc,
 		queueAllDesc, suspendedDesc, abandonDesc, joinsDesc, admissionsDesc, requeuesDesc,
-		callDesc, callErrorsDesc, localDesc, switchesDesc, localAdmittedDesc, instancesDesc,
-		scrapeErrorsDesc,
+		localDesc, switchesDesc, localAdmittedDesc, instancesDesc, scrapeErrorsDesc,
 	}
 )
 
@@ -171,6 +187,13 @@ var (
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range descs {
 		ch <- d
+	}
+	if c.callsByRoom {
+		ch <- callDesc
+		ch <- callErrorsDesc
+	} else {
+		ch <- allCallDesc
+		ch <- allCallErrorsDesc
 	}
 }
 
@@ -192,6 +215,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	wg.Wait()
 
 	failed, first := 0, -1
+	var all [waitingroom.NumStoreOps]waitingroom.CallStats // the rooms' summed
 	for i, rm := range rs {
 		if reads[i].err != nil {
 			failed++
@@ -199,7 +223,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				first = i
 			}
 		}
-		c.send(ch, rm, sts[i], &reads[i])
+		c.send(ch, rm, sts[i], &reads[i], &all)
+	}
+	if !c.callsByRoom {
+		for op := range waitingroom.NumStoreOps {
+			sendCalls(ch, allCallDesc, allCallErrorsDesc, &all[op], op.String())
+		}
 	}
 	if failed > 0 {
 		c.log.Warn("waitingroom: metrics could not read rooms from the store", "failed", failed,
@@ -318,7 +347,7 @@ func (c *Collector) failed(st *roomState, r read) read {
 
 // send sends room rm's metrics: the store's gauges if its snapshot was read, the rest
 // from the Room.
-func (c *Collector) send(ch chan<- prometheus.Metric, rm *waitingroom.Room, st *roomState, r *read) {
+func (c *Collector) send(ch chan<- prometheus.Metric, rm *waitingroom.Room, st *roomState, r *read, all *[waitingroom.NumStoreOps]waitingroom.CallStats) {
 	id := rm.ID()
 	gauge := func(d *prometheus.Desc, v float64) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, id)
@@ -358,20 +387,15 @@ func (c *Collector) send(ch chan<- prometheus.Metric, rm *waitingroom.Room, st *
 	counter(requeuesDesc, float64(n.Requeues))
 	for op := range waitingroom.NumStoreOps {
 		k := &n.Calls[op]
-		if k.Count == 0 {
-			continue // a kind of call the room never made: no series
+		if !c.callsByRoom {
+			a := &all[op]
+			a.Count, a.Errors, a.Total = a.Count+k.Count, a.Errors+k.Errors, a.Total+k.Total
+			for i := range a.Buckets {
+				a.Buckets[i] += k.Buckets[i]
+			}
+			continue
 		}
-		// The count is the buckets' sum: Counters reads a call in flight in some fields and
-		// not others, and a histogram's count must match its buckets.
-		buckets := make(map[float64]uint64, len(waitingroom.CallBounds))
-		var cum uint64
-		for i, b := range waitingroom.CallBounds {
-			cum += uint64(k.Buckets[i])
-			buckets[b.Seconds()] = cum
-		}
-		cum += uint64(k.Buckets[len(waitingroom.CallBounds)])
-		ch <- prometheus.MustNewConstHistogram(callDesc, cum, k.Total.Seconds(), buckets, id, op.String())
-		ch <- prometheus.MustNewConstMetric(callErrorsDesc, prometheus.CounterValue, float64(k.Errors), id, op.String())
+		sendCalls(ch, callDesc, callErrorsDesc, k, id, op.String())
 	}
 
 	// A room without a fallback policy reports none (Instances is at least 1 with one).
@@ -381,6 +405,24 @@ func (c *Collector) send(ch chan<- prometheus.Metric, rm *waitingroom.Room, st *
 		counter(localAdmittedDesc, float64(f.Admitted))
 		gauge(instancesDesc, float64(f.Instances))
 	}
+}
+
+// sendCalls sends k as a histogram of d and an error counter of errs, with labels.
+func sendCalls(ch chan<- prometheus.Metric, d, errs *prometheus.Desc, k *waitingroom.CallStats, labels ...string) {
+	if k.Count == 0 {
+		return // a kind of call never made: no series
+	}
+	// The count is the buckets' sum: Counters reads a call in flight in some fields and
+	// not others, and a histogram's count must match its buckets.
+	buckets := make(map[float64]uint64, len(waitingroom.CallBounds))
+	var cum uint64
+	for i, b := range waitingroom.CallBounds {
+		cum += uint64(k.Buckets[i])
+		buckets[b.Seconds()] = cum
+	}
+	cum += uint64(k.Buckets[len(waitingroom.CallBounds)])
+	ch <- prometheus.MustNewConstHistogram(d, cum, k.Total.Seconds(), buckets, labels...)
+	ch <- prometheus.MustNewConstMetric(errs, prometheus.CounterValue, float64(k.Errors), labels...)
 }
 
 func bit(b bool) float64 {

@@ -523,3 +523,45 @@ func TestOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// WithStoreCallsByRoom(false) sums the rooms' store calls into one histogram and one error
+// counter a kind, with no room label; the rest is per room as before, and it lints.
+func TestStoreCallsSummed(t *testing.T) {
+	clock := storetest.NewClock(t0)
+	mem := memory.New(memory.WithClock(clock.Now))
+	a, b := traffic(t, "a", mem, clock), traffic(t, "b", mem, clock)
+	c, err := wrprom.New(fixed(a, b), wrprom.WithLogger(quiet), wrprom.WithStoreCallsByRoom(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, cb := a.Counters(), b.Counters()
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "waitingroom_store_operation_duration_seconds":
+			for _, m := range mf.GetMetric() {
+				if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "op" {
+					t.Fatalf("a summed histogram with labels %v", m.GetLabel())
+				}
+				if m.GetLabel()[0].GetValue() == "join" {
+					// The scrape itself makes stats and history calls; joins are traffic's alone.
+					if want := uint64(ca.Calls[waitingroom.OpJoin].Count + cb.Calls[waitingroom.OpJoin].Count); m.GetHistogram().GetSampleCount() != want || want == 0 {
+						t.Errorf("joins summed: %d, want %d", m.GetHistogram().GetSampleCount(), want)
+					}
+				}
+			}
+		case "waitingroom_waiting":
+			if len(mf.GetMetric()) != 2 {
+				t.Errorf("waiting: %d series, want one per room", len(mf.GetMetric()))
+			}
+		}
+	}
+}
