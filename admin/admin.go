@@ -577,7 +577,7 @@ func (h *Handler) putSlots(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r, id)
 		return
 	}
-	if err := rm.SetSlots(r.Context(), n); err != nil {
+	if err := h.setSlots(r.Context(), cred, rm, n); err != nil {
 		if errors.Is(err, waitingroom.ErrConfig) {
 			// The server's setup, not the client's mistake.
 			h.fail(w, r, cred, http.StatusNotImplemented, apiError{Code: "not_implemented",
@@ -587,13 +587,27 @@ func (h *Handler) putSlots(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
-	h.forget(id)
-	out, logged := slotsJSON{}, any("not counted")
+	out := slotsJSON{}
 	if n >= 0 {
-		out.Remaining, logged = &n, n
+		out.Remaining = &n
 	}
-	h.log.Info("admin: slots set", "by", cred.name, "room", id, "remaining", logged)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// setSlots sets room rm's count of slots left to n (NotCounted: stop counting) for cred,
+// as the API and the dashboard do: it drops the cached counters and logs who did it. The
+// error wraps ErrConfig for a store that keeps no count.
+func (h *Handler) setSlots(ctx context.Context, cred *credential, rm *waitingroom.Room, n int64) error {
+	if err := rm.SetSlots(ctx, n); err != nil {
+		return err
+	}
+	h.forget(rm.ID())
+	logged := any("not counted")
+	if n >= 0 {
+		logged = n
+	}
+	h.log.Info("admin: slots set", "by", cred.name, "room", rm.ID(), "remaining", logged)
+	return nil
 }
 
 // readSlots reads a slots document: the count to set (admission.NotCounted for null), or
@@ -618,8 +632,6 @@ func readSlots(body []byte) (int64, string) {
 	return n, ""
 }
 
-// roomChanges answers GET /api/rooms/{id}/changes. A deleted room's trail is still
-// served: it says who deleted it.
 // roomHistory answers GET /api/rooms/{id}/history?minutes=N (default 60, at most 48
 // hours' worth): the room's minutes, oldest first; minutes nobody recorded are left out.
 func (h *Handler) roomHistory(w http.ResponseWriter, r *http.Request) {
@@ -660,6 +672,8 @@ func (h *Handler) roomHistory(w http.ResponseWriter, r *http.Request) {
 	}{out})
 }
 
+// roomChanges answers GET /api/rooms/{id}/changes. A deleted room's trail is still
+// served: it says who deleted it.
 func (h *Handler) roomChanges(w http.ResponseWriter, r *http.Request) {
 	id, ok := h.roomID(w, r)
 	if !ok {

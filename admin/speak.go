@@ -328,7 +328,7 @@ func (d *dashboard) saveSlots(w http.ResponseWriter, r *http.Request, cred *cred
 		n, f.Problem = parseSlots(f.Value)
 	}
 	if f.Problem == "" {
-		err := rm.SetSlots(r.Context(), n)
+		err := d.h.setSlots(r.Context(), cred, rm, n)
 		switch {
 		case errors.Is(err, waitingroom.ErrConfig):
 			f.Problem = "The rooms' store keeps no count of slots."
@@ -342,12 +342,10 @@ func (d *dashboard) saveSlots(w http.ResponseWriter, r *http.Request, cred *cred
 		d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, roomForms{slots: &f})
 		return
 	}
-	d.h.forget(rm.ID())
-	to, logged := "/dashboard/rooms/"+rm.ID()+"?done=slots-off#speak", any("not counted")
+	to := "/dashboard/rooms/" + rm.ID() + "?done=slots-off#speak"
 	if n >= 0 {
-		to, logged = fmt.Sprintf("/dashboard/rooms/%s?done=slots&n=%d#speak", rm.ID(), n), n
+		to = fmt.Sprintf("/dashboard/rooms/%s?done=slots&n=%d#speak", rm.ID(), n)
 	}
-	d.h.log.Info("admin: slots set", "by", cred.name, "room", rm.ID(), "remaining", logged)
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
