@@ -120,8 +120,6 @@ func Placeless(r *http.Request) bool {
 // errPlaceless refuses a join to a request WithPlaceless names.
 var errPlaceless = errors.New("middleware: this request takes no place")
 
-func refusePlaceless() error { return errPlaceless }
-
 // guardedEnter enters r with raw, running the join guards (or refusing a placeless request)
 // only where the room would give it a new place: the room answers Joining first, so a
 // request holding a valid ticket or pass costs no check and no closure.
@@ -130,9 +128,9 @@ func (m *handler) guardedEnter(r *http.Request, raw string, placeless bool) (wai
 	if err != nil || v.Outcome != waitingroom.Joining {
 		return v, err
 	}
-	check := m.checkJoin(r)
-	if placeless {
-		check = errPlaceless
+	check := errPlaceless // no guard runs for a request that never joins: it is refused
+	if !placeless {
+		check = m.checkJoin(r)
 	}
 	if check != nil {
 		return waitingroom.Visit{Outcome: waitingroom.Refused, Refusal: check}, nil

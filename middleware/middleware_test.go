@@ -1979,3 +1979,24 @@ func TestPlacelessRequests(t *testing.T) {
 		t.Errorf("with WithPlaceless(nil) the next visitor has %d ahead, want 1,000", seen.UsersAhead)
 	}
 }
+
+// A request that never joins runs no join guard: it neither spends its client's join limit
+// (on by default) nor asks the verifier.
+func TestPlacelessRunsNoGuard(t *testing.T) {
+	e := newEnv(t)
+	asked := 0
+	verifier := middleware.JoinVerifierFunc(func(*http.Request) middleware.Verdict { asked++; return middleware.Allow })
+	h := e.protect(e.room("r", oneAtATime()), &app{}, middleware.WithJoinVerifier(verifier))
+	for range 100 { // far more than the default limit's 30 at once, from one address
+		if resp := serve(h, httptest.NewRequest(http.MethodHead, "/", nil)); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("HEAD: %d, want 503", resp.StatusCode)
+		}
+	}
+	if asked != 0 {
+		t.Fatalf("the verifier was asked %d times for placeless requests", asked)
+	}
+	var v visitor
+	if resp := v.get(h, "/"); resp.StatusCode != http.StatusOK || asked != 1 {
+		t.Fatalf("a visitor from the same address after them: %d, verifier asked %d; want in, asked once", resp.StatusCode, asked)
+	}
+}
