@@ -218,6 +218,18 @@ func (f *fallback) alone(now time.Time) bool {
 	return false
 }
 
+// holding reports whether the room decides alone at now and no request is due to ask the
+// store, as alone does, without taking the turn to ask: for a call that asks before it
+// joins (AskBeforeJoin), whose join then takes it.
+func (f *fallback) holding(now time.Time) bool {
+	if !f.isLocal.Load() {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.isLocal.Load() && now.Before(f.retryAt)
+}
+
 // failed starts an outage, or goes on with one, after a store call failed at now.
 func (f *fallback) failed(now time.Time, s *settings, err error) {
 	f.switching.Lock()

@@ -301,3 +301,40 @@ func TestFallbackLogsTheSwitch(t *testing.T) {
 		t.Errorf("logged:\n%s\nwant a warning with the room and the error, then an info line", buf.String())
 	}
 }
+
+// A newcomer asked about first (AskBeforeJoin, as the middleware's join guards do) takes
+// no turn to ask the store: once the retry is due, its join asks it, and ends the outage.
+func TestFallbackAskBeforeJoinLeavesTheProbe(t *testing.T) {
+	clock := newSimClock()
+	cs := newCountingStore(memory.New(memory.WithClock(clock.Now)))
+	r, err := waitingroom.New("room", cs, waitingroom.Config{TotalActiveUsers: 5, NewUsersPerMinute: 5},
+		waitingroom.WithClock(clock.Now), simStoreTimeout, waitingroom.WithFallback(waitingroom.Fallback{Logger: slog.New(slog.DiscardHandler)}),
+		waitingroom.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := r.Enter(ctx, ""); err != nil { // the room seen once
+		t.Fatal(err)
+	}
+	cs.setFail(errRefused)
+	if v, err := r.Enter(ctx, ""); err != nil || v.Outcome != waitingroom.Waiting || !v.Status.Reconnecting {
+		t.Fatalf("a newcomer as the store fails: %v %+v, %v; want reconnecting", v.Outcome, v.Status, err)
+	}
+	if v, _ := r.Enter(ctx, "", waitingroom.AskBeforeJoin()); v.Outcome != waitingroom.Waiting || !v.Status.Reconnecting {
+		t.Fatalf("asked before the retry is due: %v; want reconnecting, no guard to run", v.Outcome)
+	}
+	cs.setFail(nil)
+	clock.Advance(2 * time.Second) // past Retry (1 s)
+	cs.take()
+	if v, _ := r.Enter(ctx, "", waitingroom.AskBeforeJoin()); v.Outcome != waitingroom.Joining {
+		t.Fatalf("asked once the retry is due: %v; want Joining", v.Outcome)
+	}
+	v, err := r.Enter(ctx, "")
+	if err != nil || v.Status.Reconnecting || v.Outcome != waitingroom.Admitted {
+		t.Fatalf("the join after it: %v %+v, %v; want admitted by the store", v.Outcome, v.Status, err)
+	}
+	if c := cs.take(); c["join"] != 1 || r.Fallback().Local {
+		t.Fatalf("store calls %v, local %t; want the join to reach the store and end the outage", c, r.Fallback().Local)
+	}
+}

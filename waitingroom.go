@@ -672,11 +672,14 @@ func (r *Room) join(ctx context.Context, s *settings, o *enterOptions, now time.
 	if ph := s.at(now); ph.method == Reject && !ph.prequeue {
 		return r.rejected(s, ph, now), nil
 	}
+	if o.ask {
+		if r.fb != nil && r.fb.holding(now) {
+			return r.reconnecting(s, nil, now, nil), nil // no place to take: no guard to run
+		}
+		return Visit{Outcome: Joining}, nil
+	}
 	if r.fb != nil && r.fb.alone(now) {
 		return r.reconnecting(s, nil, now, nil), nil // no place to take: no guard to run
-	}
-	if o.ask {
-		return Visit{Outcome: Joining}, nil
 	}
 	if o.beforeJoin != nil {
 		if err := o.beforeJoin(); err != nil {
