@@ -30,7 +30,7 @@ func (r *Room) SetSlots(ctx context.Context, n int64) error {
 	}
 	err = r.call(ctx, OpControl, func(ctx context.Context) error { return s.SetSlots(ctx, r.id, n) })
 	if err == nil {
-		r.slotsSeen.Store(admission.SetSlots(n))
+		r.sawSlots(admission.SetSlots(n))
 	}
 	return err
 }
@@ -52,7 +52,7 @@ func (r *Room) TakeSlots(ctx context.Context, n int64) (int64, error) {
 	if err != nil {
 		return admission.NotCounted, err
 	}
-	r.slotsSeen.Store(left)
+	r.sawSlots(left)
 	return left, nil
 }
 
@@ -66,4 +66,13 @@ func (r *Room) slotStore() (store.Slots, error) {
 		return nil, fmt.Errorf("%w: the store keeps no count of slots (store.Slots)", ErrConfig)
 	}
 	return s, nil
+}
+
+// sawSlots keeps n, a store answer's count of slots left, for the visitors' statuses;
+// only a store that keeps a count says anything of it (another's answers carry a zero).
+func (r *Room) sawSlots(n int64) {
+	if !r.countsSlots || n < 0 {
+		n = admission.NotCounted
+	}
+	r.slotsSeen.Store(n)
 }

@@ -161,7 +161,7 @@ func TestSlotsNeedAStoreThatCounts(t *testing.T) {
 // out.
 func TestNoCountWithoutAStoreThatCounts(t *testing.T) {
 	clock := newSimClock()
-	cs := struct{ store.Store }{memory.New(memory.WithClock(clock.Now))} // Store only: no store.Slots
+	cs := zeroSlots{memory.New(memory.WithClock(clock.Now))} // no store.Slots; its answers carry 0
 	rm, err := waitingroom.New("room", cs, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1}, waitingroom.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +175,9 @@ func TestNoCountWithoutAStoreThatCounts(t *testing.T) {
 	if v.Status.SlotsCounted || v.Status.SoldOut {
 		t.Fatalf("a store that counts nothing: %+v; want no count and not sold out", v.Status)
 	}
+	if early, err := rm.Enter(ctx, v.Token); err != nil || early.Status.SlotsCounted { // answered without the store
+		t.Fatalf("an early poll on a store that counts nothing: %+v, %v; want no count", early.Status, err)
+	}
 	if _, err := waitingroom.New("other", cs, waitingroom.Config{TotalActiveUsers: 1, NewUsersPerMinute: 1, CloseWhenSoldOut: true}); !errors.Is(err, waitingroom.ErrConfig) || !strings.Contains(err.Error(), "store.Slots") {
 		t.Fatalf("CloseWhenSoldOut on a store that counts nothing: %v, want a config error", err)
 	}
@@ -183,4 +186,20 @@ func TestNoCountWithoutAStoreThatCounts(t *testing.T) {
 	if err := rm.SetConfig(cfg); !errors.Is(err, waitingroom.ErrConfig) {
 		t.Fatalf("SetConfig with CloseWhenSoldOut on a store that counts nothing: %v", err)
 	}
+}
+
+// zeroSlots is a store of the host's own around the engine: it keeps no count of slots, and
+// its answers carry the zero value.
+type zeroSlots struct{ store.Store }
+
+func (z zeroSlots) Join(ctx context.Context, room string, l admission.Limits) (store.Result, error) {
+	res, err := z.Store.Join(ctx, room, l)
+	res.Slots = 0
+	return res, err
+}
+
+func (z zeroSlots) Poll(ctx context.Context, room string, t store.Ref, l admission.Limits) (store.Result, error) {
+	res, err := z.Store.Poll(ctx, room, t, l)
+	res.Slots = 0
+	return res, err
 }

@@ -452,7 +452,7 @@ func (r *Room) Stats(ctx context.Context) (store.Stats, error) {
 		return st, err
 	}
 	r.seen(st.Now, st.Waiting, st.Active)
-	r.slotsSeen.Store(st.Slots)
+	r.sawSlots(st.Slots)
 	return st, nil
 }
 
@@ -713,7 +713,7 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding
 	}
 	r.observeEpoch(res.Epoch, res.Now)
 	r.seen(res.Now, res.Waiting, res.Active)
-	r.slotsSeen.Store(res.Slots)
+	r.sawSlots(res.Slots)
 	if res.SoldOut {
 		// No place taken: a closed room's answer, nothing to count.
 		return r.soldOut(s, ph, res.Now), nil
@@ -751,8 +751,6 @@ func (r *Room) answer(s *settings, res store.Result, prev *token.Ticket, binding
 		return r.admit(s, res.Ticket, res.Epoch, res.Now, res.Now, res.Expires, ph.scope(), binding)
 	}
 	st := r.status(s, ph, res.UsersAhead, res.Now)
-	// Only a store that keeps a count says anything of it: another's answers carry a zero.
-	st.SlotsCounted, st.Slots = r.countsSlots && res.Slots >= 0, max(res.Slots, 0)
 	st.RefreshInterval = res.NextPoll.Sub(res.Now)
 	random := ph.method == Random
 	if random || ph.prequeue && ph.ev.cfg.ShuffleAtEventStart {
