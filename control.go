@@ -38,9 +38,7 @@ func (r *Room) Version() int64 { return r.settings.Load().version }
 // does), read together: two calls could straddle a change.
 func (r *Room) Settings() (Config, int64) {
 	s := r.settings.Load()
-	c := s.cfg
-	c.Events, c.Messages = slices.Clone(c.Events), maps.Clone(c.Messages)
-	return c, s.version
+	return s.cfg.clone(), s.version
 }
 
 // Sync reads the room's stored settings and runs by them from the next request on, if they
@@ -199,7 +197,7 @@ func (r *Room) Update(ctx context.Context, cfg Config, ifVersion int64, c store.
 	r.logger().Info("waitingroom: settings stored", "room", r.id, "version", v, "by", c.By, "what", c.What)
 	if r.hook != nil {
 		r.hook(Signal{Kind: SettingsChanged, Room: r.id, At: r.now(), Version: v, Change: c,
-			Before: withEvents(before), After: withEvents(s.cfg)})
+			Before: before.clone(), After: s.cfg.clone()})
 	}
 	if _, err := r.learn(&store.Settings{Version: v, Doc: s.doc}, false); err != nil {
 		return v, err
@@ -325,9 +323,9 @@ func (r *Room) CheckKeys(ctx context.Context) error {
 	})
 }
 
-// withEvents is c with its own copy of its events and messages, for a caller that may
-// keep it.
-func withEvents(c Config) Config {
+// clone is c with its own events and messages, for a caller that may keep or change it
+// while the room keeps its own.
+func (c Config) clone() Config {
 	c.Events, c.Messages = slices.Clone(c.Events), maps.Clone(c.Messages)
 	return c
 }

@@ -31,9 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"reflect"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -203,12 +201,7 @@ func (r *Room) ID() string { return r.id }
 func (r *Room) Codec() *token.Codec { return r.codec }
 
 // Config returns the room's settings with defaults filled in.
-func (r *Room) Config() Config {
-	c := r.settings.Load().cfg
-	c.Events = slices.Clone(c.Events) // the room's own stay as they are
-	c.Messages = maps.Clone(c.Messages)
-	return c
-}
+func (r *Room) Config() Config { return r.settings.Load().cfg.clone() }
 
 // SetConfig validates cfg and applies it from the next request on, here and, once the next
 // store call has stored it as the room's next version, on every instance: it replaces what
@@ -410,31 +403,26 @@ func (r *Room) Release(ctx context.Context, p token.Pass) error {
 	k := renewKey{p.Epoch, p.Session}
 	r.renewals.forget(k)
 	defer r.renewals.forget(k)
-	// Not r.call: a release is the host's, after its own work, and runs to the room's
-	// deadline whatever became of the client.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-	defer cancel()
+	// A release is the host's, after its own work: it runs to the room's deadline whatever
+	// became of the client.
+	ctx = context.WithoutCancel(ctx)
 	ref := store.Ref{Number: p.Session, Epoch: p.Epoch}
-	start := time.Now()
-	if err := r.store.Release(ctx, r.id, ref); err != nil {
-		err = fmt.Errorf("%w: %w", ErrStore, err)
-		r.called(OpRelease, time.Since(start), err)
+	if err := r.call(ctx, OpRelease, func(ctx context.Context) error { return r.store.Release(ctx, r.id, ref) }); err != nil {
 		return err
 	}
-	r.called(OpRelease, time.Since(start), nil)
 	r.revoked.add(k, p.Expires, r.now()) // refused here at once
-	if ctl, ok := r.store.(store.Control); ok {
-		// Every other instance within a second. Released all the same if this fails: the
-		// others refuse the pass at its next renewal, as they did before.
-		start = time.Now()
-		err := ctl.Revoke(ctx, r.id, ref, p.Expires)
-		if err != nil {
-			err = fmt.Errorf("%w: released, but not every instance was told: %w", ErrStore, err)
-		}
-		r.called(OpRelease, time.Since(start), err)
-		return err
+	ctl, ok := r.store.(store.Control)
+	if !ok {
+		return nil
 	}
-	return nil
+	// Every other instance within a second. Released all the same if this fails: the
+	// others refuse the pass at its next renewal, as they did before.
+	return r.call(ctx, OpRelease, func(ctx context.Context) error {
+		if err := ctl.Revoke(ctx, r.id, ref, p.Expires); err != nil {
+			return fmt.Errorf("released, but not every instance was told: %w", err)
+		}
+		return nil
+	})
 }
 
 // Stats reads the room's counters from the store. A caller's context that ends first is
