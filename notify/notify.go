@@ -537,7 +537,9 @@ func (n *Notifier) check(ctx context.Context, id string, e *episode, now time.Ti
 			if c, ok := n.claim(ctx, id, key+"p"+strconv.Itoa(k)); ok {
 				e.periodic = k
 				if c.First && e.drained.IsZero() {
-					n.read(ctx, rm, e, now)
+					if e.read.Before(now) { // not read at this check already
+						n.read(ctx, rm, e, now)
+					}
 					m := Message{Event: "queueing_update", Room: id, At: c.Now, Minutes: int64(time.Duration(k) * n.o.every / time.Minute)}
 					m.fill(rm, e.snap)
 					m.Text = fmt.Sprintf("Room %s has queued for %d min%s.", id, m.Minutes, m.summary())
@@ -547,26 +549,16 @@ func (n *Notifier) check(ctx context.Context, id string, e *episode, now time.Ti
 		}
 	}
 	if n.o.waiting > 0 && !e.waiting && e.snap.Waiting >= n.o.waiting {
-		if c, ok := n.claim(ctx, id, key+"w"); ok {
-			e.waiting = true
-			if c.First {
-				m := Message{Event: "threshold_waiting", Room: id, At: c.Now, Threshold: n.o.waiting}
-				m.fill(rm, e.snap)
-				m.Text = fmt.Sprintf("Room %s: %d people are waiting (threshold %d)%s.", id, e.snap.Waiting, n.o.waiting, m.summary())
-				n.send(m)
-			}
-		}
+		n.announceOnce(ctx, rm, e, key+"w", &e.waiting, func(m *Message) {
+			m.Event, m.Threshold = "threshold_waiting", n.o.waiting
+			m.Text = fmt.Sprintf("Room %s: %d people are waiting (threshold %d)%s.", id, e.snap.Waiting, n.o.waiting, m.summary())
+		})
 	}
 	if n.o.wait > 0 && !e.wait && e.snap.Wait.Known && e.snap.Wait.P50 >= n.o.wait {
-		if c, ok := n.claim(ctx, id, key+"d"); ok {
-			e.wait = true
-			if c.First {
-				m := Message{Event: "threshold_wait", Room: id, At: c.Now, ThresholdSeconds: n.o.wait.Seconds()}
-				m.fill(rm, e.snap)
-				m.Text = fmt.Sprintf("Room %s: a newcomer now waits %s (threshold %s)%s.", id, e.snap.Wait.Format(), estimate.Wait{Known: true, P50: n.o.wait, P25: n.o.wait, P75: n.o.wait}.Format(), m.summary())
-				n.send(m)
-			}
-		}
+		n.announceOnce(ctx, rm, e, key+"d", &e.wait, func(m *Message) {
+			m.Event, m.ThresholdSeconds = "threshold_wait", n.o.wait.Seconds()
+			m.Text = fmt.Sprintf("Room %s: a newcomer now waits %s (threshold %s)%s.", id, e.snap.Wait.Format(), estimate.Wait{Known: true, P50: n.o.wait, P25: n.o.wait, P75: n.o.wait}.Format(), m.summary())
+		})
 	}
 	if e.drained.IsZero() || now.Sub(e.drained) < n.o.stopAfter {
 		return true
@@ -605,6 +597,22 @@ func (n *Notifier) unclaim(ctx context.Context, id string, e *episode) bool {
 		return false
 	}
 	return true
+}
+
+// announceOnce claims key for spell e of room rm; done marks it claimed (here or by another
+// instance), and the first claim sends the message word writes, with e's counters.
+func (n *Notifier) announceOnce(ctx context.Context, rm *waitingroom.Room, e *episode, key string, done *bool, word func(*Message)) {
+	c, ok := n.claim(ctx, rm.ID(), key)
+	if !ok {
+		return
+	}
+	*done = true
+	if c.First {
+		m := Message{Room: rm.ID(), At: c.Now}
+		m.fill(rm, e.snap)
+		word(&m)
+		n.send(m)
+	}
 }
 
 // read refreshes e's counters from the store.
