@@ -400,26 +400,35 @@ func (d *dashboard) saveSettings(w http.ResponseWriter, r *http.Request, cred *c
 		http.Redirect(w, r, fmt.Sprintf("%s?done=unchanged&v=%d", "/dashboard/rooms/"+rm.ID(), form.Version), http.StatusSeeOther)
 		return
 	}
-	_, nv, err := d.h.reg.Put(ctx, rm.ID(), *form.cfg, form.Version, store.Change{By: cred.name, What: "dashboard"})
-	if _, ok := errors.AsType[*store.VersionError](err); ok {
-		if err := rm.Sync(ctx); err != nil {
-			d.unavailable(w, r, cred, err)
-			return
-		}
+	nv, conflict, err := d.put(ctx, cred, rm, *form.cfg, form.Version, "dashboard")
+	switch ce, isConfig := errors.AsType[*waitingroom.ConfigError](err); {
+	case isConfig: // a rule of the room's store (Validate passed)
+		form.fail(waitingroom.ConfigJSONField(ce.Field), jsonProblem(ce.Problem))
+		d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, roomForms{settings: &form})
+		return
+	case err != nil:
+		d.unavailable(w, r, cred, err)
+		return
+	case conflict:
 		d.conflict(w, r, cred, rm, d.formFrom(rm, r.PostForm))
 		return
 	}
-	if err != nil {
-		if ce, ok := errors.AsType[*waitingroom.ConfigError](err); ok { // checked above; kept honest
-			form.fail(waitingroom.ConfigJSONField(ce.Field), jsonProblem(ce.Problem))
-			d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, roomForms{settings: &form})
-			return
-		}
-		d.unavailable(w, r, cred, err)
-		return
-	}
-	d.h.changed(cred, rm.ID(), "dashboard", nv)
 	http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=settings&v=%d", rm.ID(), nv), http.StatusSeeOther)
+}
+
+// put stores cfg as room rm's settings against version, in the trail as cred's what, as
+// the API's writes do: the new version, or conflict when another change came first (the
+// room is then synced to it). The error is the store's failure, or a *ConfigError for a
+// setting the room's store refuses.
+func (d *dashboard) put(ctx context.Context, cred *credential, rm *waitingroom.Room, cfg waitingroom.Config, version int64, what string) (nv int64, conflict bool, err error) {
+	_, nv, err = d.h.reg.Put(ctx, rm.ID(), cfg, version, store.Change{By: cred.name, What: what})
+	if _, ok := errors.AsType[*store.VersionError](err); ok {
+		return 0, true, rm.Sync(ctx)
+	}
+	if err == nil {
+		d.h.changed(cred, rm.ID(), what, nv)
+	}
+	return nv, false, err
 }
 
 // sameSettings reports whether two settings are the same, as their JSON forms say.
@@ -549,18 +558,13 @@ func (d *dashboard) act(w http.ResponseWriter, r *http.Request, cred *credential
 			return
 		}
 		a.set(&cfg)
-		_, nv, err := d.h.reg.Put(ctx, rm.ID(), cfg, version, store.Change{By: cred.name, What: a.name})
-		if err == nil {
-			d.h.changed(cred, rm.ID(), a.name, nv)
+		nv, conflict, err := d.put(ctx, cred, rm, cfg, version, a.name)
+		if err != nil {
+			d.unavailable(w, r, cred, err)
+			return
+		}
+		if !conflict {
 			http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=%s&v=%d", rm.ID(), a.name, nv), http.StatusSeeOther)
-			return
-		}
-		if _, ok := errors.AsType[*store.VersionError](err); !ok {
-			d.unavailable(w, r, cred, err)
-			return
-		}
-		if err := rm.Sync(ctx); err != nil {
-			d.unavailable(w, r, cred, err)
 			return
 		}
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/waitingroom-go/waitingroom"
 	"github.com/waitingroom-go/waitingroom/admission"
-	"github.com/waitingroom-go/waitingroom/store"
 )
 
 // Speaking to the queue from the room page: the room's message in each language and
@@ -269,25 +268,19 @@ func (d *dashboard) saveMessage(w http.ResponseWriter, r *http.Request, cred *cr
 		http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=message-unchanged&v=%d#speak", rm.ID(), form.Version), http.StatusSeeOther)
 		return
 	}
-	_, nv, err := d.h.reg.Put(ctx, rm.ID(), *form.cfg, form.Version, store.Change{By: cred.name, What: "message"})
-	if _, ok := errors.AsType[*store.VersionError](err); ok {
-		if err := rm.Sync(ctx); err != nil {
-			d.unavailable(w, r, cred, err)
-			return
-		}
+	nv, conflict, err := d.put(ctx, cred, rm, *form.cfg, form.Version, "message")
+	switch _, isConfig := errors.AsType[*waitingroom.ConfigError](err); {
+	case isConfig: // a rule of the room's store: CloseWhenSoldOut on one that counts nothing
+		form.Problem = problemOf(err)
+		d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, roomForms{speak: &form})
+		return
+	case err != nil:
+		d.unavailable(w, r, cred, err)
+		return
+	case conflict:
 		d.speakConflict(w, r, cred, rm, d.speakFormFrom(rm, r.PostForm))
 		return
 	}
-	if err != nil {
-		if _, ok := errors.AsType[*waitingroom.ConfigError](err); ok { // checked above; kept honest
-			form.Problem = problemOf(err)
-			d.renderRoom(w, r, cred, http.StatusUnprocessableEntity, rm, roomForms{speak: &form})
-			return
-		}
-		d.unavailable(w, r, cred, err)
-		return
-	}
-	d.h.changed(cred, rm.ID(), "message", nv)
 	http.Redirect(w, r, fmt.Sprintf("/dashboard/rooms/%s?done=message&v=%d#speak", rm.ID(), nv), http.StatusSeeOther)
 }
 
